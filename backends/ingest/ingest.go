@@ -1,0 +1,496 @@
+// Package ingest turns CSV, TSV, JSON, NDJSON and Parquet into dataset
+// versions: DuckDB reads the source, detects types and writes one zstd
+// Parquet file, which is moved into the store and recorded in the catalog.
+//
+// An ingest holds its dataset's lock from the moment it compares the source
+// with the current version until the new manifest is durable, so two ingests
+// into one dataset never interleave; ingests into different datasets run in
+// parallel.
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"lakehouse/backends/catalog"
+	"lakehouse/backends/errs"
+	"lakehouse/backends/sqlengine"
+	"lakehouse/backends/store"
+)
+
+// Modes of an ingest.
+const (
+	ModeCreate  = "create"
+	ModeAppend  = "append"
+	ModeReplace = "replace"
+)
+
+// Request is one ingest. Exactly one of Content, ObjectKey and Path is set.
+type Request struct {
+	Name      string
+	Content   string // inline text
+	ObjectKey string // an object in the store
+	Path      string // a local file under the allowed paths
+	Format    string // auto (""), csv, tsv, json, ndjson or parquet
+	Mode      string // create (""), append or replace
+	Options   Options
+}
+
+// Options tune how CSV and TSV are read; DuckDB detects whatever is not set.
+type Options struct {
+	Delimiter   string            `json:"delimiter,omitempty"`    // default "," for csv, tab for tsv
+	Header      *bool             `json:"header,omitempty"`       // default: detected
+	Quote       string            `json:"quote,omitempty"`        // default: detected
+	NullStrings []string          `json:"null_strings,omitempty"` // strings read as NULL
+	Types       map[string]string `json:"types,omitempty"`        // column name -> DuckDB type, overriding detection
+}
+
+func (o Options) empty() bool {
+	return o.Delimiter == "" && o.Header == nil && o.Quote == "" && len(o.NullStrings) == 0 && len(o.Types) == 0
+}
+
+// Result summarises the dataset version an ingest made (or found unchanged).
+type Result struct {
+	Name      string           `json:"name"`
+	Version   int              `json:"version"`
+	Mode      string           `json:"mode"`
+	Format    string           `json:"format"`
+	Rows      int64            `json:"rows"`
+	AddedRows int64            `json:"added_rows"`
+	Columns   []catalog.Column `json:"columns"`
+	Bytes     int64            `json:"bytes"`
+	ElapsedMS int64            `json:"elapsed_ms"`
+	Unchanged bool             `json:"unchanged"`
+}
+
+// Progress is told how an ingest advances; step grows with every call.
+type Progress func(step float64, message string)
+
+// Store is what Ingest needs of the object store.
+type Store interface {
+	Stat(ctx context.Context, key string) (store.Info, error)
+	Path(key string) string
+	Adopt(ctx context.Context, key, localPath, contentType string) (store.Info, error)
+}
+
+// Config says where an Ingester may read and write.
+type Config struct {
+	TempDir      string   // scratch space, on the store's filesystem; emptied by New
+	ObjectsDir   string   // folder holding the store's object files (object_key sources are read there)
+	AllowedPaths []string // folders path sources may come from; none by default
+	DuckDB       sqlengine.Config
+}
+
+// Ingester runs ingests.
+type Ingester struct {
+	db           *sql.DB
+	cat          *catalog.Catalog
+	store        Store
+	tempDir      string
+	allowedPaths []string
+	keywords     map[string]bool // SQL keywords that cannot name a dataset
+
+	locks sync.Map // dataset name -> *sync.Mutex
+}
+
+// New opens an Ingester. DuckDB may read only the temp folder, the store's
+// objects and the allowed paths, and write only in the temp folder.
+func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
+	if err := os.RemoveAll(cfg.TempDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+		return nil, err
+	}
+	var allowed []string
+	for _, p := range cfg.AllowedPaths {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("ingest.allowed_paths: %w", err)
+		}
+		allowed = append(allowed, real)
+	}
+	db, err := sqlengine.Open(cfg.DuckDB, append([]string{cfg.TempDir, cfg.ObjectsDir}, allowed...))
+	if err != nil {
+		return nil, err
+	}
+	in := &Ingester{db: db, cat: cat, store: st, tempDir: cfg.TempDir, allowedPaths: allowed}
+	if in.keywords, err = loadKeywords(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// Close releases DuckDB.
+func (in *Ingester) Close() error { return in.db.Close() }
+
+// loadKeywords asks DuckDB which words cannot stand unquoted as a table name.
+func loadKeywords(db *sql.DB) (map[string]bool, error) {
+	rows, err := db.Query("SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'")
+	if err != nil {
+		return nil, fmt.Errorf("load SQL keywords: %w", err)
+	}
+	defer rows.Close()
+	kw := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		kw[strings.ToLower(k)] = true
+	}
+	return kw, rows.Err()
+}
+
+var namePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// ValidateName checks that name can be written unquoted in SQL.
+func (in *Ingester) ValidateName(name string) error {
+	const rule = "dataset names are unquoted SQL identifiers: lowercase letters, digits and _, starting with a letter or _, at most 63 characters, and not a reserved SQL keyword"
+	switch {
+	case name == "":
+		return errs.New(errs.Invalid, "dataset name is empty; %s", rule)
+	case len(name) > 63 || !namePattern.MatchString(name):
+		return errs.New(errs.Invalid, "invalid dataset name %q; %s", name, rule)
+	case in.keywords[name]:
+		return errs.New(errs.Invalid, "invalid dataset name %q: it is a reserved SQL keyword; %s (e.g. %s_data)", name, rule, name)
+	}
+	return nil
+}
+
+func (in *Ingester) lock(name string) func() {
+	mu, _ := in.locks.LoadOrStore(name, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
+}
+
+// Ingest reads req's source into a new version of dataset req.Name.
+// progress may be nil.
+func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) (*Result, error) {
+	start := time.Now()
+	if progress == nil {
+		progress = func(float64, string) {}
+	}
+	if err := in.ValidateName(req.Name); err != nil {
+		return nil, err
+	}
+	mode := strings.ToLower(req.Mode)
+	switch mode {
+	case "":
+		mode = ModeCreate
+	case ModeCreate, ModeAppend, ModeReplace:
+	default:
+		return nil, errs.New(errs.Invalid, "unknown mode %q; use create (new dataset), append (add rows, same schema) or replace (new contents)", req.Mode)
+	}
+	dir, err := os.MkdirTemp(in.tempDir, "ingest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	src, err := in.resolveSource(ctx, &req, dir)
+	if err != nil {
+		return nil, err
+	}
+	format, err := detectFormat(src)
+	if err != nil {
+		return nil, err
+	}
+	reader, optionsJSON, err := readExpr(src.path, format, req.Options)
+	if err != nil {
+		return nil, err
+	}
+	progress(1, "source ready ("+format+")")
+
+	unlock := in.lock(req.Name)
+	defer unlock()
+	cur := in.cat.Lookup(req.Name)
+	var prev *catalog.Version
+	if cur != nil {
+		prev = cur.Current()
+		if unchanged(prev, src.sha, format, optionsJSON, mode) {
+			return result(cur, prev, start, true), nil
+		}
+	}
+	switch {
+	case cur != nil && mode == ModeCreate:
+		return nil, errs.New(errs.Conflict, "dataset %q already exists (version %d, %d rows); use mode append to add rows or mode replace to change its contents", req.Name, prev.Version, prev.Rows)
+	case cur == nil && mode != ModeCreate:
+		return nil, errs.New(errs.NotFound, "dataset %q does not exist, so it cannot %s; use mode create", req.Name, mode)
+	}
+
+	out := filepath.Join(dir, "part.parquet")
+	added, err := in.convert(ctx, reader, out, src, format, req.Options, progress)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := in.columns(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	v := catalog.Version{
+		Version: 1, Mode: mode, Source: src.desc, SourceSHA: src.sha, Format: format,
+		Options: optionsJSON, AddedRows: added, Rows: added, Columns: cols, Created: time.Now().UTC(),
+	}
+	if prev != nil {
+		v.Version = prev.Version + 1
+		if mode == ModeAppend {
+			if err := sameSchema(req.Name, prev.Columns, cols); err != nil {
+				return nil, err
+			}
+			v.Files = slices.Clone(prev.Files)
+			v.Rows += prev.Rows
+			v.Bytes = prev.Bytes
+		}
+	}
+	key := catalog.DataKey(req.Name, v.Version, len(v.Files))
+	progress(float64(time.Since(start).Seconds())+2, "publishing version")
+	info, err := in.store.Adopt(ctx, key, out, "application/vnd.apache.parquet")
+	if err != nil {
+		return nil, err
+	}
+	v.Files = append(v.Files, key)
+	v.Bytes += info.Size
+	m, err := in.cat.Commit(ctx, req.Name, v)
+	if err != nil {
+		return nil, err
+	}
+	return result(m, m.Current(), start, false), nil
+}
+
+// unchanged reports whether ingesting the source (by its sha256, format and
+// options) in mode would leave the dataset as prev already is. Sending the
+// same bytes as the latest ingest again is taken as a retry, so create and
+// append change nothing; replace changes nothing unless the latest version
+// also holds rows appended before it.
+func unchanged(prev *catalog.Version, sha, format, options, mode string) bool {
+	same := prev.SourceSHA == sha && prev.Format == format && prev.Options == options
+	return same && (mode != ModeReplace || prev.Mode != ModeAppend)
+}
+
+// Drop deletes dataset name, waiting for any ingest into it to finish first.
+func (in *Ingester) Drop(ctx context.Context, name string) (*catalog.Manifest, error) {
+	defer in.lock(name)()
+	return in.cat.Drop(ctx, name)
+}
+
+func result(m *catalog.Manifest, v *catalog.Version, start time.Time, unchanged bool) *Result {
+	return &Result{
+		Name: m.Name, Version: v.Version, Mode: v.Mode, Format: v.Format, Rows: v.Rows, AddedRows: v.AddedRows,
+		Columns: v.Columns, Bytes: v.Bytes, ElapsedMS: time.Since(start).Milliseconds(), Unchanged: unchanged,
+	}
+}
+
+// convert has DuckDB write the source as one zstd Parquet file and returns
+// its row count, telling progress every second while DuckDB works.
+func (in *Ingester) convert(ctx context.Context, reader, out string, src *source, format string, opts Options, progress Progress) (int64, error) {
+	defer heartbeat(progress)()
+	copySQL := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", reader, quote(out))
+	res, err := in.db.ExecContext(ctx, copySQL)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("ingest stopped: %w", ctx.Err())
+		}
+		msg := duckMessage(err, src)
+		if format == "csv" || format == "tsv" {
+			if bad := in.diagnoseCSV(ctx, src, format, opts); bad != "" {
+				msg += "\nRows DuckDB could not read:\n" + bad
+			}
+		}
+		return 0, errs.New(errs.Invalid, "cannot read the %s source (%s): %s\n(fix the data, or set options: delimiter, header, quote, null_strings, types)", format, src.desc, msg)
+	}
+	return res.RowsAffected()
+}
+
+// diagnoseCSV rereads a CSV source that DuckDB refused, this time letting
+// DuckDB set the bad rows aside, and returns DuckDB's account of the first of
+// them (line number, what was wrong, the line itself), or "" when it finds none.
+// DuckDB's first error often says only that the dialect could not be detected.
+func (in *Ingester) diagnoseCSV(ctx context.Context, src *source, format string, opts Options) string {
+	reader, _, err := readExpr(src.path, format, opts)
+	if err != nil {
+		return ""
+	}
+	// reject_errors is a temporary table of the connection that read the file.
+	conn, err := in.db.Conn(ctx)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	reader = strings.TrimSuffix(reader, ")") + ", store_rejects=true)"
+	if _, err := conn.ExecContext(ctx, "SELECT count(*) FROM "+reader); err != nil {
+		return ""
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT line, error_message, csv_line FROM reject_errors ORDER BY line LIMIT 3")
+	if err != nil {
+		return ""
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line int64
+		var msg, text string
+		if rows.Scan(&line, &msg, &text) == nil {
+			lines = append(lines, fmt.Sprintf("line %d: %s (line text: %q)", line, msg, text))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// duckMessage keeps the part of a DuckDB error that speaks of the data,
+// dropping its list of generic fixes and the internal query, and names the
+// source as the caller knows it rather than by its temporary path.
+func duckMessage(err error, src *source) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\nPossible fixes:"); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "\n\nLINE 1:"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.ReplaceAll(msg, src.path, src.desc)
+	return strings.TrimSpace(msg)
+}
+
+func (in *Ingester) columns(ctx context.Context, parquet string) ([]catalog.Column, error) {
+	rows, err := in.db.QueryContext(ctx, "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet("+quote(parquet)+"))")
+	if err != nil {
+		return nil, fmt.Errorf("describe new parquet: %w", err)
+	}
+	defer rows.Close()
+	var cols []catalog.Column
+	for rows.Next() {
+		var c catalog.Column
+		if err := rows.Scan(&c.Name, &c.Type); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// sameSchema explains how the columns of appended data differ from the dataset's.
+func sameSchema(name string, have, got []catalog.Column) error {
+	if slices.Equal(have, got) {
+		return nil
+	}
+	haveType := map[string]string{}
+	for _, c := range have {
+		haveType[c.Name] = c.Type
+	}
+	gotType := map[string]string{}
+	var diffs []string
+	for _, c := range got {
+		gotType[c.Name] = c.Type
+		switch t, ok := haveType[c.Name]; {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("column %s (%s) is new", c.Name, c.Type))
+		case t != c.Type:
+			diffs = append(diffs, fmt.Sprintf("column %s is %s in the dataset but %s in the new data", c.Name, t, c.Type))
+		}
+	}
+	for _, c := range have {
+		if _, ok := gotType[c.Name]; !ok {
+			diffs = append(diffs, fmt.Sprintf("column %s (%s) is missing from the new data", c.Name, c.Type))
+		}
+	}
+	if len(diffs) == 0 {
+		diffs = append(diffs, "the columns are in a different order")
+	}
+	return errs.New(errs.Invalid, "cannot append to %q: the schema differs: %s. Use options.types to force column types, or mode replace to change the schema", name, strings.Join(diffs, "; "))
+}
+
+// readExpr builds the DuckDB table function that reads path as format, and
+// the canonical JSON of the options, which is part of what makes a re-ingest
+// "unchanged".
+func readExpr(path, format string, o Options) (string, string, error) {
+	if !o.empty() && format != "csv" && format != "tsv" {
+		return "", "", errs.New(errs.Invalid, "options (delimiter, header, quote, null_strings, types) apply to csv and tsv only, not %s", format)
+	}
+	canon, err := json.Marshal(o)
+	if err != nil {
+		return "", "", err
+	}
+	optionsJSON := ""
+	if !o.empty() {
+		optionsJSON = string(canon)
+	}
+	switch format {
+	case "json":
+		return fmt.Sprintf("read_json(%s, format='auto')", quote(path)), optionsJSON, nil
+	case "ndjson":
+		return fmt.Sprintf("read_json(%s, format='newline_delimited')", quote(path)), optionsJSON, nil
+	case "parquet":
+		return fmt.Sprintf("read_parquet(%s)", quote(path)), optionsJSON, nil
+	}
+	delim := o.Delimiter
+	if delim == "" {
+		delim = ","
+		if format == "tsv" {
+			delim = "\t"
+		}
+	}
+	// skip=0: never let the dialect sniffer silently drop leading rows.
+	args := []string{quote(path), "delim=" + quote(delim), "skip=0"}
+	if o.Header != nil {
+		args = append(args, fmt.Sprintf("header=%t", *o.Header))
+	}
+	if o.Quote != "" {
+		args = append(args, "quote="+quote(o.Quote))
+	}
+	if len(o.NullStrings) > 0 {
+		q := make([]string, len(o.NullStrings))
+		for i, s := range o.NullStrings {
+			q[i] = quote(s)
+		}
+		args = append(args, "nullstr=["+strings.Join(q, ", ")+"]")
+	}
+	if len(o.Types) > 0 {
+		names := make([]string, 0, len(o.Types))
+		for n := range o.Types {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		pairs := make([]string, len(names))
+		for i, n := range names {
+			pairs[i] = quote(n) + ": " + quote(o.Types[n])
+		}
+		args = append(args, "types={"+strings.Join(pairs, ", ")+"}")
+	}
+	return "read_csv(" + strings.Join(args, ", ") + ")", optionsJSON, nil
+}
+
+// quote makes s a SQL string literal.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// heartbeat tells progress once a second that the conversion goes on, until
+// the returned stop is called; stop waits, so no call comes after it.
+func heartbeat(progress Progress) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s := time.Since(start).Seconds()
+				progress(1+s, fmt.Sprintf("converting to Parquet: %.0f s", s))
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"lakehouse/backends/errs"
+)
+
+// Formats that Ingest reads.
+var formats = []string{"auto", "csv", "tsv", "json", "ndjson", "parquet"}
+
+// source is a resolved ingest source: a local file DuckDB can read, its
+// sha256, and a description for the manifest.
+type source struct {
+	path   string
+	sha    string
+	desc   string // "content", "object:<key>" or "path:<path>"
+	format string // as asked, then resolved by detectFormat
+}
+
+// resolveSource checks that exactly one source is given and makes it a local
+// file. Inline content is written to dir.
+func (in *Ingester) resolveSource(ctx context.Context, req *Request, dir string) (*source, error) {
+	given := 0
+	for _, s := range []string{req.Content, req.ObjectKey, req.Path} {
+		if s != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return nil, errs.New(errs.Invalid, "give exactly one source: content (inline text), object_key (an object put earlier) or path (a local file under ingest.allowed_paths); got %d", given)
+	}
+	switch {
+	case req.Content != "":
+		return in.contentSource(req, dir)
+	case req.ObjectKey != "":
+		info, err := in.store.Stat(ctx, req.ObjectKey)
+		if err != nil {
+			return nil, err
+		}
+		if info.Size == 0 {
+			return nil, errs.New(errs.Invalid, "object %q is empty: there is nothing to ingest", req.ObjectKey)
+		}
+		return &source{path: in.store.Path(req.ObjectKey), sha: info.ETag, desc: "object:" + req.ObjectKey, format: req.Format}, nil
+	default:
+		return in.pathSource(req)
+	}
+}
+
+func (in *Ingester) contentSource(req *Request, dir string) (*source, error) {
+	if strings.TrimSpace(req.Content) == "" {
+		return nil, errs.New(errs.Invalid, "content is empty: there is nothing to ingest")
+	}
+	if !utf8.ValidString(req.Content) {
+		return nil, errs.New(errs.Invalid, "content is not valid UTF-8; put binary data (such as Parquet) with put_object encoding=base64 and ingest it by object_key")
+	}
+	p := filepath.Join(dir, "content")
+	if err := os.WriteFile(p, []byte(req.Content), 0o600); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(req.Content))
+	return &source{path: p, sha: hex.EncodeToString(sum[:]), desc: "content", format: req.Format}, nil
+}
+
+// pathSource accepts a local file only under one of the allowed paths, after
+// resolving symbolic links so a link cannot lead outside them.
+func (in *Ingester) pathSource(req *Request) (*source, error) {
+	if len(in.allowedPaths) == 0 {
+		return nil, errs.New(errs.Invalid, "ingest from a local path is off: list the folder in ingest.allowed_paths in lakehouse.toml (or set LAKEHOUSE_INGEST_ALLOWED_PATHS=/some/dir), or send the data as content or object_key")
+	}
+	if !filepath.IsAbs(req.Path) {
+		return nil, errs.New(errs.Invalid, "path %q must be absolute", req.Path)
+	}
+	real, err := filepath.EvalSymlinks(req.Path)
+	if err != nil {
+		return nil, errs.New(errs.NotFound, "path %q cannot be read: %v", req.Path, err)
+	}
+	if !in.allowed(real) {
+		return nil, errs.New(errs.Invalid, "path %q is outside ingest.allowed_paths (%s); add its folder there to allow it", req.Path, strings.Join(in.allowedPaths, ", "))
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil, errs.New(errs.NotFound, "path %q cannot be read: %v", req.Path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errs.New(errs.Invalid, "path %q is not a regular file", req.Path)
+	}
+	if fi.Size() == 0 {
+		return nil, errs.New(errs.Invalid, "file %q is empty: there is nothing to ingest", req.Path)
+	}
+	sha, err := hashFile(real)
+	if err != nil {
+		return nil, err
+	}
+	return &source{path: real, sha: sha, desc: "path:" + req.Path, format: req.Format}, nil
+}
+
+func (in *Ingester) allowed(p string) bool {
+	for _, dir := range in.allowedPaths {
+		if rel, err := filepath.Rel(dir, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// detectFormat resolves "auto" (or "") from the source's name, then from its
+// first bytes: Parquet's magic, a JSON bracket, a tab-separated first line, or CSV.
+func detectFormat(s *source) (string, error) {
+	f := strings.ToLower(s.format)
+	if f != "" && f != "auto" {
+		for _, known := range formats {
+			if f == known {
+				return f, nil
+			}
+		}
+		return "", errs.New(errs.Invalid, "unknown format %q; use one of %s", s.format, strings.Join(formats, ", "))
+	}
+	switch strings.ToLower(filepath.Ext(strings.TrimSuffix(s.desc, ".gz"))) {
+	case ".csv":
+		return "csv", nil
+	case ".tsv", ".tab":
+		return "tsv", nil
+	case ".json":
+		return "json", nil
+	case ".ndjson", ".jsonl":
+		return "ndjson", nil
+	case ".parquet":
+		return "parquet", nil
+	}
+	head, err := readHead(s.path, 64<<10)
+	if err != nil {
+		return "", err
+	}
+	if bytes.HasPrefix(head, []byte("PAR1")) {
+		return "parquet", nil
+	}
+	trimmed := bytes.TrimLeft(head, " \t\r\n\ufeff")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		return "json", nil
+	}
+	first, _, _ := bytes.Cut(head, []byte("\n"))
+	if bytes.Contains(first, []byte("\t")) && !bytes.Contains(first, []byte(",")) {
+		return "tsv", nil
+	}
+	return "csv", nil
+}
+
+func readHead(p string, n int) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	k, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	return buf[:k], nil
+}

@@ -1,0 +1,252 @@
+package sqlengine
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse/backends/errs"
+)
+
+// maxListedDatasets caps the dataset names listed in a "table not found" error.
+const maxListedDatasets = 50
+
+// ctxCheckRows is how often, in rows, reading a result checks its context.
+const ctxCheckRows = 1024
+
+// An Engine runs read-only SQL over the views of a [Catalog]. It is safe for
+// concurrent use; at most Config.MaxConns queries run at once and the others
+// wait for a connection (or for their context to end).
+type Engine struct {
+	db  *sql.DB
+	cat Catalog
+
+	// gen is the catalog generation last applied, valid once synced is set.
+	gen    atomic.Uint64
+	synced atomic.Bool
+
+	mu    sync.Mutex        // serialises view syncs; guards views and names
+	views map[string]string // view name -> its files, for views that exist
+	names []string          // sorted dataset names, for error hints
+}
+
+// New opens a sandboxed database that may read only below datasetDir and
+// returns an engine over the views of cat.
+func New(cfg Config, datasetDir string, cat Catalog) (*Engine, error) {
+	if cat == nil {
+		return nil, errors.New("sqlengine: nil catalog")
+	}
+	if datasetDir == "" {
+		return nil, errors.New("sqlengine: empty dataset directory")
+	}
+	db, err := Open(cfg, []string{datasetDir})
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{db: db, cat: cat, views: make(map[string]string)}, nil
+}
+
+// Close closes the database. Queries that are running fail.
+func (e *Engine) Close() error {
+	return e.db.Close()
+}
+
+// Column is one column of a [Result].
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // DuckDB type name, e.g. BIGINT, VARCHAR, DECIMAL(18,3)
+}
+
+// Result is the outcome of [Engine.Query]. Every value in Rows is JSON-safe:
+// encoding/json writes it exactly (see jsonvalue.go for the mapping).
+type Result struct {
+	Columns   []Column `json:"columns"`
+	Rows      [][]any  `json:"rows"`
+	RowCount  int      `json:"row_count"`  // rows returned
+	Truncated bool     `json:"truncated"`  // more rows existed than maxRows
+	ElapsedMS int64    `json:"elapsed_ms"` // time spent in Query
+}
+
+// Query runs one read-only statement and returns at most maxRows rows
+// (maxRows <= 0 means DefaultMaxRows).
+//
+// A caller's mistake comes back as an [errs.Error]: errs.NotFound for an
+// unknown table (with the datasets that exist), errs.Invalid for SQL DuckDB
+// rejects (its own text, LINE pointer included), for statements that are
+// not reads, and for a query stopped by ctx's deadline (the error also
+// matches context.DeadlineExceeded). When ctx is cancelled, Query returns
+// ctx's error. Any other error is a fault.
+func (e *Engine) Query(ctx context.Context, query string, maxRows int) (*Result, error) {
+	start := time.Now()
+	if maxRows <= 0 {
+		maxRows = DefaultMaxRows
+	}
+	if isBlank(query) {
+		return nil, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales LIMIT 10")
+	}
+
+	if err := e.syncViews(ctx); err != nil {
+		return nil, e.queryError(ctx, start, err)
+	}
+
+	// A dedicated connection: the statement is prepared, checked and run on
+	// the driver connection directly (see prepareRead for why).
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, e.queryError(ctx, start, err)
+	}
+	defer conn.Close()
+
+	var res *Result
+	err = conn.Raw(func(dc any) error {
+		dconn, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
+		}
+		var err error
+		res, err = run(ctx, dconn, query, maxRows)
+		return err
+	})
+	if err != nil {
+		return nil, e.queryError(ctx, start, err)
+	}
+	res.ElapsedMS = time.Since(start).Milliseconds()
+	return res, nil
+}
+
+// run prepares, checks and executes query on conn and reads its result.
+func run(ctx context.Context, conn driver.Conn, query string, maxRows int) (*Result, error) {
+	stmt, err := prepareRead(conn, query)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	if stmt.NumInput() > 0 {
+		return nil, errs.New(errs.Invalid, "query parameters ($1, ?, $name) are not supported: write the values into the SQL")
+	}
+
+	// The driver interrupts DuckDB when ctx ends while the query runs.
+	rows, err := stmt.QueryContext(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	names := rows.Columns()
+	typed, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
+	res := &Result{Columns: make([]Column, len(names)), Rows: [][]any{}}
+	convs := make([]converter, len(names))
+	for i, name := range names {
+		typ := ""
+		if typed != nil {
+			typ = typed.ColumnTypeDatabaseTypeName(i)
+		}
+		res.Columns[i] = Column{Name: name, Type: typ}
+		convs[i] = converterFor(typ)
+	}
+
+	// Read one row past maxRows to learn whether there were more.
+	buf := make([]driver.Value, len(names))
+	for n := 0; ; n++ {
+		if n%ctxCheckRows == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if err := rows.Next(buf); err != nil {
+			if err == io.EOF {
+				break
+			}
+			return nil, readError(err)
+		}
+		if len(res.Rows) == maxRows {
+			res.Truncated = true
+			break
+		}
+		row := make([]any, len(buf))
+		for i, v := range buf {
+			row[i] = convs[i](v)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	res.RowCount = len(res.Rows)
+	return res, nil
+}
+
+// readError explains an error met while reading result rows. Those not from
+// DuckDB come from the driver, mostly a type it cannot read.
+func readError(err error) error {
+	var dErr *duckdb.Error
+	if errors.As(err, &dErr) {
+		return err
+	}
+	return errs.New(errs.Invalid, "cannot read the result: %v; cast columns of unusual types to VARCHAR, e.g. col::VARCHAR", err)
+}
+
+// queryError turns an error met while running a query into one the caller
+// can act on. The context is looked at first: an interrupted query fails
+// with DuckDB's "Interrupted!", which says less than the reason.
+func (e *Engine) queryError(ctx context.Context, start time.Time, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			ms := time.Since(start).Milliseconds()
+			if deadline, ok := ctx.Deadline(); ok {
+				ms = deadline.Sub(start).Round(time.Millisecond).Milliseconds()
+			}
+			return &errs.Error{
+				Kind: errs.Invalid,
+				Msg:  fmt.Sprintf("query cancelled after %d ms timeout (timeout_ms can raise it; or narrow the query with WHERE, LIMIT or fewer joins)", ms),
+				Err:  context.DeadlineExceeded,
+			}
+		}
+		return ctxErr
+	}
+	if errs.KindOf(err) != nil {
+		return err
+	}
+
+	var dErr *duckdb.Error
+	if !errors.As(err, &dErr) {
+		return fmt.Errorf("sqlengine: %w", err)
+	}
+	switch dErr.Type {
+	case duckdb.ErrorTypeInternal, duckdb.ErrorTypeFatal:
+		return fmt.Errorf("sqlengine: %w", err)
+	case duckdb.ErrorTypeCatalog:
+		// Catalog errors also cover unknown functions and types; only an
+		// unknown table gets the list of datasets.
+		if strings.Contains(dErr.Msg, "Table with name") {
+			return &errs.Error{Kind: errs.NotFound, Msg: dErr.Msg + "\n" + e.datasetHint(), Err: err}
+		}
+	}
+	return &errs.Error{Kind: errs.Invalid, Msg: dErr.Msg, Err: err}
+}
+
+// datasetHint lists the datasets that can be queried.
+func (e *Engine) datasetHint() string {
+	names := e.datasetNames()
+	if len(names) == 0 {
+		return "there are no datasets yet; ingest_dataset creates one"
+	}
+	var b strings.Builder
+	b.WriteString("datasets you can query: ")
+	shown := names
+	if len(shown) > maxListedDatasets {
+		shown = shown[:maxListedDatasets]
+	}
+	b.WriteString(strings.Join(shown, ", "))
+	if n := len(names) - len(shown); n > 0 {
+		fmt.Fprintf(&b, " …and %d more", n)
+	}
+	b.WriteString(` (a past version is "name@vN", in double quotes)`)
+	return b.String()
+}

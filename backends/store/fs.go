@@ -1,0 +1,636 @@
+package store
+
+// Design notes.
+//
+// Layout. Under the root folder, data/<key> holds an object's content exactly
+// as stored, meta/<key>.json its sidecar, and tmp/ the files being written.
+// Keeping content in plain files lets DuckDB read Parquet and CSV objects in
+// place (see [FS.Path]).
+//
+// Crash safety. Every file is written as a temp file in tmp/, fsynced, closed,
+// renamed into place, and then its folder is fsynced. A rename replaces the
+// old file in one step, so a reader or a crash sees the old file or the new
+// one, never a mix. OpenFS empties tmp/ of whatever a crash left behind.
+//
+// The sidecar is a cache. Content and sidecar are two renames, and the content
+// rename is the commit point: after it the object is the new one. A sidecar
+// records the size, modification time and file id (inode) of the content it
+// was made for. When they do not match the content on disk (a crash between
+// the two renames, or a file changed behind the store's back), the etag is
+// worked out again from the content, the content type is guessed from the
+// key, and the sidecar is rewritten. A missing or unreadable sidecar is
+// treated the same way, so a torn object is never shown.
+//
+// Locking. A striped set of mutexes, chosen by key, serialises the short
+// steps that change an object: the two renames of a commit, Delete, and
+// sidecar repairs. So two Puts of one key cannot leave one's sidecar next to
+// the other's content. The long step, copying the content into the temp file,
+// runs outside the lock; when Puts of one key overlap, the last rename wins.
+// Readers take no lock: they open the content file and check the sidecar
+// against the open file. One process owns a root at a time.
+//
+// Folders. Keys are paths, so data/a cannot be an object and a folder at once:
+// "a" and "a/b" cannot both be stored (errs.Conflict). Since sidecars add
+// ".json" to the key, "x" and keys under "x.json/" clash the same way in
+// meta/. Delete prunes folders it leaves empty; a commit that loses its
+// folder to that race creates it again and retries.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"lakehouse/backends/errs"
+)
+
+// lockStripes is the number of mutexes that keys share.
+const lockStripes = 64
+
+// copyBufferSize is the chunk size of copies; ctx is checked between chunks.
+const copyBufferSize = 256 << 10
+
+// FS is a [Store] on the local filesystem. It is safe for use by many
+// goroutines, but only one process may use a root at a time.
+type FS struct {
+	root string // absolute
+	data string // root/data: object contents
+	meta string // root/meta: sidecars
+	tmp  string // root/tmp: files being written
+
+	locks [lockStripes]sync.Mutex
+}
+
+var _ Store = (*FS)(nil)
+
+// OpenFS opens the store in the folder root, creating it if needed. It
+// removes the temp files that a crash may have left before returning.
+func OpenFS(root string) (*FS, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	f := &FS{
+		root: abs,
+		data: filepath.Join(abs, "data"),
+		meta: filepath.Join(abs, "meta"),
+		tmp:  filepath.Join(abs, "tmp"),
+	}
+	for _, dir := range []string{f.data, f.meta, f.tmp} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	if err := syncDir(abs); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Anything in tmp/ is a write that never committed, or the remains of
+	// a DeletePrefix that did not finish. None of it is part of an object.
+	entries, err := os.ReadDir(f.tmp)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(f.tmp, e.Name())); err != nil {
+			return nil, fmt.Errorf("open store: clean temp files: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// DataDir returns the absolute path of the folder that holds the content
+// files of all objects.
+func (f *FS) DataDir() string { return f.data }
+
+// Path returns the absolute local path of the object's content file, so that
+// DuckDB can read it directly (Parquet, CSV). The file may not exist. Path
+// returns "" for an invalid key, which could otherwise point outside the
+// store. Callers only read the file: the store replaces it on Put.
+func (f *FS) Path(key string) string {
+	if keyRule(key) != "" {
+		return ""
+	}
+	return f.dataPath(key)
+}
+
+// dataPath is the content file of a valid key.
+func (f *FS) dataPath(key string) string {
+	return filepath.Join(f.data, filepath.FromSlash(key))
+}
+
+// metaPath is the sidecar file of a valid key.
+func (f *FS) metaPath(key string) string {
+	return filepath.Join(f.meta, filepath.FromSlash(key)+".json")
+}
+
+// lock locks the mutex of key and returns its unlock.
+func (f *FS) lock(key string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	m := &f.locks[h.Sum32()%lockStripes]
+	m.Lock()
+	return m.Unlock
+}
+
+// Put implements [Store.Put].
+func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType string, maxBytes int64) (Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	if contentType == "" {
+		contentType = guessType(key)
+	}
+	// Refuse a clashing key before reading what may be a large body.
+	if err := f.prepare(key); err != nil {
+		return Info{}, err
+	}
+
+	// Write the content to a temp file, hashing it on the way.
+	tmp, err := os.CreateTemp(f.tmp, "put-*")
+	if err != nil {
+		return Info{}, fmt.Errorf("put %q: %w", key, err)
+	}
+	moved := false
+	defer func() {
+		if !moved {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	src := r
+	if maxBytes > 0 {
+		// One byte over the cap is enough to know it is too large.
+		src = io.LimitReader(r, maxBytes+1)
+	}
+	h := sha256.New()
+	n, err := copyContext(ctx, io.MultiWriter(tmp, h), src)
+	if err != nil {
+		return Info{}, fmt.Errorf("put %q: %w", key, err)
+	}
+	if maxBytes > 0 && n > maxBytes {
+		return Info{}, errs.New(errs.TooLarge, "object %q is larger than the limit of %d bytes; nothing was stored", key, maxBytes)
+	}
+
+	// Make the content durable before it can become visible.
+	if err := tmp.Sync(); err != nil {
+		return Info{}, fmt.Errorf("put %q: %w", key, err)
+	}
+	fi, err := tmp.Stat()
+	if err != nil {
+		return Info{}, fmt.Errorf("put %q: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return Info{}, fmt.Errorf("put %q: %w", key, err)
+	}
+	sc := newSidecar(hex.EncodeToString(h.Sum(nil)), contentType, fi)
+	moved, err = f.commit(key, tmp.Name(), sc)
+	if err != nil {
+		return Info{}, err
+	}
+	return sc.info(key), nil
+}
+
+// Adopt moves the existing local file at localPath into the store under key,
+// by rename and without copying; the file must be on the store's filesystem
+// (e.g. in a temp folder under the data directory). It fsyncs the file first.
+// contentType "" means guess from the key, as in Put. Adopt publishes large
+// Parquet files. On success localPath no longer exists; on error it is left
+// where it was.
+func (f *FS) Adopt(ctx context.Context, key, localPath, contentType string) (Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	if contentType == "" {
+		contentType = guessType(key)
+	}
+	if err := f.prepare(key); err != nil {
+		return Info{}, err
+	}
+
+	// Hash the file for its etag and make its content durable: whoever wrote
+	// it may not have fsynced it.
+	file, err := os.Open(localPath)
+	if err != nil {
+		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Info{}, fmt.Errorf("adopt %q: %s is not a regular file", key, localPath)
+	}
+	h := sha256.New()
+	if _, err := copyContext(ctx, h, file); err != nil {
+		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+	}
+	if err := file.Sync(); err != nil {
+		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+	}
+	if fi, err = file.Stat(); err != nil {
+		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+	}
+	if err := file.Close(); err != nil {
+		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+	}
+
+	sc := newSidecar(hex.EncodeToString(h.Sum(nil)), contentType, fi)
+	if _, err := f.commit(key, localPath, sc); err != nil {
+		if errors.Is(err, syscall.EXDEV) {
+			return Info{}, fmt.Errorf("adopt %q: %s is not on the store's filesystem (%s): %w", key, localPath, f.root, err)
+		}
+		return Info{}, err
+	}
+	return sc.info(key), nil
+}
+
+// commit moves the finished content file src into place as key's content,
+// then writes its sidecar sc. moved reports whether src was renamed; after
+// that the caller must not remove it, even if err is not nil.
+func (f *FS) commit(key, src string, sc sidecar) (moved bool, err error) {
+	unlock := f.lock(key)
+	defer unlock()
+
+	dst := f.dataPath(key)
+	if err := place(src, dst); err != nil {
+		if isClash(err) {
+			return false, clashError(key)
+		}
+		return false, fmt.Errorf("store %q: %w", key, err)
+	}
+	// The rename is the commit point; make it durable.
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return true, fmt.Errorf("store %q: %w", key, err)
+	}
+	if err := f.writeSidecar(key, sc); err != nil {
+		// The old sidecar may now describe a file whose inode the new content
+		// reuses; without it, readers work the etag out from the content.
+		os.Remove(f.metaPath(key))
+		return true, fmt.Errorf("store %q: write metadata: %w", key, err)
+	}
+	return true, nil
+}
+
+// prepare creates the parent folders of key's content and sidecar. It returns
+// an errs.Conflict error when key cannot be stored because of the keys stored
+// already.
+func (f *FS) prepare(key string) error {
+	// An object is stored where key needs a folder: "a" exists, key is "a/b".
+	for i := range len(key) {
+		if key[i] != '/' {
+			continue
+		}
+		fi, err := os.Lstat(f.dataPath(key[:i]))
+		if errors.Is(err, fs.ErrNotExist) {
+			break // and so are the deeper folders
+		}
+		if err == nil && !fi.IsDir() {
+			return errs.New(errs.Conflict, "cannot store key %q: object %q exists, and a key cannot also be the folder of other keys", key, key[:i])
+		}
+	}
+	// Key is the folder of other keys: "a/b" exists, key is "a".
+	if fi, err := os.Lstat(f.dataPath(key)); err == nil && fi.IsDir() {
+		return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and a key cannot also be the folder of other keys", key, key+"/")
+	}
+	if err := os.MkdirAll(filepath.Dir(f.dataPath(key)), 0o755); err != nil {
+		if isClash(err) { // a Put of a clashing key got there first
+			return clashError(key)
+		}
+		return fmt.Errorf("store %q: %w", key, err)
+	}
+	return f.prepareMeta(key)
+}
+
+// prepareMeta is prepare for the sidecar, whose name adds ".json" to the key.
+// Key "x" needs meta/x.json to be a file and keys under "x.json/" need it to
+// be a folder. Sidecars without content, which an interrupted Delete or
+// DeletePrefix leaves, are cleared out of the way.
+func (f *FS) prepareMeta(key string) error {
+	// Keys under key+".json/" may hold meta/<key>.json as their folder.
+	mp := f.metaPath(key)
+	if fi, err := os.Lstat(mp); err == nil && fi.IsDir() {
+		if d, err := os.Lstat(f.dataPath(key + ".json")); err == nil && d.IsDir() {
+			return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and their metadata would clash with this key's", key, key+".json/")
+		}
+		if err := f.removeTree(mp); err != nil {
+			return fmt.Errorf("store %q: %w", key, err)
+		}
+	}
+	// The sidecar of key "x" may sit where this key needs a folder, "x.json".
+	for i := range len(key) {
+		if key[i] != '/' || !strings.HasSuffix(key[:i], ".json") {
+			continue
+		}
+		owner := strings.TrimSuffix(key[:i], ".json")
+		if keyRule(owner) != "" {
+			continue // "a/.json" is the sidecar of no key
+		}
+		ownerMeta := f.metaPath(owner)
+		if fi, err := os.Lstat(ownerMeta); err != nil || fi.IsDir() {
+			continue
+		}
+		if d, err := os.Lstat(f.dataPath(owner)); err == nil && d.Mode().IsRegular() {
+			return errs.New(errs.Conflict, "cannot store key %q: its metadata would clash with that of object %q", key, owner)
+		}
+		os.Remove(ownerMeta) // a sidecar without content
+	}
+	if err := os.MkdirAll(filepath.Dir(mp), 0o755); err != nil {
+		if isClash(err) {
+			return clashError(key)
+		}
+		return fmt.Errorf("store %q: %w", key, err)
+	}
+	return nil
+}
+
+// clashError is the Conflict error for a clash found only by the filesystem,
+// when another key's Put got there between the checks and the rename.
+func clashError(key string) error {
+	return errs.New(errs.Conflict, "cannot store key %q: it clashes with another key, as \"a\" and \"a/b\" do (a key cannot also be the folder of other keys)", key)
+}
+
+// isClash reports whether err is a filesystem error caused by a file standing
+// where a folder is needed, or the other way round.
+func isClash(err error) bool {
+	return errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) ||
+		errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY)
+}
+
+// Get implements [Store.Get].
+func (f *FS) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
+	file, info, err := f.open(ctx, key)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return file, info, nil
+}
+
+// Stat implements [Store.Stat].
+func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
+	file, info, err := f.open(ctx, key)
+	if err != nil {
+		return Info{}, err
+	}
+	file.Close()
+	return info, nil
+}
+
+// open opens key's content file and describes it. The Info is checked against
+// the open file, not the path, so it stays true of what the caller reads even
+// if a Put replaces the object meanwhile.
+func (f *FS) open(ctx context.Context, key string) (*os.File, Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Info{}, err
+	}
+	file, err := os.Open(f.dataPath(key))
+	if err != nil {
+		if isAbsent(err) {
+			return nil, Info{}, notFound(key)
+		}
+		return nil, Info{}, fmt.Errorf("open object %q: %w", key, err)
+	}
+	fi, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, Info{}, fmt.Errorf("open object %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() { // the folder of other keys
+		file.Close()
+		return nil, Info{}, notFound(key)
+	}
+	info, err := f.describe(ctx, key, file, fi)
+	if err != nil {
+		file.Close()
+		return nil, Info{}, err
+	}
+	return file, info, nil
+}
+
+// notFound is the error for a missing object.
+func notFound(key string) error {
+	return errs.New(errs.NotFound, "object %q not found", key)
+}
+
+// isAbsent reports whether err says a path does not exist, including when a
+// file stands where the path needs a folder.
+func isAbsent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// Delete implements [Store.Delete]. It removes the content, then the sidecar,
+// then the folders this leaves empty.
+func (f *FS) Delete(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	unlock := f.lock(key)
+	defer unlock()
+
+	path := f.dataPath(key)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if isAbsent(err) {
+			return notFound(key)
+		}
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	if fi.IsDir() {
+		return notFound(key)
+	}
+	// Once the content is gone, so is the object.
+	if err := os.Remove(path); err != nil {
+		if isAbsent(err) {
+			return notFound(key)
+		}
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	// A folder that another Delete pruned meanwhile needs no fsync.
+	if err := syncDir(filepath.Dir(path)); err != nil && !isAbsent(err) {
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	// A crash here leaves a sidecar without content, which nothing reads:
+	// Stat and List start from the content.
+	mp := f.metaPath(key)
+	if err := os.Remove(mp); err != nil && !isAbsent(err) {
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	prune(filepath.Dir(path), f.data)
+	prune(filepath.Dir(mp), f.meta)
+	return nil
+}
+
+// prune removes dir and its parents while they are empty, stopping below
+// stop. It is best-effort: a folder left empty costs nothing.
+func prune(dir, stop string) {
+	for len(dir) > len(stop) && strings.HasPrefix(dir, stop+string(filepath.Separator)) {
+		if os.Remove(dir) != nil {
+			return // not empty, or already gone
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// DeletePrefix implements [Store.DeletePrefix]. The folder of the prefix is
+// moved aside in one rename, so its objects disappear at once, then removed.
+func (f *FS) DeletePrefix(ctx context.Context, prefix string) error {
+	if err := validateFolder(prefix); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	folder := filepath.FromSlash(strings.TrimSuffix(prefix, "/"))
+	dataDir := filepath.Join(f.data, folder)
+	metaDir := filepath.Join(f.meta, folder)
+	if err := f.removeTree(dataDir); err != nil {
+		return fmt.Errorf("delete prefix %q: %w", prefix, err)
+	}
+	if err := f.removeTree(metaDir); err != nil {
+		return fmt.Errorf("delete prefix %q: %w", prefix, err)
+	}
+	prune(filepath.Dir(dataDir), f.data)
+	prune(filepath.Dir(metaDir), f.meta)
+	return nil
+}
+
+// removeTree removes the folder at path, if there is one there; a file there
+// is left alone, being an object named like the folder, not one under it. The
+// folder is first renamed into tmp/, so everything in it goes in one step and
+// a crash cannot leave half of it; OpenFS removes what a crash leaves in tmp/.
+func (f *FS) removeTree(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if isAbsent(err) {
+			return nil
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		return nil
+	}
+	trash, err := os.MkdirTemp(f.tmp, "delete-*")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(path, filepath.Join(trash, "tree")); err != nil {
+		os.Remove(trash)
+		if isAbsent(err) {
+			return nil
+		}
+		return err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil && !isAbsent(err) {
+		return err
+	}
+	return os.RemoveAll(trash)
+}
+
+// place renames src to dst, creating dst's folder first. A Delete may prune
+// that folder between the two steps, so it tries again a few times.
+func place(src, dst string) error {
+	for attempt := 1; ; attempt++ {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		err := os.Rename(src, dst)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || attempt == 5 {
+			return err
+		}
+	}
+}
+
+// writeFileAtomic writes data to path by way of a temp file in the store's
+// tmp/: write, fsync, close, rename, fsync the folder.
+func (f *FS) writeFileAtomic(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(f.tmp, "meta-*")
+	if err != nil {
+		return err
+	}
+	moved := false
+	defer func() {
+		if !moved {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := place(tmp.Name(), path); err != nil {
+		return err
+	}
+	moved = true
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs the folder at path, making the renames and removals in it
+// durable.
+func syncDir(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil // folders cannot be fsynced there; NTFS journals them
+	}
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// copyContext copies src to dst in chunks until EOF, and stops early when ctx
+// is done. It returns the number of bytes written.
+func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, copyBufferSize)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}

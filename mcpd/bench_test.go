@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/sqlengine"
+)
+
+// Benchmarks of the targets, each against raw DuckDB doing the same
+// work in the same run. bench/run.sh runs them and prints the figures.
+
+const benchRows = 1_000_000
+
+var (
+	benchCSVOnce sync.Once
+	benchCSVPath string
+)
+
+// benchCSV writes a 1M-row CSV of about 100 MB once per run.
+func benchCSV(b *testing.B) string {
+	benchCSVOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mcpd-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCSVPath = filepath.Join(dir, "orders.csv")
+		f, err := os.Create(benchCSVPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		r := rand.New(rand.NewPCG(1, 2))
+		regions := []string{"north", "south", "east", "west", "central"}
+		fmt.Fprintln(w, "id,ordered_at,region,customer,quantity,unit_price,discount,note")
+		start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range benchRows {
+			fmt.Fprintf(w, "%d,%s,%s,customer-%06d,%d,%.2f,%.3f,order note number %d with some text\n",
+				i, start.Add(time.Duration(r.IntN(365*24*3600))*time.Second).Format("2006-01-02 15:04:05"),
+				regions[r.IntN(len(regions))], r.IntN(100000), 1+r.IntN(20), 1+r.Float64()*500, r.Float64()*0.3, i)
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	})
+	return benchCSVPath
+}
+
+func benchSession(b *testing.B, cfg Config) *mcp.ClientSession {
+	b.Helper()
+	ctx := context.Background()
+	e, err := openEngines(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := newServer(e.backends).Connect(ctx, st, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cs.Close(); ss.Wait(); e.Close() })
+	return cs
+}
+
+func benchCall(b *testing.B, cs *mcp.ClientSession, tool string, args any) {
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil || res.IsError {
+		b.Fatalf("%s: %v %s", tool, err, contentText(res))
+	}
+}
+
+// BenchmarkIngestCSV ingests the 1M-row CSV through ingest_dataset (a new
+// dataset each time) and, as the baseline, has raw DuckDB COPY it to zstd
+// Parquet.
+func BenchmarkIngestCSV(b *testing.B) {
+	csv := benchCSV(b)
+	fi, _ := os.Stat(csv)
+	report := func(b *testing.B) {
+		perOp := b.Elapsed().Seconds() / float64(b.N)
+		b.ReportMetric(benchRows/perOp, "rows/s")
+		b.ReportMetric(float64(fi.Size())/1e6/perOp, "MB/s")
+	}
+	b.Run("ingest_dataset", func(b *testing.B) {
+		cfg := defaultConfig()
+		cfg.DataDir = b.TempDir()
+		cfg.Ingest.AllowedPaths = []string{filepath.Dir(csv)}
+		cs := benchSession(b, cfg)
+		b.ResetTimer()
+		for i := range b.N {
+			benchCall(b, cs, "ingest_dataset", map[string]any{"name": fmt.Sprintf("orders_%d", i), "source": map[string]any{"path": csv}})
+		}
+		report(b)
+	})
+	b.Run("raw_duckdb", func(b *testing.B) {
+		db, err := sql.Open("duckdb", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		out := b.TempDir()
+		b.ResetTimer()
+		for i := range b.N {
+			q := fmt.Sprintf("COPY (SELECT * FROM read_csv('%s')) TO '%s/o%d.parquet' (FORMAT parquet, COMPRESSION zstd)", csv, out, i)
+			if _, err := db.Exec(q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+}
+
+// BenchmarkQuerySQL measures query_sql round trips through an in-memory MCP
+// session against the same statements on a raw DuckDB connection over the
+// same Parquet file.
+func BenchmarkQuerySQL(b *testing.B) {
+	csv := benchCSV(b)
+	cfg := defaultConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.Ingest.AllowedPaths = []string{filepath.Dir(csv)}
+	cs := benchSession(b, cfg)
+	benchCall(b, cs, "ingest_dataset", map[string]any{"name": "orders", "source": map[string]any{"path": csv}})
+	parquet, _ := filepath.Glob(filepath.Join(cfg.DataDir, "objects", "data", "_datasets", "orders", "v1", "*.parquet"))
+	if len(parquet) != 1 {
+		b.Fatalf("parquet files: %v", parquet)
+	}
+	raw, err := sqlengine.Open(sqlengine.Config{}, []string{filepath.Dir(parquet[0])})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(fmt.Sprintf("CREATE VIEW orders AS SELECT * FROM read_parquet('%s')", parquet[0])); err != nil {
+		b.Fatal(err)
+	}
+	const groupBy = "SELECT region, count(*) AS n, sum(quantity * unit_price) AS revenue FROM orders GROUP BY region ORDER BY region"
+
+	for _, q := range []struct{ name, sql string }{{"select42", "SELECT 42"}, {"groupby_1M", groupBy}} {
+		b.Run(q.name+"/query_sql", func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for range b.N {
+				t0 := time.Now()
+				benchCall(b, cs, "query_sql", map[string]any{"sql": q.sql})
+				lat = append(lat, time.Since(t0))
+			}
+			reportP50(b, lat)
+		})
+		b.Run(q.name+"/raw_duckdb", func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for range b.N {
+				t0 := time.Now()
+				rows, err := raw.Query(q.sql)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for rows.Next() {
+				}
+				rows.Close()
+				lat = append(lat, time.Since(t0))
+			}
+			reportP50(b, lat)
+		})
+	}
+}
+
+func reportP50(b *testing.B, lat []time.Duration) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// errToolFailed marks a tool error, already printed; mcpd exits 1.
+var errToolFailed = errors.New("tool failed")
+
+// callCommand runs one tool through an MCP client session, in process when
+// this process owns the data directory, else through the owner's socket, and
+// prints its structured result as JSON.
+func callCommand(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 1 || len(args) > 2 {
+		return usageError("call wants a tool name and its arguments: mcpd call TOOL '{json}' (or @file, or - for stdin)")
+	}
+	name, raw := args[0], "{}"
+	if len(args) == 2 {
+		raw = args[1]
+	}
+	argsJSON, err := readArgs(raw, stdin)
+	if err != nil {
+		return err
+	}
+	n, err := attach(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	cs, err := n.clientSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: argsJSON})
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		fmt.Fprintln(stderr, contentText(res))
+		return errToolFailed
+	}
+	if res.StructuredContent == nil {
+		_, err := fmt.Fprintln(stdout, contentText(res))
+		return err
+	}
+	out, err := json.MarshalIndent(res.StructuredContent, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// readArgs reads a tool's JSON arguments from the command line: inline,
+// "@file", or "-" for standard input.
+func readArgs(raw string, stdin io.Reader) (json.RawMessage, error) {
+	var data []byte
+	switch {
+	case raw == "-":
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	case strings.HasPrefix(raw, "@"):
+		b, err := os.ReadFile(raw[1:])
+		if err != nil {
+			return nil, usageError(fmt.Sprintf("read arguments: %v", err))
+		}
+		data = b
+	default:
+		data = []byte(raw)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, usageError(fmt.Sprintf("tool arguments must be a JSON object: %v", err))
+	}
+	return data, nil
+}
+
+// clientSession connects an MCP client to this node's server: in memory for
+// the owner, over the socket for a guest.
+func (n *node) clientSession(ctx context.Context) (*mcp.ClientSession, error) {
+	if !n.isOwner() {
+		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner})
+	}
+	st, ct := mcp.NewInMemoryTransports()
+	if _, err := n.server.Connect(ctx, st, nil); err != nil {
+		return nil, err
+	}
+	return connectClient(ctx, ct)
+}
+
+func contentText(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			parts = append(parts, t.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}

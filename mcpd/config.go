@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is lakehouse.toml. Every key has a default that works; the file
+// documents each one. LAKEHOUSE_<SECTION>_<KEY> environment variables
+// override single keys (LAKEHOUSE_DATA sets data_dir).
+type Config struct {
+	DataDir string        `toml:"data_dir" env:"LAKEHOUSE_DATA"`
+	Server  ServerConfig  `toml:"server"`
+	Objects ObjectsConfig `toml:"objects"`
+	Ingest  IngestConfig  `toml:"ingest"`
+	SQL     SQLConfig     `toml:"sql"`
+}
+
+// ServerConfig configures the HTTP listener.
+type ServerConfig struct {
+	HTTP      string `toml:"http"`
+	Stateless bool   `toml:"stateless"`
+	AuthToken string `toml:"auth_token"`
+}
+
+// ObjectsConfig configures the object store.
+type ObjectsConfig struct {
+	MaxBytes int64 `toml:"max_bytes"`
+}
+
+// IngestConfig configures dataset ingest.
+type IngestConfig struct {
+	AllowedPaths []string `toml:"allowed_paths"`
+}
+
+// SQLConfig configures DuckDB.
+type SQLConfig struct {
+	Threads     int    `toml:"threads"`
+	MemoryLimit string `toml:"memory_limit"`
+	MaxConns    int    `toml:"max_conns"`
+}
+
+// defaultConfig returns the configuration used when nothing is set.
+func defaultConfig() Config {
+	return Config{
+		Objects: ObjectsConfig{MaxBytes: 64 << 20},
+		SQL:     SQLConfig{MaxConns: 4},
+	}
+}
+
+// loadConfig reads path (if not empty) over the defaults, then applies the
+// environment. Unknown keys in the file are an error naming the key.
+func loadConfig(path string, env func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			var strict *toml.StrictMissingError
+			if errors.As(err, &strict) {
+				var keys []string
+				for _, e := range strict.Errors {
+					keys = append(keys, strings.Join(e.Key(), "."))
+				}
+				return cfg, fmt.Errorf("config %s: unknown key %s (lakehouse.toml lists every key)", path, strings.Join(keys, ", "))
+			}
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "LAKEHOUSE", env); err != nil {
+		return cfg, err
+	}
+	if cfg.DataDir == "" {
+		dir, err := defaultDataDir(env)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.DataDir = dir
+	}
+	return cfg, cfg.validate()
+}
+
+// applyEnv sets each field of v from the variable PREFIX_KEY (or the field's
+// env tag), descending into sections. Lists are split on the OS path list
+// separator (":" on Unix), as in PATH.
+func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
+	for i := 0; i < v.NumField(); i++ {
+		f, sf := v.Field(i), v.Type().Field(i)
+		name := prefix + "_" + strings.ToUpper(sf.Tag.Get("toml"))
+		if tag := sf.Tag.Get("env"); tag != "" {
+			name = tag
+		}
+		if f.Kind() == reflect.Struct {
+			if err := applyEnv(f, name, env); err != nil {
+				return err
+			}
+			continue
+		}
+		s := env(name)
+		if s == "" {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(s)
+		case reflect.Bool:
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want true or false", name, s)
+			}
+			f.SetBool(b)
+		case reflect.Int, reflect.Int64:
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a whole number", name, s)
+			}
+			f.SetInt(n)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf(filepath.SplitList(s)))
+		}
+	}
+	return nil
+}
+
+// defaultDataDir is $XDG_DATA_HOME/lakehouse, else ~/.local/share/lakehouse;
+// never the current directory, which for an MCP server is arbitrary.
+func defaultDataDir(env func(string) string) (string, error) {
+	if x := env("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "lakehouse"), nil
+	}
+	home := env("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no data directory: set LAKEHOUSE_DATA or data_dir (%w)", err)
+		}
+		home = h
+	}
+	return filepath.Join(home, ".local", "share", "lakehouse"), nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case !filepath.IsAbs(c.DataDir):
+		return fmt.Errorf("data_dir %q must be an absolute path", c.DataDir)
+	case c.Objects.MaxBytes <= 0:
+		return fmt.Errorf("objects.max_bytes = %d: must be positive", c.Objects.MaxBytes)
+	case c.SQL.Threads < 0:
+		return fmt.Errorf("sql.threads = %d: must be 0 (all cores) or more", c.SQL.Threads)
+	case c.SQL.MaxConns < 1:
+		return fmt.Errorf("sql.max_conns = %d: must be at least 1", c.SQL.MaxConns)
+	}
+	for _, p := range c.Ingest.AllowedPaths {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("ingest.allowed_paths: %q must be an absolute path", p)
+		}
+	}
+	return nil
+}

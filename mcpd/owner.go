@@ -1,0 +1,159 @@
+package main
+
+// Sharing one data directory between processes.
+//
+// The first mcpd to start on a data directory takes an exclusive flock on
+// DATA/mcpd.lock, opens the engines, and serves MCP on the unix socket
+// DATA/mcpd.sock besides its own transport. A later mcpd fails to take the
+// lock and forwards its traffic to that socket instead of opening any file of
+// the data directory itself: stdio byte for byte, `mcpd call` as an MCP client,
+// HTTP through a proxy server. The kernel drops the lock when the owner exits,
+// however it exits, so the next mcpd to start becomes the owner.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// attachTimeout bounds how long a process waits to become the owner or reach
+// one (an owner may be starting or exiting at that moment).
+const attachTimeout = 15 * time.Second
+
+// node is this process's place on a data directory: the owner (engines set)
+// or a guest with a connection to the owner.
+type node struct {
+	engines *engines
+	lock    *os.File
+	ln      net.Listener
+	server  *mcp.Server
+
+	owner net.Conn // for a guest
+}
+
+// attach makes this process the owner of cfg.DataDir, or connects it to the owner.
+func attach(ctx context.Context, cfg Config) (*node, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	lockPath := filepath.Join(cfg.DataDir, "mcpd.lock")
+	sockPath := filepath.Join(cfg.DataDir, "mcpd.sock")
+	deadline := time.Now().Add(attachTimeout)
+	for {
+		lock, err := tryLock(lockPath)
+		if err != nil {
+			return nil, err
+		}
+		if lock != nil {
+			return becomeOwner(ctx, cfg, lock, sockPath)
+		}
+		if conn, err := net.Dial("unix", sockPath); err == nil {
+			slog.Info("data directory is owned by another mcpd; forwarding to it", "owner_pid", readPID(lockPath), "socket", sockPath)
+			return &node{owner: conn}, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("data directory %s is locked by process %s, but its socket %s does not answer", cfg.DataDir, readPID(lockPath), sockPath)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// tryLock takes the exclusive lock, or returns nil when another process holds it.
+func tryLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// The pid is for messages only; the lock is what counts.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+func readPID(lockPath string) string {
+	b, err := os.ReadFile(lockPath)
+	if err != nil || len(b) == 0 {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func becomeOwner(ctx context.Context, cfg Config, lock *os.File, sockPath string) (*node, error) {
+	e, err := openEngines(ctx, cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	n := &node{engines: e, lock: lock, server: newServer(e.backends)}
+	// A socket file left by an owner that died is stale: we hold the lock.
+	os.Remove(sockPath)
+	if n.ln, err = net.Listen("unix", sockPath); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("listen on %s: %w", sockPath, err)
+	}
+	go n.serveSocket(maxLine(cfg))
+	return n, nil
+}
+
+// serveSocket serves one MCP session per connection until the listener closes.
+func (n *node) serveSocket(maxLineLength int) {
+	for {
+		conn, err := n.ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			ss, err := n.server.Connect(context.Background(), &mcp.IOTransport{Reader: conn, Writer: conn, MaxLineLength: maxLineLength}, nil)
+			if err != nil {
+				slog.Warn("socket session", "err", err)
+				conn.Close()
+				return
+			}
+			ss.Wait()
+		}()
+	}
+}
+
+// isOwner reports whether this process owns the data directory.
+func (n *node) isOwner() bool { return n.engines != nil }
+
+// Close stops serving the socket, closes the engines, and releases the lock.
+func (n *node) Close() error {
+	if n.owner != nil {
+		return n.owner.Close()
+	}
+	if n.ln != nil {
+		n.ln.Close()
+	}
+	err := n.engines.Close()
+	n.lock.Close()
+	return err
+}
+
+// maxLine is the largest JSON-RPC message accepted: room for an object of the
+// configured size sent base64-encoded, plus the envelope.
+func maxLine(cfg Config) int {
+	return int(cfg.Objects.MaxBytes/3*4) + 1<<20
+}

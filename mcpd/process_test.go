@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Tests in this file run the real mcpd binary as a subprocess.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildLog  []byte
+)
+
+// mcpdBinary builds mcpd once per test run.
+func mcpdBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mcpd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "mcpd")
+		buildLog, buildErr = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, buildLog)
+	}
+	return binPath
+}
+
+// command returns an mcpd command on dataDir with a clean environment.
+func command(t *testing.T, dataDir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(mcpdBinary(t), args...)
+	cmd.Env = append(os.Environ(), "LAKEHOUSE_DATA="+dataDir, "LAKEHOUSE_CONFIG=")
+	return cmd
+}
+
+// stdioSession launches mcpd over stdio and connects a client to it.
+func stdioSession(t *testing.T, dataDir string) *mcp.ClientSession {
+	t.Helper()
+	cmd := command(t, dataDir)
+	cmd.Stderr = testLog{t}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(context.Background(), &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect over stdio: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// testLog copies a subprocess's stderr into the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Logf("mcpd: %s", bytes.TrimSpace(p))
+	return len(p), nil
+}
+
+func TestStdioSubprocess(t *testing.T) {
+	cs := stdioSession(t, t.TempDir())
+	if init := cs.InitializeResult(); init.ServerInfo.Name != "mcpd" || !strings.Contains(init.Instructions, "query_sql") {
+		t.Errorf("initialize = %+v", init)
+	}
+	var names []string
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tool.OutputSchema == nil || tool.Annotations == nil {
+			t.Errorf("tool %s lacks an output schema or annotations", tool.Name)
+		}
+		names = append(names, tool.Name)
+	}
+	want := "put_object get_object list_objects delete_object ingest_dataset list_datasets get_manifest drop_dataset query_sql"
+	if got := strings.Join(names, " "); len(names) != 9 || !containsAll(got, strings.Fields(want)) {
+		t.Errorf("tools = %s, want %s", got, want)
+	}
+	call(t, cs, "ingest_dataset", map[string]any{"name": "sales", "source": map[string]any{"content": fixture(t, "sales.csv")}})
+	if got := jsonText(query(t, cs, "SELECT sum(units) FROM sales")); got != `[[28]]` {
+		t.Errorf("sum(units) = %s", got)
+	}
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(" "+s+" ", " "+w+" ") {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSharedDataDirectory runs two stdio servers and the CLI on one data
+// directory at once: the first owns it, the others forward to it, and after
+// the owner exits the next process takes over.
+func TestSharedDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	owner := stdioSession(t, dir)
+	call(t, owner, "list_datasets", nil) // the owner is up before the guest starts
+	guest := stdioSession(t, dir)
+
+	call(t, guest, "ingest_dataset", map[string]any{"name": "sales", "source": map[string]any{"content": fixture(t, "sales.csv")}})
+	call(t, owner, "put_object", map[string]any{"key": "a.txt", "content": "from the owner"})
+	if got := jsonText(query(t, owner, "SELECT count(*) FROM sales")); got != `[[8]]` {
+		t.Errorf("owner sees %s rows written through the guest", got)
+	}
+	if obj := call(t, guest, "get_object", map[string]any{"key": "a.txt"}); obj["content"] != "from the owner" {
+		t.Errorf("guest reads %v", obj["content"])
+	}
+	out, err := command(t, dir, "call", "query_sql", `{"sql":"SELECT count(*) AS n FROM sales"}`).Output()
+	if err != nil || !strings.Contains(string(out), `"n"`) || !strings.Contains(string(out), "8") {
+		t.Errorf("mcpd call while two servers run: %v\n%s", err, out)
+	}
+
+	// The owner exits; its guest loses it; the next process takes over.
+	owner.Close()
+	guest.Close()
+	next := stdioSession(t, dir)
+	if got := jsonText(query(t, next, "SELECT count(*) FROM sales")); got != `[[8]]` {
+		t.Errorf("after the owner exited, the new owner sees %s", got)
+	}
+}
+
+func TestHTTPTransports(t *testing.T) {
+	dir := t.TempDir()
+	cmd := command(t, dir, "--http", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	base := listenAddress(t, stderr)
+
+	resp, err := http.Get(base + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health map[string]string
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if health["status"] != "ok" || health["service"] != "mcpd" || health["version"] != version {
+		t.Errorf("/health = %v", health)
+	}
+
+	ctx := context.Background()
+	client := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil)
+	streamable, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatalf("connect to /mcp: %v", err)
+	}
+	defer streamable.Close()
+	call(t, streamable, "ingest_dataset", map[string]any{"name": "events", "source": map[string]any{"content": fixture(t, "events.ndjson")}})
+
+	sse, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: base + "/sse"}, nil)
+	if err != nil {
+		t.Fatalf("connect to /sse: %v", err)
+	}
+	defer sse.Close()
+	if got := jsonText(query(t, sse, "SELECT count(DISTINCT user) FROM events")); got != `[[3]]` {
+		t.Errorf("over SSE, distinct users = %s", got)
+	}
+}
+
+// listenAddress reads mcpd's stderr until it says where it listens, and keeps
+// copying the rest so the process never blocks on a full pipe.
+func listenAddress(t *testing.T, stderr io.Reader) string {
+	t.Helper()
+	re := regexp.MustCompile(`listening on (http://\S+?):? `)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(60 * time.Second):
+		t.Fatal("mcpd did not say where it listens")
+		return ""
+	}
+}
+
+func TestHTTPRefusesOpenBindWithoutToken(t *testing.T) {
+	out, err := command(t, t.TempDir(), "--http", "0.0.0.0:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "auth_token") {
+		t.Errorf("non-loopback bind without a token: err=%v, output %s", err, out)
+	}
+}
+
+func TestCallCommand(t *testing.T) {
+	dir := t.TempDir()
+	run := func(stdin string, args ...string) (string, string, int) {
+		cmd := command(t, dir, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	out, _, code := run("", "call", "put_object", `{"key":"notes/a.txt","content":"hello"}`)
+	if code != 0 || !strings.Contains(out, `"etag": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"`) {
+		t.Errorf("put_object: exit %d, %s", code, out)
+	}
+	argsFile := filepath.Join(t.TempDir(), "args.json")
+	os.WriteFile(argsFile, []byte(`{"key":"notes/a.txt"}`), 0o644)
+	if out, _, code := run("", "call", "get_object", "@"+argsFile); code != 0 || !strings.Contains(out, `"content": "hello"`) {
+		t.Errorf("get_object @file: exit %d, %s", code, out)
+	}
+	if out, _, code := run(`{"prefix":"notes/"}`, "call", "list_objects", "-"); code != 0 || !strings.Contains(out, "notes/a.txt") {
+		t.Errorf("list_objects from stdin: exit %d, %s", code, out)
+	}
+	if out, errOut, code := run("", "call", "get_object", `{"key":"nope"}`); code != 1 || out != "" || !strings.Contains(errOut, "nope") {
+		t.Errorf("tool error: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, errOut, code := run("", "call", "get_object", `{not json`); code != 2 || !strings.Contains(errOut, "JSON object") {
+		t.Errorf("bad JSON: exit %d, stderr %q", code, errOut)
+	}
+	if out, _, code := run("", "tools"); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 9 || !strings.Contains(out, "query_sql") {
+		t.Errorf("tools: exit %d\n%s", code, out)
+	}
+	if out, _, code := run("", "version"); code != 0 || out != "mcpd "+version+"\n" {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+	if out, _, code := run("", "--help"); code != 0 || !strings.Contains(out, "call TOOL [ARGS]") {
+		t.Errorf("--help: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := run("", "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, %q", code, errOut)
+	}
+}

@@ -1,0 +1,217 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/store"
+)
+
+// Paging and size defaults of the object tools.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+	defaultGetBytes  = 1 << 20
+)
+
+type putObjectIn struct {
+	Key         string `json:"key" jsonschema:"object key, e.g. reports/q1.csv; segments split by /, no leading /, no . or .. segments"`
+	Content     string `json:"content" jsonschema:"the object's content, as text or base64 (see encoding)"`
+	Encoding    string `json:"encoding,omitempty" jsonschema:"utf8 (default) or base64 for binary content"`
+	ContentType string `json:"content_type,omitempty" jsonschema:"MIME type; default guessed from the key's extension"`
+}
+
+type getObjectIn struct {
+	Key      string `json:"key" jsonschema:"object key"`
+	Encoding string `json:"encoding,omitempty" jsonschema:"utf8 or base64; default utf8 when the content is valid UTF-8 text, else base64"`
+	MaxBytes int64  `json:"max_bytes,omitempty" jsonschema:"return at most this many bytes (default 1048576); truncated says if there was more"`
+}
+
+type getObjectOut struct {
+	store.Info
+	Content   string `json:"content"`
+	Encoding  string `json:"encoding"`
+	Returned  int64  `json:"returned_bytes"`
+	Truncated bool   `json:"truncated"`
+}
+
+type listObjectsIn struct {
+	Prefix string `json:"prefix,omitempty" jsonschema:"only keys starting with this"`
+	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
+}
+
+type listObjectsOut struct {
+	Objects    []store.Info `json:"objects"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+	Truncated  bool         `json:"truncated"`
+}
+
+type deleteObjectIn struct {
+	Key string `json:"key" jsonschema:"object key"`
+}
+
+type deleteObjectOut struct {
+	Key     string `json:"key"`
+	Deleted bool   `json:"deleted"`
+}
+
+func objectTools(b *Backends) []Tool {
+	return []Tool{
+		define("put_object",
+			"Store a file in the lakehouse under a key, replacing any object with that key. Use it to keep notes, results or raw data across sessions; CSV/JSON/Parquet objects can then be loaded with ingest_dataset(object_key=...). Binary content goes base64-encoded with encoding=base64. Returns size, sha256 etag, content type and modified time.",
+			destructive("Put object"), b.putObject),
+		define("get_object",
+			"Read an object by key. Text comes back as UTF-8, binary as base64. Large objects are cut at max_bytes (default 1 MiB) with truncated=true.",
+			readOnly("Get object"), b.getObject),
+		define("list_objects",
+			"List objects (key, size, etag, content type, modified), in key order, optionally under a prefix. Pages of up to 1000; pass next_cursor to continue. Keys starting with _ are system areas (dataset files and manifests).",
+			readOnly("List objects"), b.listObjects),
+		define("delete_object",
+			"Delete one object by key. Cannot be undone. System keys (starting with _) cannot be deleted; use drop_dataset for datasets.",
+			destructive("Delete object"), b.deleteObject),
+	}
+}
+
+func writableKey(key string) error {
+	if err := store.ValidateKey(key); err != nil {
+		return err
+	}
+	if store.IsReserved(key) {
+		first, _, _ := strings.Cut(key, "/")
+		return errs.New(errs.Invalid, "key %q is in the system area %q, which is read-only here (keys whose first segment starts with _ belong to the lakehouse); choose a key without the leading _", key, first+"/")
+	}
+	return nil
+}
+
+func (b *Backends) putObject(ctx context.Context, _ *mcp.CallToolRequest, in putObjectIn) (store.Info, error) {
+	if err := writableKey(in.Key); err != nil {
+		return store.Info{}, err
+	}
+	var data []byte
+	switch strings.ToLower(in.Encoding) {
+	case "", "utf8", "utf-8", "text":
+		data = []byte(in.Content)
+	case "base64":
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(in.Content); err != nil {
+			return store.Info{}, errs.New(errs.Invalid, "content is not valid base64 (standard alphabet, with padding): %v", err)
+		}
+	default:
+		return store.Info{}, errs.New(errs.Invalid, "unknown encoding %q; use utf8 or base64", in.Encoding)
+	}
+	if max := b.maxObjectBytes(); int64(len(data)) > max {
+		return store.Info{}, errs.New(errs.TooLarge, "object is %d bytes, over the %d-byte cap (objects.max_bytes in lakehouse.toml)", len(data), max)
+	}
+	info, err := b.Store.Put(ctx, in.Key, bytes.NewReader(data), in.ContentType, b.maxObjectBytes())
+	return info, err
+}
+
+func (b *Backends) getObject(ctx context.Context, _ *mcp.CallToolRequest, in getObjectIn) (getObjectOut, error) {
+	limit := in.MaxBytes
+	switch {
+	case limit < 0:
+		return getObjectOut{}, errs.New(errs.Invalid, "max_bytes must be positive")
+	case limit == 0:
+		limit = defaultGetBytes
+	case limit > b.maxObjectBytes():
+		limit = b.maxObjectBytes()
+	}
+	r, info, err := b.Store.Get(ctx, in.Key)
+	if err != nil {
+		return getObjectOut{}, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		return getObjectOut{}, fmt.Errorf("read object %q: %w", in.Key, err)
+	}
+	out := getObjectOut{Info: info, Truncated: int64(len(data)) < info.Size}
+	enc := strings.ToLower(in.Encoding)
+	if out.Truncated && enc != "base64" {
+		data = trimPartialRune(data)
+	}
+	switch enc {
+	case "":
+		enc = "utf8"
+		if !utf8.Valid(data) {
+			enc = "base64"
+		}
+	case "utf8", "utf-8", "text":
+		enc = "utf8"
+		if !utf8.Valid(data) {
+			return getObjectOut{}, errs.New(errs.Invalid, "object %q is not UTF-8 text; ask for encoding base64", in.Key)
+		}
+	case "base64":
+	default:
+		return getObjectOut{}, errs.New(errs.Invalid, "unknown encoding %q; use utf8 or base64", in.Encoding)
+	}
+	out.Encoding = enc
+	out.Returned = int64(len(data))
+	if enc == "base64" {
+		out.Content = base64.StdEncoding.EncodeToString(data)
+	} else {
+		out.Content = string(data)
+	}
+	return out, nil
+}
+
+// trimPartialRune drops an incomplete UTF-8 sequence that a size cut left at
+// the end of data.
+func trimPartialRune(data []byte) []byte {
+	for i := 1; i <= utf8.UTFMax && i <= len(data); i++ {
+		if utf8.RuneStart(data[len(data)-i]) {
+			if !utf8.FullRune(data[len(data)-i:]) {
+				return data[:len(data)-i]
+			}
+			break
+		}
+	}
+	return data
+}
+
+func (b *Backends) listObjects(ctx context.Context, _ *mcp.CallToolRequest, in listObjectsIn) (listObjectsOut, error) {
+	limit, err := pageLimit(in.Limit)
+	if err != nil {
+		return listObjectsOut{}, err
+	}
+	items, next, err := b.Store.List(ctx, in.Prefix, in.Cursor, limit)
+	if err != nil {
+		return listObjectsOut{}, err
+	}
+	if items == nil {
+		items = []store.Info{}
+	}
+	return listObjectsOut{Objects: items, NextCursor: next, Truncated: next != ""}, nil
+}
+
+func (b *Backends) deleteObject(ctx context.Context, _ *mcp.CallToolRequest, in deleteObjectIn) (deleteObjectOut, error) {
+	if err := writableKey(in.Key); err != nil {
+		return deleteObjectOut{}, err
+	}
+	if err := b.Store.Delete(ctx, in.Key); err != nil {
+		return deleteObjectOut{}, err
+	}
+	return deleteObjectOut{Key: in.Key, Deleted: true}, nil
+}
+
+// pageLimit applies the default and the cap of a listing's limit.
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, errs.New(errs.Invalid, "limit must be positive")
+	case limit == 0:
+		return defaultListLimit, nil
+	case limit > maxListLimit:
+		return 0, errs.New(errs.Invalid, "limit %d is over the maximum of %d; page with cursor instead", limit, maxListLimit)
+	}
+	return limit, nil
+}

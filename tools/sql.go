@@ -1,0 +1,107 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/sqlengine"
+)
+
+// Limits of query_sql.
+const (
+	defaultMaxRows   = 100
+	maxMaxRows       = 10000
+	defaultTimeoutMS = 30000
+	maxTimeoutMS     = 600000
+	maxCellText      = 80 // characters of one cell in the markdown table
+)
+
+type querySQLIn struct {
+	SQL       string `json:"sql" jsonschema:"one read-only DuckDB statement (SELECT, WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN)"`
+	MaxRows   int    `json:"max_rows,omitempty" jsonschema:"rows to return, default 100, at most 10000"`
+	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"stop the query after this many milliseconds, default 30000, at most 600000"`
+}
+
+type queryOut struct{ *sqlengine.Result }
+
+func sqlTools(b *Backends) []Tool {
+	return []Tool{
+		define("query_sql",
+			"Run one read-only SQL statement (DuckDB dialect) over the datasets. Each dataset is a table under its name; a past version is \"name@vN\" (double-quoted). Returns columns with types and up to max_rows rows (default 100, max 10000) with truncated=true when there were more: aggregate in SQL rather than paging through raw rows. Writes, COPY, ATTACH, INSTALL, SET and file access are refused.",
+			readOnly("Query SQL"), b.querySQL),
+	}
+}
+
+func (b *Backends) querySQL(ctx context.Context, _ *mcp.CallToolRequest, in querySQLIn) (queryOut, error) {
+	maxRows, timeout := in.MaxRows, in.TimeoutMS
+	switch {
+	case maxRows < 0 || maxRows > maxMaxRows:
+		return queryOut{}, errs.New(errs.Invalid, "max_rows must be between 1 and %d; aggregate or filter in SQL to see less", maxMaxRows)
+	case maxRows == 0:
+		maxRows = defaultMaxRows
+	}
+	switch {
+	case timeout < 0 || timeout > maxTimeoutMS:
+		return queryOut{}, errs.New(errs.Invalid, "timeout_ms must be between 1 and %d", maxTimeoutMS)
+	case timeout == 0:
+		timeout = defaultTimeoutMS
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Millisecond)
+	defer cancel()
+	res, err := b.SQL.Query(ctx, in.SQL, maxRows)
+	return queryOut{res}, err
+}
+
+// Text renders the result as a compact markdown table.
+func (q queryOut) Text() string {
+	r := q.Result
+	var sb strings.Builder
+	sb.WriteString("|")
+	for _, c := range r.Columns {
+		fmt.Fprintf(&sb, " %s |", cell(c.Name))
+	}
+	sb.WriteString("\n|")
+	for range r.Columns {
+		sb.WriteString("---|")
+	}
+	for _, row := range r.Rows {
+		sb.WriteString("\n|")
+		for _, v := range row {
+			fmt.Fprintf(&sb, " %s |", cell(v))
+		}
+	}
+	fmt.Fprintf(&sb, "\n\n%d row(s)", r.RowCount)
+	if r.Truncated {
+		sb.WriteString(", truncated: more rows exist (raise max_rows, add LIMIT/OFFSET, or aggregate)")
+	}
+	fmt.Fprintf(&sb, ", %d ms", r.ElapsedMS)
+	return sb.String()
+}
+
+// cell formats one value for a markdown table cell: NULL for nil, JSON for
+// nested values, pipes and newlines escaped, long text shortened.
+func cell(v any) string {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		s = "NULL"
+	case string:
+		s = v
+	case map[string]any, []any:
+		b, _ := json.Marshal(v)
+		s = string(b)
+	default:
+		s = fmt.Sprint(v)
+	}
+	s = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
+	if r := []rune(s); len(r) > maxCellText {
+		s = string(r[:maxCellText-1]) + "…"
+	}
+	return s
+}

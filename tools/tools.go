@@ -1,0 +1,136 @@
+// Package tools is the surface of Lakehouse MCP: one table of tools, each with
+// its name, a description written for a model, truthful annotations, typed
+// input and output, and a handler that calls a backend.
+//
+// The same table is registered on every MCP server (stdio, streamable HTTP,
+// SSE, the unix socket of a shared data directory), and `mcpd call` reaches it
+// through an MCP client session, so every front door runs the same code.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/catalog"
+	"lakehouse/backends/errs"
+	"lakehouse/backends/ingest"
+	"lakehouse/backends/sqlengine"
+	"lakehouse/backends/store"
+)
+
+// Backends are the engines behind the tools.
+type Backends struct {
+	Store   *store.FS
+	Catalog *catalog.Catalog
+	Ingest  *ingest.Ingester
+	SQL     *sqlengine.Engine
+
+	// MaxObjectBytes caps an object's size through put_object and get_object,
+	// and inline ingest content. Zero means DefaultMaxObjectBytes.
+	MaxObjectBytes int64
+}
+
+// DefaultMaxObjectBytes is the default object size cap: 64 MiB.
+const DefaultMaxObjectBytes = 64 << 20
+
+func (b *Backends) maxObjectBytes() int64 {
+	if b.MaxObjectBytes > 0 {
+		return b.MaxObjectBytes
+	}
+	return DefaultMaxObjectBytes
+}
+
+// Tool is one entry of the table.
+type Tool struct {
+	Name        string
+	Description string
+	Annotations *mcp.ToolAnnotations
+	add         func(*mcp.Server, *mcp.Tool)
+}
+
+// Texter is implemented by outputs that render themselves for the text
+// content of a result (a markdown table, say). Other outputs are sent as
+// compact JSON text beside the structured content.
+type Texter interface{ Text() string }
+
+// define makes a Tool from a typed handler. A handler's error becomes a tool
+// error (isError) whose text is the error's message; errors that are not a
+// caller's mistake (see package errs) are also logged as faults.
+func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h func(context.Context, *mcp.CallToolRequest, In) (Out, error)) Tool {
+	return Tool{
+		Name:        name,
+		Description: description,
+		Annotations: ann,
+		add: func(s *mcp.Server, t *mcp.Tool) {
+			mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+				out, err := h(ctx, req, in)
+				if err != nil {
+					if errs.KindOf(err) == nil && ctx.Err() == nil {
+						slog.Error("tool failed", "tool", name, "err", err)
+					}
+					return nil, out, err
+				}
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out)}}}, out, nil
+			})
+		},
+	}
+}
+
+func text(out any) string {
+	if t, ok := out.(Texter); ok {
+		return t.Text()
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// All returns the tool table. b may be nil to list the tools without
+// serving them.
+func All(b *Backends) []Tool {
+	var all []Tool
+	all = append(all, objectTools(b)...)
+	all = append(all, datasetTools(b)...)
+	all = append(all, sqlTools(b)...)
+	return all
+}
+
+// Register adds tools to s.
+func Register(s *mcp.Server, tools []Tool) {
+	for _, t := range tools {
+		t.add(s, &mcp.Tool{Name: t.Name, Description: t.Description, Annotations: t.Annotations})
+	}
+}
+
+// Annotations, named for what a tool does to the data.
+func readOnly(title string) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{Title: title, ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+}
+
+func additive(title string, idempotent bool) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{Title: title, DestructiveHint: ptr(false), IdempotentHint: idempotent, OpenWorldHint: ptr(false)}
+}
+
+func destructive(title string) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{Title: title, DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Instructions is what the server tells an agent at initialisation.
+const Instructions = `Lakehouse MCP: durable object storage, datasets and read-only SQL (DuckDB) for you.
+
+How the tools fit together:
+- put_object / get_object / list_objects / delete_object keep files by key (e.g. "notes/run1.md"). Keys starting with "_" are system areas: readable, not writable.
+- ingest_dataset turns CSV, TSV, JSON, NDJSON or Parquet (inline content, an object_key, or an allowed local path) into a dataset: a versioned table. mode=create|append|replace. Re-sending identical data is a no-op (unchanged: true).
+- list_datasets and get_manifest show datasets, schemas, row counts and versions; drop_dataset deletes one.
+- query_sql runs ONE read-only DuckDB statement. Every dataset is a table under its name; a past version is "name@vN" in double quotes, e.g. SELECT * FROM "sales@v1".
+
+DuckDB SQL hints: DESCRIBE sales; SUMMARIZE sales; FROM sales LIMIT 5 (FROM-first works); GROUP BY ALL; strings in single quotes, identifiers in double quotes; date_trunc('month', ts); list and struct columns from JSON are queryable with dot and [index].
+
+Limits: query_sql returns up to max_rows rows (default 100, at most 10000) and says truncated: true when there were more (aggregate, filter or use LIMIT/OFFSET); timeout_ms defaults to 30000. list_* tools page with cursor. Objects are capped in size (64 MiB by default).`
