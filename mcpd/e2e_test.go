@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -339,5 +341,73 @@ func TestIngestProgressAndCancel(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(cfg.DataDir, "tmp", "ingest"))
 	if len(entries) != 0 {
 		t.Errorf("ingest scratch space not cleaned after cancel: %v", entries)
+	}
+}
+
+func TestObjects(t *testing.T) {
+	cs, _ := session(t, testConfig(t, t.TempDir()), nil)
+
+	put := call(t, cs, "put_object", map[string]any{"key": "notes/today.md", "content": "# hello"})
+	sum := sha256.Sum256([]byte("# hello"))
+	if put["size"] != 7.0 || put["etag"] != hex.EncodeToString(sum[:]) || put["content_type"] != "text/markdown; charset=utf-8" || put["modified"] == "" {
+		t.Errorf("put_object = %v", put)
+	}
+	binary := []byte{0, 1, 2, 0xff, 0xfe}
+	call(t, cs, "put_object", map[string]any{"key": "blobs/x.bin", "content": base64.StdEncoding.EncodeToString(binary), "encoding": "base64", "content_type": "application/x-test"})
+	got := call(t, cs, "get_object", map[string]any{"key": "blobs/x.bin"})
+	if got["encoding"] != "base64" || got["content"] != base64.StdEncoding.EncodeToString(binary) || got["content_type"] != "application/x-test" {
+		t.Errorf("binary get_object = %v", got)
+	}
+	if msg := callErr(t, cs, "get_object", map[string]any{"key": "blobs/x.bin", "encoding": "utf8"}); !strings.Contains(msg, "base64") {
+		t.Errorf("utf8 of binary: %q", msg)
+	}
+
+	// A cut at max_bytes never splits a character.
+	call(t, cs, "put_object", map[string]any{"key": "text/accents.txt", "content": "aé€x"}) // 1+2+3+1 bytes
+	got = call(t, cs, "get_object", map[string]any{"key": "text/accents.txt", "max_bytes": 5})
+	if got["content"] != "aé" || got["truncated"] != true || got["size"] != 7.0 || got["returned_bytes"] != 3.0 {
+		t.Errorf("truncated get_object = %v", got)
+	}
+
+	// Paging through 25 objects, 10 at a time, in key order.
+	for i := range 25 {
+		call(t, cs, "put_object", map[string]any{"key": fmt.Sprintf("many/%02d.txt", i), "content": strconv.Itoa(i)})
+	}
+	var keys []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page := call(t, cs, "list_objects", map[string]any{"prefix": "many/", "limit": 10, "cursor": cursor})
+		for _, o := range page["objects"].([]any) {
+			keys = append(keys, o.(map[string]any)["key"].(string))
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			if pages != 2 {
+				t.Errorf("%d pages, want 3", pages+1)
+			}
+			break
+		}
+		cursor = next
+	}
+	if len(keys) != 25 || keys[0] != "many/00.txt" || keys[24] != "many/24.txt" {
+		t.Errorf("listed %d keys: %v", len(keys), keys)
+	}
+	if msg := callErr(t, cs, "list_objects", map[string]any{"limit": 5000}); !strings.Contains(msg, "cursor") {
+		t.Errorf("limit over the cap: %q", msg)
+	}
+
+	// System areas are readable, not writable.
+	call(t, cs, "ingest_dataset", map[string]any{"name": "sales", "source": map[string]any{"content": fixture(t, "sales.csv")}})
+	man := call(t, cs, "get_object", map[string]any{"key": "_catalog/sales.json"})
+	if !strings.Contains(man["content"].(string), `"name": "sales"`) {
+		t.Errorf("manifest object = %v", man["content"])
+	}
+
+	call(t, cs, "delete_object", map[string]any{"key": "notes/today.md"})
+	if msg := callErr(t, cs, "get_object", map[string]any{"key": "notes/today.md"}); !strings.Contains(msg, "not found") {
+		t.Errorf("get after delete: %q", msg)
+	}
+	if msg := callErr(t, cs, "delete_object", map[string]any{"key": "notes/today.md"}); !strings.Contains(msg, "not found") {
+		t.Errorf("second delete: %q", msg)
 	}
 }

@@ -19,7 +19,8 @@ const (
 	maxMaxRows       = 10000
 	defaultTimeoutMS = 30000
 	maxTimeoutMS     = 600000
-	maxCellText      = 80 // characters of one cell in the markdown table
+	maxCellText      = 80      // characters of one cell in the markdown table
+	maxResultBytes   = 4 << 20 // JSON bytes of the rows of one result
 )
 
 type querySQLIn struct {
@@ -33,7 +34,7 @@ type queryOut struct{ *sqlengine.Result }
 func sqlTools(b *Backends) []Tool {
 	return []Tool{
 		define("query_sql",
-			"Run one read-only SQL statement (DuckDB dialect) over the datasets. Each dataset is a table under its name; a past version is \"name@vN\" (double-quoted). Returns columns with types and up to max_rows rows (default 100, max 10000) with truncated=true when there were more: aggregate in SQL rather than paging through raw rows. Writes, COPY, ATTACH, INSTALL, SET and file access are refused.",
+			"Run one read-only SQL statement (DuckDB dialect) over the datasets. Each dataset is a table under its name; a past version is \"name@vN\" (double-quoted). Returns columns with types and up to max_rows rows (default 100, max 10000; at most 4 MiB of rows) with truncated=true when there were more: aggregate in SQL rather than paging through raw rows. Writes, COPY, ATTACH, INSTALL, SET and file access are refused.",
 			readOnly("Query SQL"), b.querySQL),
 	}
 }
@@ -55,7 +56,24 @@ func (b *Backends) querySQL(ctx context.Context, _ *mcp.CallToolRequest, in quer
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Millisecond)
 	defer cancel()
 	res, err := b.SQL.Query(ctx, in.SQL, maxRows)
-	return queryOut{res}, err
+	if err != nil {
+		return queryOut{}, err
+	}
+	capBytes(res, maxResultBytes)
+	return queryOut{res}, nil
+}
+
+// capBytes keeps the leading rows of r whose JSON fits in max bytes, and
+// marks r truncated when it drops any.
+func capBytes(r *sqlengine.Result, max int) {
+	size := 0
+	for i, row := range r.Rows {
+		b, _ := json.Marshal(row)
+		if size += len(b) + 1; size > max {
+			r.Rows, r.RowCount, r.Truncated = r.Rows[:i], i, true
+			return
+		}
+	}
 }
 
 // Text renders the result as a compact markdown table.
@@ -78,7 +96,7 @@ func (q queryOut) Text() string {
 	}
 	fmt.Fprintf(&sb, "\n\n%d row(s)", r.RowCount)
 	if r.Truncated {
-		sb.WriteString(", truncated: more rows exist (raise max_rows, add LIMIT/OFFSET, or aggregate)")
+		sb.WriteString(", truncated: more rows exist (add LIMIT/OFFSET, select fewer or shorter columns, or aggregate)")
 	}
 	fmt.Fprintf(&sb, ", %d ms", r.ElapsedMS)
 	return sb.String()

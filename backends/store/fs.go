@@ -32,8 +32,8 @@ package store
 // Folders. Keys are paths, so data/a cannot be an object and a folder at once:
 // "a" and "a/b" cannot both be stored (errs.Conflict). Since sidecars add
 // ".json" to the key, "x" and keys under "x.json/" clash the same way in
-// meta/. Delete prunes folders it leaves empty; a commit that loses its
-// folder to that race creates it again and retries.
+// meta/. Delete prunes folders it leaves empty; a Put that loses a folder
+// to that race creates it again and retries (see retryAbsent).
 
 import (
 	"context"
@@ -299,7 +299,7 @@ func (f *FS) prepare(key string) error {
 		}
 		fi, err := os.Lstat(f.dataPath(key[:i]))
 		if errors.Is(err, fs.ErrNotExist) {
-			break // and so are the deeper folders
+			break // nor does any deeper folder
 		}
 		if err == nil && !fi.IsDir() {
 			return errs.New(errs.Conflict, "cannot store key %q: object %q exists, and a key cannot also be the folder of other keys", key, key[:i])
@@ -309,7 +309,7 @@ func (f *FS) prepare(key string) error {
 	if fi, err := os.Lstat(f.dataPath(key)); err == nil && fi.IsDir() {
 		return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and a key cannot also be the folder of other keys", key, key+"/")
 	}
-	if err := os.MkdirAll(filepath.Dir(f.dataPath(key)), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(f.dataPath(key))); err != nil {
 		if isClash(err) { // a Put of a clashing key got there first
 			return clashError(key)
 		}
@@ -351,7 +351,7 @@ func (f *FS) prepareMeta(key string) error {
 		}
 		os.Remove(ownerMeta) // a sidecar without content
 	}
-	if err := os.MkdirAll(filepath.Dir(mp), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(mp)); err != nil {
 		if isClash(err) {
 			return clashError(key)
 		}
@@ -548,14 +548,27 @@ func (f *FS) removeTree(path string) error {
 	return os.RemoveAll(trash)
 }
 
-// place renames src to dst, creating dst's folder first. A Delete may prune
-// that folder between the two steps, so it tries again a few times.
+// place renames src to dst, creating dst's folder first.
 func place(src, dst string) error {
-	for attempt := 1; ; attempt++ {
+	return retryAbsent(func() error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		err := os.Rename(src, dst)
+		return os.Rename(src, dst)
+	})
+}
+
+// mkdirAll is os.MkdirAll, retried like place.
+func mkdirAll(dir string) error {
+	return retryAbsent(func() error { return os.MkdirAll(dir, 0o755) })
+}
+
+// retryAbsent runs op, and runs it again a few times while it fails because a
+// path does not exist: a Delete may prune a folder that op has just created
+// and is about to use.
+func retryAbsent(op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
 		if err == nil || !errors.Is(err, fs.ErrNotExist) || attempt == 5 {
 			return err
 		}
