@@ -142,9 +142,11 @@ func TestSharedDataDirectory(t *testing.T) {
 	}
 }
 
-func TestHTTPTransports(t *testing.T) {
-	dir := t.TempDir()
-	cmd := command(t, dir, "--http", "127.0.0.1:0")
+// startHTTP starts mcpd with args on dataDir, listening on a free loopback
+// port, and returns its base URL; the process is stopped when the test ends.
+func startHTTP(t *testing.T, dataDir string, args ...string) string {
+	t.Helper()
+	cmd := command(t, dataDir, append([]string{"--http", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,11 @@ func TestHTTPTransports(t *testing.T) {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	})
-	base := listenAddress(t, stderr)
+	return listenAddress(t, stderr)
+}
+
+func TestHTTPTransports(t *testing.T) {
+	base := startHTTP(t, t.TempDir())
 
 	resp, err := http.Get(base + "/health")
 	if err != nil {
@@ -185,6 +191,27 @@ func TestHTTPTransports(t *testing.T) {
 	defer sse.Close()
 	if got := jsonText(query(t, sse, "SELECT count(DISTINCT user) FROM events")); got != `[[3]]` {
 		t.Errorf("over SSE, distinct users = %s", got)
+	}
+}
+
+// TestHTTPStatelessGuest serves stateless HTTP from a process that does not
+// own the data directory: its tools forward to the owner.
+func TestHTTPStatelessGuest(t *testing.T) {
+	dir := t.TempDir()
+	owner := stdioSession(t, dir)
+	call(t, owner, "ingest_dataset", map[string]any{"name": "sales", "source": map[string]any{"content": fixture(t, "sales.csv")}})
+	base := startHTTP(t, dir, "--stateless")
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := jsonText(query(t, cs, "SELECT max(price) FROM sales")); got != `[[99.99]]` {
+		t.Errorf("through the guest, max(price) = %s", got)
+	}
+	call(t, cs, "put_object", map[string]any{"key": "from-guest.txt", "content": "hi"})
+	if obj := call(t, owner, "get_object", map[string]any{"key": "from-guest.txt"}); obj["content"] != "hi" {
+		t.Errorf("owner reads %v", obj["content"])
 	}
 }
 
