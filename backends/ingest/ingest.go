@@ -218,7 +218,11 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	var prev *catalog.Version
 	if cur != nil {
 		prev = cur.Current()
-		if unchanged(prev, src.sha, format, optionsJSON, mode) {
+		sha, err := src.sha()
+		if err != nil {
+			return nil, fmt.Errorf("hash source: %w", err)
+		}
+		if unchanged(prev, sha, format, optionsJSON, mode) {
 			return result(cur, prev, start, true), nil
 		}
 	}
@@ -238,8 +242,12 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	if err != nil {
 		return nil, err
 	}
+	sha, err := src.sha()
+	if err != nil {
+		return nil, fmt.Errorf("hash source: %w", err)
+	}
 	v := catalog.Version{
-		Version: 1, Mode: mode, Source: src.desc, SourceSHA: src.sha, Format: format,
+		Version: 1, Mode: mode, Source: src.desc, SourceSHA: sha, Format: format,
 		Options: optionsJSON, AddedRows: added, Rows: added, Columns: cols, Created: time.Now().UTC(),
 	}
 	if prev != nil {

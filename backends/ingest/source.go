@@ -22,9 +22,14 @@ var formats = []string{"auto", "csv", "tsv", "json", "ndjson", "parquet"}
 // sha256, and a description for the manifest.
 type source struct {
 	path   string
-	sha    string
-	desc   string // "content", "object:<key>" or "path:<path>"
-	format string // as asked, then resolved by detectFormat
+	sha    func() (string, error) // waits for the hash when it is computed in the background
+	desc   string                 // "content", "object:<key>" or "path:<path>"
+	format string                 // as asked, then resolved by detectFormat
+}
+
+// known returns a sha func for a hash already at hand.
+func known(sha string) func() (string, error) {
+	return func() (string, error) { return sha, nil }
 }
 
 // resolveSource checks that exactly one source is given and makes it a local
@@ -50,7 +55,7 @@ func (in *Ingester) resolveSource(ctx context.Context, req *Request, dir string)
 		if info.Size == 0 {
 			return nil, errs.New(errs.Invalid, "object %q is empty: there is nothing to ingest", req.ObjectKey)
 		}
-		return &source{path: in.store.Path(req.ObjectKey), sha: info.ETag, desc: "object:" + req.ObjectKey, format: req.Format}, nil
+		return &source{path: in.store.Path(req.ObjectKey), sha: known(info.ETag), desc: "object:" + req.ObjectKey, format: req.Format}, nil
 	default:
 		return in.pathSource(req)
 	}
@@ -68,7 +73,7 @@ func (in *Ingester) contentSource(req *Request, dir string) (*source, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(req.Content))
-	return &source{path: p, sha: hex.EncodeToString(sum[:]), desc: "content", format: req.Format}, nil
+	return &source{path: p, sha: known(hex.EncodeToString(sum[:])), desc: "content", format: req.Format}, nil
 }
 
 // pathSource accepts a local file only under one of the allowed paths, after
@@ -97,11 +102,7 @@ func (in *Ingester) pathSource(req *Request) (*source, error) {
 	if fi.Size() == 0 {
 		return nil, errs.New(errs.Invalid, "file %q is empty: there is nothing to ingest", req.Path)
 	}
-	sha, err := hashFile(real)
-	if err != nil {
-		return nil, err
-	}
-	return &source{path: real, sha: sha, desc: "path:" + req.Path, format: req.Format}, nil
+	return &source{path: real, sha: hashInBackground(real), desc: "path:" + req.Path, format: req.Format}, nil
 }
 
 func (in *Ingester) allowed(p string) bool {
@@ -111,6 +112,23 @@ func (in *Ingester) allowed(p string) bool {
 		}
 	}
 	return false
+}
+
+// hashInBackground starts hashing the file at p and returns a func that
+// waits for the result. A large local file is hashed while DuckDB converts
+// it, unless the hash is needed first (to compare with an existing version).
+func hashInBackground(p string) func() (string, error) {
+	var sha string
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sha, err = hashFile(p)
+	}()
+	return func() (string, error) {
+		<-done
+		return sha, err
+	}
 }
 
 func hashFile(p string) (string, error) {
