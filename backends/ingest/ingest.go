@@ -46,12 +46,13 @@ type Request struct {
 }
 
 // Options tune how CSV and TSV are read; DuckDB detects whatever is not set.
+// The jsonschema tags describe the fields to models calling the tool.
 type Options struct {
-	Delimiter   string            `json:"delimiter,omitempty"`    // default "," for csv, tab for tsv
-	Header      *bool             `json:"header,omitempty"`       // default: detected
-	Quote       string            `json:"quote,omitempty"`        // default: detected
-	NullStrings []string          `json:"null_strings,omitempty"` // strings read as NULL
-	Types       map[string]string `json:"types,omitempty"`        // column name -> DuckDB type, overriding detection
+	Delimiter   string            `json:"delimiter,omitempty" jsonschema:"field separator; default , for csv and tab for tsv"`
+	Header      *bool             `json:"header,omitempty" jsonschema:"whether the first line names the columns; default detected"`
+	Quote       string            `json:"quote,omitempty" jsonschema:"quote character; default detected"`
+	NullStrings []string          `json:"null_strings,omitempty" jsonschema:"values read as NULL, e.g. [\"NA\", \"-\"]"`
+	Types       map[string]string `json:"types,omitempty" jsonschema:"column name to DuckDB type, overriding detection, e.g. {\"zip\": \"VARCHAR\"}"`
 }
 
 func (o Options) empty() bool {
