@@ -256,7 +256,7 @@ func TestBadInputKeepsServing(t *testing.T) {
 		{"two statements", "query_sql", map[string]any{"sql": "SELECT 1; SELECT 2"}, "one statement"},
 		{"timeout", "query_sql", map[string]any{"sql": "SELECT count(*) FROM range(100000000) a, range(1000000) b", "timeout_ms": 100}, "timeout"},
 		{"max rows", "query_sql", map[string]any{"sql": "SELECT 1", "max_rows": 20000}, "max_rows"},
-		{"missing manifest", "get_manifest", map[string]any{"name": "nope"}, `dataset "nope" not found; list_datasets shows 1 datasets: sales`},
+		{"missing manifest", "get_manifest", map[string]any{"name": "nope"}, `dataset "nope" not found; list_datasets shows 1 dataset: sales`},
 		{"missing version", "get_manifest", map[string]any{"name": "sales", "version": 9}, "versions are 1 to 1"},
 		{"drop missing", "drop_dataset", map[string]any{"name": "nope"}, "not found"},
 	}

@@ -182,6 +182,8 @@ func (c *Catalog) describeLocked() string {
 	switch {
 	case len(names) == 0:
 		return "there are no datasets yet (ingest_dataset creates one)"
+	case len(names) == 1:
+		return "list_datasets shows 1 dataset: " + names[0]
 	case len(names) > 20:
 		return fmt.Sprintf("list_datasets shows %d datasets: %s, …", len(names), strings.Join(names[:20], ", "))
 	default:
@@ -225,7 +227,8 @@ func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest
 		return nil, err
 	}
 	if _, err := c.st.Put(ctx, manifestKey(name), bytes.NewReader(data), "application/json", 0); err != nil {
-		return nil, fmt.Errorf("write manifest of %q: %w", name, err)
+		// %v: a failed write is the server's fault, whatever the store called it.
+		return nil, fmt.Errorf("write manifest of %q: %v", name, err)
 	}
 	c.manifests[name] = m
 	c.generation++
@@ -260,9 +263,14 @@ func DataKey(name string, v, part int) string {
 // ID is the UUIDv5 of a dataset name.
 func ID(name string) string { return uuid.NewSHA1(namespace, []byte(name)).String() }
 
+// clone copies m deeply enough that callers cannot change the catalog's own.
 func clone(m *Manifest) *Manifest {
 	c := *m
 	c.Versions = slices.Clone(m.Versions)
+	for i := range c.Versions {
+		c.Versions[i].Files = slices.Clone(c.Versions[i].Files)
+		c.Versions[i].Columns = slices.Clone(c.Versions[i].Columns)
+	}
 	return &c
 }
 

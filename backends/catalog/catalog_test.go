@@ -472,7 +472,7 @@ func TestCatalog_Drop(t *testing.T) {
 	}
 
 	_, err = c.Drop(ctx, "sales")
-	wantErr(t, err, errs.NotFound, `"sales"`, "list_datasets shows 1 datasets: sales_2")
+	wantErr(t, err, errs.NotFound, `"sales"`, "list_datasets shows", "sales_2")
 
 	// Dropped for good: a reopened catalog does not see it either.
 	if again := mustOpen(t, st); again.Lookup("sales") != nil {

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,6 +82,7 @@ type Store interface {
 	Stat(ctx context.Context, key string) (store.Info, error)
 	Path(key string) string
 	Adopt(ctx context.Context, key, localPath, contentType string) (store.Info, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // Config says where an Ingester may read and write.
@@ -100,7 +102,7 @@ type Ingester struct {
 	allowedPaths []string
 	keywords     map[string]bool // SQL keywords that cannot name a dataset
 
-	locks sync.Map // dataset name -> *sync.Mutex
+	locks sync.Map // dataset name -> chan struct{} of capacity 1, held while ingesting or dropping
 }
 
 // New opens an Ingester. DuckDB may read only the temp folder, the store's
@@ -169,10 +171,16 @@ func (in *Ingester) ValidateName(name string) error {
 	return nil
 }
 
-func (in *Ingester) lock(name string) func() {
-	mu, _ := in.locks.LoadOrStore(name, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	return mu.(*sync.Mutex).Unlock
+// lock takes dataset name's lock, or gives up when ctx ends first.
+func (in *Ingester) lock(ctx context.Context, name string) (unlock func(), err error) {
+	v, _ := in.locks.LoadOrStore(name, make(chan struct{}, 1))
+	ch := v.(chan struct{})
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for another ingest into %q: %w", name, ctx.Err())
+	}
 }
 
 // Ingest reads req's source into a new version of dataset req.Name.
@@ -213,7 +221,10 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	}
 	progress(1, "source ready ("+format+")")
 
-	unlock := in.lock(req.Name)
+	unlock, err := in.lock(ctx, req.Name)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	cur := in.cat.Lookup(req.Name)
 	var prev *catalog.Version
@@ -270,8 +281,14 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	}
 	v.Files = append(v.Files, key)
 	v.Bytes += info.Size
+	// Published: from here the ingest completes even if the caller cancels,
+	// and a failed commit takes the unreferenced file away again.
+	ctx = context.WithoutCancel(ctx)
 	m, err := in.cat.Commit(ctx, req.Name, v)
 	if err != nil {
+		if derr := in.store.Delete(ctx, key); derr != nil {
+			slog.Warn("remove unreferenced dataset file", "key", key, "err", derr)
+		}
 		return nil, err
 	}
 	return result(m, m.Current(), start, false), nil
@@ -289,7 +306,11 @@ func unchanged(prev *catalog.Version, sha, format, options, mode string) bool {
 
 // Drop deletes dataset name, waiting for any ingest into it to finish first.
 func (in *Ingester) Drop(ctx context.Context, name string) (*catalog.Manifest, error) {
-	defer in.lock(name)()
+	unlock, err := in.lock(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return in.cat.Drop(ctx, name)
 }
 
@@ -340,7 +361,8 @@ func (in *Ingester) diagnoseCSV(ctx context.Context, src *source, format string,
 	if _, err := conn.ExecContext(ctx, "SELECT count(*) FROM "+reader); err != nil {
 		return ""
 	}
-	rows, err := conn.QueryContext(ctx, "SELECT line, error_message, csv_line FROM reject_errors ORDER BY line LIMIT 3")
+	// The connection keeps the rejects of earlier scans too: take this scan's.
+	rows, err := conn.QueryContext(ctx, "SELECT line, error_message, csv_line FROM reject_errors WHERE scan_id = (SELECT max(scan_id) FROM reject_scans) ORDER BY line LIMIT 3")
 	if err != nil {
 		return ""
 	}
