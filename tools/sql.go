@@ -102,6 +102,9 @@ func (q queryOut) Text() string {
 	return sb.String()
 }
 
+// cellEscaper keeps a value inside one markdown table cell.
+var cellEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ")
+
 // cell formats one value for a markdown table cell: NULL for nil, JSON for
 // nested values, pipes and newlines escaped, long text shortened.
 func cell(v any) string {
@@ -117,7 +120,7 @@ func cell(v any) string {
 	default:
 		s = fmt.Sprint(v)
 	}
-	s = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
+	s = cellEscaper.Replace(s)
 	if r := []rune(s); len(r) > maxCellText {
 		s = string(r[:maxCellText-1]) + "…"
 	}
