@@ -1,0 +1,161 @@
+package eventlog
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type rec struct {
+	N    int    `json:"n"`
+	Text string `json:"text,omitempty"`
+}
+
+// reopen opens path and returns the records it replays.
+func reopen(t *testing.T, path string) (*Log, []rec, ReplayStats) {
+	t.Helper()
+	var got []rec
+	l, st, err := Open(path, func(line []byte) error {
+		var r rec
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
+		}
+		if r.N < 0 {
+			return fmt.Errorf("negative")
+		}
+		got = append(got, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, got, st
+}
+
+func TestLog_AppendReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "events.jsonl")
+	l, got, _ := reopen(t, path)
+	if len(got) != 0 {
+		t.Fatalf("new log replays %v", got)
+	}
+	for i := range 5 {
+		if err := l.Append(rec{N: i, Text: strings.Repeat("x", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, got, st := reopen(t, path)
+	if len(got) != 5 || got[4].N != 4 || got[4].Text != "xxxx" || st.Records != 5 {
+		t.Errorf("replayed %v, stats %+v", got, st)
+	}
+}
+
+func TestLog_Replay_TornAndMalformedLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	content := `{"n":1}` + "\n" + `{"n":` + "\n" + `{"n":-1}` + "\n\n" + `{"n":2}` + "\n" + `{"n":3,"te`
+	os.WriteFile(path, []byte(content), 0o644)
+	l, got, st := reopen(t, path)
+	if fmt.Sprint(got) != "[{1 } {2 }]" || st.Skipped != 2 || st.TornBytes != int64(len(`{"n":3,"te`)) {
+		t.Fatalf("replayed %v, stats %+v", got, st)
+	}
+	// The torn tail is gone from the file, and appends follow the last good line.
+	if err := l.Append(rec{N: 4}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	b, _ := os.ReadFile(path)
+	if !strings.HasSuffix(string(b), `{"n":2}`+"\n"+`{"n":4}`+"\n") {
+		t.Errorf("file after append:\n%s", b)
+	}
+}
+
+func TestLog_Replay_OverLongLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	long := `{"n":7,"text":"` + strings.Repeat("y", MaxLine) + `"}`
+	os.WriteFile(path, []byte(`{"n":1}`+"\n"+long+"\n"+`{"n":2}`+"\n"), 0o644)
+	_, got, st := reopen(t, path)
+	if fmt.Sprint(got) != "[{1 } {2 }]" || st.Skipped != 1 {
+		t.Errorf("replayed %d records, stats %+v", len(got), st)
+	}
+}
+
+func TestLog_ConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	l, _, _ := reopen(t, path)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				if err := l.Append(rec{N: w*1000 + i}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	l.Close()
+	_, got, _ := reopen(t, path)
+	seen := map[int]bool{}
+	for _, r := range got {
+		seen[r.N] = true
+	}
+	if len(got) != 800 || len(seen) != 800 {
+		t.Errorf("replayed %d records, %d distinct, want 800", len(got), len(seen))
+	}
+}
+
+func TestLog_Compact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	l, _, _ := reopen(t, path)
+	for i := range 100 {
+		l.Append(rec{N: i})
+	}
+	before := l.Size()
+	err := l.Compact(func(emit func(any) error) error {
+		return emit(rec{N: 99, Text: "state"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Size() >= before || l.Size() != int64(len(`{"n":99,"text":"state"}`)+1) {
+		t.Errorf("size %d after compaction (was %d)", l.Size(), before)
+	}
+	l.Append(rec{N: 100})
+	l.Close()
+	_, got, _ := reopen(t, path)
+	if fmt.Sprint(got) != "[{99 state} {100 }]" {
+		t.Errorf("after compaction, replayed %v", got)
+	}
+	if leftovers, _ := filepath.Glob(path + ".compact-*"); len(leftovers) != 0 {
+		t.Errorf("temp files left: %v", leftovers)
+	}
+}
+
+func TestLog_SyncEvery(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	l, _, _ := reopen(t, path)
+	l.SyncEvery(5 * 1e6)
+	seq, err := l.Add(rec{N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		l.syncMu.Lock()
+		d := l.durable
+		l.syncMu.Unlock()
+		if d >= seq {
+			break
+		}
+	}
+	b, _ := os.ReadFile(path)
+	if string(b) != `{"n":1}`+"\n" {
+		t.Errorf("file = %q", b)
+	}
+}
