@@ -228,14 +228,15 @@ func (l *Log) SyncEvery(interval time.Duration) {
 	if l.stop != nil {
 		return
 	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
+	l.stop, l.done = stop, done
 	go func() {
-		defer close(l.done)
+		defer close(done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
-			case <-l.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				l.mu.Lock()
@@ -320,10 +321,11 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Close flushes what was added and closes the file.
+// Close flushes what was added and closes the file. Later calls do nothing.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	stop, done := l.stop, l.done
+	l.stop = nil
 	l.mu.Unlock()
 	if stop != nil {
 		close(stop)
@@ -331,6 +333,14 @@ func (l *Log) Close() error {
 	}
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
-	err := l.flushLocked()
-	return errors.Join(err, l.f.Close())
+	if l.f == nil {
+		return nil
+	}
+	err := errors.Join(l.flushLocked(), l.f.Close())
+	l.f = nil
+	l.fail(ErrClosed)
+	return err
 }
+
+// ErrClosed is returned by Add and Sync after Close.
+var ErrClosed = errors.New("log is closed")

@@ -1,0 +1,458 @@
+// Package observer records every operation of the server, and the outcomes
+// that agents and harnesses report, so that runs can be analysed: counts,
+// failures, latencies, and clusters of equal failures.
+//
+// Each op goes to a ring of the most recent ones (for listing), to a compact
+// in-memory row (for statistics over any time window), and to the durable
+// log. Recording never fails an operation: a failed persist is a warning
+// and a counter in the statistics. Replay on start restores the rows and the
+// ring, so statistics survive restarts.
+package observer
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/eventlog"
+)
+
+// Sources an op may come from.
+var Sources = []string{"mcp", "http", "cli", "scenario", "langfuse", "overseer_correction", "workflow", "inbox", "agent"}
+
+// Op is one observed operation. The JSON names are those earlier clients send.
+type Op struct {
+	ID            string         `json:"id"`
+	Timestamp     time.Time      `json:"timestamp"`
+	Endpoint      string         `json:"endpoint"`
+	Source        string         `json:"source"`
+	Success       bool           `json:"success"`
+	DurationMS    float64        `json:"duration_ms"`
+	InputSummary  string         `json:"input_summary,omitempty"`
+	OutputSummary string         `json:"output_summary,omitempty"`
+	Error         string         `json:"error,omitempty"`
+	SigHash       string         `json:"sig_hash,omitempty"`
+	SessionID     string         `json:"session_id,omitempty"`
+	Tags          []string       `json:"tags,omitempty"`
+	Fields        map[string]any `json:"fields,omitempty"`
+}
+
+// Defaults of Config.
+const (
+	DefaultRingSize    = 2000
+	DefaultEscalateAt  = 3
+	DefaultSyncEvery   = 200 * time.Millisecond
+	DefaultRetain      = 1_000_000
+	DefaultCompactSize = 128 << 20
+	maxSummary         = 256
+	recentScenarioOps  = 10
+	maxListedEvents    = 1000
+	defaultListedEvent = 100
+)
+
+// Config tunes an Observer. Zero values mean the defaults.
+type Config struct {
+	RingSize   int // most recent ops kept whole for list_events; 0 = 2000
+	EscalateAt int // failures of one cluster that raise an escalation; 0 = 3
+	// Retain is how many ops statistics cover; older ones are dropped when
+	// the log is compacted. 0 = 1,000,000.
+	Retain int
+	// CompactBytes is the log size past which it is compacted: ops older
+	// than the ring are rewritten without their summaries. 0 = 128 MiB.
+	CompactBytes int64
+	// OnEscalate is called once per cluster, when it reaches EscalateAt, with
+	// the op that made it reach it.
+	OnEscalate func(ctx context.Context, c Cluster, op Op)
+}
+
+// row is the compact form of an op that statistics are computed from.
+type row struct {
+	at       int64 // unix nanoseconds
+	endpoint string
+	source   string
+	success  bool
+	duration float64
+	sig      string
+}
+
+// Cluster is a group of failures with the same signature.
+type Cluster struct {
+	SigHash   string    `json:"sig_hash"`
+	Endpoint  string    `json:"endpoint"`
+	Count     int       `json:"count"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Example   string    `json:"example_error"`
+}
+
+// Observer records ops. It is safe for concurrent use.
+type Observer struct {
+	cfg Config
+	log *eventlog.Log
+
+	mu        sync.Mutex
+	rows      []row
+	ring      []Op // circular, len ≤ cfg.RingSize
+	next      int  // ring position of the next op
+	clusters  map[string]*Cluster
+	escalated map[string]bool
+
+	persistFailures atomic.Int64
+}
+
+// Open replays the observer's log in dir and starts recording.
+func Open(dir string, cfg Config) (*Observer, error) {
+	if cfg.RingSize <= 0 {
+		cfg.RingSize = DefaultRingSize
+	}
+	if cfg.EscalateAt <= 0 {
+		cfg.EscalateAt = DefaultEscalateAt
+	}
+	if cfg.Retain <= 0 {
+		cfg.Retain = DefaultRetain
+	}
+	if cfg.CompactBytes <= 0 {
+		cfg.CompactBytes = DefaultCompactSize
+	}
+	o := &Observer{cfg: cfg, clusters: map[string]*Cluster{}, escalated: map[string]bool{}}
+	l, st, err := eventlog.Open(filepath.Join(dir, "ops.jsonl"), func(line []byte) error {
+		var op Op
+		if err := json.Unmarshal(line, &op); err != nil {
+			return err
+		}
+		o.apply(op)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Clusters that had escalated before the restart do not escalate again.
+	for sig, c := range o.clusters {
+		o.escalated[sig] = c.Count >= cfg.EscalateAt
+	}
+	if st.Records > 0 || st.Skipped > 0 {
+		slog.Info("observer log replayed", "ops", st.Records, "skipped", st.Skipped)
+	}
+	o.log = l
+	l.SyncEvery(DefaultSyncEvery)
+	return o, nil
+}
+
+// Close flushes the log.
+func (o *Observer) Close() error { return o.log.Close() }
+
+// apply adds op to the in-memory state; o.mu is held (or replay is running).
+func (o *Observer) apply(op Op) {
+	o.rows = append(o.rows, row{at: op.Timestamp.UnixNano(), endpoint: op.Endpoint, source: op.Source, success: op.Success, duration: op.DurationMS, sig: op.SigHash})
+	if len(o.ring) < o.cfg.RingSize {
+		o.ring = append(o.ring, op)
+	} else {
+		o.ring[o.next] = op
+	}
+	o.next = (o.next + 1) % o.cfg.RingSize
+	if op.Success || op.SigHash == "" {
+		return
+	}
+	c := o.clusters[op.SigHash]
+	if c == nil {
+		c = &Cluster{SigHash: op.SigHash, Endpoint: op.Endpoint, FirstSeen: op.Timestamp, Example: op.Error}
+		o.clusters[op.SigHash] = c
+	}
+	c.Count++
+	c.LastSeen = op.Timestamp
+}
+
+// Record completes op (id, timestamp, source, signature, summaries cut to
+// size), records it and returns it. The op reaches disk within
+// DefaultSyncEvery; use RecordDurable to wait for it.
+func (o *Observer) Record(ctx context.Context, op Op) Op {
+	op, _ = o.record(ctx, op)
+	return op
+}
+
+// RecordDurable is Record for ops reported by callers: it validates op and
+// returns once op is on disk.
+func (o *Observer) RecordDurable(ctx context.Context, op Op) (Op, error) {
+	if strings.TrimSpace(op.Endpoint) == "" {
+		return op, errs.New(errs.Invalid, "endpoint is required: name the tool, route or scenario this event is about")
+	}
+	if op.Source != "" && !slices.Contains(Sources, op.Source) {
+		return op, errs.New(errs.Invalid, "unknown source %q; use one of %s", op.Source, strings.Join(Sources, ", "))
+	}
+	op, seq := o.record(ctx, op)
+	if seq == 0 {
+		return op, fmt.Errorf("the observer log cannot be written")
+	}
+	if err := o.log.Sync(seq); err != nil {
+		o.persistFailures.Add(1)
+		return op, fmt.Errorf("persist event: %w", err)
+	}
+	return op, nil
+}
+
+func (o *Observer) record(ctx context.Context, op Op) (Op, uint64) {
+	if op.ID == "" {
+		op.ID = uuid.NewString()
+	}
+	if op.Timestamp.IsZero() {
+		op.Timestamp = time.Now().UTC()
+	}
+	if op.Source == "" {
+		op.Source = "agent"
+	}
+	op.InputSummary = Cut(op.InputSummary)
+	op.OutputSummary = Cut(op.OutputSummary)
+	if !op.Success && op.SigHash == "" {
+		op.SigHash = Signature(op.Endpoint, op.Error)
+	}
+
+	o.mu.Lock()
+	seq, err := o.log.Add(op)
+	if err != nil {
+		o.persistFailures.Add(1)
+		slog.Warn("observer could not persist an op", "endpoint", op.Endpoint, "err", err)
+	}
+	o.apply(op)
+	if err == nil && o.log.Size() > o.cfg.CompactBytes {
+		o.compactLocked()
+	}
+	var reached *Cluster
+	if c := o.clusters[op.SigHash]; !op.Success && c != nil && c.Count >= o.cfg.EscalateAt && !o.escalated[op.SigHash] {
+		o.escalated[op.SigHash] = true
+		cc := *c
+		reached = &cc
+	}
+	o.mu.Unlock()
+
+	if reached != nil {
+		slog.Warn("failure cluster escalated", "endpoint", reached.Endpoint, "sig_hash", reached.SigHash, "count", reached.Count, "example", reached.Example)
+		if o.cfg.OnEscalate != nil {
+			o.cfg.OnEscalate(ctx, *reached, op)
+		}
+	}
+	return op, seq
+}
+
+// compactLocked drops the ops beyond Retain and rewrites the log: the ops of
+// the ring whole, older ones as the fields statistics need (the first of
+// each failure cluster keeps its error, the cluster's example). o.mu is held.
+func (o *Observer) compactLocked() {
+	if drop := len(o.rows) - o.cfg.Retain; drop > 0 {
+		o.rows = slices.Delete(o.rows, 0, drop)
+	}
+	old := o.rows[:len(o.rows)-len(o.ring)]
+	err := o.log.Compact(func(emit func(any) error) error {
+		examples := map[string]bool{}
+		for _, r := range old {
+			op := Op{Timestamp: time.Unix(0, r.at).UTC(), Endpoint: r.endpoint, Source: r.source, Success: r.success, DurationMS: r.duration, SigHash: r.sig}
+			if c := o.clusters[r.sig]; c != nil && !examples[r.sig] {
+				op.Error, examples[r.sig] = c.Example, true
+			}
+			if err := emit(op); err != nil {
+				return err
+			}
+		}
+		for i := len(o.ring); i > 0; i-- {
+			if err := emit(o.ring[(o.next-i+len(o.ring))%len(o.ring)]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		o.persistFailures.Add(1)
+		slog.Warn("observer log compaction failed", "err", err)
+	}
+}
+
+// Cut shortens s to the summary size, marking the cut.
+func Cut(s string) string {
+	if len(s) <= maxSummary {
+		return s
+	}
+	cut := maxSummary - len("…")
+	for cut > 0 && !utf8RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// volatile matches the parts of an error that differ between equal failures:
+// numbers, hex ids, quoted strings.
+var volatile = regexp.MustCompile(`"[^"]*"|'[^']*'|\b[0-9a-f]{8,}\b|\d+(\.\d+)?`)
+
+// Signature is a stable hash of endpoint and its error with the volatile
+// parts taken out, so equal failures cluster.
+func Signature(endpoint, errText string) string {
+	norm := volatile.ReplaceAllString(strings.ToLower(firstLine(errText)), "_")
+	sum := sha256.Sum256([]byte(endpoint + "\x00" + norm))
+	return hex.EncodeToString(sum[:8])
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// ToolStats summarises one endpoint.
+type ToolStats struct {
+	Count    int     `json:"count"`
+	Failures int     `json:"failures"`
+	P50MS    float64 `json:"p50_ms"`
+	P95MS    float64 `json:"p95_ms"`
+}
+
+// Stats summarises the ops since a time.
+type Stats struct {
+	Since           *time.Time           `json:"since,omitempty"`
+	Total           int                  `json:"total"`
+	Successes       int                  `json:"successes"`
+	Failures        int                  `json:"failures"`
+	BySource        map[string]int       `json:"by_source"`
+	ByTool          map[string]ToolStats `json:"by_tool"`
+	RecentScenarios []Op                 `json:"recent_scenarios"`
+	Clusters        []Cluster            `json:"failure_clusters"`
+	Escalations     []Cluster            `json:"escalations"`
+	PersistFailures int64                `json:"persist_failures"`
+}
+
+// Stats computes statistics over the ops at or after since (zero: all).
+func (o *Observer) Stats(since time.Time) Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	st := Stats{BySource: map[string]int{}, ByTool: map[string]ToolStats{}, RecentScenarios: []Op{}, Clusters: []Cluster{}, Escalations: []Cluster{}, PersistFailures: o.persistFailures.Load()}
+	if !since.IsZero() {
+		st.Since = &since
+	}
+	from := since.UnixNano()
+	durations := map[string][]float64{}
+	clusters := map[string]*Cluster{}
+	for _, r := range o.rows {
+		if r.at < from {
+			continue
+		}
+		st.Total++
+		st.BySource[r.source]++
+		ts := st.ByTool[r.endpoint]
+		ts.Count++
+		if r.success {
+			st.Successes++
+		} else {
+			st.Failures++
+			ts.Failures++
+			if r.sig != "" {
+				c := clusters[r.sig]
+				if c == nil {
+					all := o.clusters[r.sig]
+					c = &Cluster{SigHash: r.sig, Endpoint: r.endpoint, FirstSeen: time.Unix(0, r.at).UTC(), Example: all.Example}
+					clusters[r.sig] = c
+				}
+				c.Count++
+				c.LastSeen = time.Unix(0, r.at).UTC()
+			}
+		}
+		st.ByTool[r.endpoint] = ts
+		durations[r.endpoint] = append(durations[r.endpoint], r.duration)
+	}
+	for name, d := range durations {
+		slices.Sort(d)
+		ts := st.ByTool[name]
+		ts.P50MS, ts.P95MS = percentile(d, 0.50), percentile(d, 0.95)
+		st.ByTool[name] = ts
+	}
+	for _, c := range clusters {
+		st.Clusters = append(st.Clusters, *c)
+		if o.escalated[c.SigHash] {
+			st.Escalations = append(st.Escalations, *o.clusters[c.SigHash])
+		}
+	}
+	byCount := func(a, b Cluster) int { return cmp.Or(b.Count-a.Count, strings.Compare(a.SigHash, b.SigHash)) }
+	slices.SortFunc(st.Clusters, byCount)
+	slices.SortFunc(st.Escalations, byCount)
+	for _, op := range o.newestFirst() {
+		if op.Source == "scenario" && !op.Timestamp.Before(since) {
+			st.RecentScenarios = append(st.RecentScenarios, op)
+			if len(st.RecentScenarios) == recentScenarioOps {
+				break
+			}
+		}
+	}
+	return st
+}
+
+// percentile of sorted values by the nearest-rank method.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// newestFirst returns the ring's ops, newest first; o.mu is held.
+func (o *Observer) newestFirst() []Op {
+	out := make([]Op, 0, len(o.ring))
+	for i := 1; i <= len(o.ring); i++ {
+		out = append(out, o.ring[(o.next-i+len(o.ring))%len(o.ring)])
+	}
+	return out
+}
+
+// Query selects ops for List. Zero fields match everything.
+type Query struct {
+	Endpoint string
+	Source   string
+	Success  *bool
+	Since    time.Time
+	Limit    int    // 0 = 100, at most 1000
+	Cursor   string // id of the last op of the previous page
+}
+
+// List returns the most recent ops that match q, newest first, from the
+// ring of recent ops, and the cursor of the next page ("" when none).
+func (o *Observer) List(q Query) ([]Op, string, error) {
+	switch {
+	case q.Limit < 0 || q.Limit > maxListedEvents:
+		return nil, "", errs.New(errs.Invalid, "limit must be between 1 and %d; page with cursor", maxListedEvents)
+	case q.Limit == 0:
+		q.Limit = defaultListedEvent
+	}
+	o.mu.Lock()
+	ops := o.newestFirst()
+	o.mu.Unlock()
+	if q.Cursor != "" {
+		i := slices.IndexFunc(ops, func(op Op) bool { return op.ID == q.Cursor })
+		if i < 0 {
+			return nil, "", errs.New(errs.NotFound, "cursor %q is no longer among the %d most recent events; list again without a cursor", q.Cursor, len(ops))
+		}
+		ops = ops[i+1:]
+	}
+	out := []Op{}
+	for _, op := range ops {
+		if (q.Endpoint != "" && op.Endpoint != q.Endpoint) || (q.Source != "" && op.Source != q.Source) ||
+			(q.Success != nil && op.Success != *q.Success) || op.Timestamp.Before(q.Since) {
+			continue
+		}
+		if len(out) == q.Limit {
+			return out, out[len(out)-1].ID, nil
+		}
+		out = append(out, op)
+	}
+	return out, "", nil
+}
