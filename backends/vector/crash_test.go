@@ -1,0 +1,176 @@
+package vector
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// crashDirEnv tells the test binary, run again by TestCrash, to be the
+// writer that gets killed, and where its indexes are.
+const crashDirEnv = "LAKEHOUSE_VECTOR_CRASH_DIR"
+
+// crashConfig makes the writer take snapshots and link a graph all the
+// time, so that the kill can land in the middle of either.
+var crashConfig = Config{FlatThreshold: 200, SnapshotBytes: 256 << 10}
+
+const crashDim = 16
+
+// crashVector is the vector of item id: any torn or mixed-up write shows.
+func crashVector(id string) []float32 {
+	v := make([]float32, crashDim)
+	h := uint32(2166136261)
+	for i := range len(id) {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	for i := range v {
+		h = h*1664525 + 1013904223
+		v[i] = float32(h>>8)/float32(1<<24) - 0.5
+	}
+	return v
+}
+
+// TestCrash kills a process that is writing (SIGKILL, no chance to clean
+// up) and checks that every write it acknowledged survives.
+func TestCrash(t *testing.T) {
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		crashWriter(dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		acked []string
+		first = make(chan struct{})
+		eof   = make(chan struct{})
+	)
+	go func() {
+		defer close(eof)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			id, ok := strings.CutPrefix(sc.Text(), "ack ")
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			acked = append(acked, id)
+			if len(acked) == 1 {
+				close(first)
+			}
+			mu.Unlock()
+		}
+	}()
+	select {
+	case <-first:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the writer acknowledged nothing within a minute")
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-eof // every ack written before the kill is still in the pipe
+	cmd.Wait()
+
+	mu.Lock()
+	ids := slices.Clone(acked)
+	mu.Unlock()
+	m := mustOpen(t, dir, crashConfig)
+	if bad := m.Unavailable(); len(bad) > 0 {
+		t.Fatalf("unavailable after the crash: %v", bad)
+	}
+	for start := 0; start < len(ids); start += MaxBatch {
+		batch := ids[start:min(start+MaxBatch, len(ids))]
+		items, err := m.Get("crash", batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != len(batch) {
+			have := map[string]bool{}
+			for _, it := range items {
+				have[it.ID] = true
+			}
+			for _, id := range batch {
+				if !have[id] {
+					t.Fatalf("acknowledged item %s is missing after the crash (%d acknowledged)", id, len(ids))
+				}
+			}
+		}
+		for _, it := range items {
+			if !slices.Equal(it.Vector, crashVector(it.ID)) {
+				t.Fatalf("item %s has vector %v, want %v", it.ID, it.Vector, crashVector(it.ID))
+			}
+		}
+	}
+	info, _ := m.Info("crash")
+	t.Logf("%d writes acknowledged before the kill; the index holds %d items", len(ids), info.Count)
+	// The index is usable: searches find items, and writes go on.
+	q := crashVector(ids[0])
+	hits, err := m.Search(context.Background(), "crash", q, SearchOptions{K: 1})
+	if err != nil || len(hits) != 1 || math.Abs(float64(hits[0].Distance)) > 1e-6 {
+		t.Fatalf("search after the crash: %+v %v", hits, err)
+	}
+	mustUpsert(t, m, "crash", []Item{{ID: "after", Vector: crashVector("after")}})
+}
+
+// crashWriter upserts from several goroutines until it is killed, printing
+// "ack <id>" for each item once its Upsert has returned.
+func crashWriter(dir string) {
+	m, err := Open(dir, crashConfig)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := m.Create(context.Background(), "crash", crashDim, L2, ""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var out sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for b := 0; ; b++ {
+				items := make([]Item, 1+b%7)
+				for j := range items {
+					id := fmt.Sprintf("w%d-b%d-%d", w, b, j)
+					items[j] = Item{ID: id, Vector: crashVector(id), Metadata: map[string]any{"w": w}}
+				}
+				if _, err := m.Upsert(context.Background(), "crash", items); err != nil {
+					fmt.Fprintln(os.Stderr, "upsert:", err)
+					os.Exit(1)
+				}
+				var lines strings.Builder
+				for _, it := range items {
+					fmt.Fprintf(&lines, "ack %s\n", it.ID)
+				}
+				out.Lock()
+				os.Stdout.WriteString(lines.String())
+				out.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,54 @@
+//go:build amd64 && !purego
+
+package vector
+
+// haveAVX2 reports whether the CPU and the operating system support AVX2 and
+// FMA, which the assembly kernels in distance_amd64.s use.
+var haveAVX2 = detectAVX2()
+
+func detectAVX2() bool {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, c1, _ := cpuid(1, 0)
+	const (
+		fma     = 1 << 12
+		osxsave = 1 << 27
+		avx     = 1 << 28
+	)
+	if c1&(fma|osxsave|avx) != fma|osxsave|avx {
+		return false
+	}
+	// The OS must save the SSE and AVX register state (XCR0 bits 1 and 2).
+	if xcr0, _ := xgetbv(); xcr0&6 != 6 {
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<5) != 0
+}
+
+// Implemented in distance_amd64.s. Both read len(a) elements of a and b.
+func dotAVX2(a, b []float32) float32
+func l2sqAVX2(a, b []float32) float32
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+func xgetbv() (eax, edx uint32)
+
+// dot returns the inner product of a and b; b must be at least as long as a.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	if haveAVX2 {
+		return dotAVX2(a, b)
+	}
+	return dotGeneric(a, b)
+}
+
+// l2sq returns the squared euclidean distance between a and b; b must be at
+// least as long as a.
+func l2sq(a, b []float32) float32 {
+	b = b[:len(a)]
+	if haveAVX2 {
+		return l2sqAVX2(a, b)
+	}
+	return l2sqGeneric(a, b)
+}

@@ -1,0 +1,271 @@
+package vector
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+
+	"lakehouse/backends/errs"
+)
+
+// A filter is a Filter parsed and checked once per search: one condition
+// per key, all of which an item's metadata must meet.
+type filter struct {
+	conds []cond
+}
+
+type condKind uint8
+
+const (
+	condEq    condKind = iota // the value equals vals[0]
+	condIn                    // the value equals one of vals
+	condRange                 // the value is a number within the bounds
+)
+
+type cond struct {
+	key  string
+	kind condKind
+	vals []any // scalars in canonical form (see canonScalar)
+
+	lo, hi             float64
+	hasLo, hasHi       bool
+	loStrict, hiStrict bool
+}
+
+const filterShapes = `a filter maps a metadata key to a value (exact match), a list of values (any of them), or a range object such as {"gte": 1, "lt": 5}`
+
+// compileFilter parses f, or returns an errs.Invalid error saying what in it
+// is malformed. A nil or empty Filter gives a nil *filter, which matches
+// everything.
+func compileFilter(f Filter) (*filter, error) {
+	if len(f) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := &filter{conds: make([]cond, 0, len(keys))}
+	for _, k := range keys {
+		if k == "" {
+			return nil, errs.New(errs.Invalid, "filter has an empty key; %s", filterShapes)
+		}
+		c, err := compileCond(k, f[k])
+		if err != nil {
+			return nil, err
+		}
+		out.conds = append(out.conds, c)
+	}
+	return out, nil
+}
+
+func compileCond(key string, v any) (cond, error) {
+	c := cond{key: key}
+	if s, ok := canonScalar(v); ok {
+		c.kind, c.vals = condEq, []any{s}
+		return c, nil
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		if rv.Len() == 0 {
+			return c, errs.New(errs.Invalid, "filter key %q: the list of values is empty; give at least one value to match", key)
+		}
+		c.kind = condIn
+		for i := range rv.Len() {
+			e := rv.Index(i).Interface()
+			s, ok := canonScalar(e)
+			if !ok {
+				return c, errs.New(errs.Invalid, "filter key %q: list element %d is %s; a list may hold only strings, numbers, booleans or null", key, i, describe(e))
+			}
+			c.vals = append(c.vals, s)
+		}
+		return c, nil
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			break
+		}
+		if rv.Len() == 0 {
+			return c, errs.New(errs.Invalid, "filter key %q: the range object is empty; give at least one of gt, gte, lt, lte", key)
+		}
+		c.kind = condRange
+		ops := make([]string, 0, rv.Len())
+		for _, k := range rv.MapKeys() {
+			ops = append(ops, k.String())
+		}
+		slices.Sort(ops)
+		for _, op := range ops {
+			raw := rv.MapIndex(reflect.ValueOf(op).Convert(rv.Type().Key())).Interface()
+			bound, ok := canonScalar(raw)
+			num, isNum := bound.(float64)
+			if op != "gt" && op != "gte" && op != "lt" && op != "lte" {
+				return c, errs.New(errs.Invalid, "filter key %q: unknown range operator %q; use gt, gte, lt or lte (to match an object value exactly is not supported)", key, op)
+			}
+			if !ok || !isNum {
+				return c, errs.New(errs.Invalid, "filter key %q: range operator %q needs a number, not %s", key, op, describe(raw))
+			}
+			switch op {
+			case "gt", "gte":
+				if c.hasLo {
+					return c, errs.New(errs.Invalid, "filter key %q: give only one of gt and gte", key)
+				}
+				c.lo, c.hasLo, c.loStrict = num, true, op == "gt"
+			case "lt", "lte":
+				if c.hasHi {
+					return c, errs.New(errs.Invalid, "filter key %q: give only one of lt and lte", key)
+				}
+				c.hi, c.hasHi, c.hiStrict = num, true, op == "lt"
+			}
+		}
+		return c, nil
+	}
+	return c, errs.New(errs.Invalid, "filter key %q: %s is not a supported filter value; %s", key, describe(v), filterShapes)
+}
+
+// describe names a value's type for an error message.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return fmt.Sprintf("the string %q", x)
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Sprintf("the non-finite number %v", x)
+		}
+	}
+	return fmt.Sprintf("a value of type %T", v)
+}
+
+// canonScalar returns v as one of nil, string, bool or a finite float64, so
+// that values from JSON and from Go callers compare equal with ==.
+func canonScalar(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case string, bool:
+		return x, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false
+		}
+		return x, true
+	case float32:
+		return canonScalar(float64(x))
+	case int:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return nil, false
+		}
+		return canonScalar(f)
+	}
+	return nil, false
+}
+
+// match reports whether an item with extra e meets every condition.
+func (f *filter) match(e *extra) bool {
+	if e == nil || e.attrs == nil {
+		return false
+	}
+	for i := range f.conds {
+		c := &f.conds[i]
+		v, ok := e.attrs[c.key]
+		if !ok || !c.matchValue(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchValue tests one metadata value. A list value matches when any of
+// its elements does, so {"tags": "a"} finds items tagged ["a", "b"].
+func (c *cond) matchValue(v any) bool {
+	if list, ok := v.([]any); ok {
+		for _, e := range list {
+			if c.matchScalar(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return c.matchScalar(v)
+}
+
+func (c *cond) matchScalar(v any) bool {
+	switch c.kind {
+	case condEq:
+		return v == c.vals[0]
+	case condIn:
+		for _, w := range c.vals {
+			if v == w {
+				return true
+			}
+		}
+		return false
+	default:
+		x, ok := v.(float64)
+		if !ok {
+			return false
+		}
+		if c.hasLo && (x < c.lo || c.loStrict && x == c.lo) {
+			return false
+		}
+		if c.hasHi && (x > c.hi || c.hiStrict && x == c.hi) {
+			return false
+		}
+		return true
+	}
+}
+
+// attrsOf keeps the parts of a metadata object that filters can test: its
+// top-level scalars and lists of scalars, in canonical form. Nested objects
+// are left out.
+func attrsOf(meta map[string]any) map[string]any {
+	if len(meta) == 0 {
+		return nil
+	}
+	attrs := make(map[string]any, len(meta))
+	for k, v := range meta {
+		if s, ok := canonScalar(v); ok {
+			attrs[k] = s
+			continue
+		}
+		if list, ok := v.([]any); ok {
+			var keep []any
+			for _, e := range list {
+				if s, ok := canonScalar(e); ok {
+					keep = append(keep, s)
+				}
+			}
+			attrs[k] = keep
+		}
+	}
+	return attrs
+}

@@ -1,0 +1,687 @@
+package vector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"lakehouse/backends/errs"
+)
+
+// An index is one named vector index: its items in a segment, its log, and
+// a background worker that builds and rebuilds its graph.
+//
+// Locks: wmu serialises writers (Upsert, Delete), log rotation and closing,
+// and is taken before mu. mu guards seg and everything in it: searches and
+// Get hold it for reading; a writer holds it for writing only while it
+// changes the segment, and the worker only while it writes one node's links
+// (see graph.plan and graph.apply).
+type index struct {
+	name    string
+	dir     string
+	dim     int
+	metric  Metric
+	model   string
+	created time.Time
+	cfg     Config
+
+	wmu    sync.Mutex
+	log    *wal // the log being appended to; guarded by wmu
+	closed bool // guarded by wmu
+
+	mu       sync.RWMutex
+	seg      *segment
+	progress chan struct{} // closed and replaced whenever the worker finishes a step
+	unsaved  int           // nodes linked since the last snapshot
+
+	wake   chan struct{} // nudges the worker; capacity 1
+	stop   chan struct{} // closed by close: the worker returns
+	abort  chan struct{} // closed by close when dropping: a snapshot being written gives up
+	done   chan struct{} // closed when the worker returns
+	snapMu sync.Mutex    // held while a snapshot is taken
+	bg     sync.WaitGroup
+}
+
+func isL2(m Metric) bool { return m == L2 }
+
+// createIndex makes the folder of a new, empty index under root and opens
+// it. The folder is assembled under a temporary name and renamed into
+// place, so a crash leaves either no index or a whole one.
+func createIndex(root, name string, dim int, metric Metric, model string, cfg Config) (*index, error) {
+	tmp, err := os.MkdirTemp(root, ".tmp-"+name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("create index folder: %w", err)
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	c := &capture{snapHeader: snapHeader{gen: 1, dim: dim, metric: metric, model: model, created: time.Now().UTC()}}
+	if err := writeSnapshot(filepath.Join(tmp, snapshotName), c, nil); err != nil {
+		return nil, fmt.Errorf("write snapshot: %w", err)
+	}
+	w, err := createWAL(tmp, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.close(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, name)
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("create index folder: %w", err)
+	}
+	if err := syncDir(root); err != nil {
+		return nil, err
+	}
+	return loadIndex(dir, name, cfg)
+}
+
+// loadIndex opens the index in dir: it reads the snapshot, replays the
+// logs of its generation and later, and starts the worker.
+func loadIndex(dir, name string, cfg Config) (*index, error) {
+	h, seg, graphErr, err := readSnapshot(filepath.Join(dir, snapshotName), isL2)
+	if err != nil {
+		return nil, err
+	}
+	if graphErr != nil {
+		slog.Warn("vector index graph is unusable; it will be rebuilt", "index", name, "err", graphErr)
+	}
+	if seg.g != nil {
+		seg.g.efc = cfg.EfConstruction
+	}
+	gens, err := listLogs(dir)
+	if err != nil {
+		return nil, err
+	}
+	var cur *wal
+	for _, gen := range gens {
+		path := walPath(dir, gen)
+		if gen < h.gen {
+			// Contained in the snapshot: left behind by a crash between
+			// writing the snapshot and removing the log.
+			if err := os.Remove(path); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if cur != nil {
+			if err := cur.close(); err != nil {
+				return nil, err
+			}
+		}
+		w, st, err := openWAL(path, gen, func(p []byte) error { return applyRecord(seg, p) })
+		if err != nil {
+			return nil, err
+		}
+		if st.Records > 0 || st.CutBytes > 0 {
+			slog.Debug("vector index log replayed", "index", name, "file", path, "records", st.Records, "cut_bytes", st.CutBytes)
+		}
+		cur = w
+	}
+	if cur == nil {
+		if cur, err = createWAL(dir, h.gen); err != nil {
+			return nil, err
+		}
+	}
+	ix := &index{
+		name: name, dir: dir, dim: h.dim, metric: h.metric, model: h.model, created: h.created, cfg: cfg,
+		log:      cur,
+		seg:      seg,
+		progress: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		abort:    make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go ix.run()
+	ix.kick()
+	return ix, nil
+}
+
+// listLogs returns the generations of the logs in dir, oldest first, and
+// removes temporary files left by a crash.
+func listLogs(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var gens []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".tmp-") {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var gen uint64
+		if n, _ := fmt.Sscanf(name, "wal-%016x.log", &gen); n == 1 && name == filepath.Base(walPath(dir, gen)) {
+			gens = append(gens, gen)
+		}
+	}
+	slices.Sort(gens)
+	return gens, nil
+}
+
+func (ix *index) info() IndexInfo {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	engine := EngineFlat
+	if ix.seg.g != nil {
+		engine = EngineHNSW
+	}
+	return IndexInfo{
+		Name: ix.name, Dim: ix.dim, Metric: ix.metric, Model: ix.model,
+		Count: ix.seg.live(), Engine: engine, CreatedAt: ix.created,
+	}
+}
+
+func (ix *index) errClosed() error {
+	return errs.New(errs.NotFound, "vector index %q was dropped or closed", ix.name)
+}
+
+// kick tells the worker to look for work.
+func (ix *index) kick() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ps, err := prepareItems(items, ix.dim, ix.metric)
+	if err != nil || len(ps) == 0 {
+		return 0, err
+	}
+	payload := encodeUpsert(ps, ix.dim)
+
+	ix.wmu.Lock()
+	if ix.closed {
+		ix.wmu.Unlock()
+		return 0, ix.errClosed()
+	}
+	w := ix.log
+	seq, err := w.add(payload)
+	if err != nil {
+		ix.wmu.Unlock()
+		return 0, err
+	}
+	ix.mu.Lock()
+	for _, p := range ps {
+		ix.seg.put(p.id, p.vec, p.ex)
+	}
+	ix.mu.Unlock()
+	full := w.bytes() > ix.cfg.SnapshotBytes
+	ix.wmu.Unlock()
+
+	ix.kick()
+	if err := w.sync(seq); err != nil {
+		return 0, err
+	}
+	if full {
+		ix.startSnapshot()
+	}
+	return len(ps), nil
+}
+
+func checkIDs(ids []string, what string) error {
+	if len(ids) > MaxBatch {
+		return errs.New(errs.Invalid, "%d ids in one %s; send at most %d per call", len(ids), what, MaxBatch)
+	}
+	for i, id := range ids {
+		if err := validateID(id, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ix *index) delete(ctx context.Context, ids []string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := checkIDs(ids, "delete"); err != nil {
+		return 0, err
+	}
+	ix.wmu.Lock()
+	if ix.closed {
+		ix.wmu.Unlock()
+		return 0, ix.errClosed()
+	}
+	// Only writers change which ids are live, and this one holds wmu: the
+	// set found here stays true until it is applied below.
+	ix.mu.RLock()
+	var gone []string
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if _, ok := ix.seg.slots[id]; ok && !seen[id] {
+			gone = append(gone, id)
+			seen[id] = true
+		}
+	}
+	ix.mu.RUnlock()
+	if len(gone) == 0 {
+		ix.wmu.Unlock()
+		return 0, nil
+	}
+	w := ix.log
+	seq, err := w.add(encodeDelete(gone))
+	if err != nil {
+		ix.wmu.Unlock()
+		return 0, err
+	}
+	ix.mu.Lock()
+	for _, id := range gone {
+		ix.seg.remove(id)
+	}
+	ix.mu.Unlock()
+	full := w.bytes() > ix.cfg.SnapshotBytes
+	ix.wmu.Unlock()
+
+	ix.kick()
+	if err := w.sync(seq); err != nil {
+		return 0, err
+	}
+	if full {
+		ix.startSnapshot()
+	}
+	return len(gone), nil
+}
+
+func (ix *index) get(ids []string) ([]Item, error) {
+	if err := checkIDs(ids, "get"); err != nil {
+		return nil, err
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	s := ix.seg
+	items := make([]Item, 0, len(ids))
+	for _, id := range ids {
+		i, ok := s.slots[id]
+		if !ok {
+			continue
+		}
+		ex := s.extras[i]
+		items = append(items, Item{
+			ID:       id,
+			Vector:   slices.Clone(s.vec(i)),
+			Text:     ex.getText(),
+			Metadata: ex.metadata(),
+		})
+	}
+	return items, nil
+}
+
+func searchParams(opts SearchOptions) (k, ef int, err error) {
+	k, ef = opts.K, opts.Ef
+	switch {
+	case k == 0:
+		k = DefaultK
+	case k < 0 || k > MaxK:
+		return 0, 0, errs.New(errs.Invalid, "k = %d is out of range; ask for 1 to %d results", k, MaxK)
+	}
+	switch {
+	case ef == 0:
+		ef = max(DefaultEf, k)
+	case ef < 0 || ef > MaxEf:
+		return 0, 0, errs.New(errs.Invalid, "ef = %d is out of range; use 1 to %d, or 0 for the default (64, or k if larger)", ef, MaxEf)
+	}
+	return k, max(ef, k), nil
+}
+
+func (ix *index) search(ctx context.Context, q []float32, opts SearchOptions) ([]Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k, ef, err := searchParams(opts)
+	if err != nil {
+		return nil, err
+	}
+	f, err := compileFilter(opts.Filter)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVector(q, ix.dim, ix.metric, "the query vector"); err != nil {
+		return nil, err
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.query = append(sc.query[:0], q...)
+	if ix.metric == Cosine {
+		normalize(sc.query)
+	}
+
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	s := ix.seg
+	res := s.search(sc.query, k, ef, f, sc)
+	hits := make([]Hit, len(res))
+	for i, c := range res {
+		ex := s.extras[c.id]
+		h := Hit{ID: s.ids[c.id], Text: ex.getText(), Metadata: ex.metadata()}
+		switch ix.metric {
+		case Cosine:
+			h.Score, h.Distance = -c.d, 1+c.d
+		case Dot:
+			h.Score, h.Distance = -c.d, c.d
+		case L2:
+			h.Distance = float32(math.Sqrt(float64(max(c.d, 0))))
+			h.Score = -h.Distance
+		}
+		if opts.IncludeVectors {
+			h.Vector = slices.Clone(s.vec(c.id))
+		}
+		hits[i] = h
+	}
+	return hits, nil
+}
+
+// The worker.
+
+// run is the worker: it links new items into the graph, creates the graph
+// when an index grows past the flat threshold, and rebuilds when tombstones
+// pile up, until close.
+func (ix *index) run() {
+	defer close(ix.done)
+	sc, p := new(scratch), new(linkPlan)
+	for {
+		worked := ix.step(sc, p)
+		ix.mu.Lock()
+		close(ix.progress)
+		ix.progress = make(chan struct{})
+		// Once a graph has been built, or has grown by a quarter, save it,
+		// so that opening the index again need not link those nodes again.
+		save := !worked && ix.unsaved >= 1024 && ix.unsaved >= ix.seg.n()/4
+		ix.mu.Unlock()
+		if save {
+			ix.startSnapshot()
+		}
+		if worked {
+			select {
+			case <-ix.stop:
+				return
+			default:
+			}
+			continue
+		}
+		select {
+		case <-ix.stop:
+			return
+		case <-ix.wake:
+		}
+	}
+}
+
+// pendingLocked says whether the worker has work; mu is held.
+func (ix *index) pendingLocked() bool {
+	s := ix.seg
+	switch {
+	case ix.needsRebuild(s):
+		return true
+	case s.g == nil:
+		return s.live() >= ix.cfg.FlatThreshold
+	default:
+		return s.g.size() < s.n()
+	}
+}
+
+func (ix *index) needsRebuild(s *segment) bool {
+	return s.nDead > 0 && float64(s.nDead) >= ix.cfg.RebuildFraction*float64(s.n())
+}
+
+func (ix *index) stopped() bool {
+	select {
+	case <-ix.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// step does one bounded piece of work and reports whether there was any.
+func (ix *index) step(sc *scratch, p *linkPlan) bool {
+	ix.mu.RLock()
+	s := ix.seg
+	n := s.n()
+	vecs := s.vecs // slots below n never change, so this view stays valid
+	rebuild := ix.needsRebuild(s)
+	create := s.g == nil && s.live() >= ix.cfg.FlatThreshold
+	g := s.g
+	ix.mu.RUnlock()
+	switch {
+	case rebuild:
+		ix.rebuild(sc, p)
+	case create:
+		ix.mu.Lock()
+		s.g = newGraph(ix.dim, s.l2, ix.cfg.M, ix.cfg.EfConstruction, n)
+		ix.mu.Unlock()
+	case g != nil && g.size() < n:
+		// Only this goroutine changes g, so it may plan without the lock;
+		// apply needs it, to keep searches out while links change.
+		for i := 0; i < 256 && g.size() < n && !ix.stopped(); i++ {
+			g.plan(vecs, uint32(g.size()), p, sc)
+			ix.mu.Lock()
+			g.apply(p)
+			ix.unsaved++
+			ix.mu.Unlock()
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// rebuild compacts the segment into a new one holding only live items, with
+// a new graph if it is large enough, and swaps it in. The slow part runs
+// with no lock held, on a private segment, while the old one keeps serving
+// searches and taking writes; at the swap, the writes made meanwhile are
+// carried over.
+func (ix *index) rebuild(sc *scratch, p *linkPlan) {
+	start := time.Now()
+	ix.mu.RLock()
+	old := ix.seg
+	n0 := old.n()
+	dead := slices.Clone(old.dead)
+	vecs, ids, extras := old.vecs[:n0*ix.dim], old.ids[:n0], old.extras[:n0]
+	ix.mu.RUnlock()
+
+	live := 0
+	for i := range n0 {
+		if dead[i>>6]&(1<<(i&63)) == 0 {
+			live++
+		}
+	}
+	ns := newSegment(ix.dim, old.l2, live)
+	orig := make([]uint32, 0, live) // slot in old of each slot of ns
+	for i := range n0 {
+		if dead[i>>6]&(1<<(i&63)) != 0 {
+			continue
+		}
+		ns.appendSlot(ids[i], vecs[i*ix.dim:(i+1)*ix.dim], extras[i])
+		orig = append(orig, uint32(i))
+	}
+	if live >= ix.cfg.FlatThreshold {
+		ns.g = newGraph(ix.dim, ns.l2, ix.cfg.M, ix.cfg.EfConstruction, live)
+		for j := range live {
+			if j%64 == 0 && ix.stopped() {
+				return
+			}
+			ns.g.insert(ns.vecs, uint32(j), p, sc)
+		}
+	}
+
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for j, o := range orig {
+		if old.isDead(o) {
+			ns.kill(uint32(j))
+		}
+	}
+	for i := n0; i < old.n(); i++ {
+		if !old.isDead(uint32(i)) {
+			ns.put(old.ids[i], old.vec(uint32(i)), old.extras[i])
+		}
+	}
+	ix.seg = ns
+	if ns.g != nil {
+		ix.unsaved += ns.g.size()
+	}
+	slog.Info("vector index rebuilt", "index", ix.name, "live", ns.live(), "dropped_tombstones", n0-live,
+		"graph", ns.g != nil, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// waitIdle returns once the worker has nothing left to do.
+func (ix *index) waitIdle(ctx context.Context) error {
+	for {
+		ix.mu.RLock()
+		busy, ch := ix.pendingLocked(), ix.progress
+		ix.mu.RUnlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ix.done:
+			return ix.errClosed()
+		}
+	}
+}
+
+// Snapshots.
+
+// startSnapshot writes a snapshot in the background, unless one is being
+// written already.
+func (ix *index) startSnapshot() {
+	if !ix.enter() {
+		return
+	}
+	if !ix.snapMu.TryLock() {
+		ix.bg.Done()
+		return
+	}
+	go func() {
+		defer ix.bg.Done()
+		defer ix.snapMu.Unlock()
+		if err := ix.snapshot(); err != nil && !errors.Is(err, errStopped) {
+			slog.Error("vector index snapshot failed; its logs are kept instead", "index", ix.name, "err", err)
+		}
+	}()
+}
+
+// snapshotNow writes a snapshot and returns when it is done, waiting for
+// one being written first.
+func (ix *index) snapshotNow() error {
+	if !ix.enter() {
+		return ix.errClosed()
+	}
+	defer ix.bg.Done()
+	ix.snapMu.Lock()
+	defer ix.snapMu.Unlock()
+	return ix.snapshot()
+}
+
+// enter registers a piece of background work with bg, unless the index is
+// closed. Checking and adding under wmu orders every Add before close's
+// Wait.
+func (ix *index) enter() bool {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	if ix.closed {
+		return false
+	}
+	ix.bg.Add(1)
+	return true
+}
+
+// snapshot starts the log of the next generation, captures the state the
+// previous logs lead to, writes it as the snapshot of the new generation,
+// and removes the older logs. A crash at any point leaves a snapshot and
+// logs that replay to the same state.
+func (ix *index) snapshot() error {
+	ix.wmu.Lock()
+	if ix.closed {
+		ix.wmu.Unlock()
+		return errStopped
+	}
+	old := ix.log
+	if err := old.flush(); err != nil {
+		ix.wmu.Unlock()
+		return err
+	}
+	next, err := createWAL(ix.dir, old.gen+1)
+	if err != nil {
+		ix.wmu.Unlock()
+		return err
+	}
+	ix.log = next
+	ix.mu.Lock()
+	s := ix.seg
+	n := s.n()
+	c := &capture{
+		snapHeader: snapHeader{gen: next.gen, dim: ix.dim, metric: ix.metric, model: ix.model, created: ix.created},
+		vecs:       s.vecs[:n*ix.dim],
+		ids:        s.ids[:n],
+		extras:     s.extras[:n],
+		dead:       slices.Clone(s.dead),
+	}
+	if s.g != nil {
+		c.g = s.g.state()
+	}
+	ix.unsaved = 0
+	ix.mu.Unlock()
+	ix.wmu.Unlock()
+
+	// Writers may still be waiting on old for records it already holds;
+	// close flushes them first, and later syncs find them durable.
+	if err := old.close(); err != nil {
+		return err
+	}
+	if err := writeSnapshot(filepath.Join(ix.dir, snapshotName), c, ix.abort); err != nil {
+		return err
+	}
+	gens, err := listLogs(ix.dir)
+	if err != nil {
+		return err
+	}
+	for _, gen := range gens {
+		if gen < next.gen {
+			if err := os.Remove(walPath(ix.dir, gen)); err != nil {
+				return err
+			}
+		}
+	}
+	return syncDir(ix.dir)
+}
+
+// close stops the worker, waits for a snapshot being written (or, if
+// dropping, stops it), and closes the log. Every acknowledged write is
+// already durable.
+func (ix *index) close(dropping bool) error {
+	ix.wmu.Lock()
+	if ix.closed {
+		ix.wmu.Unlock()
+		return nil
+	}
+	ix.closed = true
+	close(ix.stop)
+	if dropping {
+		close(ix.abort)
+	}
+	ix.wmu.Unlock()
+	<-ix.done
+	ix.bg.Wait()
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	return ix.log.close()
+}

@@ -1,0 +1,298 @@
+package vector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"lakehouse/backends/errs"
+)
+
+// A Manager keeps the vector indexes under one directory. It is safe for
+// concurrent use: searches run in parallel with each other and with writes;
+// writes to one index are serialised.
+type Manager struct {
+	dir string
+	cfg Config
+
+	mu      sync.RWMutex
+	indexes map[string]*index
+	broken  map[string]string // name -> why the index could not be opened
+	closed  bool
+}
+
+// Open opens the Manager of dir, creating dir if needed, and loads every
+// index in it. An index that cannot be loaded (a damaged snapshot, say) is
+// reported by Unavailable and refuses use until dropped; the others work.
+func Open(dir string, cfg Config) (*Manager, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open vector indexes: %w", err)
+	}
+	m := &Manager{dir: dir, cfg: cfg.withDefaults(), indexes: map[string]*index{}, broken: map[string]string{}}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open vector indexes: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".tmp-") || strings.HasPrefix(name, ".drop-") {
+			// An index being created or dropped when the process died.
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+			}
+			continue
+		}
+		if !e.IsDir() || validateName(name) != nil {
+			continue
+		}
+		start := time.Now()
+		ix, err := loadIndex(filepath.Join(dir, name), name, m.cfg)
+		if err != nil {
+			slog.Error("vector index is unavailable", "index", name, "err", err)
+			m.broken[name] = err.Error()
+			continue
+		}
+		m.indexes[name] = ix
+		slog.Debug("vector index loaded", "index", name, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return m, nil
+}
+
+var errManagerClosed = errors.New("vector indexes are closed")
+
+// describeLocked says which indexes exist, for error messages.
+func (m *Manager) describeLocked() string {
+	names := slices.Sorted(maps.Keys(m.indexes))
+	var s string
+	switch {
+	case len(names) == 0:
+		s = "there are no vector indexes yet (create_index creates one)"
+	case len(names) == 1:
+		s = "list_indexes shows 1 index: " + names[0]
+	case len(names) > 20:
+		s = fmt.Sprintf("list_indexes shows %d indexes: %s, …", len(names), strings.Join(names[:20], ", "))
+	default:
+		s = fmt.Sprintf("list_indexes shows %d indexes: %s", len(names), strings.Join(names, ", "))
+	}
+	if len(m.broken) > 0 {
+		s += fmt.Sprintf("; unavailable: %s", strings.Join(slices.Sorted(maps.Keys(m.broken)), ", "))
+	}
+	return s
+}
+
+// lookup returns the open index name.
+func (m *Manager) lookup(name string) (*index, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, errManagerClosed
+	}
+	if ix, ok := m.indexes[name]; ok {
+		return ix, nil
+	}
+	if why, ok := m.broken[name]; ok {
+		return nil, fmt.Errorf("vector index %q is unavailable: %s; drop it and create it again to start over", name, why)
+	}
+	return nil, errs.New(errs.NotFound, "vector index %q not found; %s", name, m.describeLocked())
+}
+
+// Create makes an empty index of vectors with dim dimensions, compared by
+// metric ("" means cosine). model names the embedding model its vectors
+// come from ("" for raw vectors).
+func (m *Manager) Create(ctx context.Context, name string, dim int, metric Metric, model string) (IndexInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return IndexInfo{}, err
+	}
+	if err := validateName(name); err != nil {
+		return IndexInfo{}, err
+	}
+	if dim < 1 || dim > MaxDim {
+		return IndexInfo{}, errs.New(errs.Invalid, "dims = %d is out of range; an index holds vectors of 1 to %d dimensions (the embedding model's output size)", dim, MaxDim)
+	}
+	metric, err := parseMetric(metric)
+	if err != nil {
+		return IndexInfo{}, err
+	}
+	if len(model) > MaxModel {
+		return IndexInfo{}, errs.New(errs.Invalid, "model name is %d bytes; at most %d", len(model), MaxModel)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return IndexInfo{}, errManagerClosed
+	}
+	if ix, ok := m.indexes[name]; ok {
+		in := ix.info()
+		return IndexInfo{}, errs.New(errs.Conflict, "vector index %q already exists (%d dims, %s, %d items); pick another name, or drop it first", name, in.Dim, in.Metric, in.Count)
+	}
+	if why, ok := m.broken[name]; ok {
+		return IndexInfo{}, errs.New(errs.Conflict, "vector index %q already exists but is unavailable (%s); drop it first", name, why)
+	}
+	ix, err := createIndex(m.dir, name, dim, metric, model, m.cfg)
+	if err != nil {
+		return IndexInfo{}, fmt.Errorf("create vector index %q: %w", name, err)
+	}
+	m.indexes[name] = ix
+	return ix.info(), nil
+}
+
+// List describes the open indexes, sorted by name. Unavailable lists the
+// others.
+func (m *Manager) List() []IndexInfo {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]IndexInfo, 0, len(m.indexes))
+	for _, name := range slices.Sorted(maps.Keys(m.indexes)) {
+		out = append(out, m.indexes[name].info())
+	}
+	return out
+}
+
+// Unavailable returns the indexes that could not be opened, each with the
+// reason (which names the damaged file). Drop removes them.
+func (m *Manager) Unavailable() map[string]string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.broken)
+}
+
+// Info describes index name.
+func (m *Manager) Info(name string) (IndexInfo, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return IndexInfo{}, err
+	}
+	return ix.info(), nil
+}
+
+// Drop deletes index name and its files. It also removes an unavailable
+// index.
+func (m *Manager) Drop(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errManagerClosed
+	}
+	ix, ok := m.indexes[name]
+	if _, bad := m.broken[name]; !ok && !bad {
+		return errs.New(errs.NotFound, "vector index %q not found; %s", name, m.describeLocked())
+	}
+	delete(m.indexes, name)
+	delete(m.broken, name)
+	if ix != nil {
+		if err := ix.close(true); err != nil {
+			slog.Warn("closing a dropped vector index", "index", name, "err", err)
+		}
+	}
+	// Rename first, so that the index is gone at once and for good even if
+	// removing its files is cut short; Open clears .drop- leftovers.
+	dir := filepath.Join(m.dir, name)
+	gone := filepath.Join(m.dir, fmt.Sprintf(".drop-%s-%d", name, time.Now().UnixNano()))
+	if err := os.Rename(dir, gone); err != nil {
+		return fmt.Errorf("drop vector index %q: %w", name, err)
+	}
+	if err := syncDir(m.dir); err != nil {
+		return fmt.Errorf("drop vector index %q: %w", name, err)
+	}
+	if err := os.RemoveAll(gone); err != nil {
+		slog.Warn("removing a dropped vector index's files", "dir", gone, "err", err)
+	}
+	return nil
+}
+
+// Upsert adds items to index name, replacing items with the same ids, and
+// returns how many distinct ids it stored (of duplicates in one call, the
+// last wins). At most 1000 items per call. It returns once the items are
+// durable.
+func (m *Manager) Upsert(ctx context.Context, name string, items []Item) (int, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return ix.upsert(ctx, items)
+}
+
+// Delete removes the items with ids from index name and returns how many of
+// them existed. It returns once the deletion is durable.
+func (m *Manager) Delete(ctx context.Context, name string, ids []string) (int, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return ix.delete(ctx, ids)
+}
+
+// Get returns the items of index name with ids, in the order asked, leaving
+// out ids it does not hold. Under cosine, vectors come back normalised.
+func (m *Manager) Get(name string, ids []string) ([]Item, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return ix.get(ids)
+}
+
+// Search returns the items of index name nearest to query, best first.
+func (m *Manager) Search(ctx context.Context, name string, query []float32, opts SearchOptions) ([]Hit, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return ix.search(ctx, query, opts)
+}
+
+// WaitIndexed returns once the background work on index name is done: its
+// graph, if it is large enough to have one, links every item, and no
+// rebuild is due. Searches are complete without waiting; this is for
+// benchmarks, tests and callers that want graph-speed searches at once.
+func (m *Manager) WaitIndexed(ctx context.Context, name string) error {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return err
+	}
+	return ix.waitIdle(ctx)
+}
+
+// Snapshot writes a snapshot of index name now, with its graph as built so
+// far, and removes the log it replaces. Indexes also do this on their own,
+// when their log grows past Config.SnapshotBytes and after building a
+// graph; this is for backups and for shorter start-ups.
+func (m *Manager) Snapshot(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ix, err := m.lookup(name)
+	if err != nil {
+		return err
+	}
+	return ix.snapshotNow()
+}
+
+// Close stops background work and closes every index. Writes already
+// acknowledged are durable; operations after Close fail.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errList []error
+	for _, name := range slices.Sorted(maps.Keys(m.indexes)) {
+		if err := m.indexes[name].close(false); err != nil {
+			errList = append(errList, fmt.Errorf("close vector index %q: %w", name, err))
+		}
+	}
+	return errors.Join(errList...)
+}

@@ -1,0 +1,442 @@
+package vector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"lakehouse/backends/errs"
+)
+
+// model is what a test expects an index to hold.
+type model map[string]Item
+
+func (md model) ids() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for id := range md {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+}
+
+// checkModel compares index name with md: the same count, every item with
+// the same vector, text and metadata, and no other.
+func checkModel(t *testing.T, m *Manager, name string, md model) {
+	t.Helper()
+	info, err := m.Info(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Count != len(md) {
+		t.Fatalf("%s holds %d items, want %d", name, info.Count, len(md))
+	}
+	ids := md.ids()
+	for start := 0; start < len(ids); start += MaxBatch {
+		batch := ids[start:min(start+MaxBatch, len(ids))]
+		got, err := m.Get(name, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(batch) {
+			t.Fatalf("%s: Get found %d of %d items", name, len(got), len(batch))
+		}
+		for _, it := range got {
+			want := md[it.ID]
+			if !slices.Equal(it.Vector, want.Vector) || it.Text != want.Text || fmt.Sprint(it.Metadata) != fmt.Sprint(want.Metadata) {
+				t.Fatalf("%s: item %s is %+v, want %+v", name, it.ID, it, want)
+			}
+		}
+	}
+	// No search finds an item the model lacks.
+	hits, err := m.Search(context.Background(), name, make([]float32, info.Dim), SearchOptions{K: MaxK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != min(len(md), MaxK) {
+		t.Fatalf("%s: a search for everything found %d items, want %d", name, len(hits), min(len(md), MaxK))
+	}
+	for _, h := range hits {
+		if _, ok := md[h.ID]; !ok {
+			t.Fatalf("%s: search found %s, which should not exist", name, h.ID)
+		}
+	}
+}
+
+// churn upserts, replaces and deletes items of an l2 index of dim 6,
+// recording the outcome in md.
+func churn(t *testing.T, m *Manager, name string, md model, rng *rand.Rand, rounds int) {
+	t.Helper()
+	ctx := context.Background()
+	for r := range rounds {
+		var batch []Item
+		for range 1 + rng.IntN(40) {
+			id := fmt.Sprintf("id%d", rng.IntN(400))
+			v := make([]float32, 6)
+			for j := range v {
+				v[j] = float32(rng.NormFloat64())
+			}
+			it := Item{ID: id, Vector: v}
+			if rng.IntN(2) == 0 {
+				it.Text = fmt.Sprintf("text of %s in round %d", id, r)
+				it.Metadata = map[string]any{"round": float64(r), "tags": []any{"a", id}}
+			}
+			batch = append(batch, it)
+		}
+		if _, err := m.Upsert(ctx, name, batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range batch {
+			md[it.ID] = it
+		}
+		if rng.IntN(3) == 0 {
+			var del []string
+			for range 1 + rng.IntN(20) {
+				del = append(del, fmt.Sprintf("id%d", rng.IntN(400)))
+			}
+			want := 0
+			for _, id := range slices.Compact(slices.Sorted(slices.Values(del))) {
+				if _, ok := md[id]; ok {
+					want++
+					delete(md, id)
+				}
+			}
+			if n, err := m.Delete(ctx, name, del); err != nil || n != want {
+				t.Fatalf("Delete = %d, %v; want %d", n, err, want)
+			}
+		}
+	}
+}
+
+func TestRestart_KeepsEverything(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"log only", Config{}},
+		{"many snapshots", Config{SnapshotBytes: 8 << 10}},
+		{"graph", Config{FlatThreshold: 50, SnapshotBytes: 32 << 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(11, 12))
+			md := model{}
+			m, err := Open(dir, tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, m, "keep", 6, L2)
+			mustCreate(t, m, "other", 3, Cosine)
+			mustUpsert(t, m, "other", []Item{{ID: "x", Vector: []float32{1, 2, 3}, Text: "hello"}})
+			churn(t, m, "keep", md, rng, 60)
+			checkModel(t, m, "keep", md)
+			before, _ := m.Info("keep")
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.cfg.SnapshotBytes > 0 {
+				if log := logFile(t, dir, "keep"); log == walPath(filepath.Join(dir, "keep"), 1) {
+					t.Fatalf("no snapshot was taken: the log is still %s", log)
+				}
+			}
+			for round := range 3 {
+				m = mustOpen(t, dir, tc.cfg)
+				if bad := m.Unavailable(); len(bad) > 0 {
+					t.Fatalf("unavailable after restart: %v", bad)
+				}
+				checkModel(t, m, "keep", md)
+				after, _ := m.Info("keep")
+				if after.CreatedAt != before.CreatedAt || after.Model != "test-model" || after.Metric != L2 {
+					t.Fatalf("info changed: %+v -> %+v", before, after)
+				}
+				other, err := m.Get("other", []string{"x"})
+				if err != nil || len(other) != 1 || other[0].Text != "hello" {
+					t.Fatalf("other index: %+v %v", other, err)
+				}
+				churn(t, m, "keep", md, rng, 20) // more history on top of the replayed one
+				if round == 1 {
+					mustWait(t, m, "keep")
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m = mustOpen(t, dir, tc.cfg)
+			checkModel(t, m, "keep", md)
+		})
+	}
+}
+
+// TestSnapshot_GraphIsSaved: a snapshot holds the graph, so an index opens
+// with every node linked and no work left.
+func TestSnapshot_GraphIsSaved(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{FlatThreshold: 100}
+	rng := rand.New(rand.NewPCG(1, 9))
+	items := itemsOf(gaussianMixture(rng, 1500, 8, 5, 1), func(i int) map[string]any { return map[string]any{"i": i} })
+	m, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, m, "g", 8, Cosine)
+	mustUpsert(t, m, "g", items)
+	m.Delete(context.Background(), "g", []string{"i1", "i2"})
+	mustWait(t, m, "g")
+	if err := m.Snapshot(context.Background(), "g"); err != nil {
+		t.Fatal(err)
+	}
+	q := items[77].Vector
+	want, _ := m.Search(context.Background(), "g", q, SearchOptions{K: 20})
+	m.Close()
+	logs, _ := filepath.Glob(filepath.Join(dir, "g", "wal-*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("logs after a snapshot: %v", logs)
+	}
+
+	m = mustOpen(t, dir, cfg)
+	ix, _ := m.lookup("g")
+	ix.mu.RLock()
+	g, n := ix.seg.g, ix.seg.n()
+	linked := 0
+	if g != nil {
+		linked = g.size()
+	}
+	ix.mu.RUnlock()
+	if linked != n || n != 1500 {
+		t.Fatalf("opened with %d of %d slots linked; want all 1500", linked, n)
+	}
+	got, _ := m.Search(context.Background(), "g", q, SearchOptions{K: 20})
+	if !slices.Equal(hitIDs(got), hitIDs(want)) {
+		t.Fatalf("search after reopening:\n got %v\nwant %v", hitIDs(got), hitIDs(want))
+	}
+}
+
+// logFile returns the one log of index name.
+func logFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(dir, name, "wal-*.log"))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("logs of %s: %v %v", name, logs, err)
+	}
+	return logs[0]
+}
+
+func TestLog_DamagedTail(t *testing.T) {
+	batches := [][]Item{
+		{{ID: "a", Vector: []float32{1, 0}}, {ID: "b", Vector: []float32{0, 1}}},
+		{{ID: "c", Vector: []float32{1, 1}, Text: "c", Metadata: map[string]any{"k": "v"}}},
+		{{ID: "d", Vector: []float32{2, 1}}, {ID: "a", Vector: []float32{3, 3}}},
+	}
+	setup := func(t *testing.T) (string, string, []int64) {
+		dir := t.TempDir()
+		m, err := Open(dir, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, m, "t", 2, L2)
+		mustCreate(t, m, "u", 2, L2)
+		mustUpsert(t, m, "u", batches[0])
+		path := logFile(t, dir, "t")
+		var sizes []int64
+		for _, b := range batches {
+			mustUpsert(t, m, "t", b)
+			fi, _ := os.Stat(path)
+			sizes = append(sizes, fi.Size())
+		}
+		m.Close()
+		return dir, path, sizes
+	}
+	ids := func(m *Manager) []string {
+		items, err := m.Get("t", []string{"a", "b", "c", "d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, it := range items {
+			out = append(out, fmt.Sprintf("%s%v", it.ID, it.Vector))
+		}
+		return out
+	}
+	all := []string{"a[3 3]", "b[0 1]", "c[1 1]", "d[2 1]"}
+	firstTwo := []string{"a[1 0]", "b[0 1]", "c[1 1]"}
+
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string, sizes []int64)
+		want   []string
+		size   func(sizes []int64) int64
+	}{
+		{"garbage appended", func(t *testing.T, path string, _ []int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			f.Write([]byte("\x10\x00\x00\x00garbage that is not a record"))
+			f.Close()
+		}, all, func(s []int64) int64 { return s[2] }},
+		{"zeros appended", func(t *testing.T, path string, _ []int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			f.Write(make([]byte, 4096))
+			f.Close()
+		}, all, func(s []int64) int64 { return s[2] }},
+		{"last record cut short", func(t *testing.T, path string, s []int64) {
+			os.Truncate(path, s[2]-5)
+		}, firstTwo, func(s []int64) int64 { return s[1] }},
+		{"last record frame cut", func(t *testing.T, path string, s []int64) {
+			os.Truncate(path, s[1]+3)
+		}, firstTwo, func(s []int64) int64 { return s[1] }},
+		{"byte flipped in the last record", func(t *testing.T, path string, s []int64) {
+			flipByte(t, path, s[2]-3)
+		}, firstTwo, func(s []int64) int64 { return s[1] }},
+		{"byte flipped in the middle record", func(t *testing.T, path string, s []int64) {
+			flipByte(t, path, s[1]-3)
+		}, []string{"a[1 0]", "b[0 1]"}, func(s []int64) int64 { return s[0] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, path, sizes := setup(t)
+			tc.damage(t, path, sizes)
+			m := mustOpen(t, dir, Config{})
+			if got := ids(m); !slices.Equal(got, tc.want) {
+				t.Fatalf("after damage: %v, want %v", got, tc.want)
+			}
+			if fi, _ := os.Stat(path); fi.Size() != tc.size(sizes) {
+				t.Fatalf("log is %d bytes, want it cut to %d", fi.Size(), tc.size(sizes))
+			}
+			if items, _ := m.Get("u", []string{"a", "b"}); len(items) != 2 {
+				t.Fatalf("the other index lost items: %v", items)
+			}
+			// The cut log takes new records, which survive another restart.
+			mustUpsert(t, m, "t", []Item{{ID: "e", Vector: []float32{5, 5}}})
+			m.Close()
+			m = mustOpen(t, dir, Config{})
+			if got := ids(m); !slices.Equal(got, tc.want) {
+				t.Fatalf("after reopening: %v, want %v", got, tc.want)
+			}
+			if items, _ := m.Get("t", []string{"e"}); len(items) != 1 {
+				t.Fatal("item written after the cut is lost")
+			}
+		})
+	}
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	f.ReadAt(b, off)
+	b[0] ^= 0x5a
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSnapshot_DamagedIndexIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"byte flipped", func(t *testing.T, path string) {
+			fi, _ := os.Stat(path)
+			flipByte(t, path, fi.Size()/2)
+		}},
+		{"cut short", func(t *testing.T, path string) {
+			fi, _ := os.Stat(path)
+			os.Truncate(path, fi.Size()-20)
+		}},
+		{"emptied", func(t *testing.T, path string) { os.Truncate(path, 0) }},
+		{"missing", func(t *testing.T, path string) { os.Remove(path) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			m, err := Open(dir, Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, m, "bad", 4, Cosine)
+			mustCreate(t, m, "good", 4, Cosine)
+			items := itemsOf(gaussianMixture(rand.New(rand.NewPCG(1, 1)), 300, 4, 3, 1), nil)
+			mustUpsert(t, m, "bad", items)
+			mustUpsert(t, m, "good", items)
+			if err := m.Snapshot(ctx, "bad"); err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+			path := filepath.Join(dir, "bad", snapshotName)
+			tc.damage(t, path)
+
+			m = mustOpen(t, dir, Config{})
+			bad := m.Unavailable()
+			if why, ok := bad["bad"]; !ok || !strings.Contains(why, path) {
+				t.Fatalf("Unavailable() = %v; want bad, naming %s", bad, path)
+			}
+			if list := m.List(); len(list) != 1 || list[0].Name != "good" || list[0].Count != 300 {
+				t.Fatalf("List() = %+v", list)
+			}
+			if hits, err := m.Search(ctx, "good", items[0].Vector, SearchOptions{}); err != nil || hits[0].ID != "i0" {
+				t.Fatalf("the good index: %v %v", hits, err)
+			}
+			_, err = m.Search(ctx, "bad", items[0].Vector, SearchOptions{})
+			if err == nil || !strings.Contains(err.Error(), "unavailable") || !strings.Contains(err.Error(), path) {
+				t.Fatalf("search of the damaged index: %v", err)
+			}
+			if _, err := m.Create(ctx, "bad", 4, Cosine, ""); !errors.Is(err, errs.Conflict) {
+				t.Fatalf("Create over a damaged index: %v", err)
+			}
+			if err := m.Drop(ctx, "bad"); err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Unavailable()) != 0 {
+				t.Fatal("still unavailable after Drop")
+			}
+			mustCreate(t, m, "bad", 4, Cosine)
+			mustUpsert(t, m, "bad", items[:1])
+		})
+	}
+}
+
+// TestOpen_CleansLeftovers: folders of a create or drop cut short by a
+// crash, and temporary files, are removed; stale logs too.
+func TestOpen_CleansLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Open(dir, Config{SnapshotBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, m, "x", 2, L2)
+	mustUpsert(t, m, "x", []Item{{ID: "a", Vector: []float32{1, 2}}})
+	if err := m.Snapshot(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	os.Mkdir(filepath.Join(dir, ".tmp-y-123"), 0o755)
+	os.Mkdir(filepath.Join(dir, ".drop-z-456"), 0o755)
+	os.WriteFile(filepath.Join(dir, "x", ".tmp-snapshot-789"), []byte("partial"), 0o644)
+	// A log older than the snapshot: a crash after the snapshot was renamed
+	// but before the log was removed.
+	stale := walPath(filepath.Join(dir, "x"), 1)
+	os.WriteFile(stale, walHeader(1), 0o644)
+
+	m = mustOpen(t, dir, Config{})
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "x" {
+		t.Fatalf("entries: %v", entries)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("stale log kept")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x", ".tmp-snapshot-789")); !os.IsNotExist(err) {
+		t.Fatal("temporary file kept")
+	}
+	if items, _ := m.Get("x", []string{"a"}); len(items) != 1 {
+		t.Fatal("item lost")
+	}
+}

@@ -1,0 +1,210 @@
+package vector
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Log record payloads:
+//
+//	upsert  0x01 | count uvarint | count x item
+//	delete  0x02 | count uvarint | count x (id length uvarint | id)
+//	item    id length uvarint | id | dim x float32 | text length uvarint | text | metadata length uvarint | metadata JSON
+//
+// Floats are IEEE 754 bits, little-endian. The dimension is the index's;
+// vectors are stored as the index keeps them (normalised under cosine).
+// The snapshot stores its slots in the same item layout.
+
+const (
+	recUpsert = 1
+	recDelete = 2
+)
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendFloats(b []byte, v []float32) []byte {
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+func appendItem(b []byte, id string, vec []float32, ex *extra) []byte {
+	b = appendString(b, id)
+	b = appendFloats(b, vec)
+	if ex == nil {
+		return append(b, 0, 0)
+	}
+	b = appendString(b, ex.text)
+	b = binary.AppendUvarint(b, uint64(len(ex.meta)))
+	return append(b, ex.meta...)
+}
+
+func encodeUpsert(items []prepared, dim int) []byte {
+	b := make([]byte, 0, 16+len(items)*(4*dim+32))
+	b = append(b, recUpsert)
+	b = binary.AppendUvarint(b, uint64(len(items)))
+	for _, it := range items {
+		b = appendItem(b, it.id, it.vec, it.ex)
+	}
+	return b
+}
+
+func encodeDelete(ids []string) []byte {
+	b := []byte{recDelete}
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = appendString(b, id)
+	}
+	return b
+}
+
+var errShort = errors.New("unexpected end of record")
+
+// reader decodes from a byte slice; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.b = nil
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(errShort)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail(errShort)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// bytes returns the next n bytes, aliasing the input.
+func (r *reader) bytes(n uint64, limit int) []byte {
+	if n > uint64(limit) {
+		r.fail(fmt.Errorf("field of %d bytes exceeds its limit of %d", n, limit))
+		return nil
+	}
+	if uint64(len(r.b)) < n {
+		r.fail(errShort)
+		return nil
+	}
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) floats(dst []float32) {
+	if len(r.b) < 4*len(dst) {
+		r.fail(errShort)
+		return
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(r.b[4*i:]))
+	}
+	r.b = r.b[4*len(dst):]
+}
+
+// item decodes one item; vec receives the vector. The returned strings and
+// extra are copies, safe to keep.
+func (r *reader) item(vec []float32) (string, *extra) {
+	id := string(r.bytes(r.uvarint(), MaxID))
+	r.floats(vec)
+	text := r.bytes(r.uvarint(), MaxText)
+	meta := r.bytes(r.uvarint(), MaxMetadata)
+	if r.err != nil {
+		return "", nil
+	}
+	if id == "" {
+		r.fail(errors.New("empty id"))
+		return "", nil
+	}
+	if len(text) == 0 && len(meta) == 0 {
+		return id, nil
+	}
+	ex := &extra{text: string(text)}
+	if len(meta) > 0 {
+		if err := ex.setMeta(append([]byte(nil), meta...)); err != nil {
+			r.fail(fmt.Errorf("metadata of %q: %w", id, err))
+			return "", nil
+		}
+	}
+	return id, ex
+}
+
+// applyRecord decodes a log record and applies it to s.
+func applyRecord(s *segment, payload []byte) error {
+	r := &reader{b: payload}
+	kind := r.byte()
+	count := r.uvarint()
+	if r.err != nil {
+		return r.err
+	}
+	if count > MaxBatch {
+		return fmt.Errorf("record of %d items exceeds the batch limit", count)
+	}
+	switch kind {
+	case recUpsert:
+		vec := make([]float32, s.dim)
+		type decoded struct {
+			id  string
+			ex  *extra
+			off int
+		}
+		// Decode the whole record before applying any of it, so a bad
+		// record changes nothing.
+		items := make([]decoded, 0, count)
+		vecs := make([]float32, 0, int(count)*s.dim)
+		for range count {
+			id, ex := r.item(vec)
+			if r.err != nil {
+				return r.err
+			}
+			items = append(items, decoded{id, ex, len(vecs)})
+			vecs = append(vecs, vec...)
+		}
+		if len(r.b) != 0 {
+			return errors.New("trailing bytes after the items")
+		}
+		for _, it := range items {
+			s.put(it.id, vecs[it.off:it.off+s.dim], it.ex)
+		}
+	case recDelete:
+		ids := make([]string, 0, count)
+		for range count {
+			ids = append(ids, string(r.bytes(r.uvarint(), MaxID)))
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if len(r.b) != 0 {
+			return errors.New("trailing bytes after the ids")
+		}
+		for _, id := range ids {
+			s.remove(id)
+		}
+	default:
+		return fmt.Errorf("unknown record type %d", kind)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package vector
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+)
+
+// extra is what an item carries besides its id and vector. Items with
+// neither text nor metadata have none (a nil *extra).
+type extra struct {
+	text  string
+	meta  []byte         // the metadata object as JSON; nil when there is none
+	attrs map[string]any // its top-level values, for filters (see attrsOf)
+}
+
+// setMeta stores b, a JSON object, as e's metadata.
+func (e *extra) setMeta(b []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	e.meta, e.attrs = b, attrsOf(m)
+	return nil
+}
+
+// metadata decodes e's metadata afresh for a caller, who may change it.
+// Numbers come back as json.Number, so large integers keep every digit.
+func (e *extra) metadata() map[string]any {
+	if e == nil || e.meta == nil {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(e.meta))
+	d.UseNumber()
+	var m map[string]any
+	if d.Decode(&m) != nil {
+		return nil
+	}
+	return m
+}
+
+func (e *extra) getText() string {
+	if e == nil {
+		return ""
+	}
+	return e.text
+}
+
+// A segment is the items of an index in slots: slot i has ids[i], extras[i]
+// and the vector vecs[i*dim:(i+1)*dim]. Slots are only ever appended, and
+// what a slot holds never changes afterwards; replacing or deleting an item
+// tombstones its slot. Rebuilding compacts the live slots into a new
+// segment.
+//
+// If g is not nil, slots [0, g.size()) are linked into the graph and
+// searched through it, while slots from g.size() on (the tail, not linked
+// yet) are searched exactly. So a search always sees every live item, even
+// while the graph is being built.
+//
+// The index's mutex guards a segment that searches can see.
+type segment struct {
+	dim    int
+	l2     bool
+	vecs   []float32
+	ids    []string
+	extras []*extra
+	dead   []uint64 // tombstone bit per slot
+	nDead  int
+	slots  map[string]uint32 // id -> slot of its live item
+	g      *graph
+}
+
+func newSegment(dim int, l2 bool, capacity int) *segment {
+	return &segment{
+		dim:    dim,
+		l2:     l2,
+		vecs:   make([]float32, 0, capacity*dim),
+		ids:    make([]string, 0, capacity),
+		extras: make([]*extra, 0, capacity),
+		dead:   make([]uint64, 0, (capacity+63)/64),
+		slots:  make(map[string]uint32, capacity),
+	}
+}
+
+func (s *segment) n() int    { return len(s.ids) }
+func (s *segment) live() int { return len(s.ids) - s.nDead }
+
+func (s *segment) vec(i uint32) []float32 {
+	o := int(i) * s.dim
+	return s.vecs[o : o+s.dim : o+s.dim]
+}
+
+func (s *segment) isDead(i uint32) bool { return s.dead[i>>6]&(1<<(i&63)) != 0 }
+
+// appendSlot adds a slot without looking at other slots of the same id.
+func (s *segment) appendSlot(id string, vec []float32, ex *extra) uint32 {
+	i := uint32(len(s.ids))
+	s.ids = append(s.ids, id)
+	s.extras = append(s.extras, ex)
+	s.vecs = append(s.vecs, vec...)
+	if int(i>>6) >= len(s.dead) {
+		s.dead = append(s.dead, 0)
+	}
+	s.slots[id] = i
+	return i
+}
+
+// put stores an item, tombstoning the slot of any item it replaces.
+func (s *segment) put(id string, vec []float32, ex *extra) {
+	if old, ok := s.slots[id]; ok {
+		s.kill(old)
+	}
+	s.appendSlot(id, vec, ex)
+}
+
+// remove tombstones id's item and reports whether there was one.
+func (s *segment) remove(id string) bool {
+	i, ok := s.slots[id]
+	if ok {
+		s.kill(i)
+	}
+	return ok
+}
+
+// kill tombstones slot i.
+func (s *segment) kill(i uint32) {
+	if s.isDead(i) {
+		return
+	}
+	s.dead[i>>6] |= 1 << (i & 63)
+	s.nDead++
+	if j, ok := s.slots[s.ids[i]]; ok && j == i {
+		delete(s.slots, s.ids[i])
+	}
+}
+
+func (s *segment) dist(q []float32, i uint32) float32 {
+	if s.l2 {
+		return l2sq(q, s.vec(i))
+	}
+	return -dot(q, s.vec(i))
+}
+
+func (s *segment) acceptor(f *filter) acceptor {
+	a := acceptor{f: f, extras: s.extras}
+	if s.nDead > 0 {
+		a.dead = s.dead
+	}
+	return a
+}
+
+// scan pushes the accepted slots of [from, to) into best, keeping the k
+// nearest to q.
+func (s *segment) scan(q []float32, k, from, to int, acc *acceptor, best *maxHeap) {
+	filtered := acc.dead != nil || acc.f != nil
+	for i := from; i < to; i++ {
+		id := uint32(i)
+		if filtered && !acc.ok(id) {
+			continue
+		}
+		d := s.dist(q, id)
+		if len(*best) < k || d < (*best)[0].d {
+			best.pushBounded(cand{d, id}, k)
+		}
+	}
+}
+
+// filteredBudget is how much of the graph a filtered search may explore,
+// as a fraction of its nodes (in distance computations), before it stops
+// and scans the matching items exactly instead. A selective filter makes a
+// graph search wander through many nodes that do not match; past this
+// point, scanning is cheaper.
+const filteredBudget = 0.125
+
+// search returns the k live items nearest to q that match f, nearest first
+// (in sc.sorted). The graph covers the linked slots and a scan the rest; if
+// the graph search falls short of k results, or a filtered search exceeds
+// its budget, every slot is scanned instead, so a search returns fewer
+// than k results only when fewer than k items match.
+func (s *segment) search(q []float32, k, ef int, f *filter, sc *scratch) []cand {
+	acc := s.acceptor(f)
+	n := s.n()
+	best := sc.best[:0]
+	linked := 0
+	if s.g != nil && s.g.size() > 0 {
+		linked = s.g.size()
+		budget := math.MaxInt
+		if f != nil {
+			budget = max(int(filteredBudget*float64(linked)), 4*ef*s.g.m0)
+		}
+		ep, epd := s.g.descend(s.vecs, q)
+		res, complete := s.g.searchBase(s.vecs, q, ep, epd, ef, &acc, budget, sc)
+		if !complete {
+			return s.exact(q, k, &acc, sc)
+		}
+		best = sc.best[:0]
+		for _, c := range res[:min(k, len(res))] {
+			best.push(c)
+		}
+	}
+	s.scan(q, k, linked, n, &acc, &best)
+	sc.best = best
+	out := best.drainAscending(sc.sorted[:0])
+	sc.sorted = out
+	if linked > 0 && len(out) < k && (f != nil || len(out) < s.live()) {
+		return s.exact(q, k, &acc, sc)
+	}
+	return out
+}
+
+// exact scans every slot.
+func (s *segment) exact(q []float32, k int, acc *acceptor, sc *scratch) []cand {
+	best := sc.best[:0]
+	s.scan(q, k, 0, s.n(), acc, &best)
+	sc.best = best
+	sc.sorted = best.drainAscending(sc.sorted[:0])
+	return sc.sorted
+}
+
+// bytes estimates the memory the segment holds, graph included, not
+// counting the text and metadata of items.
+func (s *segment) bytes() int64 {
+	b := 4*int64(cap(s.vecs)) + 16*int64(cap(s.ids)) + 8*int64(cap(s.extras)) + 8*int64(cap(s.dead))
+	for _, id := range s.ids {
+		b += int64(len(id))
+	}
+	// A Go map spends roughly 40 bytes per entry here: the key's string
+	// header, the value, the control byte and spare capacity.
+	b += 40 * int64(len(s.slots))
+	if s.g != nil {
+		b += s.g.bytes()
+	}
+	return b
+}
+
+// appendDead adds a tombstoned slot, as found in a snapshot.
+func (s *segment) appendDead(id string, vec []float32, ex *extra) {
+	i := uint32(len(s.ids))
+	s.ids = append(s.ids, id)
+	s.extras = append(s.extras, ex)
+	s.vecs = append(s.vecs, vec...)
+	if int(i>>6) >= len(s.dead) {
+		s.dead = append(s.dead, 0)
+	}
+	s.dead[i>>6] |= 1 << (i & 63)
+	s.nDead++
+}

@@ -1,0 +1,150 @@
+// Package vector keeps named vector indexes for similarity search: exact
+// (flat) search for small indexes, an in-house HNSW graph for large ones,
+// with metadata filters, tombstone deletes and crash-safe persistence.
+//
+// A [Manager] owns one directory and keeps every index in a subfolder of
+// it, named after the index:
+//
+//	<dir>/<name>/snapshot      the items (and the graph, once built) as of generation G
+//	<dir>/<name>/wal-<G>.log   upserts and deletes since, appended and fsynced
+//
+// # Engine
+//
+// Below [Config.FlatThreshold] live items an index answers by scanning
+// every vector. Once it holds that many, a background goroutine links its
+// items into an HNSW graph one by one; a search meanwhile uses the graph for
+// the items linked so far and scans the rest, so results stay complete while
+// the graph grows, and an Upsert never waits for graph work. Deletes and
+// replacements leave tombstones, which searches skip but still walk
+// through; when tombstones pass [Config.RebuildFraction] of the slots, the
+// same goroutine builds a compacted copy with a fresh graph and swaps it in.
+//
+// # Filters
+//
+// A filtered search on the graph keeps going until it has ef matching items
+// (tombstones and non-matching items still guide the walk). If that walk
+// runs past an eighth of the graph, or ends with fewer than k results, the
+// search falls back to an exact scan of every item, testing the filter
+// first. So a result has fewer than k hits only when fewer than k live
+// items match; a selective filter costs one scan.
+//
+// # Durability
+//
+// Upsert and Delete return once their log record is fsynced; concurrent
+// calls share one fsync (group commit). Writes become visible to searches
+// just before they are durable. When the log passes [Config.SnapshotBytes],
+// a new log is started and a snapshot of the state at that point is written
+// beside it (temp file, fsync, rename, fsync directory); then the older log
+// is removed. Opening replays the logs over the snapshot; a torn or
+// corrupt record ends its log, which is cut there with a warning. A
+// snapshot that fails its checksum leaves its index unavailable
+// ([Manager.Unavailable]) while the other indexes open normally.
+package vector
+
+import (
+	"time"
+)
+
+// Metric is how an index compares vectors.
+type Metric string
+
+// The metrics. Under Cosine, vectors are normalised to unit length when
+// stored, and Get returns them normalised.
+const (
+	Cosine Metric = "cosine" // Score is the cosine similarity; Distance = 1 - Score
+	L2     Metric = "l2"     // Distance is the euclidean distance; Score = -Distance
+	Dot    Metric = "dot"    // Score is the inner product; Distance = -Score
+)
+
+// The engines an index reports in [IndexInfo].
+const (
+	EngineFlat = "flat"
+	EngineHNSW = "hnsw"
+)
+
+// IndexInfo describes an index.
+type IndexInfo struct {
+	Name      string    `json:"name"`
+	Dim       int       `json:"dims"`
+	Metric    Metric    `json:"metric"`
+	Model     string    `json:"model"`      // embedding model that built it ("" for raw vectors)
+	Count     int       `json:"count"`      // live items
+	Engine    string    `json:"engine"`     // "flat" or "hnsw"
+	CreatedAt time.Time `json:"created_at"` // UTC
+}
+
+// Item is one vector with its id, and optionally the text it embeds and
+// metadata to filter on.
+type Item struct {
+	ID       string         `json:"id"` // 1 to 256 bytes
+	Vector   []float32      `json:"vector,omitempty"`
+	Text     string         `json:"text,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"` // a JSON object
+}
+
+// Hit is one search result.
+type Hit struct {
+	ID       string         `json:"id"`
+	Score    float32        `json:"score"`    // higher is better: cosine similarity, dot product, or -distance for l2
+	Distance float32        `json:"distance"` // cosine: 1-sim; l2: euclidean distance; dot: -dot
+	Text     string         `json:"text,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+	Vector   []float32      `json:"vector,omitempty"` // only when asked
+}
+
+// Filter selects items by metadata. Each key names a top-level metadata
+// key, and an item must meet the condition of every key:
+//
+//	{"lang": "en"}                    the value equals "en"
+//	{"lang": ["en", "de"]}            the value equals one of them
+//	{"year": {"gte": 2020, "lt": 2024}} the value is a number in the range (gt, gte, lt, lte)
+//
+// A metadata value that is a list matches when any element does. Values are
+// strings, numbers, booleans or null; numbers compare by value.
+type Filter map[string]any
+
+// SearchOptions tune a Search. The zero value asks for the 10 nearest items.
+type SearchOptions struct {
+	K              int    // results wanted; 0 means 10, at most 1000
+	Ef             int    // breadth of the graph search; 0 means max(64, K); raised to K when smaller; at most 10000
+	Filter         Filter // only items whose metadata match
+	IncludeVectors bool   // fill Hit.Vector
+}
+
+// Config tunes a Manager. The zero value gives the defaults.
+type Config struct {
+	FlatThreshold   int     // live items from which an index builds a graph; 0 means 20000
+	M               int     // graph links per node (2M on layer 0); 0 means 16
+	EfConstruction  int     // breadth of the search that links a new node; 0 means 200
+	RebuildFraction float64 // tombstones, as a fraction of slots, that trigger a rebuild; 0 means 0.2
+	SnapshotBytes   int64   // log size that triggers a new snapshot; 0 means 64 MiB
+}
+
+// Defaults of Config.
+const (
+	DefaultFlatThreshold   = 20000
+	DefaultRebuildFraction = 0.2
+	DefaultSnapshotBytes   = 64 << 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.FlatThreshold <= 0 {
+		c.FlatThreshold = DefaultFlatThreshold
+	}
+	if c.M <= 0 {
+		c.M = DefaultM
+	}
+	if c.M < 2 {
+		c.M = 2
+	}
+	if c.EfConstruction <= 0 {
+		c.EfConstruction = DefaultEfConstruction
+	}
+	if c.RebuildFraction <= 0 {
+		c.RebuildFraction = DefaultRebuildFraction
+	}
+	if c.SnapshotBytes <= 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
+	}
+	return c
+}
