@@ -52,3 +52,14 @@ func l2sq(a, b []float32) float32 {
 	}
 	return l2sqGeneric(a, b)
 }
+
+func prefetchAsm(p *float32, n int)
+
+// prefetch asks the CPU to start loading v into its caches. A graph search
+// reads vectors from all over memory; prefetching the next few while it
+// computes a distance overlaps their memory latency with work.
+func prefetch(v []float32) {
+	if len(v) > 0 {
+		prefetchAsm(&v[0], len(v))
+	}
+}

@@ -159,6 +159,7 @@ type scratch struct {
 	front   minHeap
 	best    maxHeap
 	sorted  []cand
+	fresh   []uint32
 	query   []float32
 }
 
