@@ -1,0 +1,550 @@
+package pathway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/vector"
+)
+
+// The indexer keeps the vector index in step with the traces, off the
+// write path.
+//
+// Writers mark uids dirty once their change is durable. Each mark gets the
+// next number of a counter (marked); a uid already waiting keeps its place
+// in the queue, since handling it will read its latest state anyway. The
+// indexer takes up to IndexBatch uids from the front of the queue, reads
+// their current state, brings the index in line and then advances done to
+// the number of the last mark it has covered: every mark before the next
+// queued one. A search waits until done reaches the counter as it was when
+// the search began (read-your-writes).
+type indexer struct {
+	p *Pathway
+
+	mu       sync.Mutex
+	queue    []mark
+	head     int
+	queued   map[string]bool
+	marked   uint64        // marks made
+	done     uint64        // marks handled
+	ready    bool          // set up and reconciled
+	base     uint64        // marked when ready was set: reconcile's marks are below it
+	restale  int           // traces reconcile found missing or stale in the index
+	err      error         // last failure, until the next success
+	progress chan struct{} // closed (and replaced) when done, ready or err change
+
+	waiters atomic.Int32  // searches waiting for the indexer
+	hurry   chan struct{} // a search is waiting
+	kick    chan struct{}
+	quit    chan struct{}
+	stopped chan struct{}
+	ctx     context.Context // cancelled by stop
+	cancel  context.CancelFunc
+}
+
+type mark struct {
+	uid string
+	n   uint64
+}
+
+func newIndexer(p *Pathway) *indexer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &indexer{
+		p:        p,
+		queued:   map[string]bool{},
+		progress: make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		hurry:    make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+}
+
+// mark queues uids for indexing.
+func (x *indexer) mark(uids ...string) {
+	x.mu.Lock()
+	for _, uid := range uids {
+		x.marked++
+		if !x.queued[uid] {
+			x.queued[uid] = true
+			x.queue = append(x.queue, mark{uid, x.marked})
+		}
+	}
+	x.mu.Unlock()
+	select {
+	case x.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to n uids from the front of the queue and returns them
+// with the number of the last mark they cover.
+func (x *indexer) take(n int) ([]string, uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	end := min(x.head+n, len(x.queue))
+	uids := make([]string, 0, end-x.head)
+	for _, m := range x.queue[x.head:end] {
+		uids = append(uids, m.uid)
+		delete(x.queued, m.uid)
+	}
+	x.head = end
+	upto := x.marked
+	if x.head < len(x.queue) {
+		upto = x.queue[x.head].n - 1
+	}
+	if x.head == len(x.queue) {
+		x.queue, x.head = x.queue[:0], 0
+	} else if x.head > len(x.queue)/2 {
+		x.queue = append(x.queue[:0], x.queue[x.head:]...)
+		x.head = 0
+	}
+	return uids, upto
+}
+
+// signal wakes waiters; x.mu is held.
+func (x *indexer) signalLocked() {
+	close(x.progress)
+	x.progress = make(chan struct{})
+}
+
+func (x *indexer) setErr(err error) {
+	x.mu.Lock()
+	x.err = err
+	x.signalLocked()
+	x.mu.Unlock()
+}
+
+func (x *indexer) pending() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.queue) - x.head
+}
+
+// wait returns once the index reflects every write acknowledged before the
+// call, or with ctx's error, or with the indexer's error when it is failing.
+func (x *indexer) wait(ctx context.Context) error {
+	x.mu.Lock()
+	target := x.marked
+	x.mu.Unlock()
+	x.waiters.Add(1)
+	defer x.waiters.Add(-1)
+	select {
+	case x.hurry <- struct{}{}:
+	default:
+	}
+	for {
+		x.mu.Lock()
+		ok, err, ch := x.ready && x.done >= max(target, x.base), x.err, x.progress
+		x.mu.Unlock()
+		switch {
+		case ok:
+			return nil
+		case err != nil:
+			return fmt.Errorf("the trace search index is behind: %w", err)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the trace search index to catch up: %w", ctx.Err())
+		case <-x.stopped:
+			return ErrClosed
+		}
+	}
+}
+
+func (x *indexer) stop() {
+	close(x.quit)
+	x.cancel()
+	<-x.stopped
+}
+
+// sleep waits d, or returns false when the indexer is stopping.
+func (x *indexer) sleep(d time.Duration) bool {
+	select {
+	case <-x.quit:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// retry runs f until it succeeds or the indexer stops, backing off after
+// failures; it reports whether f succeeded.
+func (x *indexer) retry(what string, f func() error) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			if x.hasErr() {
+				x.setErr(nil)
+			}
+			return true
+		}
+		select {
+		case <-x.quit:
+			return false
+		default:
+		}
+		slog.Warn("trace index: "+what+" failed; retrying", "err", err, "in", backoff)
+		x.setErr(err)
+		if !x.sleep(backoff) {
+			return false
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (x *indexer) hasErr() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err != nil
+}
+
+func (x *indexer) run() {
+	defer close(x.stopped)
+	if !x.retry("setup", x.setup) || !x.retry("reconcile", x.reconcile) {
+		return
+	}
+	x.mu.Lock()
+	x.ready, x.base = true, x.marked
+	x.signalLocked()
+	x.mu.Unlock()
+	for {
+		for {
+			uids, upto := x.take(IndexBatch)
+			if len(uids) > 0 && !x.retry("update", func() error { return x.sync(uids) }) {
+				return
+			}
+			x.mu.Lock()
+			if upto > x.done {
+				x.done = upto
+				x.signalLocked()
+			}
+			x.mu.Unlock()
+			if len(uids) == 0 {
+				break
+			}
+		}
+		select {
+		case <-x.quit:
+			return
+		case <-x.kick:
+		}
+		// Let marks gather into a larger batch, unless a search is waiting:
+		// an upsert of many items costs much less than many upserts of few.
+		if x.pending() < IndexBatch && x.waiters.Load() == 0 {
+			t := time.NewTimer(indexDelay)
+			select {
+			case <-x.quit:
+				t.Stop()
+				return
+			case <-x.hurry:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// indexDelay is how long the indexer lets marks gather when no search waits.
+const indexDelay = 50 * time.Millisecond
+
+// setup makes sure the index exists and was built by the embedder's model,
+// dropping it otherwise.
+func (x *indexer) setup() error {
+	ctx, p := x.ctx, x.p
+	dim, err := p.emb.Dims(ctx)
+	if err != nil {
+		return fmt.Errorf("embedder dimensions: %w", err)
+	}
+	info, err := p.vec.Info(indexName)
+	switch {
+	case err == nil && info.Model == p.emb.Model() && info.Dim == dim:
+		return nil
+	case err == nil:
+		slog.Info("trace index was built by another embedding model; rebuilding it",
+			"was", info.Model, "dims_was", info.Dim, "model", p.emb.Model(), "dims", dim)
+		if err := p.vec.Drop(ctx, indexName); err != nil {
+			return err
+		}
+	case errors.Is(err, errs.NotFound):
+	default:
+		if _, broken := p.vec.Unavailable()[indexName]; !broken {
+			return err
+		}
+		slog.Warn("trace index is damaged; rebuilding it", "err", err)
+		if err := p.vec.Drop(ctx, indexName); err != nil {
+			return err
+		}
+	}
+	_, err = p.vec.Create(ctx, indexName, dim, vector.Cosine, p.emb.Model())
+	return err
+}
+
+// want is what the index should hold for a trace.
+type want struct {
+	uid  string
+	text string
+	meta map[string]any
+}
+
+// wantOf returns the index item of t; p.mu is held.
+func wantOf(t *Trace) want {
+	meta := map[string]any{
+		"state":   t.State(),
+		"tags":    t.Tags,
+		"created": t.CreatedAt.Unix(),
+	}
+	for _, tag := range t.Tags {
+		meta["tag:"+tag] = true
+	}
+	return want{uid: t.UID, text: embedText(t), meta: meta}
+}
+
+// embedText is the text a trace is embedded by: its text, or else the start
+// of its content's JSON.
+func embedText(t *Trace) string {
+	if t.Text != "" {
+		return t.Text
+	}
+	c := t.Content
+	if len(c) <= contentRender {
+		return string(c)
+	}
+	c = c[:contentRender]
+	for range utf8.UTFMax - 1 { // cut off a rune split at the end
+		if r, size := utf8.DecodeLastRune(c); r != utf8.RuneError || size != 1 {
+			break
+		}
+		c = c[:len(c)-1]
+	}
+	return string(c)
+}
+
+func sameMeta(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// sync brings the index items of uids in line with the traces.
+func (x *indexer) sync(uids []string) error {
+	ctx, p := x.ctx, x.p
+	wants := make([]want, 0, len(uids))
+	var gone []string
+	p.mu.RLock()
+	for _, uid := range uids {
+		if e, ok := p.traces[uid]; ok {
+			wants = append(wants, wantOf(e))
+		} else {
+			gone = append(gone, uid)
+		}
+	}
+	p.mu.RUnlock()
+	held, err := p.vec.Get(indexName, uids)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]*vector.Item, len(held))
+	for i := range held {
+		have[held[i].ID] = &held[i]
+	}
+	var (
+		items   []vector.Item
+		toEmbed []int // positions in items
+		texts   []string
+	)
+	for _, w := range wants {
+		h := have[w.uid]
+		switch {
+		case h == nil || h.Text != w.text:
+			toEmbed = append(toEmbed, len(items))
+			texts = append(texts, w.text)
+			items = append(items, vector.Item{ID: w.uid, Text: w.text, Metadata: w.meta})
+		case !sameMeta(h.Metadata, w.meta):
+			items = append(items, vector.Item{ID: w.uid, Vector: h.Vector, Text: w.text, Metadata: w.meta})
+		}
+	}
+	if len(texts) > 0 {
+		vecs, err := p.emb.Embed(ctx, texts)
+		if err != nil {
+			return fmt.Errorf("embed traces: %w", err)
+		}
+		if len(vecs) != len(texts) {
+			return fmt.Errorf("embed traces: got %d vectors for %d texts", len(vecs), len(texts))
+		}
+		for i, at := range toEmbed {
+			items[at].Vector = usable(vecs[i])
+		}
+	}
+	if len(items) > 0 {
+		if _, err := p.vec.Upsert(ctx, indexName, items); err != nil {
+			return err
+		}
+	}
+	if len(gone) > 0 {
+		if _, err := p.vec.Delete(ctx, indexName, gone); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usable returns v, or a tiny non-zero vector when v is all zeros (a text
+// with nothing the embedder knows), which a cosine index refuses.
+func usable(v []float32) []float32 {
+	for _, f := range v {
+		if f != 0 {
+			return v
+		}
+	}
+	out := make([]float32, len(v))
+	if len(out) > 0 {
+		out[0] = 1e-6
+	}
+	return out
+}
+
+// reconcile queues every trace whose index item is missing or stale, and
+// deletes index items of unknown uids. It runs before the indexer takes
+// any queued work, so nothing else writes the index meanwhile.
+func (x *indexer) reconcile() error {
+	p := x.p
+	info, err := p.vec.Info(indexName)
+	if err != nil {
+		return err
+	}
+	p.mu.RLock()
+	uids := make([]string, len(p.order))
+	for i, e := range p.order {
+		uids[i] = e.UID
+	}
+	p.mu.RUnlock()
+	if info.Count == 0 {
+		x.restale = len(uids)
+		x.mark(uids...)
+		return nil
+	}
+	var stale []string
+	found := 0
+	for start := 0; start < len(uids); start += vector.MaxBatch {
+		select {
+		case <-x.quit:
+			return ErrClosed
+		default:
+		}
+		batch := uids[start:min(start+vector.MaxBatch, len(uids))]
+		held, err := p.vec.Get(indexName, batch)
+		if err != nil {
+			return err
+		}
+		found += len(held)
+		have := make(map[string]*vector.Item, len(held))
+		for i := range held {
+			have[held[i].ID] = &held[i]
+		}
+		p.mu.RLock()
+		for _, uid := range batch {
+			w := wantOf(p.traces[uid])
+			if h := have[uid]; h == nil || h.Text != w.text || !sameMeta(h.Metadata, w.meta) {
+				stale = append(stale, uid)
+			}
+		}
+		p.mu.RUnlock()
+	}
+	if extra := info.Count - found; extra > 0 {
+		rebuilt, err := x.deleteUnknown(extra)
+		if err != nil {
+			return err
+		}
+		if rebuilt {
+			x.restale = len(uids)
+			x.mark(uids...)
+			return nil
+		}
+	}
+	if len(stale) > 0 {
+		slog.Info("trace index: re-indexing traces missing or stale in it", "traces", len(stale))
+	}
+	x.restale = len(stale)
+	x.mark(stale...)
+	return nil
+}
+
+// deleteUnknown finds the n index items whose uids the log does not know
+// (left by a damaged log, say) and deletes them. The index cannot list its
+// ids, so it walks ranges of the created metadata, splitting any range with
+// more than vector.MaxK items; if that cannot find them all, it drops the
+// index and empties it, reporting rebuilt (every trace must then be queued).
+func (x *indexer) deleteUnknown(n int) (rebuilt bool, err error) {
+	ctx, p := x.ctx, x.p
+	info, err := p.vec.Info(indexName)
+	if err != nil {
+		return false, err
+	}
+	q := make([]float32, info.Dim)
+	q[0] = 1
+	var unknown []string
+	var walk func(lo, hi int64) (bool, error)
+	walk = func(lo, hi int64) (bool, error) {
+		hits, err := p.vec.Search(ctx, indexName, q, vector.SearchOptions{
+			K: vector.MaxK, Filter: vector.Filter{"created": map[string]any{"gte": lo, "lt": hi}},
+		})
+		if err != nil {
+			return false, err
+		}
+		if len(hits) == vector.MaxK {
+			if hi-lo <= 1 {
+				return false, nil
+			}
+			mid := lo + (hi-lo)/2
+			ok, err := walk(lo, mid)
+			if !ok || err != nil {
+				return ok, err
+			}
+			return walk(mid, hi)
+		}
+		p.mu.RLock()
+		for _, h := range hits {
+			if _, ok := p.traces[h.ID]; !ok {
+				unknown = append(unknown, h.ID)
+			}
+		}
+		p.mu.RUnlock()
+		return true, nil
+	}
+	ok, err := walk(math.MinInt32, 1<<40)
+	if err != nil {
+		return false, err
+	}
+	if !ok || len(unknown) < n {
+		slog.Warn("trace index holds items of unknown traces it cannot list; rebuilding it", "unknown", n)
+		if err := p.vec.Drop(ctx, indexName); err != nil {
+			return false, err
+		}
+		if _, err := p.vec.Create(ctx, indexName, info.Dim, vector.Cosine, info.Model); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	slog.Info("trace index: deleting items of traces the log does not know", "items", len(unknown))
+	for start := 0; start < len(unknown); start += vector.MaxBatch {
+		if _, err := p.vec.Delete(ctx, indexName, unknown[start:min(start+vector.MaxBatch, len(unknown))]); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}

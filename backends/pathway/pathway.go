@@ -1,0 +1,314 @@
+// Package pathway is the agent's versioned trace memory: small JSON records
+// ("traces") of what was tried and what was learned, kept on an append-only
+// log, linked into revision chains, and searchable by meaning and keyword.
+//
+// # Traces
+//
+// A [Trace] holds any JSON content, an optional searchable text summary and
+// tags. [Pathway.Revise] makes a new trace that supersedes an older one, so
+// traces form chains from a root to a tip; [Pathway.History] returns a whole
+// chain. [Pathway.Retire] hides a trace from search while keeping it readable.
+// [Pathway.Add] with a uid that already exists is an idempotent replay: it
+// only counts the replay.
+//
+// # Persistence
+//
+// State lives in memory and in one log, <dir>/pathway.log (see package
+// eventlog). Each change is encoded into the log under the Pathway's lock,
+// applied to memory, and acknowledged once the log has fsynced it; the fsync
+// happens outside the lock, in one flusher goroutine, so concurrent writers
+// share fsyncs (group commit; see commit.go). A change touching two traces (a revision) is one record, so it is
+// atomic. Records are
+//
+//	{"op":"put","traces":[...]}                        full state of one or more traces
+//	{"op":"replay","uid":"...","at":"..."}             an idempotent replay of Add
+//	{"op":"retire","uid":"...","reason":"...","at":"..."}
+//
+// Open replays the log; a torn or malformed line is skipped with a warning.
+// When the log passes [Config.CompactBytes], a background goroutine rewrites
+// it as the current state (every trace, superseded and retired ones
+// included, so histories stay whole), holding the lock meanwhile.
+//
+// # Search index
+//
+// Traces are embedded into a vector index (<dir>/index/, one cosine index
+// named "traces") by a background indexer, never on the write path: an
+// acknowledged write marks its traces dirty, and the indexer embeds them in
+// batches of up to 1000, re-embedding only traces whose text changed (a
+// metadata change reuses the vector the index holds). A trace is embedded
+// by its text, or, when it has none, by a compact rendering of its content:
+// the first 2 KiB of its JSON. A search first waits until the indexer has
+// caught up with every write acknowledged before the search began, so a
+// caller always finds its own writes.
+//
+// On Open, the index is reconciled with the log in the background: an index
+// built with another embedding model is dropped and rebuilt; traces missing
+// from the index, or stale in it, are re-indexed; and index items whose uid
+// the log does not know are deleted.
+//
+// # Ranking
+//
+// With a query, a search takes the [SearchPool] traces nearest to the query
+// by cosine similarity (within the filters) and ranks them by
+//
+//	score = cosine + 0.2 × (fraction of the query's words found in the trace's text or tags)
+//
+// so a trace that uses the query's own words wins among similar ones. Pages
+// of a query search go no deeper than SearchPool. Without a query, a search
+// lists traces newest first, with a keyset cursor.
+package pathway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lakehouse/backends/eventlog"
+	"lakehouse/backends/vector"
+)
+
+// An Embedder turns texts into vectors. backends/embed provides them.
+type Embedder interface {
+	// Model names the embedding model; the index is rebuilt when it changes.
+	Model() string
+	// Dims is the length of the vectors Embed returns.
+	Dims(ctx context.Context) (int, error)
+	// Embed returns one vector per text, in order.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// Trace is one memory record.
+type Trace struct {
+	UID            string          `json:"uid"`
+	Content        json.RawMessage `json:"content"`
+	Text           string          `json:"text,omitempty"` // searchable summary
+	Tags           []string        `json:"tags"`
+	PredecessorUID string          `json:"predecessor_uid,omitempty"` // the trace this one revises
+	SuccessorUID   string          `json:"successor_uid,omitempty"`   // the trace that revised this one (it is superseded)
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	Retired        bool            `json:"retired"`
+	RetiredReason  string          `json:"retired_reason,omitempty"`
+	ReplayCount    int             `json:"replay_count"`
+
+	seq int // position in creation order
+}
+
+// State is "active", "retired" or "superseded" (retired wins when a
+// trace is both).
+func (t *Trace) State() string {
+	switch {
+	case t.Retired:
+		return StateRetired
+	case t.SuccessorUID != "":
+		return StateSuperseded
+	}
+	return StateActive
+}
+
+// The states of a trace.
+const (
+	StateActive     = "active"
+	StateRetired    = "retired"
+	StateSuperseded = "superseded"
+)
+
+// Config tunes a Pathway. The zero value gives the defaults.
+type Config struct {
+	MaxContentBytes int   // bytes of a trace's content as JSON; 0 means 1 MiB
+	MaxTextBytes    int   // bytes of a trace's text; 0 means 64 KiB
+	MaxTags         int   // tags per trace; 0 means 32
+	MaxTagLen       int   // characters per tag; 0 means 64
+	CompactBytes    int64 // log size that triggers a compaction; 0 means 64 MiB
+
+	// Vector configures the search index; the zero value gives its defaults.
+	Vector vector.Config
+}
+
+// Defaults of Config, and other limits.
+const (
+	DefaultMaxContentBytes = 1 << 20
+	DefaultMaxTextBytes    = 64 << 10
+	DefaultMaxTags         = 32
+	DefaultMaxTagLen       = 64
+	DefaultCompactBytes    = 64 << 20
+
+	MaxUID        = 128     // bytes of a caller-given uid
+	MaxReason     = 4 << 10 // bytes of a retire reason
+	DefaultLimit  = 20      // search results per page
+	MaxLimit      = 200
+	SearchPool    = 500      // traces a query search ranks
+	IndexBatch    = 1000     // traces the indexer handles at once
+	contentRender = 2 << 10  // bytes of content JSON embedded when a trace has no text
+	keywordWeight = 0.2      // weight of the keyword fraction in a query's score
+	indexName     = "traces" // the one vector index
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxContentBytes <= 0 {
+		c.MaxContentBytes = DefaultMaxContentBytes
+	}
+	if c.MaxTextBytes <= 0 {
+		c.MaxTextBytes = DefaultMaxTextBytes
+	}
+	if c.MaxTags <= 0 {
+		c.MaxTags = DefaultMaxTags
+	}
+	if c.MaxTagLen <= 0 {
+		c.MaxTagLen = DefaultMaxTagLen
+	}
+	if c.CompactBytes <= 0 {
+		c.CompactBytes = DefaultCompactBytes
+	}
+	return c
+}
+
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("pathway memory is closed")
+
+// Pathway is an open trace memory. It is safe for concurrent use.
+type Pathway struct {
+	dir     string
+	cfg     Config
+	emb     Embedder
+	log     *eventlog.Log
+	commits *committer
+	vec     *vector.Manager
+
+	mu     sync.RWMutex
+	traces map[string]*Trace
+	order  []*Trace // by creation: order[i].seq == i
+	last   time.Time
+	counts counts
+	closed bool
+
+	idx *indexer
+
+	compacting atomic.Bool
+	compacted  atomic.Int64   // size of the log after the last compaction
+	bg         sync.WaitGroup // compactions
+}
+
+// counts are kept up to date as traces change, for Stats.
+type counts struct {
+	active, retired, superseded int
+	tags                        map[string]int
+}
+
+func (c *counts) account(t *Trace, d int) {
+	switch t.State() {
+	case StateActive:
+		c.active += d
+	case StateRetired:
+		c.retired += d
+	case StateSuperseded:
+		c.superseded += d
+	}
+	for _, tag := range t.Tags {
+		if n := c.tags[tag] + d; n > 0 {
+			c.tags[tag] = n
+		} else {
+			delete(c.tags, tag)
+		}
+	}
+}
+
+// Open opens the trace memory in dir, creating it if needed: it replays
+// <dir>/pathway.log, opens the search index in <dir>/index/ and starts the
+// indexer, which reconciles the index with the log in the background.
+func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
+	if emb == nil {
+		return nil, errors.New("open pathway: no embedder")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open pathway: %w", err)
+	}
+	path := filepath.Join(dir, "pathway.log")
+	// Size the tables for the log at once rather than growing them record
+	// by record: a small trace takes some 200 bytes of log.
+	var guess int
+	if fi, err := os.Stat(path); err == nil {
+		guess = int(min(fi.Size()/200, 4<<20))
+	}
+	p := &Pathway{
+		dir:    dir,
+		cfg:    cfg.withDefaults(),
+		emb:    emb,
+		traces: make(map[string]*Trace, guess),
+		order:  make([]*Trace, 0, guess),
+		counts: counts{tags: map[string]int{}},
+	}
+	start := time.Now()
+	l, st, err := eventlog.Open(path, p.applyLine)
+	if err != nil {
+		return nil, fmt.Errorf("open pathway: %w", err)
+	}
+	p.log = l
+	p.commits = newCommitter(l)
+	slog.Debug("pathway log replayed", "records", st.Records, "skipped", st.Skipped,
+		"torn_bytes", st.TornBytes, "traces", len(p.order), "took", time.Since(start).Round(time.Millisecond))
+	if n := len(p.order); n > 0 {
+		p.last = p.order[n-1].CreatedAt
+	}
+	vm, err := vector.Open(filepath.Join(dir, "index"), p.cfg.Vector)
+	if err != nil {
+		p.commits.stop()
+		l.Close()
+		return nil, fmt.Errorf("open pathway index: %w", err)
+	}
+	p.vec = vm
+	p.idx = newIndexer(p)
+	go p.idx.run()
+	return p, nil
+}
+
+// Close stops the indexer and any compaction, and closes the log and the
+// index. Acknowledged writes are durable already. Later calls do nothing.
+func (p *Pathway) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.idx.stop()
+	p.bg.Wait()
+	p.commits.stop()
+	return errors.Join(p.log.Close(), p.vec.Close())
+}
+
+// now returns the time for a new change: UTC, and never before the last
+// trace's creation, so that creation order and created_at agree.
+func (p *Pathway) now() time.Time {
+	t := time.Now().UTC()
+	if t.Before(p.last) {
+		t = p.last
+	}
+	p.last = t
+	return t
+}
+
+// Stats describes the memory.
+type Stats struct {
+	Total        int        `json:"total"`
+	Active       int        `json:"active"`
+	Retired      int        `json:"retired"`
+	Superseded   int        `json:"superseded"` // revised and not retired
+	TopTags      []TagCount `json:"top_tags"`   // over all traces, most used first, at most 20
+	LogBytes     int64      `json:"log_bytes"`
+	IndexPending int        `json:"index_pending"` // traces waiting for the indexer
+}
+
+// TagCount is how many traces carry a tag.
+type TagCount struct {
+	Tag   string `json:"tag"`
+	Count int    `json:"count"`
+}

@@ -1,0 +1,170 @@
+package pathway
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// record is one line of the log.
+type record struct {
+	Op     string    `json:"op"`               // "put", "replay" or "retire"
+	Traces []*Trace  `json:"traces,omitempty"` // put: the full state of each
+	UID    string    `json:"uid,omitempty"`    // replay, retire
+	Reason string    `json:"reason,omitempty"` // retire
+	At     time.Time `json:"at,omitzero"`      // replay, retire
+}
+
+// applyLine applies one replayed log line.
+func (p *Pathway) applyLine(line []byte) error {
+	var r record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return err
+	}
+	return p.apply(&r)
+}
+
+// apply changes the in-memory state by r; the caller holds p.mu (or is Open).
+// It takes ownership of the traces in r.
+func (p *Pathway) apply(r *record) error {
+	switch r.Op {
+	case "put":
+		if len(r.Traces) == 0 {
+			return fmt.Errorf("put without traces")
+		}
+		for _, t := range r.Traces {
+			if t == nil || t.UID == "" {
+				return fmt.Errorf("put of a trace without uid")
+			}
+		}
+		for _, t := range r.Traces {
+			if t.Tags == nil {
+				t.Tags = []string{}
+			}
+			// The stored trace is replaced, never changed, so that copies
+			// handed out stay as they were (replay and retire change
+			// counters and flags in place, under the lock).
+			if old, ok := p.traces[t.UID]; ok {
+				p.counts.account(old, -1)
+				t.seq = old.seq
+				p.traces[t.UID], p.order[t.seq] = t, t
+				p.counts.account(t, +1)
+				continue
+			}
+			t.seq = len(p.order)
+			p.traces[t.UID] = t
+			p.order = append(p.order, t)
+			p.counts.account(t, +1)
+		}
+	case "replay":
+		e, ok := p.traces[r.UID]
+		if !ok {
+			return fmt.Errorf("replay of unknown trace %q", r.UID)
+		}
+		e.ReplayCount++
+	case "retire":
+		e, ok := p.traces[r.UID]
+		if !ok {
+			return fmt.Errorf("retire of unknown trace %q", r.UID)
+		}
+		p.counts.account(e, -1)
+		e.Retired, e.RetiredReason, e.UpdatedAt = true, r.Reason, r.At
+		p.counts.account(e, +1)
+	default:
+		return fmt.Errorf("unknown op %q", r.Op)
+	}
+	return nil
+}
+
+// commit encodes r into the log and applies it; the caller holds p.mu.
+// The change is durable once p.log.Sync(seq) returns.
+func (p *Pathway) commit(r *record) (uint64, error) {
+	seq, err := p.log.Add(r)
+	if err != nil {
+		return 0, fmt.Errorf("write pathway log: %w", err)
+	}
+	p.commits.note(seq)
+	if err := p.apply(r); err != nil {
+		// Cannot happen for records built by this package.
+		return 0, fmt.Errorf("apply pathway record: %w", err)
+	}
+	return seq, nil
+}
+
+// durable waits for record seq to be on disk, then marks uids for the
+// indexer and starts a compaction if the log has grown past its limit.
+func (p *Pathway) durable(seq uint64, uids ...string) error {
+	if err := p.commits.wait(seq); err != nil {
+		return fmt.Errorf("write pathway log: %w", err)
+	}
+	if len(uids) > 0 {
+		p.idx.mark(uids...)
+	}
+	if p.log.Size() > p.compactAt() {
+		p.startCompaction()
+	}
+	return nil
+}
+
+// startCompaction compacts the log in the background unless a compaction
+// is running or the Pathway is closing.
+func (p *Pathway) startCompaction() {
+	// Under the read lock, p.bg.Add happens before Close's p.bg.Wait.
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if !p.closed && p.compacting.CompareAndSwap(false, true) {
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			defer p.compacting.Store(false)
+			if err := p.compact(); err != nil {
+				p.mu.RLock()
+				closed := p.closed
+				p.mu.RUnlock()
+				if !closed {
+					p.warnCompact(err)
+				}
+			}
+		}()
+	}
+}
+
+// compactAt is the log size that calls for a compaction: CompactBytes, or
+// twice the size of the last compacted log when the current state alone is
+// that large, so that a big state is not rewritten after every write.
+func (p *Pathway) compactAt() int64 {
+	return max(p.cfg.CompactBytes, 2*p.compacted.Load())
+}
+
+// compact rewrites the log as the current state: every trace, in creation
+// order (so that replay rebuilds the same order), many to a line.
+func (p *Pathway) compact() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.log.Size() <= p.compactAt() {
+		return nil
+	}
+	defer func() { p.compacted.Store(p.log.Size()) }()
+	return p.log.Compact(func(emit func(v any) error) error {
+		const perLine = 64
+		batch := make([]*Trace, 0, perLine)
+		for i, e := range p.order {
+			batch = append(batch, e)
+			if len(batch) == perLine || i == len(p.order)-1 {
+				if err := emit(&record{Op: "put", Traces: batch}); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		return nil
+	})
+}
+
+func (p *Pathway) warnCompact(err error) {
+	slog.Warn("pathway log compaction failed; the log keeps growing until the next try", "err", err)
+}

@@ -1,0 +1,371 @@
+package pathway
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/vector"
+)
+
+// SearchOptions select and order traces. The zero value lists the 20
+// newest active traces.
+type SearchOptions struct {
+	Query             string    // ranks by meaning and keywords; "" lists newest first
+	TagsAll           []string  // traces carrying every one of these tags
+	TagsAny           []string  // traces carrying at least one of these tags
+	IncludeRetired    bool      // retired traces too
+	IncludeSuperseded bool      // superseded (revised) traces too
+	CreatedAfter      time.Time // created strictly after; zero means no bound
+	CreatedBefore     time.Time // created strictly before; zero means no bound
+	Limit             int       // traces per page; 0 means 20, at most 200 (more is cut to 200)
+	Cursor            string    // NextCursor of the previous page of the same search
+}
+
+// SearchResult is one page of a search.
+type SearchResult struct {
+	Traces     []Match `json:"traces"`
+	NextCursor string  `json:"next_cursor,omitempty"` // "" on the last page
+}
+
+// Match is a trace found by a search.
+type Match struct {
+	Trace
+	Score float64 `json:"score,omitempty"` // with a query: cosine + 0.2 × keyword fraction
+}
+
+// cursor is the decoded form of SearchResult.NextCursor.
+type cursor struct {
+	Query  bool   `json:"q,omitempty"`
+	Offset int    `json:"o,omitempty"` // query: results already returned
+	Seq    int    `json:"s,omitempty"` // list: creation position of the last trace returned
+	Hash   uint64 `json:"h"`           // of the search options, so a cursor is not used for another search
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, query bool, hash uint64) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	switch {
+	case err != nil:
+		return c, errs.New(errs.Invalid, "cursor %q is malformed; pass next_cursor from the previous page unchanged, or no cursor to start over", s)
+	case c.Query != query || c.Hash != hash:
+		return c, errs.New(errs.Invalid, "cursor belongs to a different search; repeat the same query and filters with it, or drop the cursor to start over")
+	case c.Offset < 0 || c.Seq < 0:
+		return c, errs.New(errs.Invalid, "cursor %q is out of range; drop it to start over", s)
+	}
+	return c, nil
+}
+
+// search is SearchOptions checked.
+type search struct {
+	SearchOptions
+	limit int
+	words []string // of the query
+}
+
+func (p *Pathway) checkSearch(opts SearchOptions) (*search, error) {
+	s := &search{SearchOptions: opts, limit: opts.Limit}
+	switch {
+	case s.limit < 0:
+		return nil, errs.New(errs.Invalid, "limit = %d; ask for 1 to %d traces per page (0 means %d)", s.limit, MaxLimit, DefaultLimit)
+	case s.limit == 0:
+		s.limit = DefaultLimit
+	case s.limit > MaxLimit:
+		s.limit = MaxLimit
+	}
+	if len(opts.Query) > p.cfg.MaxTextBytes {
+		return nil, errs.New(errs.TooLarge, "query is %d bytes; the limit is %d", len(opts.Query), p.cfg.MaxTextBytes)
+	}
+	var err error
+	if len(opts.TagsAll) > 0 {
+		if s.TagsAll, err = p.checkTags(opts.TagsAll); err != nil {
+			return nil, errs.New(errs.Invalid, "tags_all: %v", err)
+		}
+	}
+	if len(opts.TagsAny) > 0 {
+		if s.TagsAny, err = p.checkTags(opts.TagsAny); err != nil {
+			return nil, errs.New(errs.Invalid, "tags_any: %v", err)
+		}
+	}
+	if !opts.CreatedAfter.IsZero() && !opts.CreatedBefore.IsZero() && !opts.CreatedAfter.Before(opts.CreatedBefore) {
+		return nil, errs.New(errs.Invalid, "created_after (%s) is not before created_before (%s); no trace can match", opts.CreatedAfter.Format(time.RFC3339), opts.CreatedBefore.Format(time.RFC3339))
+	}
+	s.Query = strings.TrimSpace(opts.Query)
+	s.words = words(s.Query)
+	return s, nil
+}
+
+// hash identifies the search apart from its page.
+func (s *search) hash() uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%d", s.Query, s.TagsAll, s.TagsAny, s.IncludeRetired, s.IncludeSuperseded,
+		s.CreatedAfter.UnixNano(), s.CreatedBefore.UnixNano())
+	return h.Sum64()
+}
+
+// matches reports whether t passes the filters of s.
+func (s *search) matches(t *Trace) bool {
+	switch t.State() {
+	case StateRetired:
+		if !s.IncludeRetired {
+			return false
+		}
+	case StateSuperseded:
+		if !s.IncludeSuperseded {
+			return false
+		}
+	}
+	if !s.CreatedAfter.IsZero() && !t.CreatedAt.After(s.CreatedAfter) {
+		return false
+	}
+	if !s.CreatedBefore.IsZero() && !t.CreatedAt.Before(s.CreatedBefore) {
+		return false
+	}
+	for _, tag := range s.TagsAll {
+		if !slices.Contains(t.Tags, tag) {
+			return false
+		}
+	}
+	if len(s.TagsAny) > 0 && !slices.ContainsFunc(s.TagsAny, func(tag string) bool { return slices.Contains(t.Tags, tag) }) {
+		return false
+	}
+	return true
+}
+
+// Search finds traces. With a query, it ranks traces by meaning and
+// keywords (see the package doc) after waiting, as long as ctx allows, for
+// the index to catch up with the writes acknowledged before the call;
+// without one, it lists them newest first. Retired and superseded traces
+// are left out unless asked for.
+func (p *Pathway) Search(ctx context.Context, opts SearchOptions) (SearchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return SearchResult{}, err
+	}
+	s, err := p.checkSearch(opts)
+	if err != nil {
+		return SearchResult{}, err
+	}
+	var cur cursor
+	if opts.Cursor != "" {
+		if cur, err = decodeCursor(opts.Cursor, s.Query != "", s.hash()); err != nil {
+			return SearchResult{}, err
+		}
+	}
+	if s.Query == "" {
+		return p.list(s, cur, opts.Cursor != "")
+	}
+	return p.rank(ctx, s, cur)
+}
+
+// list returns a page of traces newest first, starting below cur.Seq when
+// hasCursor.
+func (p *Pathway) list(s *search, cur cursor, hasCursor bool) (SearchResult, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return SearchResult{}, ErrClosed
+	}
+	i := len(p.order) - 1
+	if hasCursor {
+		i = min(i, cur.Seq-1)
+	}
+	if !s.CreatedBefore.IsZero() {
+		// created_at grows with creation order: skip the newer ones at once.
+		first := sort.Search(len(p.order), func(j int) bool { return !p.order[j].CreatedAt.Before(s.CreatedBefore) })
+		i = min(i, first-1)
+	}
+	res := SearchResult{Traces: make([]Match, 0, min(s.limit, 64))}
+	for ; i >= 0; i-- {
+		e := p.order[i]
+		if !s.CreatedAfter.IsZero() && !e.CreatedAt.After(s.CreatedAfter) {
+			break
+		}
+		if !s.matches(e) {
+			continue
+		}
+		if len(res.Traces) == s.limit {
+			// There is at least one more: the page ends at the last one taken.
+			last := res.Traces[len(res.Traces)-1]
+			res.NextCursor = cursor{Seq: p.traces[last.UID].seq, Hash: s.hash()}.encode()
+			break
+		}
+		res.Traces = append(res.Traces, Match{Trace: *e})
+	}
+	return res, nil
+}
+
+// rank returns a page of the traces nearest to the query.
+func (p *Pathway) rank(ctx context.Context, s *search, cur cursor) (SearchResult, error) {
+	if err := p.idx.wait(ctx); err != nil {
+		return SearchResult{}, err
+	}
+	vecs, err := p.emb.Embed(ctx, []string{s.Query})
+	if err != nil {
+		return SearchResult{}, fmt.Errorf("embed query: %w", err)
+	}
+	if len(vecs) != 1 {
+		return SearchResult{}, fmt.Errorf("embed query: got %d vectors", len(vecs))
+	}
+	// The index filter narrows the candidates; the exact filter is applied
+	// again below to the traces as they are now.
+	states := []any{StateActive}
+	if s.IncludeRetired {
+		states = append(states, StateRetired)
+	}
+	if s.IncludeSuperseded {
+		states = append(states, StateSuperseded)
+	}
+	f := vector.Filter{"state": states}
+	for _, tag := range s.TagsAll {
+		f["tag:"+tag] = true
+	}
+	if len(s.TagsAny) > 0 {
+		any := make([]any, len(s.TagsAny))
+		for i, tag := range s.TagsAny {
+			any[i] = tag
+		}
+		f["tags"] = any
+	}
+	if !s.CreatedAfter.IsZero() || !s.CreatedBefore.IsZero() {
+		r := map[string]any{}
+		if !s.CreatedAfter.IsZero() {
+			r["gte"] = s.CreatedAfter.Unix()
+		}
+		if !s.CreatedBefore.IsZero() {
+			r["lte"] = s.CreatedBefore.Unix()
+		}
+		f["created"] = r
+	}
+	hits, err := p.vec.Search(ctx, indexName, usable(vecs[0]), vector.SearchOptions{K: SearchPool, Filter: f})
+	if err != nil {
+		return SearchResult{}, fmt.Errorf("search trace index: %w", err)
+	}
+
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return SearchResult{}, ErrClosed
+	}
+	type ranked struct {
+		e     *Trace
+		score float64
+	}
+	all := make([]ranked, 0, len(hits))
+	for _, h := range hits {
+		e, ok := p.traces[h.ID]
+		if !ok || !s.matches(e) {
+			continue
+		}
+		all = append(all, ranked{e, float64(h.Score) + keywordWeight*keywordFraction(s.words, e)})
+	}
+	slices.SortFunc(all, func(a, b ranked) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.e.seq, a.e.seq); c != 0 { // newer first
+			return c
+		}
+		return strings.Compare(a.e.UID, b.e.UID)
+	})
+	res := SearchResult{Traces: []Match{}}
+	from := min(cur.Offset, len(all))
+	to := min(from+s.limit, len(all))
+	for _, r := range all[from:to] {
+		res.Traces = append(res.Traces, Match{Trace: *r.e, Score: r.score})
+	}
+	if to < len(all) {
+		res.NextCursor = cursor{Query: true, Offset: to, Hash: s.hash()}.encode()
+	}
+	return res, nil
+}
+
+// words returns the distinct lower-case words of text of two or more
+// characters.
+func words(text string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if utf8.RuneCountInString(w) >= 2 && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// keywordFraction is the fraction of the query words that occur as words of
+// t's embedded text (its text, or the start of its content) or its tags.
+func keywordFraction(query []string, t *Trace) float64 {
+	if len(query) == 0 {
+		return 0
+	}
+	have := map[string]bool{}
+	for _, w := range words(embedText(t)) {
+		have[w] = true
+	}
+	for _, tag := range t.Tags {
+		for _, w := range words(tag) {
+			have[w] = true
+		}
+	}
+	n := 0
+	for _, w := range query {
+		if have[w] {
+			n++
+		}
+	}
+	return float64(n) / float64(len(query))
+}
+
+// Stats counts the traces and their most used tags.
+func (p *Pathway) Stats(ctx context.Context) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	p.mu.RLock()
+	st := Stats{
+		Total:      len(p.order),
+		Active:     p.counts.active,
+		Retired:    p.counts.retired,
+		Superseded: p.counts.superseded,
+		TopTags:    make([]TagCount, 0, len(p.counts.tags)),
+	}
+	for tag, n := range p.counts.tags {
+		st.TopTags = append(st.TopTags, TagCount{tag, n})
+	}
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return Stats{}, ErrClosed
+	}
+	slices.SortFunc(st.TopTags, func(a, b TagCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Tag, b.Tag)
+	})
+	st.TopTags = st.TopTags[:min(len(st.TopTags), 20)]
+	st.LogBytes = p.log.Size()
+	st.IndexPending = p.idx.pending()
+	return st, nil
+}
