@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/sqlengine"
+	"lakehouse/backends/vector"
 )
 
 // Benchmarks of the targets, each against raw DuckDB doing the same
@@ -60,13 +61,20 @@ func benchCSV(b *testing.B) string {
 
 func benchSession(b *testing.B, cfg Config) *mcp.ClientSession {
 	b.Helper()
-	ctx := context.Background()
-	e, err := openEngines(ctx, cfg)
+	e, err := openEngines(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { e.Close() })
+	return benchConnect(b, newServer(e.backends))
+}
+
+// benchConnect connects a client session to s over in-memory transports.
+func benchConnect(b *testing.B, s *mcp.Server) *mcp.ClientSession {
+	b.Helper()
+	ctx := context.Background()
 	st, ct := mcp.NewInMemoryTransports()
-	ss, err := newServer(e.backends).Connect(ctx, st, nil)
+	ss, err := s.Connect(ctx, st, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +82,7 @@ func benchSession(b *testing.B, cfg Config) *mcp.ClientSession {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cs.Close(); ss.Wait(); e.Close() })
+	b.Cleanup(func() { cs.Close(); ss.Wait() })
 	return cs
 }
 
@@ -180,4 +188,117 @@ func BenchmarkQuerySQL(b *testing.B) {
 func reportP50(b *testing.B, lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// BenchmarkSearchVectors times search_vectors by query_text through an
+// in-memory MCP session on an index of 100k vectors of the embedder's
+// dimension (drawn around 100 seeded cluster centres, as embeddings
+// cluster), against the index searched directly with a ready vector.
+func BenchmarkSearchVectors(b *testing.B) {
+	ctx := context.Background()
+	cfg := defaultConfig()
+	cfg.DataDir = b.TempDir()
+	e, err := openEngines(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	vecs, emb := e.backends.Vectors, e.backends.Embed
+	dims, err := emb.Dims(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := vecs.Create(ctx, "bench", dims, "", emb.Model()); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	centres := make([][]float32, 100)
+	for i := range centres {
+		centres[i] = make([]float32, dims)
+		for j := range centres[i] {
+			centres[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	t0 := time.Now()
+	const n, batch = 100_000, 1000
+	for start := 0; start < n; start += batch {
+		items := make([]vector.Item, batch)
+		for i := range items {
+			c := centres[rng.IntN(len(centres))]
+			v := make([]float32, dims)
+			for j := range v {
+				v[j] = c[j] + 0.7*float32(rng.NormFloat64())
+			}
+			items[i] = vector.Item{ID: fmt.Sprint("item-", start+i), Vector: v}
+		}
+		if _, err := vecs.Upsert(ctx, "bench", items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := vecs.WaitIndexed(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("100k x %d index built in %.1fs", dims, time.Since(t0).Seconds())
+	cs := benchConnect(b, newServer(e.backends))
+	words := []string{"river", "market", "engine", "garden", "signal", "music", "winter", "doctor", "planet", "coffee", "ticket", "forest"}
+	phrase := func(i int) string { // distinct texts, so the embedding cache never answers
+		return fmt.Sprintf("%s %s %s %d", words[i%12], words[(i/12)%12], words[(i/144)%12], i)
+	}
+	b.Run("query_text/mcp", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for i := range b.N {
+			t0 := time.Now()
+			benchCall(b, cs, "search_vectors", map[string]any{"index": "bench", "query_text": phrase(i), "k": 10})
+			lat = append(lat, time.Since(t0))
+		}
+		reportP50(b, lat)
+	})
+	b.Run("query_vector/direct", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for i := range b.N {
+			q, err := emb.Embed(ctx, []string{phrase(1_000_000 + i)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			if _, err := vecs.Search(ctx, "bench", q[0], vector.SearchOptions{K: 10}); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		reportP50(b, lat)
+	})
+}
+
+// BenchmarkObserverOverhead times the same cheap tool call on a server that
+// records it and on one that does not, alternating; the difference of the
+// medians is what recording costs a call.
+func BenchmarkObserverOverhead(b *testing.B) {
+	cfg := defaultConfig()
+	cfg.DataDir = b.TempDir()
+	e, err := openEngines(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	unobserved := *e.backends
+	unobserved.Observer = nil
+	observed, bare := benchConnect(b, newServer(e.backends)), benchConnect(b, newServer(&unobserved))
+	args := map[string]any{"prefix": "reports/", "limit": 10}
+	with, without := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+	for range b.N {
+		t0 := time.Now()
+		benchCall(b, observed, "list_objects", args)
+		t1 := time.Now()
+		benchCall(b, bare, "list_objects", args)
+		with, without = append(with, t1.Sub(t0)), append(without, time.Since(t1))
+	}
+	p50 := func(lat []time.Duration) float64 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		return float64(lat[len(lat)/2].Nanoseconds()) / 1000
+	}
+	pw, pb := p50(with), p50(without)
+	b.ReportMetric(pw, "observed-p50-µs")
+	b.ReportMetric(pb, "unobserved-p50-µs")
+	b.ReportMetric(pw-pb, "overhead-µs")
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/tools"
 )
 
 // errToolFailed marks a tool error, already printed; mcpd exits 1.
@@ -91,13 +93,13 @@ func readArgs(raw string, stdin io.Reader) (json.RawMessage, error) {
 // the owner, over the socket for a guest.
 func (n *node) clientSession(ctx context.Context) (*mcp.ClientSession, error) {
 	if !n.isOwner() {
-		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner})
+		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner}, tools.CLIClient)
 	}
 	st, ct := mcp.NewInMemoryTransports()
 	if _, err := n.server.Connect(ctx, st, nil); err != nil {
 		return nil, err
 	}
-	return connectClient(ctx, ct)
+	return connectClient(ctx, ct, tools.CLIClient)
 }
 
 func contentText(res *mcp.CallToolResult) string {

@@ -17,11 +17,15 @@ import (
 // documents each one. LAKEHOUSE_<SECTION>_<KEY> environment variables
 // override single keys (LAKEHOUSE_DATA sets data_dir).
 type Config struct {
-	DataDir string        `toml:"data_dir" env:"LAKEHOUSE_DATA"`
-	Server  ServerConfig  `toml:"server"`
-	Objects ObjectsConfig `toml:"objects"`
-	Ingest  IngestConfig  `toml:"ingest"`
-	SQL     SQLConfig     `toml:"sql"`
+	DataDir  string         `toml:"data_dir" env:"LAKEHOUSE_DATA"`
+	Server   ServerConfig   `toml:"server"`
+	Objects  ObjectsConfig  `toml:"objects"`
+	Ingest   IngestConfig   `toml:"ingest"`
+	SQL      SQLConfig      `toml:"sql"`
+	Embed    EmbedConfig    `toml:"embed"`
+	Vector   VectorConfig   `toml:"vector"`
+	Pathway  PathwayConfig  `toml:"pathway"`
+	Observer ObserverConfig `toml:"observer"`
 }
 
 // ServerConfig configures the HTTP listener.
@@ -48,11 +52,50 @@ type SQLConfig struct {
 	MaxConns    int    `toml:"max_conns"`
 }
 
+// EmbedConfig chooses the embedding model.
+type EmbedConfig struct {
+	Provider  string `toml:"provider"`
+	URL       string `toml:"url"`
+	Model     string `toml:"model"`
+	APIKeyEnv string `toml:"api_key_env"`
+	Dims      int    `toml:"dims"`
+	BatchSize int    `toml:"batch_size"`
+	TimeoutMS int    `toml:"timeout_ms"`
+	Retries   int    `toml:"retries"`
+	CacheSize int    `toml:"cache_size"`
+}
+
+// VectorConfig tunes the vector indexes.
+type VectorConfig struct {
+	FlatThreshold  int   `toml:"flat_threshold"`
+	M              int   `toml:"m"`
+	EfConstruction int   `toml:"ef_construction"`
+	SnapshotBytes  int64 `toml:"snapshot_bytes"`
+}
+
+// PathwayConfig limits the trace memory.
+type PathwayConfig struct {
+	MaxContentBytes int   `toml:"max_content_bytes"`
+	MaxTags         int   `toml:"max_tags"`
+	MaxTagLength    int   `toml:"max_tag_length"`
+	CompactBytes    int64 `toml:"compact_bytes"`
+}
+
+// ObserverConfig tunes the record of operations.
+type ObserverConfig struct {
+	RingSize   int `toml:"ring_size"`
+	EscalateAt int `toml:"escalate_at"`
+}
+
 // defaultConfig returns the configuration used when nothing is set.
 func defaultConfig() Config {
 	return Config{
-		Objects: ObjectsConfig{MaxBytes: 64 << 20},
-		SQL:     SQLConfig{MaxConns: 4},
+		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
+		SQL:      SQLConfig{MaxConns: 4},
+		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
+		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
+		Pathway:  PathwayConfig{MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
+		Observer: ObserverConfig{RingSize: 2000, EscalateAt: 3},
 	}
 }
 
@@ -160,6 +203,18 @@ func (c *Config) validate() error {
 		return fmt.Errorf("sql.threads = %d: must be 0 (all cores) or more", c.SQL.Threads)
 	case c.SQL.MaxConns < 1:
 		return fmt.Errorf("sql.max_conns = %d: must be at least 1", c.SQL.MaxConns)
+	case c.Embed.BatchSize < 1:
+		return fmt.Errorf("embed.batch_size = %d: must be at least 1", c.Embed.BatchSize)
+	case c.Embed.TimeoutMS < 1:
+		return fmt.Errorf("embed.timeout_ms = %d: must be at least 1", c.Embed.TimeoutMS)
+	case c.Embed.Retries < 0 || c.Embed.CacheSize < 0 || c.Embed.Dims < 0:
+		return fmt.Errorf("embed.retries, embed.cache_size and embed.dims must not be negative")
+	case c.Vector.FlatThreshold < 0 || c.Vector.M < 2 || c.Vector.EfConstruction < 1 || c.Vector.SnapshotBytes < 1:
+		return fmt.Errorf("vector: flat_threshold must be 0 or more, m at least 2, ef_construction and snapshot_bytes positive")
+	case c.Pathway.MaxContentBytes < 1 || c.Pathway.MaxTags < 1 || c.Pathway.MaxTagLength < 1 || c.Pathway.CompactBytes < 1:
+		return fmt.Errorf("pathway: max_content_bytes, max_tags, max_tag_length and compact_bytes must be positive")
+	case c.Observer.RingSize < 1 || c.Observer.EscalateAt < 1:
+		return fmt.Errorf("observer.ring_size and observer.escalate_at must be at least 1")
 	}
 	for _, p := range c.Ingest.AllowedPaths {
 		if !filepath.IsAbs(p) {

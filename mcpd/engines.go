@@ -1,18 +1,25 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/catalog"
+	"lakehouse/backends/embed"
 	"lakehouse/backends/ingest"
+	"lakehouse/backends/observer"
+	"lakehouse/backends/pathway"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
+	"lakehouse/backends/vector"
 	"lakehouse/tools"
 )
 
@@ -29,6 +36,9 @@ type engines struct {
 // openEngines opens every backend under cfg.DataDir:
 //
 //	objects/  the object store (user objects, _catalog/, _datasets/)
+//	vectors/  one folder per vector index
+//	pathway/  the trace log and its search index
+//	observer/ the log of observed operations
 //	tmp/      scratch space for ingest, emptied at start
 func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e := &engines{}
@@ -65,7 +75,40 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, fmt.Errorf("open ingest: %w", err)
 	}
 	e.closers = append(e.closers, in.Close)
-	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, MaxObjectBytes: cfg.Objects.MaxBytes}
+	emb, err := embed.New(embed.Config{
+		Provider: cfg.Embed.Provider, URL: cfg.Embed.URL, Model: cfg.Embed.Model, APIKeyEnv: cfg.Embed.APIKeyEnv,
+		Dims: cfg.Embed.Dims, BatchSize: cfg.Embed.BatchSize, Timeout: time.Duration(cfg.Embed.TimeoutMS) * time.Millisecond,
+		Retries: cmp.Or(cfg.Embed.Retries, -1), CacheSize: cfg.Embed.CacheSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedder: %w", err)
+	}
+	vec, err := vector.Open(filepath.Join(cfg.DataDir, "vectors"), vector.Config{
+		FlatThreshold: cfg.Vector.FlatThreshold, M: cfg.Vector.M, EfConstruction: cfg.Vector.EfConstruction, SnapshotBytes: cfg.Vector.SnapshotBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open vector indexes: %w", err)
+	}
+	e.closers = append(e.closers, vec.Close)
+	for name, why := range vec.Unavailable() {
+		slog.Error("vector index unavailable", "index", name, "reason", why)
+	}
+	pw, err := pathway.Open(filepath.Join(cfg.DataDir, "pathway"), emb, pathway.Config{
+		MaxContentBytes: cfg.Pathway.MaxContentBytes, MaxTags: cfg.Pathway.MaxTags, MaxTagLen: cfg.Pathway.MaxTagLength,
+		CompactBytes: cfg.Pathway.CompactBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open pathway memory: %w", err)
+	}
+	e.closers = append(e.closers, pw.Close)
+	obs, err := observer.Open(filepath.Join(cfg.DataDir, "observer"), observer.Config{
+		RingSize: cfg.Observer.RingSize, EscalateAt: cfg.Observer.EscalateAt, OnEscalate: tools.Escalate,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open observer: %w", err)
+	}
+	e.closers = append(e.closers, obs.Close)
+	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
 
@@ -83,6 +126,9 @@ func newServer(b *tools.Backends) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpd", Title: "Lakehouse MCP", Version: version},
 		&mcp.ServerOptions{Instructions: tools.Instructions})
 	tools.Register(s, tools.All(b))
+	if b != nil && b.Observer != nil {
+		tools.Observe(s, b.Observer)
+	}
 	return s
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/tools"
 )
 
 // Tests in this file run the real mcpd binary as a subprocess.
@@ -92,8 +94,11 @@ func TestStdioSubprocess(t *testing.T) {
 		}
 		names = append(names, tool.Name)
 	}
-	want := "put_object get_object list_objects delete_object ingest_dataset list_datasets get_manifest drop_dataset query_sql"
-	if got := strings.Join(names, " "); len(names) != 9 || !containsAll(got, strings.Fields(want)) {
+	var want []string
+	for _, tool := range tools.All(nil) {
+		want = append(want, tool.Name)
+	}
+	if got := strings.Join(names, " "); len(names) != len(want) || !containsAll(got, want) {
 		t.Errorf("tools = %s, want %s", got, want)
 	}
 	call(t, cs, "ingest_dataset", map[string]any{"name": "sales", "source": map[string]any{"content": fixture(t, "sales.csv")}})
@@ -279,8 +284,13 @@ func TestCallCommand(t *testing.T) {
 	if _, errOut, code := run("", "call", "get_object", `{not json`); code != 2 || !strings.Contains(errOut, "JSON object") {
 		t.Errorf("bad JSON: exit %d, stderr %q", code, errOut)
 	}
-	if out, _, code := run("", "tools"); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 9 || !strings.Contains(out, "query_sql") {
+	if out, _, code := run("", "tools"); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != len(tools.All(nil)) || !strings.Contains(out, "query_sql") {
 		t.Errorf("tools: exit %d\n%s", code, out)
+	}
+	// The observer saw every call, as coming from the CLI, without contents.
+	out, _, code = run("", "call", "list_events", `{"source":"cli","tool":"put_object"}`)
+	if code != 0 || !strings.Contains(out, `"input_summary": "content=\u003c5 bytes\u003e key=\"notes/a.txt\""`) || strings.Contains(out, "hello") {
+		t.Errorf("list_events of the CLI's put_object: exit %d\n%s", code, out)
 	}
 	if out, _, code := run("", "version"); code != 0 || out != "mcpd "+version+"\n" {
 		t.Errorf("version: exit %d, %q", code, out)

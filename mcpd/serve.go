@@ -115,7 +115,7 @@ func requireToken(token string, h http.Handler) http.Handler {
 // through one client session on conn. A guest serves it over HTTP. gone is
 // called when the owner goes away.
 func proxyServer(ctx context.Context, conn net.Conn, gone func()) (*mcp.Server, error) {
-	cs, err := connectClient(ctx, &mcp.IOTransport{Reader: conn, Writer: conn})
+	cs, err := connectClient(ctx, &mcp.IOTransport{Reader: conn, Writer: conn}, "mcpd-guest")
 	if err != nil {
 		return nil, fmt.Errorf("connect to the owning mcpd: %w", err)
 	}
@@ -137,8 +137,8 @@ func proxyServer(ctx context.Context, conn net.Conn, gone func()) (*mcp.Server, 
 	return s, nil
 }
 
-// connectClient opens an MCP client session on t.
-func connectClient(ctx context.Context, t mcp.Transport) (*mcp.ClientSession, error) {
-	c := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: version}, nil)
+// connectClient opens an MCP client session on t, introducing itself as name.
+func connectClient(ctx context.Context, t mcp.Transport, name string) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: version}, nil)
 	return c.Connect(ctx, t, nil)
 }

@@ -10,23 +10,34 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"reflect"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/catalog"
+	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/ingest"
+	"lakehouse/backends/observer"
+	"lakehouse/backends/pathway"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
+	"lakehouse/backends/vector"
 )
 
 // Backends are the engines behind the tools.
 type Backends struct {
-	Store   *store.FS
-	Catalog *catalog.Catalog
-	Ingest  *ingest.Ingester
-	SQL     *sqlengine.Engine
+	Store    *store.FS
+	Catalog  *catalog.Catalog
+	Ingest   *ingest.Ingester
+	SQL      *sqlengine.Engine
+	Vectors  *vector.Manager
+	Embed    *embed.Embedder
+	Observer *observer.Observer
+	Pathway  *pathway.Pathway
 
 	// MaxObjectBytes caps an object's size through put_object and get_object,
 	// and inline ingest content. Zero means DefaultMaxObjectBytes.
@@ -65,6 +76,7 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 		Description: description,
 		Annotations: ann,
 		add: func(s *mcp.Server, t *mcp.Tool) {
+			t.InputSchema, t.OutputSchema = schemaFor[In](), schemaFor[Out]()
 			mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
 				out, err := h(ctx, req, in)
 				if err != nil {
@@ -77,6 +89,25 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 			})
 		},
 	}
+}
+
+// schemaOptions describe json.RawMessage (a trace's content) as any JSON
+// value, not as the byte array it is in Go.
+var schemaOptions = &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
+	reflect.TypeFor[json.RawMessage](): {},
+}}
+
+// schemaFor infers the JSON schema of T (of what it points to, for a pointer).
+func schemaFor[T any]() *jsonschema.Schema {
+	rt := reflect.TypeFor[T]()
+	if rt.Kind() == reflect.Pointer {
+		rt = rt.Elem()
+	}
+	s, err := jsonschema.ForType(rt, schemaOptions)
+	if err != nil {
+		panic(fmt.Sprintf("schema of %v: %v", rt, err)) // a programming error, caught by every test
+	}
+	return s
 }
 
 func text(out any) string {
@@ -97,6 +128,9 @@ func All(b *Backends) []Tool {
 	all = append(all, objectTools(b)...)
 	all = append(all, datasetTools(b)...)
 	all = append(all, sqlTools(b)...)
+	all = append(all, vectorTools(b)...)
+	all = append(all, pathwayTools(b)...)
+	all = append(all, observerTools(b)...)
 	return all
 }
 
@@ -130,7 +164,10 @@ How the tools fit together:
 - ingest_dataset turns CSV, TSV, JSON, NDJSON or Parquet (inline content, an object_key, or an allowed local path) into a dataset: a versioned table. mode=create|append|replace. Re-sending identical data is a no-op (unchanged: true).
 - list_datasets and get_manifest show datasets, schemas, row counts and versions; drop_dataset deletes one.
 - query_sql runs ONE read-only DuckDB statement. Every dataset is a table under its name; a past version is "name@vN" in double quotes, e.g. SELECT * FROM "sales@v1".
+- Similarity search: index_dataset embeds a dataset's text column into a vector index; upsert_vectors adds items (text or vectors) to an index made with create_index; search_vectors finds the nearest items to query_text, optionally filtered by metadata. Text is embedded by the server's model (list_indexes names it).
+- Pathway memory keeps what you tried and learned across sessions: add_trace (content is any JSON, text a summary to search by, tags), search_traces to recall (by meaning, tags, time), revise_trace for a better version (history kept, see trace_history), retire_trace for what no longer holds.
+- The server records every tool call. observer_stats shows what failed and how often (equal errors are clustered); list_events lists recent calls; record_event reports outcomes the server cannot see (scenario results, corrections).
 
 DuckDB SQL hints: DESCRIBE sales; SUMMARIZE sales; FROM sales LIMIT 5 (FROM-first works); GROUP BY ALL; strings in single quotes, identifiers in double quotes; date_trunc('month', ts); list and struct columns from JSON are queryable with dot and [index].
 
-Limits: query_sql returns up to max_rows rows (default 100, at most 10000) and says truncated: true when there were more (aggregate, filter or use LIMIT/OFFSET); timeout_ms defaults to 30000. list_* tools page with cursor. Objects are capped in size (64 MiB by default).`
+Limits: embed_text takes 64 texts, upsert_vectors 1000 items, search_vectors k up to 1000. query_sql returns up to max_rows rows (default 100, at most 10000) and says truncated: true when there were more (aggregate, filter or use LIMIT/OFFSET); timeout_ms defaults to 30000. list_* tools page with cursor. Objects are capped in size (64 MiB by default).`

@@ -51,6 +51,9 @@ type Op struct {
 	Fields        map[string]any `json:"fields,omitempty"`
 }
 
+// MaxSummary is the longest input or output summary, in bytes.
+const MaxSummary = 256
+
 // Defaults of Config.
 const (
 	DefaultRingSize    = 2000
@@ -58,7 +61,6 @@ const (
 	DefaultSyncEvery   = 200 * time.Millisecond
 	DefaultRetain      = 1_000_000
 	DefaultCompactSize = 128 << 20
-	maxSummary         = 256
 	recentScenarioOps  = 10
 	maxListedEvents    = 1000
 	defaultListedEvent = 100
@@ -280,11 +282,14 @@ func (o *Observer) compactLocked() {
 }
 
 // Cut shortens s to the summary size, marking the cut.
-func Cut(s string) string {
-	if len(s) <= maxSummary {
+func Cut(s string) string { return CutTo(s, MaxSummary) }
+
+// CutTo shortens s to at most n bytes, on a character boundary, marking the cut.
+func CutTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxSummary - len("…")
+	cut := n - len("…")
 	for cut > 0 && !utf8RuneStart(s[cut]) {
 		cut--
 	}

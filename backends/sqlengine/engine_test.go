@@ -166,11 +166,11 @@ func TestEngine_Query_Refused(t *testing.T) {
 		{"CREATE VIEW z AS SELECT 1", "CREATE statements are not allowed"},
 		{"CREATE MACRO m(a) AS a", "not allowed"},
 		{"DROP VIEW sales", "DROP statements are not allowed"},
-		{"COPY (SELECT 1) TO " + quoteString(out), "COPY statements are not allowed"},
+		{"COPY (SELECT 1) TO " + QuoteString(out), "COPY statements are not allowed"},
 		{"COPY (SELECT 1) TO '/tmp/sqlengine-out.csv'", "Permission Error"},
-		{"EXPORT DATABASE " + quoteString(filepath.Join(dir, "exp")), "EXPORT/IMPORT DATABASE statements are not allowed"},
+		{"EXPORT DATABASE " + QuoteString(filepath.Join(dir, "exp")), "EXPORT/IMPORT DATABASE statements are not allowed"},
 		{"ATTACH ':memory:' AS m", "ATTACH statements are not allowed"},
-		{"ATTACH " + quoteString(filepath.Join(dir, "x.db")) + " AS m", "ATTACH statements are not allowed"},
+		{"ATTACH " + QuoteString(filepath.Join(dir, "x.db")) + " AS m", "ATTACH statements are not allowed"},
 		{"DETACH memory", "not allowed"},
 		{"SET threads = 1", "SET/RESET/USE statements are not allowed"},
 		{"SET enable_external_access = true", "SET/RESET/USE statements are not allowed"},
@@ -190,7 +190,7 @@ func TestEngine_Query_Refused(t *testing.T) {
 		{"EXPLAIN CREATE TABLE z AS SELECT 1", "EXPLAIN of CREATE statements is not allowed"},
 		{"explain analyse verbose create table z as select 1", ""},
 		{"EXPLAIN (ANALYZE) CREATE TABLE z AS SELECT 1", ""},
-		{"EXPLAIN ANALYZE /* ) */ COPY (SELECT 1) TO " + quoteString(out), "EXPLAIN of COPY statements is not allowed"},
+		{"EXPLAIN ANALYZE /* ) */ COPY (SELECT 1) TO " + QuoteString(out), "EXPLAIN of COPY statements is not allowed"},
 		{"SELECT ?", "parameters"},
 		{"", "empty query"},
 		{" \n\t;; ", "empty query"},
@@ -260,7 +260,7 @@ func TestEngine_Query_Sandbox(t *testing.T) {
 	e, _ := newTestEngine(t, Config{}, dir, salesFixture(t, dir)...)
 	for _, q := range []string{
 		"SELECT * FROM read_text('/etc/passwd')",
-		"SELECT * FROM read_text(" + quoteString(dir+"/../../../../etc/passwd") + ")",
+		"SELECT * FROM read_text(" + QuoteString(dir+"/../../../../etc/passwd") + ")",
 		"SELECT * FROM read_csv('/etc/passwd')",
 		"SELECT * FROM read_blob('/etc/hostname')",
 		"SELECT * FROM glob('/*')",
@@ -277,7 +277,7 @@ func TestEngine_Query_Sandbox(t *testing.T) {
 		wantErr(t, q, err, errs.Invalid)
 	}
 	// Files inside the dataset area are readable, as the views need.
-	res := mustQuery(t, e, "SELECT count(*) FROM read_parquet("+quoteString(filepath.Join(dir, "sales-1.parquet"))+")", 0)
+	res := mustQuery(t, e, "SELECT count(*) FROM read_parquet("+QuoteString(filepath.Join(dir, "sales-1.parquet"))+")", 0)
 	if got := mustJSON(t, res.Rows); got != `[[2]]` {
 		t.Errorf("rows = %s, want [[2]]", got)
 	}

@@ -46,7 +46,7 @@ func mustParquet(tb testing.TB, path, query string) string {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	stmt := "COPY (" + query + ") TO " + quoteString(path) + " (FORMAT parquet)"
+	stmt := "COPY (" + query + ") TO " + QuoteString(path) + " (FORMAT parquet)"
 	if _, err := db.Exec(stmt); err != nil {
 		tb.Fatalf("%s: %v", stmt, err)
 	}

@@ -81,7 +81,7 @@ func Open(cfg Config, allowedDirs []string) (*sql.DB, error) {
 		if !strings.HasSuffix(abs, "/") {
 			abs += "/"
 		}
-		dirs = append(dirs, quoteString(abs))
+		dirs = append(dirs, QuoteString(abs))
 	}
 
 	// The order matters: allowed_directories cannot change once external
@@ -94,7 +94,7 @@ func Open(cfg Config, allowedDirs []string) (*sql.DB, error) {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", cfg.Threads))
 	}
 	if cfg.MemoryLimit != "" {
-		settings = append(settings, "SET memory_limit = "+quoteString(cfg.MemoryLimit))
+		settings = append(settings, "SET memory_limit = "+QuoteString(cfg.MemoryLimit))
 	}
 	settings = append(settings, "SET lock_configuration = true")
 
@@ -131,12 +131,12 @@ func Open(cfg Config, allowedDirs []string) (*sql.DB, error) {
 	return db, nil
 }
 
-// quoteIdent quotes name as a DuckDB identifier.
-func quoteIdent(name string) string {
+// QuoteIdent quotes name as a DuckDB identifier.
+func QuoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-// quoteString quotes s as a DuckDB string literal.
-func quoteString(s string) string {
+// QuoteString quotes s as a DuckDB string literal.
+func QuoteString(s string) string {
 	return `'` + strings.ReplaceAll(s, `'`, `''`) + `'`
 }

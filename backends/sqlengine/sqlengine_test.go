@@ -63,15 +63,15 @@ func TestOpen_Settings(t *testing.T) {
 
 	// Files below an allowed directory can be written and read back.
 	out := filepath.Join(b, "x.parquet")
-	if _, err := db.Exec("COPY (SELECT 42 AS v) TO " + quoteString(out) + " (FORMAT parquet)"); err != nil {
+	if _, err := db.Exec("COPY (SELECT 42 AS v) TO " + QuoteString(out) + " (FORMAT parquet)"); err != nil {
 		t.Fatal(err)
 	}
 	var v int
-	if err := db.QueryRow("SELECT v FROM read_parquet(" + quoteString(out) + ")").Scan(&v); err != nil || v != 42 {
+	if err := db.QueryRow("SELECT v FROM read_parquet(" + QuoteString(out) + ")").Scan(&v); err != nil || v != 42 {
 		t.Errorf("read back = %d, %v", v, err)
 	}
 	// A sibling that shares the prefix is not allowed.
-	if _, err := db.Exec("COPY (SELECT 1) TO " + quoteString(strings.TrimSuffix(b, "/")+"-other.csv")); err == nil {
+	if _, err := db.Exec("COPY (SELECT 1) TO " + QuoteString(strings.TrimSuffix(b, "/")+"-other.csv")); err == nil {
 		t.Error("wrote next to an allowed directory")
 	}
 }
@@ -146,10 +146,10 @@ func TestNew_BadArgs(t *testing.T) {
 }
 
 func TestQuote(t *testing.T) {
-	if got := quoteIdent(`a"b`); got != `"a""b"` {
+	if got := QuoteIdent(`a"b`); got != `"a""b"` {
 		t.Errorf("quoteIdent = %s", got)
 	}
-	if got := quoteString(`it's`); got != `'it''s'` {
+	if got := QuoteString(`it's`); got != `'it''s'` {
 		t.Errorf("quoteString = %s", got)
 	}
 }

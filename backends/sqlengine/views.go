@@ -50,7 +50,7 @@ func (e *Engine) syncViews(ctx context.Context) error {
 		if _, ok := want[name]; ok {
 			continue
 		}
-		if _, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+quoteIdent(name)); err != nil {
+		if _, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+QuoteIdent(name)); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -77,7 +77,7 @@ func (e *Engine) syncViews(ctx context.Context) error {
 		}
 		slog.Warn("sqlengine: view skipped", "view", v.Name, "files", len(v.Files), "err", err)
 		// Do not leave an older definition behind under this name.
-		if _, derr := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+quoteIdent(v.Name)); derr != nil && ctx.Err() == nil {
+		if _, derr := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+QuoteIdent(v.Name)); derr != nil && ctx.Err() == nil {
 			slog.Warn("sqlengine: drop stale view", "view", v.Name, "err", derr)
 		}
 		delete(e.views, v.Name)
@@ -108,9 +108,9 @@ func (e *Engine) createView(ctx context.Context, v View) error {
 	}
 	files := make([]string, len(v.Files))
 	for i, f := range v.Files {
-		files[i] = quoteString(f)
+		files[i] = QuoteString(f)
 	}
-	stmt := "CREATE OR REPLACE VIEW " + quoteIdent(v.Name) +
+	stmt := "CREATE OR REPLACE VIEW " + QuoteIdent(v.Name) +
 		" AS SELECT * FROM read_parquet([" + strings.Join(files, ", ") + "])"
 	_, err := e.db.ExecContext(ctx, stmt)
 	return err

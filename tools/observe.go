@@ -1,0 +1,245 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/observer"
+)
+
+// CLIClient is the client name `mcpd call` connects with; the observer
+// records its calls with source "cli".
+const CLIClient = "mcpd-call"
+
+// Observe records every tool call that reaches s with obs: endpoint, source,
+// outcome, duration and summaries of arguments and result that leave out
+// contents, vectors and secrets.
+func Observe(s *mcp.Server, obs *observer.Observer) {
+	s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			call, ok := req.(*mcp.CallToolRequest)
+			if !ok || method != "tools/call" {
+				return next(ctx, method, req)
+			}
+			start := time.Now()
+			ctx = context.WithValue(ctx, sessionKey{}, call.Session)
+			res, err := next(ctx, method, req)
+			op := observer.Op{
+				Endpoint:     call.Params.Name,
+				Source:       sourceOf(call.Session),
+				DurationMS:   float64(time.Since(start).Microseconds()) / 1000,
+				InputSummary: summarize(call.Params.Arguments),
+				SessionID:    call.Session.ID(),
+			}
+			switch r, _ := res.(*mcp.CallToolResult); {
+			case err != nil:
+				op.Error = err.Error()
+			case r != nil && r.IsError:
+				op.Error = toolErrorText(r)
+			default:
+				op.Success = true
+				if r != nil {
+					op.OutputSummary = summarizeOutput(r.StructuredContent)
+				}
+			}
+			obs.Record(ctx, op)
+			return res, err
+		}
+	})
+}
+
+type sessionKey struct{}
+
+// Escalate tells the client whose call made a failure cluster reach the
+// threshold, as an MCP logging notification (warning), when it listens.
+func Escalate(ctx context.Context, c observer.Cluster, op observer.Op) {
+	ss, _ := ctx.Value(sessionKey{}).(*mcp.ServerSession)
+	if ss == nil {
+		return
+	}
+	_ = ss.Log(ctx, &mcp.LoggingMessageParams{Level: "warning", Logger: "observer", Data: map[string]any{
+		"message":  fmt.Sprintf("%s has failed %d times the same way: %s", c.Endpoint, c.Count, c.Example),
+		"sig_hash": c.SigHash, "endpoint": c.Endpoint, "count": c.Count, "first_seen": c.FirstSeen, "example_error": c.Example,
+	}})
+}
+
+func sourceOf(ss *mcp.ServerSession) string {
+	if ss != nil {
+		if p := ss.InitializeParams(); p != nil && p.ClientInfo != nil && p.ClientInfo.Name == CLIClient {
+			return "cli"
+		}
+	}
+	return "mcp"
+}
+
+func toolErrorText(r *mcp.CallToolResult) string {
+	for _, c := range r.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			return t.Text
+		}
+	}
+	return "tool error"
+}
+
+// isSecret tells names whose values are never recorded.
+func isSecret(name string) bool {
+	name = strings.ToLower(name)
+	for _, w := range []string{"secret", "passw", "token", "apikey", "api_key", "auth", "credential", "bearer"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isBulk tells names that carry contents or vectors: recorded as sizes.
+func isBulk(name string) bool {
+	switch strings.ToLower(name) {
+	case "content", "text", "texts", "vector", "vectors", "query_vector", "items", "source", "rows", "hits", "events":
+		return true
+	}
+	return false
+}
+
+// summarize renders tool arguments as `name=value` pairs in name order,
+// with secrets redacted and contents replaced by their size, cut to the
+// summary length.
+func summarize(args json.RawMessage) string {
+	var v any
+	if len(args) == 0 || json.Unmarshal(args, &v) != nil {
+		return observer.Cut(string(args))
+	}
+	return summarizeValue(v)
+}
+
+func summarizeValue(v any) string {
+	var sb strings.Builder
+	writeSummary(&sb, "", v, 0)
+	return observer.Cut(sb.String())
+}
+
+// rendered is a summary part written as it is.
+type rendered string
+
+// summarizeOutput renders the top-level fields of a tool's output struct
+// the way summarize renders arguments, without encoding the whole output
+// (which may hold an object's contents or many rows).
+func summarizeOutput(out any) string {
+	v := reflect.ValueOf(out)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	fields := map[string]any{}
+	outputFields(v, fields)
+	return summarizeValue(fields)
+}
+
+// outputFields puts the fields of struct v, as JSON names them, into
+// fields, rendering lists and nested objects by their size.
+func outputFields(v reflect.Value, fields map[string]any) {
+	for sf, f := range v.Fields() {
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		switch {
+		case sf.Anonymous && name == "" && f.Kind() == reflect.Struct:
+			outputFields(f, fields)
+			continue
+		case name == "" || name == "-" || !sf.IsExported():
+			continue
+		}
+		switch f.Kind() {
+		case reflect.Slice, reflect.Array:
+			fields[name] = rendered(fmt.Sprintf("[%d items]", f.Len()))
+		case reflect.Struct:
+			if t, ok := f.Interface().(time.Time); ok {
+				fields[name] = t
+			} else {
+				fields[name] = rendered("{…}")
+			}
+		case reflect.Map:
+			fields[name] = rendered(fmt.Sprintf("{%d keys}", f.Len()))
+		case reflect.Pointer, reflect.Interface:
+			fields[name] = rendered("{…}")
+		default:
+			fields[name] = f.Interface()
+		}
+	}
+}
+
+func writeSummary(sb *strings.Builder, name string, v any, depth int) {
+	switch {
+	case name != "" && isSecret(name):
+		sb.WriteString("[redacted]")
+		return
+	case name != "" && isBulk(name):
+		sb.WriteString(sizeOf(v))
+		return
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if depth > 1 {
+			fmt.Fprintf(sb, "{%d keys}", len(x))
+			return
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if depth > 0 {
+			sb.WriteByte('{')
+		}
+		for i, k := range keys {
+			if i > 0 {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(k + "=")
+			writeSummary(sb, k, x[k], depth+1)
+			if sb.Len() > 2*observer.MaxSummary {
+				break
+			}
+		}
+		if depth > 0 {
+			sb.WriteByte('}')
+		}
+	case rendered:
+		sb.WriteString(string(x))
+	case []any:
+		fmt.Fprintf(sb, "[%d items]", len(x))
+	case string:
+		fmt.Fprintf(sb, "%q", observer.CutTo(x, 80))
+	default:
+		b, _ := json.Marshal(x)
+		sb.Write(b)
+	}
+}
+
+// sizeOf describes a content or vector argument without its value.
+func sizeOf(v any) string {
+	switch x := v.(type) {
+	case rendered:
+		return string(x)
+	case string:
+		return fmt.Sprintf("<%d bytes>", len(x))
+	case []any:
+		return fmt.Sprintf("<%d items>", len(x))
+	case map[string]any:
+		b, _ := json.Marshal(x)
+		return fmt.Sprintf("<%d bytes>", len(b))
+	case nil:
+		return "null"
+	}
+	return "<value>"
+}

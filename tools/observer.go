@@ -1,0 +1,89 @@
+package tools
+
+import (
+	"context"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/observer"
+)
+
+type recordEventIn struct {
+	Endpoint      string         `json:"endpoint" jsonschema:"what the event is about: a tool, route, scenario or workflow name (required)"`
+	Source        string         `json:"source,omitempty" jsonschema:"mcp, http, cli, scenario, langfuse, overseer_correction, workflow, inbox or agent (default agent)"`
+	Success       bool           `json:"success" jsonschema:"whether it went well"`
+	DurationMS    float64        `json:"duration_ms,omitempty"`
+	InputSummary  string         `json:"input_summary,omitempty" jsonschema:"what was tried (cut to 256 bytes)"`
+	OutputSummary string         `json:"output_summary,omitempty" jsonschema:"what came of it (cut to 256 bytes)"`
+	Error         string         `json:"error,omitempty" jsonschema:"the error, for a failure; equal errors are clustered"`
+	SessionID     string         `json:"session_id,omitempty"`
+	Tags          []string       `json:"tags,omitempty"`
+	Fields        map[string]any `json:"fields,omitempty" jsonschema:"any other facts, as a JSON object"`
+	Timestamp     *time.Time     `json:"timestamp,omitempty" jsonschema:"when it happened (RFC 3339); default now"`
+}
+
+type statsIn struct {
+	Since *time.Time `json:"since,omitempty" jsonschema:"only ops at or after this time (RFC 3339)"`
+}
+
+type listEventsIn struct {
+	Tool    string     `json:"tool,omitempty" jsonschema:"only ops of this endpoint"`
+	Source  string     `json:"source,omitempty" jsonschema:"only ops from this source"`
+	Success *bool      `json:"success,omitempty" jsonschema:"only successes (true) or failures (false)"`
+	Since   *time.Time `json:"since,omitempty" jsonschema:"only ops at or after this time (RFC 3339)"`
+	Limit   int        `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
+	Cursor  string     `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+}
+
+type listEventsOut struct {
+	Events     []observer.Op `json:"events"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+func observerTools(b *Backends) []Tool {
+	return []Tool{
+		define("record_event",
+			"Report an outcome the server cannot see by itself: a scenario or test result, a correction, a workflow step. endpoint is required. Failures with equal errors are clustered; see observer_stats.",
+			additive("Record event", false), b.recordEvent),
+		define("observer_stats",
+			"Statistics of every tool call and reported event: totals, by source, by tool (count, failures, p50/p95 ms), the last 10 scenario results, failure clusters (equal errors grouped, with first/last seen and an example) and escalations (clusters that reached the alert threshold). Use it to see what keeps failing.",
+			readOnly("Observer statistics"), b.observerStats),
+		define("list_events",
+			"List recent observed ops, newest first: endpoint, source, success, duration, summaries of input and output, error. Filter by tool, source, success, since; page with cursor.",
+			readOnly("List events"), b.listEvents),
+	}
+}
+
+func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in recordEventIn) (observer.Op, error) {
+	op := observer.Op{
+		Endpoint: in.Endpoint, Source: in.Source, Success: in.Success, DurationMS: in.DurationMS,
+		InputSummary: in.InputSummary, OutputSummary: in.OutputSummary, Error: in.Error,
+		SessionID: in.SessionID, Tags: in.Tags, Fields: in.Fields,
+	}
+	if in.Timestamp != nil {
+		op.Timestamp = in.Timestamp.UTC()
+	}
+	if in.DurationMS < 0 {
+		return op, errs.New(errs.Invalid, "duration_ms = %v: must not be negative", in.DurationMS)
+	}
+	return b.Observer.RecordDurable(ctx, op)
+}
+
+func (b *Backends) observerStats(_ context.Context, _ *mcp.CallToolRequest, in statsIn) (observer.Stats, error) {
+	var since time.Time
+	if in.Since != nil {
+		since = *in.Since
+	}
+	return b.Observer.Stats(since), nil
+}
+
+func (b *Backends) listEvents(_ context.Context, _ *mcp.CallToolRequest, in listEventsIn) (listEventsOut, error) {
+	q := observer.Query{Endpoint: in.Tool, Source: in.Source, Success: in.Success, Limit: in.Limit, Cursor: in.Cursor}
+	if in.Since != nil {
+		q.Since = *in.Since
+	}
+	ops, next, err := b.Observer.List(q)
+	return listEventsOut{Events: ops, NextCursor: next}, err
+}

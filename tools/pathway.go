@@ -1,0 +1,186 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/pathway"
+)
+
+// searchContentBytes is the largest content search_traces returns whole;
+// bigger contents are left out, and get_trace returns them.
+const searchContentBytes = 4 << 10
+
+type addTraceIn struct {
+	Content any      `json:"content" jsonschema:"what to remember: any JSON value (an object with what you tried and what came of it, say); at most 1 MiB"`
+	Text    string   `json:"text,omitempty" jsonschema:"a searchable summary in words; search_traces ranks by it"`
+	Tags    []string `json:"tags,omitempty" jsonschema:"up to 32 tags of up to 64 characters"`
+	UID     string   `json:"uid,omitempty" jsonschema:"your own id for the trace; adding an existing uid again counts a replay and keeps the original"`
+}
+
+type addTraceOut struct {
+	pathway.Trace
+	Replayed bool `json:"replayed" jsonschema:"the uid existed: nothing changed but replay_count"`
+}
+
+type updateTraceIn struct {
+	UID     string   `json:"uid"`
+	Content any      `json:"content,omitempty" jsonschema:"new content; omitted keeps the old"`
+	Text    *string  `json:"text,omitempty" jsonschema:"new summary; omitted keeps the old"`
+	Tags    []string `json:"tags,omitempty" jsonschema:"new tags, replacing the old; omitted keeps them"`
+}
+
+type reviseTraceIn struct {
+	PredecessorUID string   `json:"predecessor_uid" jsonschema:"the trace this one improves on; it becomes superseded"`
+	Content        any      `json:"content" jsonschema:"the revised content (any JSON value)"`
+	Text           *string  `json:"text,omitempty" jsonschema:"summary; default the predecessor's"`
+	Tags           []string `json:"tags,omitempty" jsonschema:"tags; default the predecessor's"`
+}
+
+type retireTraceIn struct {
+	UID    string `json:"uid"`
+	Reason string `json:"reason,omitempty" jsonschema:"why it no longer holds"`
+}
+
+type traceIn struct {
+	UID string `json:"uid"`
+}
+
+type searchTracesIn struct {
+	Query             string     `json:"query,omitempty" jsonschema:"words to rank by (meaning and keywords); omit to list newest first"`
+	TagsAll           []string   `json:"tags_all,omitempty" jsonschema:"only traces with every one of these tags"`
+	TagsAny           []string   `json:"tags_any,omitempty" jsonschema:"only traces with at least one of these tags"`
+	IncludeRetired    bool       `json:"include_retired,omitempty"`
+	IncludeSuperseded bool       `json:"include_superseded,omitempty" jsonschema:"include traces that were revised (by default only the latest revision shows)"`
+	CreatedAfter      *time.Time `json:"created_after,omitempty" jsonschema:"RFC 3339"`
+	CreatedBefore     *time.Time `json:"created_before,omitempty" jsonschema:"RFC 3339"`
+	Limit             int        `json:"limit,omitempty" jsonschema:"traces per page, default 20, at most 200"`
+	Cursor            string     `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page of the same search"`
+}
+
+type foundTrace struct {
+	pathway.Match
+	ContentBytes   int  `json:"content_bytes"`
+	ContentOmitted bool `json:"content_omitted,omitempty" jsonschema:"content was over 4 KiB and left out; get_trace returns it"`
+}
+
+type searchTracesOut struct {
+	Traces     []foundTrace `json:"traces"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+func pathwayTools(b *Backends) []Tool {
+	return []Tool{
+		define("add_trace",
+			"Remember something you tried, decided or learned, as a trace: content is any JSON, text a summary in words to find it by, tags to group it. Returns the trace with its uid. Giving a uid that exists is a safe replay (counted, not duplicated). To correct a trace, use revise_trace, which keeps the history.",
+			additive("Add trace", true), b.addTrace),
+		define("update_trace",
+			"Change a trace in place (content, text or tags); the fields you omit stay. For a new version that keeps the old one in history, use revise_trace instead.",
+			additive("Update trace", true), b.updateTrace),
+		define("revise_trace",
+			"Record a better version of a trace: a new trace linked to its predecessor, which becomes superseded and drops out of search (trace_history shows the chain).",
+			additive("Revise trace", false), b.reviseTrace),
+		define("retire_trace",
+			"Mark a trace as no longer valid, with a reason. It disappears from search but get_trace and trace_history still show it.",
+			additive("Retire trace", true), b.retireTrace),
+		define("get_trace",
+			"Read one trace by uid, whole, whatever its state.",
+			readOnly("Get trace"), b.getTrace),
+		define("trace_history",
+			"The revision chain a trace belongs to, from the first version to the latest, marking the one asked for.",
+			readOnly("Trace history"), b.traceHistory),
+		define("search_traces",
+			"Find traces: with query, ranked by how well their text matches it in meaning and words; without, newest first. Filter by tags, time, and whether to include retired or superseded ones. Contents over 4 KiB are left out (get_trace reads them).",
+			readOnly("Search traces"), b.searchTraces),
+		define("pathway_stats",
+			"Counts of traces: total, active, retired, superseded, and the most used tags.",
+			readOnly("Pathway statistics"), b.pathwayStats),
+	}
+}
+
+// rawContent encodes a content argument; nil means none was given.
+func rawContent(v any, required bool) (json.RawMessage, error) {
+	if v == nil {
+		if required {
+			return nil, errs.New(errs.Invalid, "content is required: any JSON value, e.g. {\"tried\": \"...\", \"result\": \"...\"}")
+		}
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, errs.New(errs.Invalid, "content is not JSON: %v", err)
+	}
+	return b, nil
+}
+
+func (b *Backends) addTrace(ctx context.Context, _ *mcp.CallToolRequest, in addTraceIn) (addTraceOut, error) {
+	content, err := rawContent(in.Content, true)
+	if err != nil {
+		return addTraceOut{}, err
+	}
+	t, replayed, err := b.Pathway.Add(ctx, content, in.Text, in.Tags, in.UID)
+	return addTraceOut{Trace: t, Replayed: replayed}, err
+}
+
+func (b *Backends) updateTrace(ctx context.Context, _ *mcp.CallToolRequest, in updateTraceIn) (pathway.Trace, error) {
+	content, err := rawContent(in.Content, false)
+	if err != nil {
+		return pathway.Trace{}, err
+	}
+	return b.Pathway.Update(ctx, in.UID, content, in.Text, in.Tags)
+}
+
+func (b *Backends) reviseTrace(ctx context.Context, _ *mcp.CallToolRequest, in reviseTraceIn) (pathway.Trace, error) {
+	content, err := rawContent(in.Content, true)
+	if err != nil {
+		return pathway.Trace{}, err
+	}
+	return b.Pathway.Revise(ctx, in.PredecessorUID, content, in.Text, in.Tags)
+}
+
+func (b *Backends) retireTrace(ctx context.Context, _ *mcp.CallToolRequest, in retireTraceIn) (pathway.Trace, error) {
+	return b.Pathway.Retire(ctx, in.UID, in.Reason)
+}
+
+func (b *Backends) getTrace(ctx context.Context, _ *mcp.CallToolRequest, in traceIn) (pathway.Trace, error) {
+	return b.Pathway.Get(ctx, in.UID)
+}
+
+func (b *Backends) traceHistory(ctx context.Context, _ *mcp.CallToolRequest, in traceIn) (pathway.History, error) {
+	return b.Pathway.History(ctx, in.UID)
+}
+
+func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in searchTracesIn) (searchTracesOut, error) {
+	opts := pathway.SearchOptions{
+		Query: in.Query, TagsAll: in.TagsAll, TagsAny: in.TagsAny,
+		IncludeRetired: in.IncludeRetired, IncludeSuperseded: in.IncludeSuperseded,
+		Limit: in.Limit, Cursor: in.Cursor,
+	}
+	if in.CreatedAfter != nil {
+		opts.CreatedAfter = *in.CreatedAfter
+	}
+	if in.CreatedBefore != nil {
+		opts.CreatedBefore = *in.CreatedBefore
+	}
+	res, err := b.Pathway.Search(ctx, opts)
+	if err != nil {
+		return searchTracesOut{}, err
+	}
+	out := searchTracesOut{Traces: make([]foundTrace, len(res.Traces)), NextCursor: res.NextCursor}
+	for i, m := range res.Traces {
+		f := foundTrace{Match: m, ContentBytes: len(m.Content)}
+		if len(m.Content) > searchContentBytes {
+			f.Content, f.ContentOmitted = nil, true
+		}
+		out.Traces[i] = f
+	}
+	return out, nil
+}
+
+func (b *Backends) pathwayStats(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (pathway.Stats, error) {
+	return b.Pathway.Stats(ctx)
+}

@@ -1,0 +1,261 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/vector"
+)
+
+// maxEmbedTexts caps embed_text: 64 vectors of a few hundred floats stay a
+// result a model can take.
+const maxEmbedTexts = 64
+
+type embedIn struct {
+	Texts []string `json:"texts" jsonschema:"texts to embed, 1 to 64"`
+}
+
+type embedOut struct {
+	Model   string      `json:"model"`
+	Dims    int         `json:"dims"`
+	Vectors [][]float32 `json:"vectors"`
+}
+
+type createIndexIn struct {
+	Name   string `json:"name" jsonschema:"index name: lowercase letters, digits and _, starting with a letter or _"`
+	Dims   int    `json:"dims,omitempty" jsonschema:"vector length; default the configured embedder's. Set it only to store vectors you computed elsewhere"`
+	Metric string `json:"metric,omitempty" jsonschema:"cosine (default), l2 or dot"`
+}
+
+type listIndexesOut struct {
+	Indexes     []vector.IndexInfo `json:"indexes"`
+	Unavailable map[string]string  `json:"unavailable,omitempty" jsonschema:"indexes whose files are damaged, with the reason; drop_index removes them"`
+	Embedder    string             `json:"embedder" jsonschema:"model that embeds text in this server"`
+}
+
+type indexNameIn struct {
+	Name string `json:"name" jsonschema:"index name"`
+}
+
+type dropIndexOut struct {
+	Name    string `json:"name"`
+	Dropped bool   `json:"dropped"`
+}
+
+type upsertItem struct {
+	ID       string         `json:"id" jsonschema:"item id, 1 to 256 bytes; an existing id is replaced"`
+	Text     string         `json:"text,omitempty" jsonschema:"text to embed with the configured embedder and store with the item"`
+	Vector   []float32      `json:"vector,omitempty" jsonschema:"the vector itself, when you did not give text (or to store text with a vector of your own)"`
+	Metadata map[string]any `json:"metadata,omitempty" jsonschema:"JSON object to filter on in search_vectors"`
+}
+
+type upsertIn struct {
+	Index string       `json:"index" jsonschema:"index name"`
+	Items []upsertItem `json:"items" jsonschema:"1 to 1000 items"`
+}
+
+type upsertOut struct {
+	Index    string `json:"index"`
+	Upserted int    `json:"upserted" jsonschema:"distinct ids stored"`
+	Embedded int    `json:"embedded" jsonschema:"items whose text was embedded"`
+	Count    int    `json:"count" jsonschema:"items in the index now"`
+}
+
+type deleteVectorsIn struct {
+	Index string   `json:"index" jsonschema:"index name"`
+	IDs   []string `json:"ids" jsonschema:"ids to delete, 1 to 1000"`
+}
+
+type deleteVectorsOut struct {
+	Index   string `json:"index"`
+	Deleted int    `json:"deleted" jsonschema:"how many of the ids existed"`
+	Count   int    `json:"count" jsonschema:"items in the index now"`
+}
+
+type searchIn struct {
+	Index          string         `json:"index" jsonschema:"index name"`
+	QueryText      string         `json:"query_text,omitempty" jsonschema:"text to search for; embedded with the configured embedder"`
+	QueryVector    []float32      `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of query_text"`
+	K              int            `json:"k,omitempty" jsonschema:"number of hits, default 10, at most 1000"`
+	Ef             int            `json:"ef,omitempty" jsonschema:"search breadth on large indexes (more = better recall, slower); default max(64, k)"`
+	Filter         map[string]any `json:"filter,omitempty" jsonschema:"metadata conditions, all must hold: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range (gt, gte, lt, lte)"`
+	IncludeVectors bool           `json:"include_vectors,omitempty" jsonschema:"return each hit's vector (large; off by default)"`
+}
+
+type searchOut struct {
+	Index string       `json:"index"`
+	Hits  []vector.Hit `json:"hits"`
+}
+
+func vectorTools(b *Backends) []Tool {
+	return []Tool{
+		define("embed_text",
+			"Turn up to 64 texts into vectors with the server's embedding model. You rarely need this: upsert_vectors and search_vectors take text and embed it themselves.",
+			readOnly("Embed text"), b.embedText),
+		define("create_index",
+			"Create an empty vector index for similarity search. By default it holds vectors of the server's embedding model, so you can add and search by text; give dims only to store vectors you computed yourself. metric: cosine (default), l2, dot.",
+			additive("Create vector index", false), b.createIndex),
+		define("list_indexes",
+			"List vector indexes: name, dims, metric, embedding model, item count, engine (flat or hnsw).",
+			readOnly("List vector indexes"), b.listIndexes),
+		define("drop_index",
+			"Delete a vector index and all its items. Cannot be undone.",
+			destructive("Drop vector index"), b.dropIndex),
+		define("upsert_vectors",
+			"Add or replace up to 1000 items in a vector index. Each item has an id and text (embedded for you) or a vector, plus optional metadata (a JSON object you can filter on). Returns once the items are durable. To index a whole dataset use index_dataset instead.",
+			additive("Upsert vectors", true), b.upsertVectors),
+		define("delete_vectors",
+			"Delete items from a vector index by id (up to 1000 per call).",
+			destructive("Delete vectors"), b.deleteVectors),
+		define("search_vectors",
+			"Find the items of a vector index most similar to query_text (or query_vector), best first: id, score (higher is better), distance, text and metadata. filter restricts hits by metadata; a filtered search still returns k hits when k items match.",
+			readOnly("Search vectors"), b.searchVectors),
+		define("index_dataset",
+			"Embed a dataset's text column into a vector index (created if missing, named after the dataset unless index is given), so search_vectors can find rows by meaning. id_column identifies rows; metadata_columns are stored for filtering; where is a SQL condition selecting rows. Re-running embeds only rows whose text changed. Sends progress notifications; can be cancelled (rows done so far stay indexed).",
+			additive("Index dataset", true), b.indexDataset),
+	}
+}
+
+func (b *Backends) embedText(ctx context.Context, _ *mcp.CallToolRequest, in embedIn) (embedOut, error) {
+	switch n := len(in.Texts); {
+	case n == 0:
+		return embedOut{}, errs.New(errs.Invalid, "texts is empty; give 1 to %d texts", maxEmbedTexts)
+	case n > maxEmbedTexts:
+		return embedOut{}, errs.New(errs.TooLarge, "%d texts; embed_text takes at most %d per call", n, maxEmbedTexts)
+	}
+	vecs, err := b.Embed.Embed(ctx, in.Texts)
+	if err != nil {
+		return embedOut{}, err
+	}
+	return embedOut{Model: b.Embed.Model(), Dims: len(vecs[0]), Vectors: vecs}, nil
+}
+
+func (b *Backends) createIndex(ctx context.Context, _ *mcp.CallToolRequest, in createIndexIn) (*vector.IndexInfo, error) {
+	dims, err := b.Embed.Dims(ctx)
+	if err != nil && in.Dims == 0 {
+		return nil, fmt.Errorf("learn the embedding model's dimension: %w", err)
+	}
+	model := b.Embed.Model()
+	if in.Dims != 0 && in.Dims != dims {
+		dims, model = in.Dims, "" // raw vectors, not this embedder's
+	}
+	info, err := b.Vectors.Create(ctx, in.Name, dims, vector.Metric(in.Metric), model)
+	return &info, err
+}
+
+func (b *Backends) listIndexes(context.Context, *mcp.CallToolRequest, struct{}) (listIndexesOut, error) {
+	return listIndexesOut{Indexes: b.Vectors.List(), Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Model()}, nil
+}
+
+func (b *Backends) dropIndex(ctx context.Context, _ *mcp.CallToolRequest, in indexNameIn) (dropIndexOut, error) {
+	if err := b.Vectors.Drop(ctx, in.Name); err != nil {
+		return dropIndexOut{}, err
+	}
+	return dropIndexOut{Name: in.Name, Dropped: true}, nil
+}
+
+// embedFor embeds texts for index, after checking that the index holds
+// vectors of the configured embedder.
+func (b *Backends) embedFor(ctx context.Context, info vector.IndexInfo, texts []string) ([][]float32, error) {
+	if err := b.checkModel(info); err != nil {
+		return nil, err
+	}
+	return b.Embed.Embed(ctx, texts)
+}
+
+// checkModel tells whether text can be embedded for index: only when the
+// index was built with the configured embedder.
+func (b *Backends) checkModel(info vector.IndexInfo) error {
+	if model := b.Embed.Model(); info.Model != model {
+		if info.Model == "" {
+			return errs.New(errs.Invalid, "index %q holds vectors given by callers, not from an embedding model, so it cannot embed text; pass vectors (query_vector), or use an index created without dims", info.Name)
+		}
+		return errs.New(errs.Invalid, "index %q was built with embedding model %s but this server embeds with %s; text would not match its vectors. Pass vectors, or re-create the index", info.Name, info.Model, model)
+	}
+	return nil
+}
+
+func (b *Backends) upsertVectors(ctx context.Context, _ *mcp.CallToolRequest, in upsertIn) (upsertOut, error) {
+	if len(in.Items) == 0 {
+		return upsertOut{}, errs.New(errs.Invalid, "items is empty; give 1 to %d items", vector.MaxBatch)
+	}
+	if len(in.Items) > vector.MaxBatch {
+		return upsertOut{}, errs.New(errs.TooLarge, "%d items; upsert_vectors takes at most %d per call", len(in.Items), vector.MaxBatch)
+	}
+	info, err := b.Vectors.Info(in.Index)
+	if err != nil {
+		return upsertOut{}, err
+	}
+	items := make([]vector.Item, len(in.Items))
+	var texts []string
+	var toEmbed []int
+	for i, it := range in.Items {
+		items[i] = vector.Item{ID: it.ID, Vector: it.Vector, Text: it.Text, Metadata: it.Metadata}
+		switch {
+		case it.Vector != nil:
+		case it.Text != "":
+			texts, toEmbed = append(texts, it.Text), append(toEmbed, i)
+		default:
+			return upsertOut{}, errs.New(errs.Invalid, "item %d (id %q) has neither text nor vector; give one", i, it.ID)
+		}
+	}
+	if len(texts) > 0 {
+		vecs, err := b.embedFor(ctx, info, texts)
+		if err != nil {
+			return upsertOut{}, err
+		}
+		for j, i := range toEmbed {
+			items[i].Vector = vecs[j]
+		}
+	}
+	n, err := b.Vectors.Upsert(ctx, in.Index, items)
+	if err != nil {
+		return upsertOut{}, err
+	}
+	return upsertOut{Index: in.Index, Upserted: n, Embedded: len(texts), Count: b.count(in.Index)}, nil
+}
+
+// count is the live items of index, or 0 when it is gone.
+func (b *Backends) count(index string) int {
+	info, _ := b.Vectors.Info(index)
+	return info.Count
+}
+
+func (b *Backends) deleteVectors(ctx context.Context, _ *mcp.CallToolRequest, in deleteVectorsIn) (deleteVectorsOut, error) {
+	if len(in.IDs) == 0 {
+		return deleteVectorsOut{}, errs.New(errs.Invalid, "ids is empty; give 1 to %d ids", vector.MaxBatch)
+	}
+	n, err := b.Vectors.Delete(ctx, in.Index, in.IDs)
+	if err != nil {
+		return deleteVectorsOut{}, err
+	}
+	return deleteVectorsOut{Index: in.Index, Deleted: n, Count: b.count(in.Index)}, nil
+}
+
+func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in searchIn) (searchOut, error) {
+	info, err := b.Vectors.Info(in.Index)
+	if err != nil {
+		return searchOut{}, err
+	}
+	q := in.QueryVector
+	switch {
+	case q != nil && in.QueryText != "":
+		return searchOut{}, errs.New(errs.Invalid, "give query_text or query_vector, not both")
+	case q == nil && in.QueryText == "":
+		return searchOut{}, errs.New(errs.Invalid, "give query_text (words to search for) or query_vector")
+	case q == nil:
+		vecs, err := b.embedFor(ctx, info, []string{in.QueryText})
+		if err != nil {
+			return searchOut{}, err
+		}
+		q = vecs[0]
+	}
+	hits, err := b.Vectors.Search(ctx, in.Index, q, vector.SearchOptions{K: in.K, Ef: in.Ef, Filter: in.Filter, IncludeVectors: in.IncludeVectors})
+	if err != nil {
+		return searchOut{}, err
+	}
+	return searchOut{Index: in.Index, Hits: hits}, nil
+}
