@@ -92,6 +92,25 @@ func (hashProvider) Dim() int      { return hashDim }
 
 func (hashProvider) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	ranks := commonRanks()
+	return embedEach(ctx, texts, hashDim, func(s *scratch, v []float32) {
+		s.weights = s.weights[:0]
+		for _, w := range s.words {
+			r, ok := ranks[w]
+			if !ok {
+				r = -1
+			}
+			s.weights = append(s.weights, sif(hashSIF, r))
+		}
+		s.lexical(v)
+		normalize(v)
+	})
+}
+
+// embedEach tokenizes each text into s.words and has fill write its vector
+// into a fresh slice of dim floats: one allocation a vector, so that a cache
+// keeping one vector does not keep its whole batch. A text without words is
+// an error.
+func embedEach(ctx context.Context, texts []string, dim int, fill func(s *scratch, v []float32)) ([][]float32, error) {
 	var s scratch
 	out := make([][]float32, len(texts))
 	for i, text := range texts {
@@ -104,20 +123,8 @@ func (hashProvider) Embed(ctx context.Context, texts []string) ([][]float32, err
 		if len(s.words) == 0 {
 			return nil, noWords(i)
 		}
-		s.weights = s.weights[:0]
-		for _, w := range s.words {
-			r, ok := ranks[w]
-			if !ok {
-				r = -1
-			}
-			s.weights = append(s.weights, sif(hashSIF, r))
-		}
-		// One allocation a vector, so that a cache keeping one vector
-		// does not keep its whole batch.
-		v := make([]float32, hashDim)
-		s.lexical(v)
-		normalize(v)
-		out[i] = v
+		out[i] = make([]float32, dim)
+		fill(&s, out[i])
 	}
 	return out, nil
 }

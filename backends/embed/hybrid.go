@@ -44,23 +44,8 @@ func (hybridProvider) Embed(ctx context.Context, texts []string) ([][]float32, e
 	if err != nil {
 		return nil, err
 	}
-	var s scratch
-	out := make([][]float32, len(texts))
-	for i, text := range texts {
-		if i%ctxEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		s.words = tokenize(s.words[:0], text)
-		if len(s.words) == 0 {
-			return nil, noWords(i)
-		}
-		// One allocation a vector, so that a cache keeping one vector
-		// does not keep its whole batch.
-		v := make([]float32, hybridDim)
+	return embedEach(ctx, texts, hybridDim, func(s *scratch, v []float32) {
 		g, h := v[:gloveDim], v[gloveDim:]
-
 		s.weights = s.weights[:0]
 		for _, w := range s.words {
 			r := t.lookup(w)
@@ -81,7 +66,5 @@ func (hybridProvider) Embed(ctx context.Context, texts []string) ([][]float32, e
 			}
 		}
 		normalize(v)
-		out[i] = v
-	}
-	return out, nil
+	})
 }

@@ -1,22 +1,20 @@
 package pathway_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"lakehouse/backends/errs"
 	"lakehouse/backends/pathway"
+	"lakehouse/internal/crashtest"
 )
 
 // snapshot is everything a Pathway shows of its traces, as JSON.
@@ -264,69 +262,15 @@ func TestPathway_Concurrent(t *testing.T) {
 	}
 }
 
-// crashDirEnv tells the test binary, run again by TestCrash, to be the
-// writer that gets killed, and where its memory is.
-const crashDirEnv = "LAKEHOUSE_PATHWAY_CRASH_DIR"
-
-// TestCrash kills a process that is adding traces (SIGKILL, no chance to
-// clean up) and checks that every add it acknowledged survives.
+// TestCrash kills a process that is adding traces from 16 goroutines
+// (SIGKILL, no chance to clean up) and checks that every add it
+// acknowledged survives.
 func TestCrash(t *testing.T) {
-	if dir := os.Getenv(crashDirEnv); dir != "" {
-		crashWriter(dir)
+	if crashtest.Writer(crashWriter) {
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		acked []string
-		first = make(chan struct{})
-		eof   = make(chan struct{})
-	)
-	go func() {
-		defer close(eof)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			uid, ok := strings.CutPrefix(sc.Text(), "ack ")
-			if !ok {
-				continue
-			}
-			mu.Lock()
-			acked = append(acked, uid)
-			if len(acked) == 1 {
-				close(first)
-			}
-			mu.Unlock()
-		}
-	}()
-	select {
-	case <-first:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("the writer acknowledged nothing within a minute")
-	}
-	time.Sleep(300 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-eof // every ack printed before the kill is still in the pipe
-	cmd.Wait()
-
-	mu.Lock()
-	ids := slices.Clone(acked)
-	mu.Unlock()
+	ids := crashtest.Kill(t, dir, 300*time.Millisecond)
 	p := mustOpen(t, dir, crashConfig)
 	for _, uid := range ids {
 		tr, err := p.Get(ctx, uid)
@@ -350,27 +294,22 @@ func TestCrash(t *testing.T) {
 // crashConfig compacts often, so that the kill can land in a compaction.
 var crashConfig = pathway.Config{CompactBytes: 256 << 10}
 
-// crashWriter adds traces from 16 goroutines until it is killed, printing
-// "ack <uid>" for each once Add has returned.
-func crashWriter(dir string) {
+// crashWriter adds traces from 16 goroutines until it is killed,
+// acknowledging each once Add has returned.
+func crashWriter(dir string, ack func(...string)) {
 	p, err := pathway.Open(dir, newEmbedder(), crashConfig)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		crashtest.Fail("%v", err)
 	}
-	var out sync.Mutex
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				uid := fmt.Sprintf("w%d-%d", w, i)
 				if _, _, err := p.Add(ctx, json.RawMessage(`{"uid":"`+uid+`"}`), "crash "+uid, []string{"crash"}, uid); err != nil {
-					fmt.Fprintln(os.Stderr, "add:", err)
-					os.Exit(1)
+					crashtest.Fail("add: %v", err)
 				}
-				out.Lock()
-				os.Stdout.WriteString("ack " + uid + "\n")
-				out.Unlock()
+				ack(uid)
 			}
 		})
 	}

@@ -1,23 +1,16 @@
 package vector
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// crashDirEnv tells the test binary, run again by TestCrash, to be the
-// writer that gets killed, and where its indexes are.
-const crashDirEnv = "LAKEHOUSE_VECTOR_CRASH_DIR"
+	"lakehouse/internal/crashtest"
+)
 
 // crashConfig makes the writer take snapshots and link a graph all the
 // time, so that the kill can land in the middle of either.
@@ -42,62 +35,11 @@ func crashVector(id string) []float32 {
 // TestCrash kills a process that is writing (SIGKILL, no chance to clean
 // up) and checks that every write it acknowledged survives.
 func TestCrash(t *testing.T) {
-	if dir := os.Getenv(crashDirEnv); dir != "" {
-		crashWriter(dir)
+	if crashtest.Writer(crashWriter) {
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		acked []string
-		first = make(chan struct{})
-		eof   = make(chan struct{})
-	)
-	go func() {
-		defer close(eof)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			id, ok := strings.CutPrefix(sc.Text(), "ack ")
-			if !ok {
-				continue
-			}
-			mu.Lock()
-			acked = append(acked, id)
-			if len(acked) == 1 {
-				close(first)
-			}
-			mu.Unlock()
-		}
-	}()
-	select {
-	case <-first:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("the writer acknowledged nothing within a minute")
-	}
-	time.Sleep(time.Second)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-eof // every ack written before the kill is still in the pipe
-	cmd.Wait()
-
-	mu.Lock()
-	ids := slices.Clone(acked)
-	mu.Unlock()
+	ids := crashtest.Kill(t, dir, time.Second)
 	m := mustOpen(t, dir, crashConfig)
 	if bad := m.Unavailable(); len(bad) > 0 {
 		t.Fatalf("unavailable after the crash: %v", bad)
@@ -136,39 +78,30 @@ func TestCrash(t *testing.T) {
 	mustUpsert(t, m, "crash", []Item{{ID: "after", Vector: crashVector("after")}})
 }
 
-// crashWriter upserts from several goroutines until it is killed, printing
-// "ack <id>" for each item once its Upsert has returned.
-func crashWriter(dir string) {
+// crashWriter upserts batches from several goroutines until it is killed,
+// acknowledging the items of each once its Upsert has returned.
+func crashWriter(dir string, ack func(...string)) {
 	m, err := Open(dir, crashConfig)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		crashtest.Fail("%v", err)
 	}
 	if _, err := m.Create(context.Background(), "crash", crashDim, L2, ""); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		crashtest.Fail("%v", err)
 	}
-	var out sync.Mutex
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
 			for b := 0; ; b++ {
 				items := make([]Item, 1+b%7)
+				ids := make([]string, len(items))
 				for j := range items {
-					id := fmt.Sprintf("w%d-b%d-%d", w, b, j)
-					items[j] = Item{ID: id, Vector: crashVector(id), Metadata: map[string]any{"w": w}}
+					ids[j] = fmt.Sprintf("w%d-b%d-%d", w, b, j)
+					items[j] = Item{ID: ids[j], Vector: crashVector(ids[j]), Metadata: map[string]any{"w": w}}
 				}
 				if _, err := m.Upsert(context.Background(), "crash", items); err != nil {
-					fmt.Fprintln(os.Stderr, "upsert:", err)
-					os.Exit(1)
+					crashtest.Fail("upsert: %v", err)
 				}
-				var lines strings.Builder
-				for _, it := range items {
-					fmt.Fprintf(&lines, "ack %s\n", it.ID)
-				}
-				out.Lock()
-				os.Stdout.WriteString(lines.String())
-				out.Unlock()
+				ack(ids...)
 			}
 		})
 	}

@@ -63,9 +63,11 @@ for r in ours["results"]:
     ef = r["ef"]
     index.set_ef(ef)
     index.knn_query(queries, k=k, num_threads=1)  # warm-up
-    t0 = time.perf_counter()
-    labels, _ = index.knn_query(queries, k=k, num_threads=1)
-    elapsed = time.perf_counter() - t0
+    elapsed = float("inf")
+    for _ in range(3):  # the fastest of three, as on the lakehouse side
+        t0 = time.perf_counter()
+        labels, _ = index.knn_query(queries, k=k, num_threads=1)
+        elapsed = min(elapsed, time.perf_counter() - t0)
     found = sum(len(set(labels[i]) & set(truth[i])) for i in range(nq))
     results.append({"ef": ef, "recall": found / (nq * k), "qps": nq / elapsed})
     print(f"hnswlib: ef={ef:<4d} recall@{k}={found / (nq * k):.4f}  {nq / elapsed:.0f} queries/s", file=sys.stderr)
@@ -97,4 +99,16 @@ for a, b in zip(ours["results"], results):
     ef = a["ef"]
     print(f"{'ef=' + str(ef) + ' recall':34}{a['recall']:>14.4f}{b['recall']:>14.4f}")
     row(f"ef={ef} queries/s", a["qps"], b["qps"], "{:.0f}", False)
+
+# The goals: at recall@k >= 0.95 (the fastest ef that reaches it on each side),
+# QPS >= 1.0x hnswlib's; build time <= 1.5x hnswlib's.
+def fastest(rs):
+    ok = [r for r in rs if r["recall"] >= 0.95]
+    return max(ok, key=lambda r: r["qps"]) if ok else None
+a, b = fastest(ours["results"]), fastest(results)
+print()
+if a and b:
+    print(f"at recall@{k} >= 0.95: lakehouse ef={a['ef']} {a['qps']:.0f} q/s, hnswlib ef={b['ef']} {b['qps']:.0f} q/s: "
+          f"{a['qps'] / b['qps']:.2f}x (goal >= 1.0x)")
+print(f"build time: {ours['build_seconds'] / build:.2f}x hnswlib's (goal <= 1.5x)")
 PY
