@@ -1,9 +1,13 @@
 package tools
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse/backends/observer"
 	"lakehouse/backends/store"
@@ -31,4 +35,33 @@ func TestSummaries(t *testing.T) {
 	if got := summarizeOutput(searchOut{Index: "i", Hits: make([]vector.Hit, 3)}); got != `hits=[3 items] index="i"` {
 		t.Errorf("summarizeOutput of hits = %s", got)
 	}
+}
+
+// BenchmarkObserveCost measures what the Observe middleware adds to a tool
+// call: summarizing a list_objects call's arguments and its ten-object
+// result, and recording the op (ring, stats and a buffered log append).
+func BenchmarkObserveCost(b *testing.B) {
+	obs, err := observer.Open(b.TempDir(), observer.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer obs.Close()
+	args := json.RawMessage(`{"prefix":"reports/","limit":10}`)
+	var out listObjectsOut
+	for i := range 10 {
+		out.Objects = append(out.Objects, store.Info{Key: fmt.Sprintf("reports/%d.csv", i), Size: 1 << 20, ETag: strings.Repeat("ab", 32), ContentType: "text/csv"})
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	lat := make([]time.Duration, b.N)
+	for i := range b.N {
+		t0 := time.Now()
+		obs.Record(ctx, observer.Op{
+			Endpoint: "list_objects", Source: "mcp", Success: true, DurationMS: 0.2,
+			InputSummary: summarize(args), OutputSummary: summarizeOutput(out), SessionID: "s1",
+		})
+		lat[i] = time.Since(t0)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
 }

@@ -89,7 +89,7 @@ func BenchmarkReplay1M(b *testing.B) {
 		l, _, err := Open(path, func(line []byte) error {
 			var r benchRec
 			n++
-			return json.Unmarshal(line, &r)
+			return Unmarshal(line, &r)
 		})
 		if err != nil || n != 1_000_000 {
 			b.Fatalf("replayed %d: %v", n, err)

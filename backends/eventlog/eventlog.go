@@ -8,8 +8,9 @@
 // commit): while one caller flushes, the others queue, and the next flush
 // takes everything added meanwhile.
 //
-// Replay on Open reads the file line by line. A malformed line is skipped
-// with a warning; a torn last line (no newline: a write cut short by a crash)
+// Replay on Open reads the file line by line and hands each line to the
+// caller, who decodes it (Unmarshal is the fast way) and applies it. A line
+// that is not JSON or that the caller refuses is skipped with a warning; a torn last line (no newline: a write cut short by a crash)
 // is cut off the file with a warning. Neither stops the start.
 //
 // Compact rewrites the log as the caller's current state (temp file, fsync,
@@ -28,6 +29,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // MaxLine is the longest line Open replays; longer lines are skipped as malformed.
@@ -138,20 +141,20 @@ func replay(f *os.File, path string, apply func([]byte) error, st *ReplayStats) 
 			continue
 		}
 		if body := bytes.TrimSpace(line); len(body) > 0 {
-			switch {
-			case !json.Valid(body):
+			if err := apply(body); err != nil {
 				st.Skipped++
-				slog.Warn("skipping a malformed log line", "log", path, "ends_at", off)
-			case apply(body) != nil:
-				st.Skipped++
-				slog.Warn("skipping a log record that does not apply", "log", path, "ends_at", off)
-			default:
+				slog.Warn("skipping a malformed log line", "log", path, "ends_at", off, "err", err)
+			} else {
 				st.Records++
 			}
 		}
 		line = line[:0]
 	}
 }
+
+// Unmarshal decodes a log line into v as encoding/json does, some twice as
+// fast: replay time is mostly decoding.
+func Unmarshal(line []byte, v any) error { return fastjson.Unmarshal(line, v) }
 
 // Add encodes v as the next record and returns its sequence number. The
 // record is not durable until Sync(seq) returns nil.

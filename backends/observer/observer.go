@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -133,7 +132,7 @@ func Open(dir string, cfg Config) (*Observer, error) {
 	o := &Observer{cfg: cfg, clusters: map[string]*Cluster{}, escalated: map[string]bool{}}
 	l, st, err := eventlog.Open(filepath.Join(dir, "ops.jsonl"), func(line []byte) error {
 		var op Op
-		if err := json.Unmarshal(line, &op); err != nil {
+		if err := eventlog.Unmarshal(line, &op); err != nil {
 			return err
 		}
 		o.apply(op)

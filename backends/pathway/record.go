@@ -1,10 +1,11 @@
 package pathway
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"lakehouse/backends/eventlog"
 )
 
 // record is one line of the log.
@@ -19,7 +20,7 @@ type record struct {
 // applyLine applies one replayed log line.
 func (p *Pathway) applyLine(line []byte) error {
 	var r record
-	if err := json.Unmarshal(line, &r); err != nil {
+	if err := eventlog.Unmarshal(line, &r); err != nil {
 		return err
 	}
 	return p.apply(&r)
