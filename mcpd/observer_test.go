@@ -54,6 +54,10 @@ func TestObserverRecordsCalls(t *testing.T) {
 		!strings.Contains(put["input_summary"].(string), "content=<40 bytes>") || put["session_id"] == "" {
 		t.Errorf("put_object op = %v", put)
 	}
+	// The output summary has the result's scalars, and sizes for its lists.
+	if got := put["output_summary"]; got == nil || !strings.Contains(got.(string), `key="`) || !strings.Contains(got.(string), "size=40") {
+		t.Errorf("put_object output summary = %v", got)
+	}
 	if got := call(t, cs, "list_events", map[string]any{"success": false, "limit": 2}); len(got["events"].([]any)) != 2 || got["next_cursor"] == nil {
 		t.Errorf("a page of failures = %v", got)
 	}

@@ -29,8 +29,8 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 				return next(ctx, method, req)
 			}
 			start := time.Now()
-			ctx = context.WithValue(ctx, sessionKey{}, call.Session)
-			res, err := next(ctx, method, req)
+			c := &observedCall{session: call.Session}
+			res, err := next(context.WithValue(ctx, observedKey{}, c), method, req)
 			op := observer.Op{
 				Endpoint:     call.Params.Name,
 				Source:       sourceOf(call.Session),
@@ -45,26 +45,40 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 				op.Error = toolErrorText(r)
 			default:
 				op.Success = true
-				if r != nil {
-					op.OutputSummary = summarizeOutput(r.StructuredContent)
-				}
+				op.OutputSummary = summarizeOutput(c.out)
 			}
-			obs.Record(ctx, op)
+			obs.Record(context.WithValue(ctx, observedKey{}, c), op)
 			return res, err
 		}
 	})
 }
 
-type sessionKey struct{}
+// observedKey holds an *observedCall in the context of a call Observe sees.
+type observedKey struct{}
+
+// observedCall is what Observe learns of a call besides its request and
+// result: the session, for Escalate, and the handler's typed output, which
+// define leaves here so that summaries need not decode the result's JSON.
+type observedCall struct {
+	session *mcp.ServerSession
+	out     any
+}
+
+// keepOutput leaves a handler's output for Observe, when it watches the call.
+func keepOutput(ctx context.Context, out any) {
+	if c, ok := ctx.Value(observedKey{}).(*observedCall); ok {
+		c.out = out
+	}
+}
 
 // Escalate tells the client whose call made a failure cluster reach the
 // threshold, as an MCP logging notification (warning), when it listens.
 func Escalate(ctx context.Context, c observer.Cluster, op observer.Op) {
-	ss, _ := ctx.Value(sessionKey{}).(*mcp.ServerSession)
-	if ss == nil {
+	call, _ := ctx.Value(observedKey{}).(*observedCall)
+	if call == nil || call.session == nil {
 		return
 	}
-	_ = ss.Log(ctx, &mcp.LoggingMessageParams{Level: "warning", Logger: "observer", Data: map[string]any{
+	_ = call.session.Log(ctx, &mcp.LoggingMessageParams{Level: "warning", Logger: "observer", Data: map[string]any{
 		"message":  fmt.Sprintf("%s has failed %d times the same way: %s", c.Endpoint, c.Count, c.Example),
 		"sig_hash": c.SigHash, "endpoint": c.Endpoint, "count": c.Count, "first_seen": c.FirstSeen, "example_error": c.Example,
 	}})

@@ -85,6 +85,7 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 					}
 					return nil, out, err
 				}
+				keepOutput(ctx, out)
 				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out)}}}, out, nil
 			})
 		},
