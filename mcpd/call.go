@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,11 +55,19 @@ func callCommand(ctx context.Context, cfg Config, args []string, stdin io.Reader
 		_, err := fmt.Fprintln(stdout, contentText(res))
 		return err
 	}
-	out, err := json.MarshalIndent(res.StructuredContent, "", "  ")
-	if err != nil {
-		return err
+	// The text content is the result as the server encoded it, unless the
+	// tool renders a table there. Indenting that text, rather than encoding
+	// the decoded structured content again, keeps big integers exact.
+	var out bytes.Buffer
+	if err := json.Indent(&out, []byte(contentText(res)), "", "  "); err != nil {
+		out.Reset()
+		b, err := json.MarshalIndent(res.StructuredContent, "", "  ")
+		if err != nil {
+			return err
+		}
+		out.Write(b)
 	}
-	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	_, err = fmt.Fprintf(stdout, "%s\n", out.Bytes())
 	return err
 }
 

@@ -83,9 +83,10 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedder: %w", err)
 	}
-	vec, err := vector.Open(filepath.Join(cfg.DataDir, "vectors"), vector.Config{
+	vcfg := vector.Config{
 		FlatThreshold: cfg.Vector.FlatThreshold, M: cfg.Vector.M, EfConstruction: cfg.Vector.EfConstruction, SnapshotBytes: cfg.Vector.SnapshotBytes,
-	})
+	}
+	vec, err := vector.Open(filepath.Join(cfg.DataDir, "vectors"), vcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open vector indexes: %w", err)
 	}
@@ -95,7 +96,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	}
 	pw, err := pathway.Open(filepath.Join(cfg.DataDir, "pathway"), emb, pathway.Config{
 		MaxContentBytes: cfg.Pathway.MaxContentBytes, MaxTags: cfg.Pathway.MaxTags, MaxTagLen: cfg.Pathway.MaxTagLength,
-		CompactBytes: cfg.Pathway.CompactBytes,
+		CompactBytes: cfg.Pathway.CompactBytes, Vector: vcfg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open pathway memory: %w", err)

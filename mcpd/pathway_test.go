@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func traceUIDs(out map[string]any) []string {
@@ -32,6 +36,14 @@ func TestPathwayMemory(t *testing.T) {
 		t.Errorf("replay = %v", again)
 	}
 
+	// Content comes back byte for byte: big integers exact, keys in order.
+	exact := json.RawMessage(`{"id":9007199254740993,"b":1,"a":[0.1,"x"]}`)
+	kept := call(t, cs, "add_trace", map[string]any{"content": exact})
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_trace", Arguments: map[string]any{"uid": kept["uid"]}})
+	if err != nil || !strings.Contains(contentText(res), `"content":`+string(exact)) {
+		t.Errorf("get_trace = %s, %v; want content %s", contentText(res), err, exact)
+	}
+
 	// Revise twice, then read the chain from its middle.
 	second := call(t, cs, "revise_trace", map[string]any{"predecessor_uid": uid, "content": map[string]any{"tried": "split uploads into 8 MiB parts", "result": "works"}, "text": "uploads to the archive work when split into parts"})
 	third := call(t, cs, "revise_trace", map[string]any{"predecessor_uid": second["uid"], "content": map[string]any{"tried": "parts of 16 MiB", "result": "faster"}})
@@ -39,6 +51,9 @@ func TestPathwayMemory(t *testing.T) {
 		t.Errorf("revision = %v", third)
 	}
 	hist := call(t, cs, "trace_history", map[string]any{"uid": second["uid"]})
+	if c := hist["traces"].([]any)[0].(map[string]any); c["content_bytes"] == nil || c["content"] == nil || c["content_omitted"] != nil {
+		t.Errorf("history entry = %v, want its small content and size", c)
+	}
 	chain := hist["traces"].([]any)
 	if len(chain) != 3 || chain[0].(map[string]any)["uid"] != uid || chain[1].(map[string]any)["asked"] != true || hist["tip_uid"] != third["uid"] {
 		t.Errorf("history = %v", hist)
@@ -99,7 +114,7 @@ func TestPathwayMemory(t *testing.T) {
 
 	check := func(st map[string]any) {
 		t.Helper()
-		if st["total"] != 4.0 || st["active"] != 1.0 || st["retired"] != 1.0 || st["superseded"] != 2.0 {
+		if st["total"] != 5.0 || st["active"] != 2.0 || st["retired"] != 1.0 || st["superseded"] != 2.0 {
 			t.Errorf("pathway_stats = %v", st)
 		}
 	}

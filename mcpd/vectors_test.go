@@ -188,6 +188,39 @@ func TestVectorsRawAndBadInput(t *testing.T) {
 	if got := call(t, cs, "list_indexes", nil)["indexes"].([]any); len(got) != 1 || got[0].(map[string]any)["count"] != 2.0 {
 		t.Errorf("indexes after bad input = %v", got)
 	}
+
+	// A text the embedder refuses names its item, and upserts nothing.
+	call(t, cs, "create_index", map[string]any{"name": "words"})
+	if msg := callErr(t, cs, "upsert_vectors", map[string]any{"index": "words", "items": []map[string]any{{"id": "ok", "text": "fine words"}, {"id": "dots", "text": "..."}}}); !strings.Contains(msg, `item 1 (id "dots")`) {
+		t.Errorf("upsert of a wordless text: %q", msg)
+	}
+	// Long texts come back cut, unless more is asked for.
+	long := strings.Repeat("lighthouse keeper logbook ", 120)
+	call(t, cs, "upsert_vectors", map[string]any{"index": "words", "items": []map[string]any{{"id": "long", "text": long}}})
+	hit := call(t, cs, "search_vectors", map[string]any{"index": "words", "query_text": "lighthouse logbook", "k": 1})["hits"].([]any)[0].(map[string]any)
+	if text := hit["text"].(string); len(text) > 1000 || !strings.HasPrefix(long, strings.TrimSuffix(text, "…")) || hit["text_cut"] != true || hit["text_bytes"] != float64(len(long)) {
+		t.Errorf("hit with a long text = %v", hit)
+	}
+	hit = call(t, cs, "search_vectors", map[string]any{"index": "words", "query_text": "lighthouse logbook", "k": 1, "max_text_bytes": 5000})["hits"].([]any)[0].(map[string]any)
+	if hit["text"] != long || hit["text_cut"] != nil {
+		t.Errorf("hit with max_text_bytes 5000: text of %d bytes, cut %v", len(hit["text"].(string)), hit["text_cut"])
+	}
+	if msg := callErr(t, cs, "search_vectors", map[string]any{"index": "words", "query_text": "x", "max_text_bytes": 1 << 20}); !strings.Contains(msg, "65536") {
+		t.Errorf("max_text_bytes too large: %q", msg)
+	}
+	// index_dataset leaves such rows out and says which; repeated ids are refused.
+	call(t, cs, "ingest_dataset", map[string]any{"name": "odd", "source": map[string]any{"content": "id,body\n1,the cat sat\n2,---\n3,dogs bark\n" + strings.Repeat("x", 300) + ",long id\n"}})
+	odd := call(t, cs, "index_dataset", map[string]any{"dataset": "odd", "text_column": "body", "id_column": "id"})
+	if odd["count"] != 2.0 || odd["refused"] != 1.0 || fmt.Sprint(odd["refused_ids"]) != "[2]" || odd["skipped"] != 1.0 {
+		t.Errorf("index_dataset with odd rows = %v", odd)
+	}
+	call(t, cs, "ingest_dataset", map[string]any{"name": "dup", "source": map[string]any{"content": "id,body\n1,one\n2,two\n2,again\n"}})
+	if msg := callErr(t, cs, "index_dataset", map[string]any{"dataset": "dup", "text_column": "body", "id_column": "id"}); !strings.Contains(msg, `"2" (2 rows)`) {
+		t.Errorf("index_dataset with a repeated id: %q", msg)
+	}
+	if got := call(t, cs, "list_indexes", nil)["indexes"].([]any); len(got) != 3 {
+		t.Errorf("indexes = %v, want raw, words and odd (none for dup)", got)
+	}
 	if d := call(t, cs, "drop_index", map[string]any{"name": "raw"}); d["dropped"] != true {
 		t.Errorf("drop = %v", d)
 	}

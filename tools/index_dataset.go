@@ -33,17 +33,19 @@ type indexDatasetIn struct {
 }
 
 type indexDatasetOut struct {
-	Index     string `json:"index"`
-	Dataset   string `json:"dataset"`
-	Version   int    `json:"version" jsonschema:"dataset version that was read"`
-	Created   bool   `json:"created" jsonschema:"the index did not exist and was created"`
-	Rows      int64  `json:"rows" jsonschema:"rows selected"`
-	Embedded  int    `json:"embedded" jsonschema:"rows whose text was new or changed, and so embedded"`
-	Updated   int    `json:"metadata_updated" jsonschema:"rows whose text was unchanged but metadata changed"`
-	Unchanged int    `json:"unchanged" jsonschema:"rows already indexed as they are"`
-	Skipped   int64  `json:"skipped" jsonschema:"rows with a null id or a null or blank text"`
-	Count     int    `json:"count" jsonschema:"items in the index now"`
-	ElapsedMS int64  `json:"elapsed_ms"`
+	Index      string   `json:"index"`
+	Dataset    string   `json:"dataset"`
+	Version    int      `json:"version" jsonschema:"dataset version that was read"`
+	Created    bool     `json:"created" jsonschema:"the index did not exist and was created"`
+	Rows       int64    `json:"rows" jsonschema:"rows selected"`
+	Embedded   int      `json:"embedded" jsonschema:"rows whose text was new or changed, and so embedded"`
+	Updated    int      `json:"metadata_updated" jsonschema:"rows whose text was unchanged but metadata changed"`
+	Unchanged  int      `json:"unchanged" jsonschema:"rows already indexed as they are"`
+	Skipped    int64    `json:"skipped" jsonschema:"rows with a null or over-long (256 bytes) id, or a null, blank or over-long (1 MiB) text"`
+	Refused    int      `json:"refused,omitempty" jsonschema:"rows whose text the embedder refused (no words in it, say); they are left out of the index"`
+	RefusedIDs []string `json:"refused_ids,omitempty" jsonschema:"ids of the first refused rows"`
+	Count      int      `json:"count" jsonschema:"items in the index now"`
+	ElapsedMS  int64    `json:"elapsed_ms"`
 }
 
 func (b *Backends) indexDataset(ctx context.Context, req *mcp.CallToolRequest, in indexDatasetIn) (*indexDatasetOut, error) {
@@ -60,6 +62,9 @@ func (b *Backends) indexDataset(ctx context.Context, req *mcp.CallToolRequest, i
 	rows := rowSelect(in)
 	total, usable, err := b.countRows(ctx, rows)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.checkUniqueIDs(ctx, rows, in.IDColumn); err != nil {
 		return nil, err
 	}
 	out := &indexDatasetOut{Rows: total, Skipped: total - usable, Index: cmp.Or(in.Index, in.Dataset), Dataset: in.Dataset, Version: cur.Version}
@@ -144,8 +149,28 @@ func (b *Backends) countRows(ctx context.Context, rows string) (total, usable in
 	return toInt64(res.Rows[0][0]), toInt64(res.Rows[0][1]), nil
 }
 
-// usableRow holds for rows that have an id and a text with something in it.
-const usableRow = "__id IS NOT NULL AND trim(__text) <> ''"
+// usableRow holds for rows whose id and text the index can hold, with
+// something in the text.
+var usableRow = fmt.Sprintf("__id IS NOT NULL AND strlen(__id) <= %d AND trim(__text) <> '' AND strlen(__text) <= %d", vector.MaxID, vector.MaxText)
+
+// checkUniqueIDs refuses an id column with repeated values among the usable
+// rows: each id is one item, so all but one of its rows would be lost.
+func (b *Backends) checkUniqueIDs(ctx context.Context, rows, column string) error {
+	res, err := b.SQL.Query(ctx, "SELECT __id, count(*) AS n, count(*) OVER () FROM ("+rows+") WHERE "+usableRow+
+		" GROUP BY __id HAVING count(*) > 1 ORDER BY n DESC, __id LIMIT 3", 3)
+	if err != nil {
+		return fmt.Errorf("check the ids: %w", err)
+	}
+	if len(res.Rows) == 0 {
+		return nil
+	}
+	examples := make([]string, len(res.Rows))
+	for i, r := range res.Rows {
+		examples[i] = fmt.Sprintf("%q (%d rows)", r[0], toInt64(r[1]))
+	}
+	return errs.New(errs.Invalid, "id_column %s is not unique: %d ids repeat, e.g. %s; each id is one item, so choose a unique column or narrow the rows with where",
+		column, toInt64(res.Rows[0][2]), strings.Join(examples, ", "))
+}
 
 // pageQuery reads the next page of usable rows after id last, in id order,
 // so that pages neither overlap nor miss rows.
@@ -212,18 +237,28 @@ func (b *Backends) indexRows(ctx context.Context, out *indexDatasetOut, rows [][
 		if err != nil {
 			return err
 		}
-		vecs, err := b.embedFor(ctx, info, texts)
+		vecs, refused, err := b.embedEach(ctx, info, texts)
 		if err != nil {
 			return err
 		}
 		for j, i := range toEmbed {
 			items[i].Vector = vecs[j]
 		}
-		out.Embedded += len(texts)
+		out.Embedded += len(texts) - len(refused)
+		out.Refused += len(refused)
+		for j, i := range toEmbed {
+			if refused[j] != nil && len(out.RefusedIDs) < maxRefusedIDs {
+				out.RefusedIDs = append(out.RefusedIDs, items[i].ID)
+			}
+		}
+		items = slices.DeleteFunc(items, func(it vector.Item) bool { return it.Vector == nil })
 	}
 	_, err = b.Vectors.Upsert(ctx, out.Index, items)
 	return err
 }
+
+// maxRefusedIDs is how many refused ids index_dataset reports.
+const maxRefusedIDs = 10
 
 // sameJSON compares metadata as stored: numbers that went through JSON and
 // numbers fresh from SQL compare by their JSON text.

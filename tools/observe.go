@@ -165,12 +165,14 @@ func summarizeOutput(out any) string {
 // fields, rendering lists and nested objects by their size.
 func outputFields(v reflect.Value, fields map[string]any) {
 	for sf, f := range v.Fields() {
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
 		switch {
 		case sf.Anonymous && name == "" && f.Kind() == reflect.Struct:
 			outputFields(f, fields)
 			continue
 		case name == "" || name == "-" || !sf.IsExported():
+			continue
+		case strings.Contains(opts, "omit") && f.IsZero(): // as JSON leaves it out
 			continue
 		}
 		switch f.Kind() {

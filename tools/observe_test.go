@@ -11,7 +11,6 @@ import (
 
 	"lakehouse/backends/observer"
 	"lakehouse/backends/store"
-	"lakehouse/backends/vector"
 )
 
 func TestSummaries(t *testing.T) {
@@ -32,7 +31,7 @@ func TestSummaries(t *testing.T) {
 	if strings.Contains(out, "private") || !strings.Contains(out, "content=<12 bytes>") || !strings.Contains(out, `key="a.txt"`) {
 		t.Errorf("summarizeOutput = %s", out)
 	}
-	if got := summarizeOutput(searchOut{Index: "i", Hits: make([]vector.Hit, 3)}); got != `hits=[3 items] index="i"` {
+	if got := summarizeOutput(searchOut{Index: "i", Hits: make([]foundHit, 3)}); got != `hits=[3 items] index="i"` {
 		t.Errorf("summarizeOutput of hits = %s", got)
 	}
 }

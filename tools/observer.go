@@ -10,31 +10,34 @@ import (
 	"lakehouse/backends/observer"
 )
 
+// recordEventIn is an observed op as earlier clients of this system send it.
 type recordEventIn struct {
+	ID            string         `json:"id,omitempty" jsonschema:"your id for the event; default a new UUID"`
 	Endpoint      string         `json:"endpoint" jsonschema:"what the event is about: a tool, route, scenario or workflow name (required)"`
 	Source        string         `json:"source,omitempty" jsonschema:"mcp, http, cli, scenario, langfuse, overseer_correction, workflow, inbox or agent (default agent)"`
-	Success       bool           `json:"success" jsonschema:"whether it went well"`
+	Success       *bool          `json:"success,omitempty" jsonschema:"whether it went well; default true unless error is given"`
 	DurationMS    float64        `json:"duration_ms,omitempty"`
 	InputSummary  string         `json:"input_summary,omitempty" jsonschema:"what was tried (cut to 256 bytes)"`
 	OutputSummary string         `json:"output_summary,omitempty" jsonschema:"what came of it (cut to 256 bytes)"`
 	Error         string         `json:"error,omitempty" jsonschema:"the error, for a failure; equal errors are clustered"`
+	SigHash       string         `json:"sig_hash,omitempty" jsonschema:"your own cluster key for the failure; default a hash of endpoint and normalised error"`
 	SessionID     string         `json:"session_id,omitempty"`
 	Tags          []string       `json:"tags,omitempty"`
 	Fields        map[string]any `json:"fields,omitempty" jsonschema:"any other facts, as a JSON object"`
-	Timestamp     *time.Time     `json:"timestamp,omitempty" jsonschema:"when it happened (RFC 3339); default now"`
+	Timestamp     string         `json:"timestamp,omitempty" jsonschema:"when it happened, RFC 3339 or a date (YYYY-MM-DD); default now"`
 }
 
 type statsIn struct {
-	Since *time.Time `json:"since,omitempty" jsonschema:"only ops at or after this time (RFC 3339)"`
+	Since string `json:"since,omitempty" jsonschema:"only ops at or after this time: RFC 3339 or a date (YYYY-MM-DD)"`
 }
 
 type listEventsIn struct {
-	Tool    string     `json:"tool,omitempty" jsonschema:"only ops of this endpoint"`
-	Source  string     `json:"source,omitempty" jsonschema:"only ops from this source"`
-	Success *bool      `json:"success,omitempty" jsonschema:"only successes (true) or failures (false)"`
-	Since   *time.Time `json:"since,omitempty" jsonschema:"only ops at or after this time (RFC 3339)"`
-	Limit   int        `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
-	Cursor  string     `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	Tool    string `json:"tool,omitempty" jsonschema:"only ops of this endpoint"`
+	Source  string `json:"source,omitempty" jsonschema:"only ops from this source"`
+	Success *bool  `json:"success,omitempty" jsonschema:"only successes (true) or failures (false)"`
+	Since   string `json:"since,omitempty" jsonschema:"only ops at or after this time: RFC 3339 or a date (YYYY-MM-DD)"`
+	Limit   int    `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
+	Cursor  string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
 }
 
 type listEventsOut struct {
@@ -58,13 +61,18 @@ func observerTools(b *Backends) []Tool {
 
 func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in recordEventIn) (observer.Op, error) {
 	op := observer.Op{
-		Endpoint: in.Endpoint, Source: in.Source, Success: in.Success, DurationMS: in.DurationMS,
-		InputSummary: in.InputSummary, OutputSummary: in.OutputSummary, Error: in.Error,
+		ID: in.ID, Endpoint: in.Endpoint, Source: in.Source, Success: in.Error == "", DurationMS: in.DurationMS,
+		InputSummary: in.InputSummary, OutputSummary: in.OutputSummary, Error: in.Error, SigHash: in.SigHash,
 		SessionID: in.SessionID, Tags: in.Tags, Fields: in.Fields,
 	}
-	if in.Timestamp != nil {
-		op.Timestamp = in.Timestamp.UTC()
+	if in.Success != nil {
+		op.Success = *in.Success
 	}
+	at, err := parseTime("timestamp", in.Timestamp)
+	if err != nil {
+		return op, err
+	}
+	op.Timestamp = at
 	if in.DurationMS < 0 {
 		return op, errs.New(errs.Invalid, "duration_ms = %v: must not be negative", in.DurationMS)
 	}
@@ -72,18 +80,34 @@ func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in r
 }
 
 func (b *Backends) observerStats(_ context.Context, _ *mcp.CallToolRequest, in statsIn) (observer.Stats, error) {
-	var since time.Time
-	if in.Since != nil {
-		since = *in.Since
+	since, err := parseTime("since", in.Since)
+	if err != nil {
+		return observer.Stats{}, err
 	}
 	return b.Observer.Stats(since), nil
 }
 
 func (b *Backends) listEvents(_ context.Context, _ *mcp.CallToolRequest, in listEventsIn) (listEventsOut, error) {
-	q := observer.Query{Endpoint: in.Tool, Source: in.Source, Success: in.Success, Limit: in.Limit, Cursor: in.Cursor}
-	if in.Since != nil {
-		q.Since = *in.Since
+	since, err := parseTime("since", in.Since)
+	if err != nil {
+		return listEventsOut{}, err
 	}
+	q := observer.Query{Endpoint: in.Tool, Source: in.Source, Success: in.Success, Since: since, Limit: in.Limit, Cursor: in.Cursor}
 	ops, next, err := b.Observer.List(q)
 	return listEventsOut{Events: ops, NextCursor: next}, err
+}
+
+// parseTime reads time argument name: RFC 3339, or a date standing for its
+// midnight UTC. Empty is the zero time.
+func parseTime(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errs.New(errs.Invalid, "%s = %q: give a time in RFC 3339 form (2026-12-02T10:00:00Z) or a date (2026-12-02)", name, s)
 }

@@ -3,7 +3,6 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -16,10 +15,10 @@ import (
 const searchContentBytes = 4 << 10
 
 type addTraceIn struct {
-	Content any      `json:"content" jsonschema:"what to remember: any JSON value (an object with what you tried and what came of it, say); at most 1 MiB"`
-	Text    string   `json:"text,omitempty" jsonschema:"a searchable summary in words; search_traces ranks by it"`
-	Tags    []string `json:"tags,omitempty" jsonschema:"up to 32 tags of up to 64 characters"`
-	UID     string   `json:"uid,omitempty" jsonschema:"your own id for the trace; adding an existing uid again counts a replay and keeps the original"`
+	Content json.RawMessage `json:"content" jsonschema:"what to remember: any JSON value (an object with what you tried and what came of it, say); at most 1 MiB"`
+	Text    string          `json:"text,omitempty" jsonschema:"a searchable summary in words; search_traces ranks by it"`
+	Tags    []string        `json:"tags,omitempty" jsonschema:"up to 32 tags of up to 64 characters"`
+	UID     string          `json:"uid,omitempty" jsonschema:"your own id for the trace; adding an existing uid again counts a replay and keeps the original"`
 }
 
 type addTraceOut struct {
@@ -28,17 +27,17 @@ type addTraceOut struct {
 }
 
 type updateTraceIn struct {
-	UID     string   `json:"uid"`
-	Content any      `json:"content,omitempty" jsonschema:"new content; omitted keeps the old"`
-	Text    *string  `json:"text,omitempty" jsonschema:"new summary; omitted keeps the old"`
-	Tags    []string `json:"tags,omitempty" jsonschema:"new tags, replacing the old; omitted keeps them"`
+	UID     string          `json:"uid"`
+	Content json.RawMessage `json:"content,omitempty" jsonschema:"new content; omitted keeps the old"`
+	Text    *string         `json:"text,omitempty" jsonschema:"new summary; omitted keeps the old"`
+	Tags    []string        `json:"tags,omitempty" jsonschema:"new tags, replacing the old; omitted keeps them"`
 }
 
 type reviseTraceIn struct {
-	PredecessorUID string   `json:"predecessor_uid" jsonschema:"the trace this one improves on; it becomes superseded"`
-	Content        any      `json:"content" jsonschema:"the revised content (any JSON value)"`
-	Text           *string  `json:"text,omitempty" jsonschema:"summary; default the predecessor's"`
-	Tags           []string `json:"tags,omitempty" jsonschema:"tags; default the predecessor's"`
+	PredecessorUID string          `json:"predecessor_uid" jsonschema:"the trace this one improves on; it becomes superseded"`
+	Content        json.RawMessage `json:"content" jsonschema:"the revised content (any JSON value)"`
+	Text           *string         `json:"text,omitempty" jsonschema:"summary; default the predecessor's"`
+	Tags           []string        `json:"tags,omitempty" jsonschema:"tags; default the predecessor's"`
 }
 
 type retireTraceIn struct {
@@ -51,21 +50,47 @@ type traceIn struct {
 }
 
 type searchTracesIn struct {
-	Query             string     `json:"query,omitempty" jsonschema:"words to rank by (meaning and keywords); omit to list newest first"`
-	TagsAll           []string   `json:"tags_all,omitempty" jsonschema:"only traces with every one of these tags"`
-	TagsAny           []string   `json:"tags_any,omitempty" jsonschema:"only traces with at least one of these tags"`
-	IncludeRetired    bool       `json:"include_retired,omitempty"`
-	IncludeSuperseded bool       `json:"include_superseded,omitempty" jsonschema:"include traces that were revised (by default only the latest revision shows)"`
-	CreatedAfter      *time.Time `json:"created_after,omitempty" jsonschema:"RFC 3339"`
-	CreatedBefore     *time.Time `json:"created_before,omitempty" jsonschema:"RFC 3339"`
-	Limit             int        `json:"limit,omitempty" jsonschema:"traces per page, default 20, at most 200"`
-	Cursor            string     `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page of the same search"`
+	Query             string   `json:"query,omitempty" jsonschema:"words to rank by (meaning and keywords); omit to list newest first"`
+	TagsAll           []string `json:"tags_all,omitempty" jsonschema:"only traces with every one of these tags"`
+	TagsAny           []string `json:"tags_any,omitempty" jsonschema:"only traces with at least one of these tags"`
+	IncludeRetired    bool     `json:"include_retired,omitempty"`
+	IncludeSuperseded bool     `json:"include_superseded,omitempty" jsonschema:"include traces that were revised (by default only the latest revision shows)"`
+	CreatedAfter      string   `json:"created_after,omitempty" jsonschema:"only traces created at or after this time: RFC 3339 or a date (YYYY-MM-DD)"`
+	CreatedBefore     string   `json:"created_before,omitempty" jsonschema:"only traces created before this time: RFC 3339 or a date (YYYY-MM-DD)"`
+	Limit             int      `json:"limit,omitempty" jsonschema:"traces per page, default 20, at most 200"`
+	Cursor            string   `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page of the same search"`
 }
 
 type foundTrace struct {
 	pathway.Match
+	bulk
+}
+
+// bulk tells a content's size, and whether it was left out of a result
+// that lists many traces.
+type bulk struct {
 	ContentBytes   int  `json:"content_bytes"`
 	ContentOmitted bool `json:"content_omitted,omitempty" jsonschema:"content was over 4 KiB and left out; get_trace returns it"`
+}
+
+// omitLarge leaves out *content when it is over searchContentBytes.
+func omitLarge(content *json.RawMessage) bulk {
+	b := bulk{ContentBytes: len(*content)}
+	if b.ContentBytes > searchContentBytes {
+		*content, b.ContentOmitted = nil, true
+	}
+	return b
+}
+
+type historyOut struct {
+	UID    string         `json:"uid"`
+	TipUID string         `json:"tip_uid"`
+	Traces []historyTrace `json:"traces" jsonschema:"root first"`
+}
+
+type historyTrace struct {
+	pathway.HistoryEntry
+	bulk
 }
 
 type searchTracesOut struct {
@@ -80,7 +105,7 @@ func pathwayTools(b *Backends) []Tool {
 			additive("Add trace", true), b.addTrace),
 		define("update_trace",
 			"Change a trace in place (content, text or tags); the fields you omit stay. For a new version that keeps the old one in history, use revise_trace instead.",
-			additive("Update trace", true), b.updateTrace),
+			destructive("Update trace"), b.updateTrace),
 		define("revise_trace",
 			"Record a better version of a trace: a new trace linked to its predecessor, which becomes superseded and drops out of search (trace_history shows the chain).",
 			additive("Revise trace", false), b.reviseTrace),
@@ -91,10 +116,10 @@ func pathwayTools(b *Backends) []Tool {
 			"Read one trace by uid, whole, whatever its state.",
 			readOnly("Get trace"), b.getTrace),
 		define("trace_history",
-			"The revision chain a trace belongs to, from the first version to the latest, marking the one asked for.",
+			"The revision chain a trace belongs to, from the first version to the latest, marking the one asked for. Contents over 4 KiB are left out (get_trace reads them).",
 			readOnly("Trace history"), b.traceHistory),
 		define("search_traces",
-			"Find traces: with query, ranked by how well their text matches it in meaning and words; without, newest first. Filter by tags, time, and whether to include retired or superseded ones. Contents over 4 KiB are left out (get_trace reads them).",
+			"Find traces: with query, ranked by score (meaning plus keywords of their text, among the 500 nearest in meaning); without, newest first. Filter by tags, time, and whether to include retired or superseded ones. Contents over 4 KiB are left out (get_trace reads them).",
 			readOnly("Search traces"), b.searchTraces),
 		define("pathway_stats",
 			"Counts of traces: total, active, retired, superseded, and the most used tags.",
@@ -102,19 +127,16 @@ func pathwayTools(b *Backends) []Tool {
 	}
 }
 
-// rawContent encodes a content argument; nil means none was given.
-func rawContent(v any, required bool) (json.RawMessage, error) {
-	if v == nil {
+// rawContent checks a content argument; nil means none was given. The
+// bytes are kept as the caller sent them: big numbers and key order survive.
+func rawContent(v json.RawMessage, required bool) (json.RawMessage, error) {
+	if len(v) == 0 || string(v) == "null" {
 		if required {
 			return nil, errs.New(errs.Invalid, "content is required: any JSON value, e.g. {\"tried\": \"...\", \"result\": \"...\"}")
 		}
 		return nil, nil
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, errs.New(errs.Invalid, "content is not JSON: %v", err)
-	}
-	return b, nil
+	return v, nil
 }
 
 func (b *Backends) addTrace(ctx context.Context, _ *mcp.CallToolRequest, in addTraceIn) (addTraceOut, error) {
@@ -150,8 +172,17 @@ func (b *Backends) getTrace(ctx context.Context, _ *mcp.CallToolRequest, in trac
 	return b.Pathway.Get(ctx, in.UID)
 }
 
-func (b *Backends) traceHistory(ctx context.Context, _ *mcp.CallToolRequest, in traceIn) (pathway.History, error) {
-	return b.Pathway.History(ctx, in.UID)
+func (b *Backends) traceHistory(ctx context.Context, _ *mcp.CallToolRequest, in traceIn) (historyOut, error) {
+	h, err := b.Pathway.History(ctx, in.UID)
+	if err != nil {
+		return historyOut{}, err
+	}
+	out := historyOut{UID: h.UID, TipUID: h.TipUID, Traces: make([]historyTrace, len(h.Traces))}
+	for i, e := range h.Traces {
+		out.Traces[i] = historyTrace{HistoryEntry: e}
+		out.Traces[i].bulk = omitLarge(&out.Traces[i].Content)
+	}
+	return out, nil
 }
 
 func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in searchTracesIn) (searchTracesOut, error) {
@@ -160,11 +191,12 @@ func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in 
 		IncludeRetired: in.IncludeRetired, IncludeSuperseded: in.IncludeSuperseded,
 		Limit: in.Limit, Cursor: in.Cursor,
 	}
-	if in.CreatedAfter != nil {
-		opts.CreatedAfter = *in.CreatedAfter
+	var err error
+	if opts.CreatedAfter, err = parseTime("created_after", in.CreatedAfter); err != nil {
+		return searchTracesOut{}, err
 	}
-	if in.CreatedBefore != nil {
-		opts.CreatedBefore = *in.CreatedBefore
+	if opts.CreatedBefore, err = parseTime("created_before", in.CreatedBefore); err != nil {
+		return searchTracesOut{}, err
 	}
 	res, err := b.Pathway.Search(ctx, opts)
 	if err != nil {
@@ -172,11 +204,8 @@ func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in 
 	}
 	out := searchTracesOut{Traces: make([]foundTrace, len(res.Traces)), NextCursor: res.NextCursor}
 	for i, m := range res.Traces {
-		f := foundTrace{Match: m, ContentBytes: len(m.Content)}
-		if len(m.Content) > searchContentBytes {
-			f.Content, f.ContentOmitted = nil, true
-		}
-		out.Traces[i] = f
+		out.Traces[i] = foundTrace{Match: m}
+		out.Traces[i].bulk = omitLarge(&out.Traces[i].Content)
 	}
 	return out, nil
 }

@@ -10,9 +10,11 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -70,26 +72,86 @@ type Texter interface{ Text() string }
 // define makes a Tool from a typed handler. A handler's error becomes a tool
 // error (isError) whose text is the error's message; errors that are not a
 // caller's mistake (see package errs) are also logged as faults.
+//
+// Arguments are checked against the input schema, then decoded from the
+// request's own bytes: go-sdk's typed handlers re-encode arguments after
+// checking them, which turns big integers in free-form JSON (a trace's
+// content) into floats and reorders its keys. The output is not checked
+// against its schema: it is ours, and encoded once, on the wire.
 func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h func(context.Context, *mcp.CallToolRequest, In) (Out, error)) Tool {
 	return Tool{
 		Name:        name,
 		Description: description,
 		Annotations: ann,
 		add: func(s *mcp.Server, t *mcp.Tool) {
-			t.InputSchema, t.OutputSchema = schemaFor[In](), schemaFor[Out]()
-			mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-				out, err := h(ctx, req, in)
+			in := schemaFor[In]()
+			t.InputSchema, t.OutputSchema = in, schemaFor[Out]()
+			resolved, err := in.Resolve(nil)
+			if err != nil {
+				panic(fmt.Sprintf("input schema of %s: %v", name, err)) // a programming error, caught by every test
+			}
+			s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				args, err := decodeArgs[In](resolved, req.Params.Arguments)
+				if err != nil {
+					return errorResult(err), nil
+				}
+				out, err := h(ctx, req, args)
 				if err != nil {
 					if errs.KindOf(err) == nil && ctx.Err() == nil {
 						slog.Error("tool failed", "tool", name, "err", err)
 					}
-					return nil, out, err
+					return errorResult(err), nil
 				}
 				keepOutput(ctx, out)
-				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out)}}}, out, nil
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out)}}, StructuredContent: out}, nil
 			})
 		},
 	}
+}
+
+// decodeArgs checks raw arguments against the input schema and decodes them.
+func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (In, error) {
+	var in In
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = json.RawMessage("{}")
+	}
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return in, fmt.Errorf("arguments are not JSON: %w", err)
+	}
+	if err := schema.Validate(generic); err != nil {
+		return in, fmt.Errorf("validating \"arguments\": %w", err)
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return in, argumentError(err)
+	}
+	return in, nil
+}
+
+// argumentError explains an argument that has the schema's JSON type but
+// not a value its Go type can hold, naming the argument rather than Go types.
+func argumentError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("decoding \"arguments\": %w", err)
+	}
+	want := "a " + te.Type.String()
+	switch te.Type.Kind() {
+	case reflect.Float32, reflect.Float64:
+		want = "a number in range"
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		want = "an integer in range"
+	}
+	if te.Type == reflect.TypeFor[time.Time]() {
+		want = `a time in RFC 3339 form, e.g. "2026-12-02T10:00:00Z"`
+	}
+	return errs.New(errs.Invalid, "argument %s must be %s (got %s)", te.Field, want, te.Value)
+}
+
+func errorResult(err error) *mcp.CallToolResult {
+	var res mcp.CallToolResult
+	res.SetError(err)
+	return &res
 }
 
 // schemaOptions describe json.RawMessage (a trace's content) as any JSON
@@ -171,4 +233,4 @@ How the tools fit together:
 
 DuckDB SQL hints: DESCRIBE sales; SUMMARIZE sales; FROM sales LIMIT 5 (FROM-first works); GROUP BY ALL; strings in single quotes, identifiers in double quotes; date_trunc('month', ts); list and struct columns from JSON are queryable with dot and [index].
 
-Limits: embed_text takes 64 texts, upsert_vectors 1000 items, search_vectors k up to 1000. query_sql returns up to max_rows rows (default 100, at most 10000) and says truncated: true when there were more (aggregate, filter or use LIMIT/OFFSET); timeout_ms defaults to 30000. list_* tools page with cursor. Objects are capped in size (64 MiB by default).`
+Limits: embed_text takes 64 texts, upsert_vectors 1000 items, search_vectors k up to 1000. query_sql returns up to max_rows rows (default 100, at most 10000) and says truncated: true when there were more (aggregate, filter or use LIMIT/OFFSET); timeout_ms defaults to 30000. list_objects, list_datasets, list_events and search_traces page with cursor; search_vectors cuts hit texts to max_text_bytes (default 1000). Objects are capped in size (64 MiB by default).`

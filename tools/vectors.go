@@ -1,12 +1,15 @@
 package tools
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/errs"
+	"lakehouse/backends/observer"
 	"lakehouse/backends/vector"
 )
 
@@ -83,12 +86,28 @@ type searchIn struct {
 	Ef             int            `json:"ef,omitempty" jsonschema:"search breadth on large indexes (more = better recall, slower); default max(64, k)"`
 	Filter         map[string]any `json:"filter,omitempty" jsonschema:"metadata conditions, all must hold: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range (gt, gte, lt, lte)"`
 	IncludeVectors bool           `json:"include_vectors,omitempty" jsonschema:"return each hit's vector (large; off by default)"`
+	MaxTextBytes   int            `json:"max_text_bytes,omitempty" jsonschema:"cut each hit's text to this many bytes: default 1000, at most 65536"`
 }
 
 type searchOut struct {
-	Index string       `json:"index"`
-	Hits  []vector.Hit `json:"hits"`
+	Index     string     `json:"index"`
+	Hits      []foundHit `json:"hits"`
+	Truncated bool       `json:"truncated,omitempty" jsonschema:"the hits after these did not fit in one result; ask for a smaller k, or leave out vectors"`
 }
+
+// foundHit is a hit with its text cut to the size asked for.
+type foundHit struct {
+	vector.Hit
+	TextBytes int  `json:"text_bytes,omitempty" jsonschema:"size of the whole text, when it was cut"`
+	TextCut   bool `json:"text_cut,omitempty"`
+}
+
+// Caps of a search_vectors result.
+const (
+	defaultHitText = 1000
+	maxHitText     = 64 << 10
+	maxSearchBytes = 4 << 20 // a result's texts, metadata and vectors, roughly as JSON
+)
 
 func vectorTools(b *Backends) []Tool {
 	return []Tool{
@@ -106,16 +125,16 @@ func vectorTools(b *Backends) []Tool {
 			destructive("Drop vector index"), b.dropIndex),
 		define("upsert_vectors",
 			"Add or replace up to 1000 items in a vector index. Each item has an id and text (embedded for you) or a vector, plus optional metadata (a JSON object you can filter on). Returns once the items are durable. To index a whole dataset use index_dataset instead.",
-			additive("Upsert vectors", true), b.upsertVectors),
+			destructive("Upsert vectors"), b.upsertVectors),
 		define("delete_vectors",
 			"Delete items from a vector index by id (up to 1000 per call).",
 			destructive("Delete vectors"), b.deleteVectors),
 		define("search_vectors",
-			"Find the items of a vector index most similar to query_text (or query_vector), best first: id, score (higher is better), distance, text and metadata. filter restricts hits by metadata; a filtered search still returns k hits when k items match.",
+			"Find the items of a vector index most similar to query_text (or query_vector), best first: id, score (higher is better), distance, text (cut to max_text_bytes, default 1000) and metadata. filter restricts hits by metadata; a filtered search still returns k hits when k items match.",
 			readOnly("Search vectors"), b.searchVectors),
 		define("index_dataset",
-			"Embed a dataset's text column into a vector index (created if missing, named after the dataset unless index is given), so search_vectors can find rows by meaning. id_column identifies rows; metadata_columns are stored for filtering; where is a SQL condition selecting rows. Re-running embeds only rows whose text changed. Sends progress notifications; can be cancelled (rows done so far stay indexed).",
-			additive("Index dataset", true), b.indexDataset),
+			"Embed a dataset's text column into a vector index (created if missing, named after the dataset unless index is given), so search_vectors can find rows by meaning. id_column identifies rows and must be unique; metadata_columns are stored for filtering; where is a SQL condition selecting rows. Re-running embeds only rows whose text changed; rows since removed from the dataset stay in the index until delete_vectors removes them. Rows whose text has no words are left out and listed. Sends progress notifications; can be cancelled (rows done so far stay indexed).",
+			destructive("Index dataset"), b.indexDataset),
 	}
 }
 
@@ -166,6 +185,33 @@ func (b *Backends) embedFor(ctx context.Context, info vector.IndexInfo, texts []
 	return b.Embed.Embed(ctx, texts)
 }
 
+// embedEach is embedFor for a batch of which some texts may be refused (no
+// words in them, say): when the embedder refuses the batch as a caller's
+// mistake, each text is embedded alone. refused maps the position of each
+// refused text to why; its vector is nil.
+func (b *Backends) embedEach(ctx context.Context, info vector.IndexInfo, texts []string) (vecs [][]float32, refused map[int]error, err error) {
+	if err := b.checkModel(info); err != nil {
+		return nil, nil, err
+	}
+	vecs, err = b.Embed.Embed(ctx, texts)
+	if errs.KindOf(err) != errs.Invalid {
+		return vecs, nil, err
+	}
+	vecs, refused = make([][]float32, len(texts)), map[int]error{}
+	for i, t := range texts {
+		v, err := b.Embed.Embed(ctx, []string{t})
+		switch {
+		case err == nil:
+			vecs[i] = v[0]
+		case errs.KindOf(err) == errs.Invalid:
+			refused[i] = err
+		default:
+			return nil, nil, err
+		}
+	}
+	return vecs, refused, nil
+}
+
 // checkModel tells whether text can be embedded for index: only when the
 // index was built with the configured embedder.
 func (b *Backends) checkModel(info vector.IndexInfo) error {
@@ -203,11 +249,14 @@ func (b *Backends) upsertVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 		}
 	}
 	if len(texts) > 0 {
-		vecs, err := b.embedFor(ctx, info, texts)
+		vecs, refused, err := b.embedEach(ctx, info, texts)
 		if err != nil {
 			return upsertOut{}, err
 		}
 		for j, i := range toEmbed {
+			if why := refused[j]; why != nil {
+				return upsertOut{}, errs.New(errs.Invalid, "item %d (id %q): %v; nothing was upserted", i, in.Items[i].ID, why)
+			}
 			items[i].Vector = vecs[j]
 		}
 	}
@@ -253,9 +302,33 @@ func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 		}
 		q = vecs[0]
 	}
+	if in.MaxTextBytes < 0 || in.MaxTextBytes > maxHitText {
+		return searchOut{}, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", in.MaxTextBytes, maxHitText)
+	}
 	hits, err := b.Vectors.Search(ctx, in.Index, q, vector.SearchOptions{K: in.K, Ef: in.Ef, Filter: in.Filter, IncludeVectors: in.IncludeVectors})
 	if err != nil {
 		return searchOut{}, err
 	}
-	return searchOut{Index: in.Index, Hits: hits}, nil
+	return capHits(in.Index, hits, cmp.Or(in.MaxTextBytes, defaultHitText)), nil
+}
+
+// capHits cuts each hit's text to maxText bytes, and leaves out the hits
+// past maxSearchBytes of text, metadata and vectors.
+func capHits(index string, hits []vector.Hit, maxText int) searchOut {
+	out := searchOut{Index: index, Hits: make([]foundHit, 0, len(hits))}
+	size := 0
+	for _, h := range hits {
+		f := foundHit{Hit: h}
+		if len(h.Text) > maxText {
+			f.Text, f.TextBytes, f.TextCut = observer.CutTo(h.Text, maxText), len(h.Text), true
+		}
+		meta, _ := json.Marshal(h.Metadata)
+		size += len(f.Text) + len(meta) + 12*len(h.Vector) + 100
+		if size > maxSearchBytes && len(out.Hits) > 0 {
+			out.Truncated = true
+			break
+		}
+		out.Hits = append(out.Hits, f)
+	}
+	return out
 }

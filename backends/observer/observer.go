@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -34,6 +35,13 @@ import (
 var Sources = []string{"mcp", "http", "cli", "scenario", "langfuse", "overseer_correction", "workflow", "inbox", "agent"}
 
 // Op is one observed operation. The JSON names are those earlier clients send.
+//
+// Record bounds what an op keeps, so that no op swells the ring, the log or
+// a listing: endpoint, session id and summaries are cut to 256 bytes and the
+// error to 1 KiB (a cut ends in "…"); only the first 32 tags are kept, each
+// cut to 64 bytes; fields whose JSON passes 4 KiB are replaced by
+// {"_truncated": "<N> bytes of JSON; the limit is 4096"}. The op that Record
+// returns is what was kept.
 type Op struct {
 	ID            string         `json:"id"`
 	Timestamp     time.Time      `json:"timestamp"`
@@ -53,6 +61,16 @@ type Op struct {
 // MaxSummary is the longest input or output summary, in bytes.
 const MaxSummary = 256
 
+// Bounds of an op's other free-form parts (see Op), and of the clusters
+// Stats lists.
+const (
+	maxError          = 1 << 10
+	maxTags           = 32
+	maxTag            = 64
+	maxFields         = 4 << 10 // bytes of JSON
+	maxListedClusters = 20
+)
+
 // Defaults of Config.
 const (
 	DefaultRingSize    = 2000
@@ -70,10 +88,13 @@ type Config struct {
 	RingSize   int // most recent ops kept whole for list_events; 0 = 2000
 	EscalateAt int // failures of one cluster that raise an escalation; 0 = 3
 	// Retain is how many ops statistics cover; older ones are dropped when
-	// the log is compacted. 0 = 1,000,000.
+	// the log is compacted. 0 = 1,000,000; less than RingSize is raised to
+	// RingSize.
 	Retain int
 	// CompactBytes is the log size past which it is compacted: ops older
-	// than the ring are rewritten without their summaries. 0 = 128 MiB.
+	// than the ring are rewritten without their summaries. When a compaction
+	// leaves more than half of it, the next waits until the log has doubled
+	// again, so that compaction costs O(1) per op. 0 = 128 MiB.
 	CompactBytes int64
 	// OnEscalate is called once per cluster, when it reaches EscalateAt, with
 	// the op that made it reach it.
@@ -111,6 +132,7 @@ type Observer struct {
 	next      int  // ring position of the next op
 	clusters  map[string]*Cluster
 	escalated map[string]bool
+	compacted int64 // log size after the last compaction
 
 	persistFailures atomic.Int64
 }
@@ -126,6 +148,7 @@ func Open(dir string, cfg Config) (*Observer, error) {
 	if cfg.Retain <= 0 {
 		cfg.Retain = DefaultRetain
 	}
+	cfg.Retain = max(cfg.Retain, cfg.RingSize) // compaction keeps the ring whole
 	if cfg.CompactBytes <= 0 {
 		cfg.CompactBytes = DefaultCompactSize
 	}
@@ -141,10 +164,7 @@ func Open(dir string, cfg Config) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Clusters that had escalated before the restart do not escalate again.
-	for sig, c := range o.clusters {
-		o.escalated[sig] = c.Count >= cfg.EscalateAt
-	}
+	o.settleEscalations()
 	if st.Records > 0 || st.Skipped > 0 {
 		slog.Info("observer log replayed", "ops", st.Records, "skipped", st.Skipped)
 	}
@@ -165,20 +185,37 @@ func (o *Observer) apply(op Op) {
 		o.ring[o.next] = op
 	}
 	o.next = (o.next + 1) % o.cfg.RingSize
+	addToCluster(o.clusters, op)
+}
+
+// addToCluster counts op in its cluster in clusters, if it is a failure.
+func addToCluster(clusters map[string]*Cluster, op Op) {
 	if op.Success || op.SigHash == "" {
 		return
 	}
-	c := o.clusters[op.SigHash]
+	c := clusters[op.SigHash]
 	if c == nil {
 		c = &Cluster{SigHash: op.SigHash, Endpoint: op.Endpoint, FirstSeen: op.Timestamp, Example: op.Error}
-		o.clusters[op.SigHash] = c
+		clusters[op.SigHash] = c
 	}
 	c.Count++
 	c.LastSeen = op.Timestamp
 }
 
-// Record completes op (id, timestamp, source, signature, summaries cut to
-// size), records it and returns it. The op reaches disk within
+// settleEscalations marks the clusters that have reached EscalateAt as
+// escalated, so that they do not escalate again: on start, and after a
+// compaction has dropped ops, as a restart would. o.mu is held.
+func (o *Observer) settleEscalations() {
+	o.escalated = map[string]bool{}
+	for sig, c := range o.clusters {
+		if c.Count >= o.cfg.EscalateAt {
+			o.escalated[sig] = true
+		}
+	}
+}
+
+// Record completes op (id, timestamp, source, signature), bounds its size
+// (see Op), records it and returns it. The op reaches disk within
 // DefaultSyncEvery; use RecordDurable to wait for it.
 func (o *Observer) Record(ctx context.Context, op Op) Op {
 	op, _ = o.record(ctx, op)
@@ -215,8 +252,7 @@ func (o *Observer) record(ctx context.Context, op Op) (Op, uint64) {
 	if op.Source == "" {
 		op.Source = "agent"
 	}
-	op.InputSummary = Cut(op.InputSummary)
-	op.OutputSummary = Cut(op.OutputSummary)
+	bound(&op)
 	if !op.Success && op.SigHash == "" {
 		op.SigHash = Signature(op.Endpoint, op.Error)
 	}
@@ -228,14 +264,15 @@ func (o *Observer) record(ctx context.Context, op Op) (Op, uint64) {
 		slog.Warn("observer could not persist an op", "endpoint", op.Endpoint, "err", err)
 	}
 	o.apply(op)
-	if err == nil && o.log.Size() > o.cfg.CompactBytes {
-		o.compactLocked()
-	}
 	var reached *Cluster
 	if c := o.clusters[op.SigHash]; !op.Success && c != nil && c.Count >= o.cfg.EscalateAt && !o.escalated[op.SigHash] {
 		o.escalated[op.SigHash] = true
 		cc := *c
 		reached = &cc
+	}
+	// After the escalation check: a compaction settles escalations.
+	if err == nil && o.log.Size() > o.compactAt() {
+		o.compactLocked()
 	}
 	o.mu.Unlock()
 
@@ -248,36 +285,72 @@ func (o *Observer) record(ctx context.Context, op Op) (Op, uint64) {
 	return op, seq
 }
 
+// bound cuts op's free-form parts to the sizes documented on Op.
+func bound(op *Op) {
+	op.Endpoint, op.SessionID = Cut(op.Endpoint), Cut(op.SessionID)
+	op.InputSummary, op.OutputSummary = Cut(op.InputSummary), Cut(op.OutputSummary)
+	op.Error = CutTo(op.Error, maxError)
+	if len(op.Tags) > 0 { // a copy, which the caller cannot change later
+		tags := make([]string, 0, min(len(op.Tags), maxTags))
+		for _, t := range op.Tags[:cap(tags)] {
+			tags = append(tags, CutTo(t, maxTag))
+		}
+		op.Tags = tags
+	}
+	if len(op.Fields) > 0 {
+		if b, err := json.Marshal(op.Fields); err == nil && len(b) > maxFields {
+			op.Fields = map[string]any{"_truncated": fmt.Sprintf("%d bytes of JSON; the limit is %d", len(b), maxFields)}
+		}
+	}
+}
+
+// compactAt is the log size that calls for a compaction: CompactBytes, or
+// twice the size the last compaction left when the retained ops alone are
+// that large, so that they are not rewritten after every op. Pathway does
+// the same. o.mu is held.
+func (o *Observer) compactAt() int64 {
+	return max(o.cfg.CompactBytes, 2*o.compacted)
+}
+
 // compactLocked drops the ops beyond Retain and rewrites the log: the ops of
 // the ring whole, older ones as the fields statistics need (the first of
-// each failure cluster keeps its error, the cluster's example). o.mu is held.
+// each failure cluster keeps its error, the cluster's example). The clusters
+// are rebuilt from what is kept, so that the state is the one a replay of
+// the new log gives. o.mu is held.
 func (o *Observer) compactLocked() {
-	if drop := len(o.rows) - o.cfg.Retain; drop > 0 {
-		o.rows = slices.Delete(o.rows, 0, drop)
-	}
-	old := o.rows[:len(o.rows)-len(o.ring)]
+	drop := max(0, len(o.rows)-o.cfg.Retain)
+	old := o.rows[drop : len(o.rows)-len(o.ring)]
+	clusters := map[string]*Cluster{}
 	err := o.log.Compact(func(emit func(any) error) error {
-		examples := map[string]bool{}
+		put := func(op Op) error {
+			addToCluster(clusters, op)
+			return emit(op)
+		}
 		for _, r := range old {
 			op := Op{Timestamp: time.Unix(0, r.at).UTC(), Endpoint: r.endpoint, Source: r.source, Success: r.success, DurationMS: r.duration, SigHash: r.sig}
-			if c := o.clusters[r.sig]; c != nil && !examples[r.sig] {
-				op.Error, examples[r.sig] = c.Example, true
+			if c := o.clusters[r.sig]; c != nil && !r.success && clusters[r.sig] == nil {
+				op.Error = c.Example
 			}
-			if err := emit(op); err != nil {
+			if err := put(op); err != nil {
 				return err
 			}
 		}
-		for i := len(o.ring); i > 0; i-- {
-			if err := emit(o.ring[(o.next-i+len(o.ring))%len(o.ring)]); err != nil {
+		for _, op := range slices.Backward(o.newestFirst()) {
+			if err := put(op); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	o.compacted = o.log.Size()
 	if err != nil {
 		o.persistFailures.Add(1)
 		slog.Warn("observer log compaction failed", "err", err)
+		return
 	}
+	o.rows = slices.Delete(o.rows, 0, drop)
+	o.clusters = clusters
+	o.settleEscalations()
 }
 
 // Cut shortens s to the summary size, marking the cut.
@@ -322,7 +395,9 @@ type ToolStats struct {
 	P95MS    float64 `json:"p95_ms"`
 }
 
-// Stats summarises the ops since a time.
+// Stats summarises the ops since a time. Clusters and Escalations list at
+// most the 20 largest (by count, then last seen), their examples cut to 256
+// bytes; ClusterCount and EscalationCount say how many there are in all.
 type Stats struct {
 	Since           *time.Time           `json:"since,omitempty"`
 	Total           int                  `json:"total"`
@@ -332,7 +407,9 @@ type Stats struct {
 	ByTool          map[string]ToolStats `json:"by_tool"`
 	RecentScenarios []Op                 `json:"recent_scenarios"`
 	Clusters        []Cluster            `json:"failure_clusters"`
+	ClusterCount    int                  `json:"cluster_count"`
 	Escalations     []Cluster            `json:"escalations"`
+	EscalationCount int                  `json:"escalation_count"`
 	PersistFailures int64                `json:"persist_failures"`
 }
 
@@ -386,9 +463,8 @@ func (o *Observer) Stats(since time.Time) Stats {
 			st.Escalations = append(st.Escalations, *o.clusters[c.SigHash])
 		}
 	}
-	byCount := func(a, b Cluster) int { return cmp.Or(b.Count-a.Count, strings.Compare(a.SigHash, b.SigHash)) }
-	slices.SortFunc(st.Clusters, byCount)
-	slices.SortFunc(st.Escalations, byCount)
+	st.ClusterCount, st.EscalationCount = len(st.Clusters), len(st.Escalations)
+	st.Clusters, st.Escalations = largest(st.Clusters), largest(st.Escalations)
 	for _, op := range o.newestFirst() {
 		if op.Source == "scenario" && !op.Timestamp.Before(since) {
 			st.RecentScenarios = append(st.RecentScenarios, op)
@@ -398,6 +474,19 @@ func (o *Observer) Stats(since time.Time) Stats {
 		}
 	}
 	return st
+}
+
+// largest sorts cs by count, then last seen, both descending, and returns
+// the first maxListedClusters, their examples cut to the summary size.
+func largest(cs []Cluster) []Cluster {
+	slices.SortFunc(cs, func(a, b Cluster) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), b.LastSeen.Compare(a.LastSeen), strings.Compare(a.SigHash, b.SigHash))
+	})
+	cs = cs[:min(len(cs), maxListedClusters)]
+	for i := range cs {
+		cs[i].Example = Cut(cs[i].Example)
+	}
+	return cs
 }
 
 // percentile of sorted values by the nearest-rank method.

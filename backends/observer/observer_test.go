@@ -2,6 +2,7 @@ package observer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,7 +95,9 @@ func TestObserver_Compaction(t *testing.T) {
 func TestObserver_Escalation(t *testing.T) {
 	var mu sync.Mutex
 	var got []Cluster
-	o := open(t, t.TempDir(), Config{EscalateAt: 3, OnEscalate: func(_ context.Context, c Cluster, _ Op) {
+	// CompactBytes 1 compacts on the first op, then on the third (the log
+	// has doubled), the one that escalates.
+	o := open(t, t.TempDir(), Config{EscalateAt: 3, CompactBytes: 1, OnEscalate: func(_ context.Context, c Cluster, _ Op) {
 		mu.Lock()
 		got = append(got, c)
 		mu.Unlock()
@@ -161,6 +164,130 @@ func TestObserver_ListAndRecordDurable(t *testing.T) {
 	}
 	if _, err := o.RecordDurable(ctx, Op{Endpoint: "x", Source: "pager"}); !errors.Is(err, errs.Invalid) {
 		t.Errorf("unknown source: %v", err)
+	}
+}
+
+// statsJSON is o's statistics over all ops, as a client sees them.
+func statsJSON(t *testing.T, o *Observer) string {
+	t.Helper()
+	b, err := json.Marshal(o.Stats(time.Time{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A retained state larger than CompactBytes must not be rewritten on every
+// op: compactions are counted as the times the log shrank.
+func TestObserver_CompactionAmortised(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{RingSize: 100, Retain: 2000, CompactBytes: 20 << 10}
+	o := open(t, dir, cfg)
+	ctx := context.Background()
+	compactions, size := 0, o.log.Size()
+	for i := range 6000 {
+		op := Op{Endpoint: fmt.Sprintf("tool_%d", i%5), Source: "mcp", Success: i%7 != 0, DurationMS: float64(i % 50),
+			InputSummary: strings.Repeat("x", 100)}
+		switch {
+		case !op.Success:
+			op.Error = fmt.Sprintf("timeout after %d ms", i)
+		case i%500 == 0:
+			op.Source = "scenario"
+		case i == 3 || i == 5990: // one cluster, whose first op is dropped
+			op.Endpoint, op.Success, op.Error = "rare", false, fmt.Sprintf("rare failure %d", i)
+		}
+		o.Record(ctx, op)
+		if s := o.log.Size(); s < size {
+			compactions++
+		}
+		size = o.log.Size()
+	}
+	if compactions < 3 || compactions > 15 {
+		t.Errorf("%d compactions for 6000 ops, want 3 to 15", compactions)
+	}
+	t.Logf("%d compactions", compactions)
+	before := statsJSON(t, o)
+	if st := o.Stats(time.Time{}); st.Total >= 6000 || st.Total < cfg.Retain {
+		t.Errorf("stats cover %d ops; Retain is %d", st.Total, cfg.Retain)
+	}
+	o.Close()
+	if after := statsJSON(t, open(t, dir, cfg)); after != before {
+		t.Errorf("stats changed on reopen:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestObserver_RetainBelowRingSize(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{RingSize: 50, Retain: 10, CompactBytes: 1 << 10}
+	o := open(t, dir, cfg)
+	for i := range 200 {
+		o.Record(context.Background(), Op{Endpoint: fmt.Sprintf("tool_%d", i%3), Success: true})
+	}
+	if ops, _, _ := o.List(Query{}); len(ops) != 50 {
+		t.Errorf("listed %d ops, want the ring's 50", len(ops))
+	}
+	before := statsJSON(t, o)
+	o.Close()
+	if after := statsJSON(t, open(t, dir, cfg)); after != before {
+		t.Errorf("stats changed on reopen:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestObserver_BoundsOps(t *testing.T) {
+	o := open(t, t.TempDir(), Config{})
+	tags := make([]string, 40)
+	for i := range tags {
+		tags[i] = strings.Repeat("t", 100)
+	}
+	op, err := o.RecordDurable(context.Background(), Op{
+		Endpoint: "nightly-eval", Source: "scenario", Error: strings.Repeat("e", 5000), Tags: tags,
+		Fields: map[string]any{"blob": strings.Repeat("b", 500<<10)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(op.Error) > 1024 || !strings.HasSuffix(op.Error, "…") {
+		t.Errorf("error kept %d bytes", len(op.Error))
+	}
+	if len(op.Tags) != 32 || len(op.Tags[0]) > 64 || len(tags[0]) != 100 {
+		t.Errorf("kept %d tags of %d bytes; caller's tag now %d bytes", len(op.Tags), len(op.Tags[0]), len(tags[0]))
+	}
+	if fmt.Sprint(op.Fields) != "map[_truncated:512011 bytes of JSON; the limit is 4096]" {
+		t.Errorf("fields = %v", op.Fields)
+	}
+	small := map[string]any{"passed": 12.0, "failed": 1.0}
+	o.Record(context.Background(), Op{Endpoint: "get_object", Error: strings.Repeat("é", 1000), Fields: small})
+	ops, _, _ := o.List(Query{})
+	if b, _ := json.Marshal(ops); len(ops) != 2 || len(b) > 8<<10 {
+		t.Errorf("list_events of 2 ops is %d bytes", len(b))
+	}
+	if len(ops[0].Error) > 1024 || fmt.Sprint(ops[0].Fields) != fmt.Sprint(small) {
+		t.Errorf("recorded op: error of %d bytes, fields %v", len(ops[0].Error), ops[0].Fields)
+	}
+}
+
+func TestObserver_StatsBoundsClusters(t *testing.T) {
+	o := open(t, t.TempDir(), Config{})
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// 30 clusters: cluster i fails 1+i%5 times, at base+i seconds, so that
+	// among equal counts the higher i was seen last.
+	for i := range 30 {
+		for range 1 + i%5 {
+			o.Record(context.Background(), Op{Endpoint: fmt.Sprintf("tool_%02d", i), Timestamp: base.Add(time.Duration(i) * time.Second),
+				Error: strings.Repeat("e", 300)})
+		}
+	}
+	st := o.Stats(time.Time{})
+	if len(st.Clusters) != 20 || st.ClusterCount != 30 || len(st.Escalations) != 18 || st.EscalationCount != 18 {
+		t.Fatalf("%d of %d clusters, %d of %d escalations listed", len(st.Clusters), st.ClusterCount, len(st.Escalations), st.EscalationCount)
+	}
+	if c := st.Clusters; c[0].Endpoint != "tool_29" || c[1].Endpoint != "tool_24" || c[6].Endpoint != "tool_28" || c[19].Endpoint != "tool_21" {
+		t.Errorf("clusters in order %s %s … %s … %s", c[0].Endpoint, c[1].Endpoint, c[6].Endpoint, c[19].Endpoint)
+	}
+	for _, c := range append(st.Clusters, st.Escalations...) {
+		if len(c.Example) > MaxSummary {
+			t.Fatalf("example of %d bytes", len(c.Example))
+		}
 	}
 }
 

@@ -40,8 +40,15 @@ type indexer struct {
 	ready    bool          // set up and reconciled
 	base     uint64        // marked when ready was set: reconcile's marks are below it
 	restale  int           // traces reconcile found missing or stale in the index
+	inflight int           // uids taken but not yet handled
 	err      error         // last failure, until the next success
 	progress chan struct{} // closed (and replaced) when done, ready or err change
+
+	// rejected maps the uid of each trace the embedder refused to the text
+	// it refused; the trace stays out of the index until its text changes.
+	// Only the indexer goroutine uses it. It is not persisted: after a
+	// restart such a trace is tried once more.
+	rejected map[string]string
 
 	waiters atomic.Int32  // searches waiting for the indexer
 	hurry   chan struct{} // a search is waiting
@@ -62,6 +69,7 @@ func newIndexer(p *Pathway) *indexer {
 	return &indexer{
 		p:        p,
 		queued:   map[string]bool{},
+		rejected: map[string]string{},
 		progress: make(chan struct{}),
 		kick:     make(chan struct{}, 1),
 		hurry:    make(chan struct{}, 1),
@@ -101,6 +109,7 @@ func (x *indexer) take(n int) ([]string, uint64) {
 		delete(x.queued, m.uid)
 	}
 	x.head = end
+	x.inflight = len(uids)
 	upto := x.marked
 	if x.head < len(x.queue) {
 		upto = x.queue[x.head].n - 1
@@ -127,10 +136,11 @@ func (x *indexer) setErr(err error) {
 	x.mu.Unlock()
 }
 
+// pending counts the uids queued or being handled.
 func (x *indexer) pending() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.queue) - x.head
+	return len(x.queue) - x.head + x.inflight
 }
 
 // wait returns once the index reflects every write acknowledged before the
@@ -229,6 +239,7 @@ func (x *indexer) run() {
 				return
 			}
 			x.mu.Lock()
+			x.inflight = 0
 			if upto > x.done {
 				x.done = upto
 				x.signalLocked()
@@ -351,6 +362,7 @@ func (x *indexer) sync(uids []string) error {
 			wants = append(wants, wantOf(e))
 		} else {
 			gone = append(gone, uid)
+			delete(x.rejected, uid)
 		}
 	}
 	p.mu.RUnlock()
@@ -362,32 +374,30 @@ func (x *indexer) sync(uids []string) error {
 	for i := range held {
 		have[held[i].ID] = &held[i]
 	}
-	var (
-		items   []vector.Item
-		toEmbed []int // positions in items
-		texts   []string
-	)
+	var items, fresh []vector.Item // fresh: to embed
 	for _, w := range wants {
 		h := have[w.uid]
 		switch {
+		case x.refused(w):
+			if h != nil { // its earlier text is no longer its text
+				gone = append(gone, w.uid)
+			}
 		case h == nil || h.Text != w.text:
-			toEmbed = append(toEmbed, len(items))
-			texts = append(texts, w.text)
-			items = append(items, vector.Item{ID: w.uid, Text: w.text, Metadata: w.meta})
+			fresh = append(fresh, vector.Item{ID: w.uid, Text: w.text, Metadata: w.meta})
 		case !sameMeta(h.Metadata, w.meta):
 			items = append(items, vector.Item{ID: w.uid, Vector: h.Vector, Text: w.text, Metadata: w.meta})
 		}
 	}
-	if len(texts) > 0 {
-		vecs, err := p.emb.Embed(ctx, texts)
-		if err != nil {
-			return fmt.Errorf("embed traces: %w", err)
-		}
-		if len(vecs) != len(texts) {
-			return fmt.Errorf("embed traces: got %d vectors for %d texts", len(vecs), len(texts))
-		}
-		for i, at := range toEmbed {
-			items[at].Vector = usable(vecs[i])
+	if err := x.embed(fresh); err != nil {
+		return err
+	}
+	for _, it := range fresh {
+		switch {
+		case it.Vector != nil:
+			delete(x.rejected, it.ID)
+			items = append(items, it)
+		case have[it.ID] != nil:
+			gone = append(gone, it.ID)
 		}
 	}
 	if len(items) > 0 {
@@ -401,6 +411,58 @@ func (x *indexer) sync(uids []string) error {
 		}
 	}
 	return nil
+}
+
+// refused reports whether the embedder refused w's text before.
+func (x *indexer) refused(w want) bool {
+	text, ok := x.rejected[w.uid]
+	return ok && text == w.text
+}
+
+// embed sets the vector of each of items. When the embedder rejects a
+// batch (see rejects), embed splits it in halves until it finds the texts
+// rejected on their own; it leaves those items without a vector, records
+// them in x.rejected and logs a warning naming each.
+func (x *indexer) embed(items []vector.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	texts := make([]string, len(items))
+	for i := range items {
+		texts[i] = items[i].Text
+	}
+	vecs, err := x.p.emb.Embed(x.ctx, texts)
+	switch {
+	case err == nil && len(vecs) != len(texts):
+		return fmt.Errorf("embed traces: got %d vectors for %d texts", len(vecs), len(texts))
+	case err == nil:
+		for i := range items {
+			items[i].Vector = usable(vecs[i])
+		}
+		return nil
+	case !rejects(err):
+		return fmt.Errorf("embed traces: %w", err)
+	case len(items) == 1:
+		slog.Warn("trace index: the embedder rejects this trace's text; the trace is left out of the index "+
+			"(query searches miss it) until its text changes", "uid", items[0].ID, "err", err)
+		x.rejected[items[0].ID] = items[0].Text
+		return nil
+	}
+	half := len(items) / 2
+	if err := x.embed(items[:half]); err != nil {
+		return err
+	}
+	return x.embed(items[half:])
+}
+
+// rejects reports whether err is the embedder refusing the texts it was
+// given (a caller's mistake: a text without words, a request the server
+// answers 400 or 413), which retrying cannot fix. A rate limit (errs.Busy)
+// and a missing model (errs.NotFound) are not about the texts: like faults,
+// they are retried.
+func rejects(err error) bool {
+	k := errs.KindOf(err)
+	return k != nil && k != errs.Busy && k != errs.NotFound
 }
 
 // usable returns v, or a tiny non-zero vector when v is all zeros (a text

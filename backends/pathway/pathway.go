@@ -37,9 +37,13 @@
 // batches of up to 1000, re-embedding only traces whose text changed (a
 // metadata change reuses the vector the index holds). A trace is embedded
 // by its text, or, when it has none, by a compact rendering of its content:
-// the first 2 KiB of its JSON. A search first waits until the indexer has
-// caught up with every write acknowledged before the search began, so a
-// caller always finds its own writes.
+// the first 2 KiB of its JSON. A trace whose text the embedder rejects (a
+// text without words, say) is left out of the index with a warning naming
+// it, and tried again only when its text changes or after a restart; it
+// never holds up the others, which a rejected batch is split to find. A
+// search first waits until the indexer has caught up with every write
+// acknowledged before the search began, so a caller always finds its own
+// writes.
 //
 // On Open, the index is reconciled with the log in the background: an index
 // built with another embedding model is dropped and rebuilt; traces missing

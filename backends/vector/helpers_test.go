@@ -45,6 +45,20 @@ func mustWait(t testing.TB, m *Manager, name string) {
 	}
 }
 
+// waitSnapshot returns once any background snapshot of index name already
+// started is written. A write whose log is full takes snapMu for one before
+// it returns, but Close skips a snapshot that has not begun yet, so a test
+// that expects one waits here before closing.
+func waitSnapshot(t testing.TB, m *Manager, name string) {
+	t.Helper()
+	ix, err := m.lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.snapMu.Lock()
+	ix.snapMu.Unlock()
+}
+
 // gaussianMixture returns n vectors of dim dimensions around clusters
 // random centres, with the given spread around each centre.
 func gaussianMixture(rng *rand.Rand, n, dim, clusters int, spread float64) [][]float32 {

@@ -138,6 +138,7 @@ func TestRestart_KeepsEverything(t *testing.T) {
 			churn(t, m, "keep", md, rng, 60)
 			checkModel(t, m, "keep", md)
 			before, _ := m.Info("keep")
+			waitSnapshot(t, m, "keep")
 			if err := m.Close(); err != nil {
 				t.Fatal(err)
 			}
