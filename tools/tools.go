@@ -229,7 +229,7 @@ How the tools fit together:
 - query_sql runs ONE read-only DuckDB statement. Every dataset is a table under its name; a past version is "name@vN" in double quotes, e.g. SELECT * FROM "sales@v1".
 - Similarity search: index_dataset embeds a dataset's text column into a vector index; upsert_vectors adds items (text or vectors) to an index made with create_index; search_vectors finds the nearest items to query_text, optionally filtered by metadata. Text is embedded by the server's model (list_indexes names it).
 - Pathway memory keeps what you tried and learned across sessions: add_trace (content is any JSON, text a summary to search by, tags), search_traces to recall (by meaning, tags, time), revise_trace for a better version (history kept, see trace_history), retire_trace for what no longer holds.
-- The server records every tool call. observer_stats shows what failed and how often (equal errors are clustered); list_events lists recent calls; record_event reports outcomes the server cannot see (scenario results, corrections).
+- The server records every tool call. observer_stats shows what failed and how often (equal errors are clustered); list_events lists recent calls; record_event reports outcomes the server cannot see (scenario results, corrections). When the same failure repeats (3 times by default) the server sends a logging notification at level warning, if your client asked for log messages.
 
 DuckDB SQL hints: DESCRIBE sales; SUMMARIZE sales; FROM sales LIMIT 5 (FROM-first works); GROUP BY ALL; strings in single quotes, identifiers in double quotes; date_trunc('month', ts); list and struct columns from JSON are queryable with dot and [index].
 

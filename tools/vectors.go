@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/observer"
 	"lakehouse/backends/vector"
@@ -36,7 +37,7 @@ type createIndexIn struct {
 type listIndexesOut struct {
 	Indexes     []vector.IndexInfo `json:"indexes"`
 	Unavailable map[string]string  `json:"unavailable,omitempty" jsonschema:"indexes whose files are damaged, with the reason; drop_index removes them"`
-	Embedder    string             `json:"embedder" jsonschema:"model that embeds text in this server"`
+	Embedder    embed.Stats        `json:"embedder" jsonschema:"the model that embeds text in this server, its dimension, and its cache: size, entries, hits and misses"`
 }
 
 type indexNameIn struct {
@@ -118,7 +119,7 @@ func vectorTools(b *Backends) []Tool {
 			"Create an empty vector index for similarity search. By default it holds vectors of the server's embedding model, so you can add and search by text; give dims only to store vectors you computed yourself. metric: cosine (default), l2, dot.",
 			additive("Create vector index", false), b.createIndex),
 		define("list_indexes",
-			"List vector indexes: name, dims, metric, embedding model, item count, engine (flat or hnsw).",
+			"List vector indexes: name, dims, metric, embedding model, item count, engine (flat or hnsw); and the server's embedder with its cache hits and misses.",
 			readOnly("List vector indexes"), b.listIndexes),
 		define("drop_index",
 			"Delete a vector index and all its items. Cannot be undone.",
@@ -166,7 +167,7 @@ func (b *Backends) createIndex(ctx context.Context, _ *mcp.CallToolRequest, in c
 }
 
 func (b *Backends) listIndexes(context.Context, *mcp.CallToolRequest, struct{}) (listIndexesOut, error) {
-	return listIndexesOut{Indexes: b.Vectors.List(), Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Model()}, nil
+	return listIndexesOut{Indexes: b.Vectors.List(), Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Stats()}, nil
 }
 
 func (b *Backends) dropIndex(ctx context.Context, _ *mcp.CallToolRequest, in indexNameIn) (dropIndexOut, error) {
