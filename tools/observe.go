@@ -35,7 +35,7 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 				Endpoint:     call.Params.Name,
 				Source:       sourceOf(call.Session),
 				DurationMS:   float64(time.Since(start).Microseconds()) / 1000,
-				InputSummary: summarize(call.Params.Arguments),
+				InputSummary: c.inputSummary(call.Params.Arguments),
 				SessionID:    call.Session.ID(),
 			}
 			switch r, _ := res.(*mcp.CallToolResult); {
@@ -61,7 +61,16 @@ type observedKey struct{}
 // define leaves here so that summaries need not decode the result's JSON.
 type observedCall struct {
 	session *mcp.ServerSession
+	args    any // the arguments as generic JSON, when define decoded them
 	out     any
+}
+
+// keepArgs leaves the decoded arguments for Observe, which would otherwise
+// decode them again.
+func keepArgs(ctx context.Context, args any) {
+	if c, ok := ctx.Value(observedKey{}).(*observedCall); ok {
+		c.args = args
+	}
 }
 
 // keepOutput leaves a handler's output for Observe, when it watches the call.
@@ -69,6 +78,15 @@ func keepOutput(ctx context.Context, out any) {
 	if c, ok := ctx.Value(observedKey{}).(*observedCall); ok {
 		c.out = out
 	}
+}
+
+// inputSummary summarizes the call's arguments, decoding raw only when
+// define did not.
+func (c *observedCall) inputSummary(raw json.RawMessage) string {
+	if c.args != nil {
+		return summarizeValue(c.args)
+	}
+	return summarize(raw)
 }
 
 // Escalate tells the client whose call made a failure cluster reach the

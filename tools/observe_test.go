@@ -37,15 +37,19 @@ func TestSummaries(t *testing.T) {
 }
 
 // BenchmarkObserveCost measures what the Observe middleware adds to a tool
-// call: summarizing a list_objects call's arguments and its ten-object
-// result, and recording the op (ring, stats and a buffered log append).
+// call: summarizing a list_objects call's arguments (decoded already, for
+// the schema check) and its ten-object result, and recording the op (ring,
+// stats and a buffered log append).
 func BenchmarkObserveCost(b *testing.B) {
 	obs, err := observer.Open(b.TempDir(), observer.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer obs.Close()
-	args := json.RawMessage(`{"prefix":"reports/","limit":10}`)
+	var args any
+	if err := json.Unmarshal([]byte(`{"prefix":"reports/","limit":10}`), &args); err != nil {
+		b.Fatal(err)
+	}
 	var out listObjectsOut
 	for i := range 10 {
 		out.Objects = append(out.Objects, store.Info{Key: fmt.Sprintf("reports/%d.csv", i), Size: 1 << 20, ETag: strings.Repeat("ab", 32), ContentType: "text/csv"})
@@ -57,7 +61,7 @@ func BenchmarkObserveCost(b *testing.B) {
 		t0 := time.Now()
 		obs.Record(ctx, observer.Op{
 			Endpoint: "list_objects", Source: "mcp", Success: true, DurationMS: 0.2,
-			InputSummary: summarize(args), OutputSummary: summarizeOutput(out), SessionID: "s1",
+			InputSummary: summarizeValue(args), OutputSummary: summarizeOutput(out), SessionID: "s1",
 		})
 		lat[i] = time.Since(t0)
 	}

@@ -91,7 +91,8 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 				panic(fmt.Sprintf("input schema of %s: %v", name, err)) // a programming error, caught by every test
 			}
 			s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				args, err := decodeArgs[In](resolved, req.Params.Arguments)
+				args, generic, err := decodeArgs[In](resolved, req.Params.Arguments)
+				keepArgs(ctx, generic)
 				if err != nil {
 					return errorResult(err), nil
 				}
@@ -109,23 +110,22 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 	}
 }
 
-// decodeArgs checks raw arguments against the input schema and decodes them.
-func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (In, error) {
-	var in In
+// decodeArgs checks raw arguments against the input schema and decodes
+// them. It also returns them decoded as generic JSON values, which it checks.
+func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (in In, generic any, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		raw = json.RawMessage("{}")
 	}
-	var generic any
 	if err := json.Unmarshal(raw, &generic); err != nil {
-		return in, fmt.Errorf("arguments are not JSON: %w", err)
+		return in, nil, fmt.Errorf("arguments are not JSON: %w", err)
 	}
 	if err := schema.Validate(generic); err != nil {
-		return in, fmt.Errorf("validating \"arguments\": %w", err)
+		return in, generic, fmt.Errorf("validating \"arguments\": %w", err)
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return in, argumentError(err)
+		return in, generic, argumentError(err)
 	}
-	return in, nil
+	return in, generic, nil
 }
 
 // argumentError explains an argument that has the schema's JSON type but

@@ -20,7 +20,6 @@ package eventlog
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,7 +158,7 @@ func Unmarshal(line []byte, v any) error { return fastjson.Unmarshal(line, v) }
 // Add encodes v as the next record and returns its sequence number. The
 // record is not durable until Sync(seq) returns nil.
 func (l *Log) Add(v any) (uint64, error) {
-	b, err := json.Marshal(v)
+	b, err := fastjson.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("encode log record: %w", err)
 	}
@@ -283,7 +282,7 @@ func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	var size int64
 	err = write(func(v any) error {
-		b, err := json.Marshal(v)
+		b, err := fastjson.Marshal(v)
 		if err != nil {
 			return err
 		}
