@@ -220,15 +220,8 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 		ix.seg.put(p.id, p.vec, p.ex)
 	}
 	ix.mu.Unlock()
-	full := w.bytes() > ix.cfg.SnapshotBytes
-	ix.wmu.Unlock()
-
-	ix.kick()
-	if err := w.sync(seq); err != nil {
+	if err := ix.acknowledge(w, seq); err != nil {
 		return 0, err
-	}
-	if full {
-		ix.startSnapshot()
 	}
 	return len(ps), nil
 }
@@ -284,17 +277,26 @@ func (ix *index) delete(ctx context.Context, ids []string) (int, error) {
 		ix.seg.remove(id)
 	}
 	ix.mu.Unlock()
+	if err := ix.acknowledge(w, seq); err != nil {
+		return 0, err
+	}
+	return len(gone), nil
+}
+
+// acknowledge finishes a write whose record seq is in log w and applied:
+// it releases wmu, wakes the graph builder and returns once the record is
+// durable, starting a snapshot when the log has outgrown SnapshotBytes.
+func (ix *index) acknowledge(w *wal, seq uint64) error {
 	full := w.bytes() > ix.cfg.SnapshotBytes
 	ix.wmu.Unlock()
-
 	ix.kick()
 	if err := w.sync(seq); err != nil {
-		return 0, err
+		return err
 	}
 	if full {
 		ix.startSnapshot()
 	}
-	return len(gone), nil
+	return nil
 }
 
 func (ix *index) get(ids []string) ([]Item, error) {
