@@ -97,6 +97,7 @@ func TestPathwayMemory(t *testing.T) {
 		want string
 	}{
 		{"add_trace", map[string]any{"text": "no content"}, `missing properties: ["content"]`},
+		{"search_traces", map[string]any{"query": "???"}, "give words"},
 		{"add_trace", map[string]any{"content": nil}, "content is required"},
 		{"add_trace", map[string]any{"content": strings.Repeat("x", 2000)}, "1000"},
 		{"add_trace", map[string]any{"content": 1, "tags": make([]string, 40)}, "32"},

@@ -206,6 +206,10 @@ func TestVectorsRawAndBadInput(t *testing.T) {
 	if hit["text"] != long || hit["text_cut"] != nil {
 		t.Errorf("hit with max_text_bytes 5000: text of %d bytes, cut %v", len(hit["text"].(string)), hit["text_cut"])
 	}
+	hit = call(t, cs, "search_vectors", map[string]any{"index": "words", "query_text": "lighthouse logbook", "k": 1, "max_text_bytes": 2})["hits"].([]any)[0].(map[string]any)
+	if hit["text"] != "li" {
+		t.Errorf("hit with max_text_bytes 2: text %q", hit["text"])
+	}
 	if msg := callErr(t, cs, "search_vectors", map[string]any{"index": "words", "query_text": "x", "max_text_bytes": 1 << 20}); !strings.Contains(msg, "65536") {
 		t.Errorf("max_text_bytes too large: %q", msg)
 	}
@@ -215,8 +219,14 @@ func TestVectorsRawAndBadInput(t *testing.T) {
 	if odd["count"] != 2.0 || odd["refused"] != 1.0 || fmt.Sprint(odd["refused_ids"]) != "[2]" || odd["skipped"] != 1.0 {
 		t.Errorf("index_dataset with odd rows = %v", odd)
 	}
+	// A row whose text loses its words leaves the index on the next run.
+	call(t, cs, "ingest_dataset", map[string]any{"name": "odd", "mode": "replace", "source": map[string]any{"content": "id,body\n1,???\n3,dogs bark\n"}})
+	odd = call(t, cs, "index_dataset", map[string]any{"dataset": "odd", "text_column": "body", "id_column": "id"})
+	if odd["count"] != 1.0 || odd["refused"] != 1.0 || fmt.Sprint(odd["refused_ids"]) != "[1]" {
+		t.Errorf("index_dataset after row 1 lost its words = %v", odd)
+	}
 	call(t, cs, "ingest_dataset", map[string]any{"name": "dup", "source": map[string]any{"content": "id,body\n1,one\n2,two\n2,again\n"}})
-	if msg := callErr(t, cs, "index_dataset", map[string]any{"dataset": "dup", "text_column": "body", "id_column": "id"}); !strings.Contains(msg, `"2" (2 rows)`) {
+	if msg := callErr(t, cs, "index_dataset", map[string]any{"dataset": "dup", "text_column": "body", "id_column": "id"}); !strings.Contains(msg, `1 id repeats, e.g. "2" (2 rows)`) {
 		t.Errorf("index_dataset with a repeated id: %q", msg)
 	}
 	if got := call(t, cs, "list_indexes", nil)["indexes"].([]any); len(got) != 3 {

@@ -168,8 +168,8 @@ func (b *Backends) checkUniqueIDs(ctx context.Context, rows, column string) erro
 	for i, r := range res.Rows {
 		examples[i] = fmt.Sprintf("%q (%d rows)", r[0], toInt64(r[1]))
 	}
-	return errs.New(errs.Invalid, "id_column %s is not unique: %d ids repeat, e.g. %s; each id is one item, so choose a unique column or narrow the rows with where",
-		column, toInt64(res.Rows[0][2]), strings.Join(examples, ", "))
+	return errs.New(errs.Invalid, "id_column %s is not unique: %s, e.g. %s; each id is one item, so choose a unique column or narrow the rows with where",
+		column, plural(toInt64(res.Rows[0][2]), "id repeats", "ids repeat"), strings.Join(examples, ", "))
 }
 
 // pageQuery reads the next page of usable rows after id last, in id order,
@@ -246,15 +246,38 @@ func (b *Backends) indexRows(ctx context.Context, out *indexDatasetOut, rows [][
 		}
 		out.Embedded += len(texts) - len(refused)
 		out.Refused += len(refused)
+		var stale []string // refused rows the index holds an older text of
 		for j, i := range toEmbed {
-			if refused[j] != nil && len(out.RefusedIDs) < maxRefusedIDs {
+			if refused[j] == nil {
+				continue
+			}
+			if len(out.RefusedIDs) < maxRefusedIDs {
 				out.RefusedIDs = append(out.RefusedIDs, items[i].ID)
+			}
+			if _, ok := held[items[i].ID]; ok {
+				stale = append(stale, items[i].ID)
 			}
 		}
 		items = slices.DeleteFunc(items, func(it vector.Item) bool { return it.Vector == nil })
+		if len(stale) > 0 {
+			if _, err := b.Vectors.Delete(ctx, out.Index, stale); err != nil {
+				return err
+			}
+		}
+	}
+	if len(items) == 0 {
+		return nil
 	}
 	_, err = b.Vectors.Upsert(ctx, out.Index, items)
 	return err
+}
+
+// plural renders n with the phrase for one or for many.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // maxRefusedIDs is how many refused ids index_dataset reports.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime/debug"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -90,7 +91,13 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 			if err != nil {
 				panic(fmt.Sprintf("input schema of %s: %v", name, err)) // a programming error, caught by every test
 			}
-			s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
+				defer func() { // one broken call must not take the server, and every client of it, down
+					if p := recover(); p != nil {
+						slog.Error("tool panicked", "tool", name, "panic", p, "stack", string(debug.Stack()))
+						res = errorResult(fmt.Errorf("internal error in %s (logged by the server): %v", name, p))
+					}
+				}()
 				args, generic, err := decodeArgs[In](resolved, req.Params.Arguments)
 				keepArgs(ctx, generic)
 				if err != nil {
@@ -103,8 +110,15 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 					}
 					return errorResult(err), nil
 				}
+				// Encoded here, once: a value JSON cannot hold (an infinite
+				// score, say) becomes a tool error rather than no answer.
+				structured, err := json.Marshal(out)
+				if err != nil {
+					slog.Error("tool output cannot be encoded", "tool", name, "err", err)
+					return errorResult(fmt.Errorf("the result of %s cannot be encoded as JSON: %w", name, err)), nil
+				}
 				keepOutput(ctx, out)
-				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out)}}, StructuredContent: out}, nil
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out, structured)}}, StructuredContent: json.RawMessage(structured)}, nil
 			})
 		},
 	}
@@ -173,15 +187,12 @@ func schemaFor[T any]() *jsonschema.Schema {
 	return s
 }
 
-func text(out any) string {
+// text is the text content of a result: what out renders, or its JSON.
+func text(out any, structured []byte) string {
 	if t, ok := out.(Texter); ok {
 		return t.Text()
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
+	return string(structured)
 }
 
 // All returns the tool table. b may be nil to list the tools without

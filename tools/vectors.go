@@ -187,28 +187,35 @@ func (b *Backends) embedFor(ctx context.Context, info vector.IndexInfo, texts []
 }
 
 // embedEach is embedFor for a batch of which some texts may be refused (no
-// words in them, say): when the embedder refuses the batch as a caller's
-// mistake, each text is embedded alone. refused maps the position of each
-// refused text to why; its vector is nil.
+// words in them, say): when the embedder refuses a batch as a caller's
+// mistake, it embeds the halves apart, down to the texts it refuses alone.
+// refused maps the position of each refused text to why; its vector is nil.
 func (b *Backends) embedEach(ctx context.Context, info vector.IndexInfo, texts []string) (vecs [][]float32, refused map[int]error, err error) {
 	if err := b.checkModel(info); err != nil {
 		return nil, nil, err
 	}
-	vecs, err = b.Embed.Embed(ctx, texts)
-	if errs.KindOf(err) != errs.Invalid {
-		return vecs, nil, err
-	}
 	vecs, refused = make([][]float32, len(texts)), map[int]error{}
-	for i, t := range texts {
-		v, err := b.Embed.Embed(ctx, []string{t})
+	var embed func(from, to int) error
+	embed = func(from, to int) error {
+		v, err := b.Embed.Embed(ctx, texts[from:to])
 		switch {
 		case err == nil:
-			vecs[i] = v[0]
-		case errs.KindOf(err) == errs.Invalid:
-			refused[i] = err
+			copy(vecs[from:to], v)
+		case errs.KindOf(err) != errs.Invalid:
+			return err
+		case to-from == 1:
+			refused[from] = err
 		default:
-			return nil, nil, err
+			mid := (from + to) / 2
+			if err := embed(from, mid); err != nil {
+				return err
+			}
+			return embed(mid, to)
 		}
+		return nil
+	}
+	if err := embed(0, len(texts)); err != nil {
+		return nil, nil, err
 	}
 	return vecs, refused, nil
 }

@@ -17,9 +17,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +67,8 @@ const MaxSummary = 256
 // Stats lists.
 const (
 	maxError          = 1 << 10
+	maxKey            = 128 // bytes of a caller's id or sig_hash
+	maxListedTools    = 50
 	maxTags           = 32
 	maxTag            = 64
 	maxFields         = 4 << 10 // bytes of JSON
@@ -130,6 +134,7 @@ type Observer struct {
 	rows      []row
 	ring      []Op // circular, len ≤ cfg.RingSize
 	next      int  // ring position of the next op
+	applied   int  // ops ever applied: the newest op in the ring is number applied-1
 	clusters  map[string]*Cluster
 	escalated map[string]bool
 	compacted int64 // log size after the last compaction
@@ -185,6 +190,7 @@ func (o *Observer) apply(op Op) {
 		o.ring[o.next] = op
 	}
 	o.next = (o.next + 1) % o.cfg.RingSize
+	o.applied++
 	addToCluster(o.clusters, op)
 }
 
@@ -199,7 +205,12 @@ func addToCluster(clusters map[string]*Cluster, op Op) {
 		clusters[op.SigHash] = c
 	}
 	c.Count++
-	c.LastSeen = op.Timestamp
+	if op.Timestamp.Before(c.FirstSeen) { // reported ops may come late
+		c.FirstSeen = op.Timestamp
+	}
+	if op.Timestamp.After(c.LastSeen) {
+		c.LastSeen = op.Timestamp
+	}
 }
 
 // settleEscalations marks the clusters that have reached EscalateAt as
@@ -287,6 +298,7 @@ func (o *Observer) record(ctx context.Context, op Op) (Op, uint64) {
 
 // bound cuts op's free-form parts to the sizes documented on Op.
 func bound(op *Op) {
+	op.ID, op.SigHash = CutTo(op.ID, maxKey), CutTo(op.SigHash, maxKey)
 	op.Endpoint, op.SessionID = Cut(op.Endpoint), Cut(op.SessionID)
 	op.InputSummary, op.OutputSummary = Cut(op.InputSummary), Cut(op.OutputSummary)
 	op.Error = CutTo(op.Error, maxError)
@@ -361,11 +373,15 @@ func CutTo(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	cut := n - len("…")
+	mark := "…"
+	if n < 2*len(mark) { // too short to spend on the mark
+		mark = ""
+	}
+	cut := max(n-len(mark), 0)
 	for cut > 0 && !utf8RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return s[:cut] + mark
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
@@ -404,7 +420,8 @@ type Stats struct {
 	Successes       int                  `json:"successes"`
 	Failures        int                  `json:"failures"`
 	BySource        map[string]int       `json:"by_source"`
-	ByTool          map[string]ToolStats `json:"by_tool"`
+	ByTool          map[string]ToolStats `json:"by_tool"`    // the 50 endpoints with the most ops
+	ToolCount       int                  `json:"tool_count"` // endpoints in all
 	RecentScenarios []Op                 `json:"recent_scenarios"`
 	Clusters        []Cluster            `json:"failure_clusters"`
 	ClusterCount    int                  `json:"cluster_count"`
@@ -445,7 +462,11 @@ func (o *Observer) Stats(since time.Time) Stats {
 					clusters[r.sig] = c
 				}
 				c.Count++
-				c.LastSeen = time.Unix(0, r.at).UTC()
+				if at := time.Unix(0, r.at).UTC(); at.After(c.LastSeen) {
+					c.LastSeen = at
+				} else if at.Before(c.FirstSeen) {
+					c.FirstSeen = at
+				}
 			}
 		}
 		st.ByTool[r.endpoint] = ts
@@ -463,6 +484,8 @@ func (o *Observer) Stats(since time.Time) Stats {
 			st.Escalations = append(st.Escalations, *o.clusters[c.SigHash])
 		}
 	}
+	st.ToolCount = len(st.ByTool)
+	busiest(st.ByTool)
 	st.ClusterCount, st.EscalationCount = len(st.Clusters), len(st.Escalations)
 	st.Clusters, st.Escalations = largest(st.Clusters), largest(st.Escalations)
 	for _, op := range o.newestFirst() {
@@ -474,6 +497,20 @@ func (o *Observer) Stats(since time.Time) Stats {
 		}
 	}
 	return st
+}
+
+// busiest keeps the maxListedTools endpoints of byTool with the most ops.
+func busiest(byTool map[string]ToolStats) {
+	if len(byTool) <= maxListedTools {
+		return
+	}
+	names := slices.Collect(maps.Keys(byTool))
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(byTool[b].Count, byTool[a].Count), strings.Compare(a, b))
+	})
+	for _, name := range names[maxListedTools:] {
+		delete(byTool, name)
+	}
 }
 
 // largest sorts cs by count, then last seen, both descending, and returns
@@ -514,7 +551,7 @@ type Query struct {
 	Success  *bool
 	Since    time.Time
 	Limit    int    // 0 = 100, at most 1000
-	Cursor   string // id of the last op of the previous page
+	Cursor   string // next_cursor of the previous page
 }
 
 // List returns the most recent ops that match q, newest first, from the
@@ -527,25 +564,32 @@ func (o *Observer) List(q Query) ([]Op, string, error) {
 		q.Limit = defaultListedEvent
 	}
 	o.mu.Lock()
-	ops := o.newestFirst()
+	ops, newest := o.newestFirst(), o.applied-1
 	o.mu.Unlock()
+	// A cursor is the number of the last op listed: ops are numbered in the
+	// order they were applied, so caller-given ids, which may repeat, do not
+	// matter, and new ops do not shift the pages.
+	start := 0
 	if q.Cursor != "" {
-		i := slices.IndexFunc(ops, func(op Op) bool { return op.ID == q.Cursor })
-		if i < 0 {
+		n, err := strconv.Atoi(q.Cursor)
+		if err != nil || n < 0 || n > newest {
+			return nil, "", errs.New(errs.Invalid, "cursor %q is not a next_cursor of list_events; list again without a cursor", q.Cursor)
+		}
+		if start = newest - n + 1; start > len(ops) {
 			return nil, "", errs.New(errs.NotFound, "cursor %q is no longer among the %d most recent events; list again without a cursor", q.Cursor, len(ops))
 		}
-		ops = ops[i+1:]
 	}
-	out := []Op{}
-	for _, op := range ops {
+	out, last := []Op{}, 0
+	for i := start; i < len(ops); i++ {
+		op := ops[i]
 		if (q.Endpoint != "" && op.Endpoint != q.Endpoint) || (q.Source != "" && op.Source != q.Source) ||
 			(q.Success != nil && op.Success != *q.Success) || op.Timestamp.Before(q.Since) {
 			continue
 		}
 		if len(out) == q.Limit {
-			return out, out[len(out)-1].ID, nil
+			return out, strconv.Itoa(newest - last), nil
 		}
-		out = append(out, op)
+		out, last = append(out, op), i
 	}
 	return out, "", nil
 }

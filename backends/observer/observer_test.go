@@ -305,3 +305,97 @@ func BenchmarkRecord(b *testing.B) {
 		o.Record(ctx, op)
 	}
 }
+
+// TestObserver_ListPagesByPosition pages through ops whose caller-given ids
+// repeat: every op comes exactly once, newest first, and a cursor that fell
+// out of the ring, or is made up, is an error.
+func TestObserver_ListPagesByPosition(t *testing.T) {
+	o := open(t, t.TempDir(), Config{RingSize: 8})
+	ctx := context.Background()
+	ids := []string{"h", "dup", "e", "f", "dup", "g"}
+	for i, id := range ids {
+		if _, err := o.RecordDurable(ctx, Op{ID: id, Endpoint: "report", Success: true, DurationMS: float64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []float64
+	cursor, first := "", ""
+	for range 10 {
+		ops, next, err := o.List(Query{Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range ops {
+			got = append(got, op.DurationMS)
+		}
+		if first == "" {
+			first = next
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[5 4 3 2 1 0]" {
+		t.Errorf("pages = %v, want every op once, newest first", got)
+	}
+	for range 8 { // push the first page's cursor out of the ring
+		o.Record(ctx, Op{Endpoint: "later", Success: true})
+	}
+	if _, _, err := o.List(Query{Limit: 1, Cursor: first}); !errors.Is(err, errs.NotFound) {
+		t.Errorf("stale cursor: %v", err)
+	}
+	if _, _, err := o.List(Query{Cursor: "dup"}); !errors.Is(err, errs.Invalid) {
+		t.Errorf("made-up cursor: %v", err)
+	}
+	long, _ := o.RecordDurable(ctx, Op{ID: strings.Repeat("i", 1000), SigHash: strings.Repeat("s", 1000), Endpoint: "x"})
+	if len(long.ID) > 128 || len(long.SigHash) > 128 {
+		t.Errorf("id of %d bytes and sig_hash of %d kept", len(long.ID), len(long.SigHash))
+	}
+}
+
+// TestObserver_StatsBoundsTools keeps by_tool to the busiest endpoints.
+func TestObserver_StatsBoundsTools(t *testing.T) {
+	o := open(t, t.TempDir(), Config{})
+	ctx := context.Background()
+	for i := range 120 {
+		for range 1 + i%3 {
+			o.Record(ctx, Op{Endpoint: fmt.Sprintf("e%03d", i), Success: true})
+		}
+	}
+	st := o.Stats(time.Time{})
+	if st.ToolCount != 120 || len(st.ByTool) != 50 || st.Total != 240 {
+		t.Fatalf("tool_count %d, %d listed, total %d", st.ToolCount, len(st.ByTool), st.Total)
+	}
+	threes := 0
+	for name, ts := range st.ByTool {
+		switch ts.Count {
+		case 3:
+			threes++
+		case 1:
+			t.Errorf("%s with 1 op listed among the busiest", name)
+		}
+	}
+	if threes != 40 {
+		t.Errorf("%d of the 40 endpoints with 3 ops listed", threes)
+	}
+}
+
+func TestCutTo(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"hello", 5, "hello"},
+		{"hello world", 8, "hello…"},
+		{"héllo world", 4, "hél"}, // too short for the mark
+		{"héllo", 2, "h"},         // never half a character
+		{"hello", 0, ""},
+		{"ééé", 6, "ééé"},
+		{"éééé", 7, "éé…"},
+	} {
+		if got := CutTo(c.s, c.n); got != c.want || len(got) > c.n {
+			t.Errorf("CutTo(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}

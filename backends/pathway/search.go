@@ -218,6 +218,9 @@ func (p *Pathway) rank(ctx context.Context, s *search, cur cursor) (SearchResult
 		return SearchResult{}, err
 	}
 	vecs, err := p.emb.Embed(ctx, []string{s.Query})
+	if errs.KindOf(err) == errs.Invalid {
+		return SearchResult{}, errs.New(errs.Invalid, "query %q cannot be searched by (%v): give words, or leave query out to list traces newest first", s.Query, err)
+	}
 	if err != nil {
 		return SearchResult{}, fmt.Errorf("embed query: %w", err)
 	}
