@@ -411,3 +411,45 @@ func TestObjects(t *testing.T) {
 		t.Errorf("second delete: %q", msg)
 	}
 }
+
+// TestToolSchemasAreObjects checks the schemas a client sees: each tool's
+// input and output schema, and the schema of every property in them, is a
+// JSON object. A bare true (what an empty schema encodes as) is valid JSON
+// Schema, but some clients, the MCP Inspector among them, refuse the whole
+// tool list over one property schema that is not an object.
+func TestToolSchemasAreObjects(t *testing.T) {
+	cs, _ := session(t, testConfig(t, t.TempDir()), nil)
+	res, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Errorf("%s = %v, want a schema object", path, v)
+			return
+		}
+		if props, ok := m["properties"].(map[string]any); ok {
+			for name, p := range props {
+				walk(path+".properties."+name, p)
+			}
+		}
+		if items, ok := m["items"].(map[string]any); ok {
+			walk(path+".items", items)
+		}
+	}
+	for _, tool := range res.Tools {
+		for kind, schema := range map[string]any{"input": tool.InputSchema, "output": tool.OutputSchema} {
+			b, err := json.Marshal(schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Fatal(err)
+			}
+			walk(tool.Name+" "+kind, v)
+		}
+	}
+}

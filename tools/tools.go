@@ -169,9 +169,11 @@ func errorResult(err error) *mcp.CallToolResult {
 }
 
 // schemaOptions describe json.RawMessage (a trace's content) as any JSON
-// value, not as the byte array it is in Go.
+// value, not as the byte array it is in Go. The description keeps the schema
+// an object: an empty one encodes as true, which some clients refuse as a
+// property schema.
 var schemaOptions = &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
-	reflect.TypeFor[json.RawMessage](): {},
+	reflect.TypeFor[json.RawMessage](): {Description: "any JSON value"},
 }}
 
 // schemaFor infers the JSON schema of T (of what it points to, for a pointer).
