@@ -102,13 +102,13 @@ func readArgs(raw string, stdin io.Reader) (json.RawMessage, error) {
 // the owner, over the socket for a guest.
 func (n *node) clientSession(ctx context.Context) (*mcp.ClientSession, error) {
 	if !n.isOwner() {
-		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner}, tools.CLIClient)
+		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner}, tools.CLIClient, nil)
 	}
 	st, ct := mcp.NewInMemoryTransports()
 	if _, err := n.server.Connect(ctx, st, nil); err != nil {
 		return nil, err
 	}
-	return connectClient(ctx, ct, tools.CLIClient)
+	return connectClient(ctx, ct, tools.CLIClient, nil)
 }
 
 func contentText(res *mcp.CallToolResult) string {

@@ -220,6 +220,37 @@ func TestHTTPStatelessGuest(t *testing.T) {
 	}
 }
 
+// TestHTTPGuestProgress sends a call with a progress token to an HTTP guest:
+// the owner's progress notifications reach the caller, under its own token.
+func TestHTTPGuestProgress(t *testing.T) {
+	dir := t.TempDir()
+	owner := stdioSession(t, dir)
+	call(t, owner, "list_datasets", nil) // the owner is up before the guest starts
+	base := startHTTP(t, dir)
+	notes := make(chan *mcp.ProgressNotificationParams, 100)
+	client := mcp.NewClient(&mcp.Implementation{Name: "test"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) { notes <- r.Params },
+	})
+	cs, err := client.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	params := &mcp.CallToolParams{Name: "ingest_dataset", Arguments: map[string]any{"name": "sales", "source": map[string]any{"content": fixture(t, "sales.csv")}}}
+	params.SetProgressToken("mine")
+	if res, err := cs.CallTool(context.Background(), params); err != nil || res.IsError {
+		t.Fatalf("ingest through the guest: %v %v", err, res)
+	}
+	select {
+	case n := <-notes:
+		if n.ProgressToken != "mine" || n.Message == "" {
+			t.Errorf("progress = %+v", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress notification through the guest")
+	}
+}
+
 // listenAddress reads mcpd's stderr until it says where it listens, and keeps
 // copying the rest so the process never blocks on a full pipe.
 func listenAddress(t *testing.T, stderr io.Reader) string {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -115,7 +117,9 @@ func requireToken(token string, h http.Handler) http.Handler {
 // through one client session on conn. A guest serves it over HTTP. gone is
 // called when the owner goes away.
 func proxyServer(ctx context.Context, conn net.Conn, gone func()) (*mcp.Server, error) {
-	cs, err := connectClient(ctx, &mcp.IOTransport{Reader: conn, Writer: conn}, "mcpd-guest")
+	relay := &progressRelay{calls: map[string]relayedCall{}}
+	cs, err := connectClient(ctx, &mcp.IOTransport{Reader: conn, Writer: conn}, "mcpd-guest",
+		&mcp.ClientOptions{ProgressNotificationHandler: relay.forward})
 	if err != nil {
 		return nil, fmt.Errorf("connect to the owning mcpd: %w", err)
 	}
@@ -126,7 +130,12 @@ func proxyServer(ctx context.Context, conn net.Conn, gone func()) (*mcp.Server, 
 			return nil, fmt.Errorf("list the owner's tools: %w", err)
 		}
 		s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			return cs.CallTool(ctx, &mcp.CallToolParams{Meta: req.Params.Meta, Name: req.Params.Name, Arguments: req.Params.Arguments})
+			params := &mcp.CallToolParams{Meta: maps.Clone(req.Params.Meta), Name: req.Params.Name, Arguments: req.Params.Arguments}
+			if token := req.Params.GetProgressToken(); token != nil {
+				params.SetProgressToken(relay.add(ctx, req.Session, token))
+				defer relay.remove(params.GetProgressToken().(string))
+			}
+			return cs.CallTool(ctx, params)
 		})
 	}
 	go func() {
@@ -137,8 +146,53 @@ func proxyServer(ctx context.Context, conn net.Conn, gone func()) (*mcp.Server, 
 	return s, nil
 }
 
+// progressRelay carries the owner's progress notifications back to the
+// client whose call they are about. Each forwarded call gets a token of its
+// own: the proxy's clients choose theirs independently.
+type progressRelay struct {
+	mu    sync.Mutex
+	next  int
+	calls map[string]relayedCall
+}
+
+// relayedCall is a call whose progress is relayed: its context (which ties
+// a notification to the call on streamable HTTP), session and token.
+type relayedCall struct {
+	ctx     context.Context
+	session *mcp.ServerSession
+	token   any
+}
+
+func (r *progressRelay) add(ctx context.Context, ss *mcp.ServerSession, token any) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next++
+	id := fmt.Sprintf("relay-%d", r.next)
+	r.calls[id] = relayedCall{ctx: ctx, session: ss, token: token}
+	return id
+}
+
+func (r *progressRelay) remove(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.calls, id)
+}
+
+func (r *progressRelay) forward(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+	id, _ := req.Params.ProgressToken.(string)
+	r.mu.Lock()
+	call, ok := r.calls[id]
+	r.mu.Unlock()
+	if !ok || call.session == nil {
+		return
+	}
+	p := *req.Params
+	p.ProgressToken = call.token
+	call.session.NotifyProgress(call.ctx, &p)
+}
+
 // connectClient opens an MCP client session on t, introducing itself as name.
-func connectClient(ctx context.Context, t mcp.Transport, name string) (*mcp.ClientSession, error) {
-	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: version}, nil)
+func connectClient(ctx context.Context, t mcp.Transport, name string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: version}, opts)
 	return c.Connect(ctx, t, nil)
 }
