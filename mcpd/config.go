@@ -83,9 +83,14 @@ type PathwayConfig struct {
 
 // ObserverConfig tunes the record of operations.
 type ObserverConfig struct {
-	RingSize   int `toml:"ring_size"`
-	EscalateAt int `toml:"escalate_at"`
+	RingSize     int   `toml:"ring_size"`
+	EscalateAt   int   `toml:"escalate_at"`
+	Retain       int   `toml:"retain"`
+	CompactBytes int64 `toml:"compact_bytes"`
 }
+
+// maxRingSize bounds observer.ring_size: whole ops are kept in memory.
+const maxRingSize = 100_000
 
 // defaultConfig returns the configuration used when nothing is set.
 func defaultConfig() Config {
@@ -95,7 +100,7 @@ func defaultConfig() Config {
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
 		Pathway:  PathwayConfig{MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
-		Observer: ObserverConfig{RingSize: 2000, EscalateAt: 3},
+		Observer: ObserverConfig{RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
 	}
 }
 
@@ -213,8 +218,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("vector: flat_threshold must be 0 or more, m at least 2, ef_construction and snapshot_bytes positive")
 	case c.Pathway.MaxContentBytes < 1 || c.Pathway.MaxTags < 1 || c.Pathway.MaxTagLength < 1 || c.Pathway.CompactBytes < 1:
 		return fmt.Errorf("pathway: max_content_bytes, max_tags, max_tag_length and compact_bytes must be positive")
-	case c.Observer.RingSize < 1 || c.Observer.EscalateAt < 1:
-		return fmt.Errorf("observer.ring_size and observer.escalate_at must be at least 1")
+	case c.Observer.RingSize < 1 || c.Observer.RingSize > maxRingSize || c.Observer.EscalateAt < 1:
+		return fmt.Errorf("observer.ring_size must be 1 to %d and observer.escalate_at at least 1", maxRingSize)
+	case c.Observer.Retain < c.Observer.RingSize || c.Observer.CompactBytes < 1:
+		return fmt.Errorf("observer.retain = %d: must be at least ring_size (%d); observer.compact_bytes must be positive", c.Observer.Retain, c.Observer.RingSize)
 	}
 	for _, p := range c.Ingest.AllowedPaths {
 		if !filepath.IsAbs(p) {

@@ -79,6 +79,8 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{write("[objects]\nmax_bytes = -1\n"), nil, "objects.max_bytes = -1"},
 		{write("data_dir = \"relative\"\n"), nil, "must be an absolute path"},
 		{write("[sql\n"), nil, "lakehouse.toml"},
+		{write("[observer]\nring_size = 5000000\n"), nil, "observer.ring_size must be 1 to 100000"},
+		{write("[observer]\nretain = 10\n"), nil, "observer.retain = 10: must be at least ring_size (2000)"},
 		{"/does/not/exist.toml", nil, "read config"},
 		{"", map[string]string{"HOME": "/h", "LAKEHOUSE_SQL_THREADS": "many"}, `LAKEHOUSE_SQL_THREADS="many"`},
 	}

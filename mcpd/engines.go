@@ -104,6 +104,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e.closers = append(e.closers, pw.Close)
 	obs, err := observer.Open(filepath.Join(cfg.DataDir, "observer"), observer.Config{
 		RingSize: cfg.Observer.RingSize, EscalateAt: cfg.Observer.EscalateAt, OnEscalate: tools.Escalate,
+		Retain: cfg.Observer.Retain, CompactBytes: cfg.Observer.CompactBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open observer: %w", err)
