@@ -6,9 +6,10 @@ package main
 // DATA/mcpd.lock, opens the engines, and serves MCP on the unix socket
 // DATA/mcpd.sock besides its own transport. A later mcpd fails to take the
 // lock and forwards its traffic to that socket instead of opening any file of
-// the data directory itself: stdio byte for byte, `mcpd call` as an MCP client,
-// HTTP through a proxy server. The kernel drops the lock when the owner exits,
-// however it exits, so the next mcpd to start becomes the owner.
+// the data directory itself: a server through a proxy of the owner's tools
+// (see guest.go), `mcpd call` as an MCP client. The kernel drops the lock
+// when the owner exits, however it exits; its guests then attach again, and
+// the first to take the lock becomes the owner of the others.
 
 import (
 	"context"

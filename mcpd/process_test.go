@@ -117,8 +117,9 @@ func containsAll(s string, words []string) bool {
 }
 
 // TestSharedDataDirectory runs two stdio servers and the CLI on one data
-// directory at once: the first owns it, the others forward to it, and after
-// the owner exits the next process takes over.
+// directory at once: the first owns it, the others forward to it. When the
+// owner exits, its guest takes over and its client carries on; a process
+// started later forwards to that one, and takes over when it exits in turn.
 func TestSharedDataDirectory(t *testing.T) {
 	dir := t.TempDir()
 	owner := stdioSession(t, dir)
@@ -138,12 +139,40 @@ func TestSharedDataDirectory(t *testing.T) {
 		t.Errorf("mcpd call while two servers run: %v\n%s", err, out)
 	}
 
-	// The owner exits; its guest loses it; the next process takes over.
+	// The owner exits: the guest takes over, and its client carries on.
 	owner.Close()
-	guest.Close()
+	if got := eventually(t, guest, "SELECT count(*) FROM sales"); got != `[[8]]` {
+		t.Errorf("after the owner exited, the guest sees %s", got)
+	}
+	call(t, guest, "put_object", map[string]any{"key": "b.txt", "content": "after the takeover"})
 	next := stdioSession(t, dir)
-	if got := jsonText(query(t, next, "SELECT count(*) FROM sales")); got != `[[8]]` {
-		t.Errorf("after the owner exited, the new owner sees %s", got)
+	if obj := call(t, next, "get_object", map[string]any{"key": "b.txt"}); obj["content"] != "after the takeover" {
+		t.Errorf("a later process reads %v", obj["content"])
+	}
+	guest.Close()
+	if got := eventually(t, next, "SELECT count(*) FROM sales"); got != `[[8]]` {
+		t.Errorf("after the second owner exited, the next one sees %s", got)
+	}
+}
+
+// eventually runs sql through cs until it succeeds, for a client whose
+// server is attaching to the data directory again; it returns the rows.
+func eventually(t *testing.T, cs *mcp.ClientSession, sql string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "query_sql", Arguments: map[string]any{"sql": sql}})
+		if err != nil {
+			t.Fatalf("the client lost its server: %v", err)
+		}
+		if !res.IsError {
+			b, _ := json.Marshal(res.StructuredContent.(map[string]any)["rows"])
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer within 30 s: %s", contentText(res))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -7,46 +7,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// serveStdio serves MCP on stdin/stdout until the client closes stdin. A guest
-// copies the bytes to and from the owner's socket, so the client talks to the
-// owner's server directly.
+// serveStdio serves MCP on stdin/stdout until the client closes stdin.
 func serveStdio(ctx context.Context, cfg Config, n *node) error {
-	if n.isOwner() {
-		err := n.server.Run(ctx, &mcp.StdioTransport{MaxLineLength: maxLine(cfg)})
-		if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
-			return nil
-		}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	server, release, err := n.mcpServer(ctx, cfg, stop)
+	if err != nil {
 		return err
 	}
-	done := make(chan error, 2)
-	go func() {
-		_, err := io.Copy(n.owner, os.Stdin)
-		// Tell the owner this client is gone; it then ends the session and
-		// closes its side, which ends the copy below.
-		n.owner.(*net.UnixConn).CloseWrite()
-		done <- err
-	}()
-	go func() {
-		_, err := io.Copy(os.Stdout, n.owner)
-		done <- err
-	}()
-	select {
-	case <-ctx.Done():
+	defer release()
+	err = server.Run(ctx, &mcp.StdioTransport{MaxLineLength: maxLine(cfg)})
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
-	case err := <-done:
-		return err
 	}
+	return err
 }
 
 // serveHTTP serves streamable HTTP at /mcp, SSE at /sse and GET /health on
@@ -61,12 +43,11 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	server := n.server
-	if !n.isOwner() {
-		if server, err = proxyServer(ctx, n.owner, stop); err != nil {
-			return err
-		}
+	server, release, err := n.mcpServer(ctx, cfg, stop)
+	if err != nil {
+		return err
 	}
+	defer release()
 	getServer := func(*http.Request) *mcp.Server { return server }
 	body := int64(maxLine(cfg))
 	mux := http.NewServeMux()
@@ -111,84 +92,6 @@ func requireToken(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// proxyServer is an MCP server whose tools are those of the owner, reached
-// through one client session on conn. A guest serves it over HTTP. gone is
-// called when the owner goes away.
-func proxyServer(ctx context.Context, conn net.Conn, gone func()) (*mcp.Server, error) {
-	relay := &progressRelay{calls: map[string]relayedCall{}}
-	cs, err := connectClient(ctx, &mcp.IOTransport{Reader: conn, Writer: conn}, "mcpd-guest",
-		&mcp.ClientOptions{ProgressNotificationHandler: relay.forward})
-	if err != nil {
-		return nil, fmt.Errorf("connect to the owning mcpd: %w", err)
-	}
-	init := cs.InitializeResult()
-	s := mcp.NewServer(init.ServerInfo, &mcp.ServerOptions{Instructions: init.Instructions})
-	for t, err := range cs.Tools(ctx, nil) {
-		if err != nil {
-			return nil, fmt.Errorf("list the owner's tools: %w", err)
-		}
-		s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			params := &mcp.CallToolParams{Meta: maps.Clone(req.Params.Meta), Name: req.Params.Name, Arguments: req.Params.Arguments}
-			if token := req.Params.GetProgressToken(); token != nil {
-				params.SetProgressToken(relay.add(ctx, req.Session, token))
-				defer relay.remove(params.GetProgressToken().(string))
-			}
-			return cs.CallTool(ctx, params)
-		})
-	}
-	go func() {
-		cs.Wait()
-		slog.Error("the owning mcpd went away; stopping (start mcpd again to take over the data directory)")
-		gone()
-	}()
-	return s, nil
-}
-
-// progressRelay carries the owner's progress notifications back to the
-// client whose call they are about. Each forwarded call gets a token of its
-// own: the proxy's clients choose theirs independently.
-type progressRelay struct {
-	mu    sync.Mutex
-	next  int
-	calls map[string]relayedCall
-}
-
-// relayedCall is a call whose progress is relayed: its context (which ties
-// a notification to the call on streamable HTTP), session and token.
-type relayedCall struct {
-	ctx     context.Context
-	session *mcp.ServerSession
-	token   any
-}
-
-func (r *progressRelay) add(ctx context.Context, ss *mcp.ServerSession, token any) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.next++
-	id := fmt.Sprintf("relay-%d", r.next)
-	r.calls[id] = relayedCall{ctx: ctx, session: ss, token: token}
-	return id
-}
-
-func (r *progressRelay) remove(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.calls, id)
-}
-
-func (r *progressRelay) forward(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-	id, _ := req.Params.ProgressToken.(string)
-	r.mu.Lock()
-	call, ok := r.calls[id]
-	r.mu.Unlock()
-	if !ok || call.session == nil {
-		return
-	}
-	p := *req.Params
-	p.ProgressToken = call.token
-	call.session.NotifyProgress(call.ctx, &p)
 }
 
 // connectClient opens an MCP client session on t, introducing itself as name.
