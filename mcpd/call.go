@@ -38,7 +38,7 @@ func callCommand(ctx context.Context, cfg Config, args []string, stdin io.Reader
 		return err
 	}
 	defer n.Close()
-	cs, err := n.clientSession(ctx)
+	cs, err := n.connect(ctx, cfg, tools.CLIClient, nil)
 	if err != nil {
 		return err
 	}
@@ -96,19 +96,6 @@ func readArgs(raw string, stdin io.Reader) (json.RawMessage, error) {
 		return nil, usageError(fmt.Sprintf("tool arguments must be a JSON object: %v", err))
 	}
 	return data, nil
-}
-
-// clientSession connects an MCP client to this node's server: in memory for
-// the owner, over the socket for a guest.
-func (n *node) clientSession(ctx context.Context) (*mcp.ClientSession, error) {
-	if !n.isOwner() {
-		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner}, tools.CLIClient, nil)
-	}
-	st, ct := mcp.NewInMemoryTransports()
-	if _, err := n.server.Connect(ctx, st, nil); err != nil {
-		return nil, err
-	}
-	return connectClient(ctx, ct, tools.CLIClient, nil)
 }
 
 func contentText(res *mcp.CallToolResult) string {

@@ -15,16 +15,17 @@ import (
 // mcpServer is the server this process offers its clients: its own as the
 // owner, or as a guest a proxy whose tools call the owner's. stop is called
 // when a guest can reach no owner any more; release closes what a guest
-// took over.
-func (n *node) mcpServer(ctx context.Context, cfg Config, stop func()) (server *mcp.Server, release func(), err error) {
+// took over and returns why it stopped, if it did.
+func (n *node) mcpServer(ctx context.Context, cfg Config, stop func()) (server *mcp.Server, release func() error, err error) {
 	if n.isOwner() {
-		return n.server, func() {}, nil
+		return n.server, func() error { return nil }, nil
 	}
 	g := &guest{cfg: cfg, relay: &progressRelay{calls: map[string]relayedCall{}}}
-	if g.cs, err = g.connect(ctx, n); err != nil {
+	if g.up, err = g.connect(ctx, n); err != nil {
 		return nil, nil, fmt.Errorf("connect to the owning mcpd: %w", err)
 	}
 	if server, err = g.proxy(ctx); err != nil {
+		g.close()
 		return nil, nil, err
 	}
 	go g.follow(ctx, stop)
@@ -41,35 +42,43 @@ type guest struct {
 	relay *progressRelay
 
 	mu     sync.Mutex
-	cs     *mcp.ClientSession
+	up     upstream
 	taken  *node // what the guest attached to after the first owner went away
 	closed bool
+	failed error // why the guest stopped, when no owner could be had
 }
 
-// connect opens a client session to n: the owner's socket for a guest node,
-// or n's own server, in memory, when this process became the owner.
-func (g *guest) connect(ctx context.Context, n *node) (*mcp.ClientSession, error) {
-	opts := &mcp.ClientOptions{ProgressNotificationHandler: g.relay.forward}
-	if !n.isOwner() {
-		return connectClient(ctx, &mcp.IOTransport{Reader: n.owner, Writer: n.owner}, "mcpd-guest", opts)
-	}
-	st, ct := mcp.NewInMemoryTransports()
-	if _, err := n.server.Connect(ctx, st, nil); err != nil {
-		return nil, err
-	}
-	return connectClient(ctx, ct, "mcpd-guest", opts)
+// upstream is a client session to the owner, with a channel closed when
+// the session ends.
+type upstream struct {
+	cs   *mcp.ClientSession
+	done chan struct{}
 }
 
-func (g *guest) session() *mcp.ClientSession {
+// connect opens a client session to n and watches for its end.
+func (g *guest) connect(ctx context.Context, n *node) (upstream, error) {
+	cs, err := n.connect(ctx, g.cfg, "mcpd-guest", &mcp.ClientOptions{ProgressNotificationHandler: g.relay.forward})
+	if err != nil {
+		return upstream{}, err
+	}
+	up := upstream{cs: cs, done: make(chan struct{})}
+	go func() {
+		cs.Wait()
+		close(up.done)
+	}()
+	return up, nil
+}
+
+func (g *guest) upstream() upstream {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.cs
+	return g.up
 }
 
 // proxy builds the server clients see: the owner's tools and instructions,
 // each call sent on the current session.
 func (g *guest) proxy(ctx context.Context) (*mcp.Server, error) {
-	cs := g.session()
+	cs := g.upstream().cs
 	init := cs.InitializeResult()
 	s := mcp.NewServer(init.ServerInfo, &mcp.ServerOptions{Instructions: init.Instructions})
 	for t, err := range cs.Tools(ctx, nil) {
@@ -82,7 +91,7 @@ func (g *guest) proxy(ctx context.Context) (*mcp.Server, error) {
 }
 
 // forward sends a tool call to the owner, with a progress token of its own
-// when the caller gave one.
+// when the caller gave one. A call the owner's exit cut off is a tool error.
 func (g *guest) forward(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	params := &mcp.CallToolParams{Meta: maps.Clone(req.Params.Meta), Name: req.Params.Name, Arguments: req.Params.Arguments}
 	if token := req.Params.GetProgressToken(); token != nil {
@@ -90,26 +99,72 @@ func (g *guest) forward(ctx context.Context, req *mcp.CallToolRequest) (*mcp.Cal
 		defer g.relay.remove(id)
 		params.SetProgressToken(id)
 	}
-	res, err := g.session().CallTool(ctx, params)
-	if err != nil && ctx.Err() == nil && errors.Is(err, mcp.ErrConnectionClosed) {
-		res, err = &mcp.CallToolResult{}, nil
-		res.SetError(errors.New("the mcpd that owned the data directory went away during this call, which may or may not have been done; this server is attaching to the data directory again: check, then retry"))
+	up, err := g.live(ctx)
+	if err != nil {
+		return toolError(err), nil
+	}
+	res, err := up.cs.CallTool(ctx, params)
+	if err != nil && ctx.Err() == nil && ended(up) {
+		return toolError(errors.New("the mcpd that owned the data directory went away during this call, which may or may not have been done; this server is attaching to the data directory again: check, then retry")), nil
 	}
 	return res, err
+}
+
+// live returns the session to the owner, waiting while the guest attaches
+// again after the owner went away, so that calls made meanwhile just wait.
+func (g *guest) live(ctx context.Context) (upstream, error) {
+	deadline := time.Now().Add(2 * attachTimeout)
+	for {
+		up := g.upstream()
+		select {
+		case <-up.done:
+		default:
+			return up, nil
+		}
+		if g.isClosed() || time.Now().After(deadline) {
+			return up, errors.New("no mcpd owns the data directory at the moment, and this server could not take it over; see its log")
+		}
+		select {
+		case <-ctx.Done():
+			return up, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func toolError(err error) *mcp.CallToolResult {
+	var res mcp.CallToolResult
+	res.SetError(err)
+	return &res
+}
+
+// ended reports whether up's session has ended, or ends within a moment (a
+// call can fail on the broken connection just before the session notices).
+func ended(up upstream) bool {
+	select {
+	case <-up.done:
+		return true
+	case <-time.After(time.Second):
+		return false
+	}
 }
 
 // follow waits for the session to the owner to end and attaches again,
 // until the guest closes. When no owner can be had, it calls stop.
 func (g *guest) follow(ctx context.Context, stop func()) {
 	for {
-		g.session().Wait()
+		<-g.upstream().done
 		if g.isClosed() || ctx.Err() != nil {
 			return
 		}
-		slog.Warn("the owning mcpd went away; attaching to the data directory again")
+		slog.Warn("the session to the owning mcpd ended; attaching to the data directory again")
 		if err := g.reattach(ctx); err != nil {
-			if !g.isClosed() && ctx.Err() == nil {
-				slog.Error("cannot attach to the data directory again; stopping", "err", err)
+			g.mu.Lock()
+			quiet := g.closed || ctx.Err() != nil
+			g.failed = fmt.Errorf("cannot attach to the data directory again: %w", err)
+			g.mu.Unlock()
+			if !quiet {
+				slog.Error("stopping", "err", g.failed)
 				stop()
 			}
 			return
@@ -117,26 +172,27 @@ func (g *guest) follow(ctx context.Context, stop func()) {
 	}
 }
 
-// reattach attaches to the data directory and connects, trying again for
-// attachTimeout: the next owner may itself be exiting as we connect.
+// reattach connects the guest again: to its own server when this process
+// owns the data directory already, else to whatever attach finds, trying
+// for attachTimeout, as the next owner may itself be exiting meanwhile.
 func (g *guest) reattach(ctx context.Context) error {
 	deadline := time.Now().Add(attachTimeout)
 	for {
-		n, err := attach(ctx, g.cfg)
+		g.mu.Lock()
+		n := g.taken
+		g.mu.Unlock()
+		var err error
+		if n == nil || !n.isOwner() {
+			n, err = attach(ctx, g.cfg)
+		}
 		if err == nil {
-			var cs *mcp.ClientSession
-			if cs, err = g.connect(ctx, n); err == nil {
-				g.mu.Lock()
-				old := g.taken
-				g.cs, g.taken = cs, n
-				g.mu.Unlock()
-				if old != nil {
-					old.Close()
-				}
-				slog.Info("attached to the data directory again", "owner", n.isOwner())
-				return nil
+			var up upstream
+			if up, err = g.connect(ctx, n); err == nil {
+				return g.swap(n, up)
 			}
-			n.Close()
+			if n != g.taken {
+				n.Close()
+			}
 		}
 		if time.Now().After(deadline) {
 			return err
@@ -149,21 +205,45 @@ func (g *guest) reattach(ctx context.Context) error {
 	}
 }
 
+// swap makes up the guest's session and n what it attached to, closing the
+// node it replaces; after close it closes n and up instead.
+func (g *guest) swap(n *node, up upstream) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		up.cs.Close()
+		if n != g.taken {
+			n.Close()
+		}
+		return errors.New("closed")
+	}
+	old := g.taken
+	g.up, g.taken = up, n
+	g.mu.Unlock()
+	if old != nil && old != n {
+		old.Close()
+	}
+	slog.Info("attached to the data directory again", "owner", n.isOwner())
+	return nil
+}
+
 func (g *guest) isClosed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.closed
 }
 
-// close releases what the guest attached to after the first owner.
-func (g *guest) close() {
+// close releases what the guest attached to after the first owner, and
+// returns why the guest stopped, if it did.
+func (g *guest) close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.closed = true
-	g.cs.Close()
+	g.up.cs.Close()
 	if g.taken != nil {
 		g.taken.Close()
 	}
+	return g.failed
 }
 
 // progressRelay carries the owner's progress notifications back to the

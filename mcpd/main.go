@@ -42,8 +42,8 @@ Environment variables LAKEHOUSE_<SECTION>_<KEY> override single config keys, e.g
 LAKEHOUSE_SQL_THREADS=2 or LAKEHOUSE_INGEST_ALLOWED_PATHS=/data/in (see lakehouse.toml).
 
 Several mcpd processes may share a data directory: the first owns it and serves
-the others through the unix socket DATA/mcpd.sock; when it exits, the next
-process to start takes over.
+the others through the unix socket DATA/mcpd.sock; when it exits, one of the
+others takes over and the rest forward to it, their clients carrying on.
 
 Examples:
   mcpd call put_object '{"key":"notes/a.txt","content":"hello"}'

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,9 @@ type node struct {
 	server  *mcp.Server
 
 	owner net.Conn // for a guest
+
+	mu    sync.Mutex
+	conns map[net.Conn]bool // the owner's socket connections; nil once closing
 }
 
 // attach makes this process the owner of cfg.DataDir, or connects it to the owner.
@@ -107,7 +111,7 @@ func becomeOwner(ctx context.Context, cfg Config, lock *os.File, sockPath string
 		lock.Close()
 		return nil, err
 	}
-	n := &node{engines: e, lock: lock, server: newServer(e.backends)}
+	n := &node{engines: e, lock: lock, server: newServer(e.backends), conns: map[net.Conn]bool{}}
 	// A socket file left by an owner that died is stale: we hold the lock.
 	os.Remove(sockPath)
 	if n.ln, err = net.Listen("unix", sockPath); err != nil {
@@ -118,18 +122,32 @@ func becomeOwner(ctx context.Context, cfg Config, lock *os.File, sockPath string
 	return n, nil
 }
 
-// serveSocket serves one MCP session per connection until the listener closes.
+// serveSocket serves one MCP session per connection until the listener
+// closes, keeping the connections so that Close can end them.
 func (n *node) serveSocket(maxLineLength int) {
 	for {
 		conn, err := n.ln.Accept()
 		if err != nil {
 			return
 		}
+		n.mu.Lock()
+		if n.conns == nil { // closing
+			n.mu.Unlock()
+			conn.Close()
+			return
+		}
+		n.conns[conn] = true
+		n.mu.Unlock()
 		go func() {
+			defer func() {
+				n.mu.Lock()
+				delete(n.conns, conn)
+				n.mu.Unlock()
+				conn.Close()
+			}()
 			ss, err := n.server.Connect(context.Background(), &mcp.IOTransport{Reader: conn, Writer: conn, MaxLineLength: maxLineLength}, nil)
 			if err != nil {
 				slog.Warn("socket session", "err", err)
-				conn.Close()
 				return
 			}
 			ss.Wait()
@@ -137,10 +155,31 @@ func (n *node) serveSocket(maxLineLength int) {
 	}
 }
 
+// connect opens an MCP client session to the data directory's server,
+// introducing itself as name: over a pipe to this process's own server for
+// the owner, over the socket for a guest. Either way it takes messages as
+// large as the socket does.
+func (n *node) connect(ctx context.Context, cfg Config, name string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	limit := maxLine(cfg)
+	conn := n.owner
+	if n.isOwner() {
+		var serverEnd net.Conn
+		conn, serverEnd = net.Pipe()
+		if _, err := n.server.Connect(ctx, &mcp.IOTransport{Reader: serverEnd, Writer: serverEnd, MaxLineLength: limit}, nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: version}, opts)
+	return c.Connect(ctx, &mcp.IOTransport{Reader: conn, Writer: conn, MaxLineLength: limit}, nil)
+}
+
 // isOwner reports whether this process owns the data directory.
 func (n *node) isOwner() bool { return n.engines != nil }
 
-// Close stops serving the socket, closes the engines, and releases the lock.
+// Close stops serving the socket and ends its sessions, so that guests
+// attach again at once rather than reach closed engines; then it closes the
+// engines and releases the lock.
 func (n *node) Close() error {
 	if n.owner != nil {
 		return n.owner.Close()
@@ -148,6 +187,12 @@ func (n *node) Close() error {
 	if n.ln != nil {
 		n.ln.Close()
 	}
+	n.mu.Lock()
+	for conn := range n.conns {
+		conn.Close()
+	}
+	n.conns = nil
+	n.mu.Unlock()
 	err := n.engines.Close()
 	n.lock.Close()
 	return err

@@ -139,8 +139,46 @@ func TestSharedDataDirectory(t *testing.T) {
 		t.Errorf("mcpd call while two servers run: %v\n%s", err, out)
 	}
 
-	// The owner exits: the guest takes over, and its client carries on.
+	// The owner exits while the guest's client is busy: the guest takes over,
+	// and its client carries on. A call the exit cut off fails as a tool
+	// error that says so; calls made during the takeover wait for it.
+	stop := make(chan struct{})
+	outcomes := make(chan string, 10000)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := guest.CallTool(context.Background(), &mcp.CallToolParams{Name: "query_sql", Arguments: map[string]any{"sql": "SELECT count(*) FROM sales"}})
+				switch {
+				case err != nil:
+					outcomes <- "transport error: " + err.Error()
+				case res.IsError:
+					outcomes <- contentText(res)
+				default:
+					outcomes <- "ok"
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
 	owner.Close()
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	close(outcomes)
+	counts := map[string]int{}
+	for o := range outcomes {
+		if o != "ok" && !strings.Contains(o, "went away during this call") {
+			t.Errorf("a call during the takeover: %s", o)
+		}
+		counts[o]++
+	}
+	t.Logf("calls during the takeover: %v", counts)
 	if got := eventually(t, guest, "SELECT count(*) FROM sales"); got != `[[8]]` {
 		t.Errorf("after the owner exited, the guest sees %s", got)
 	}
@@ -153,6 +191,44 @@ func TestSharedDataDirectory(t *testing.T) {
 	if got := eventually(t, next, "SELECT count(*) FROM sales"); got != `[[8]]` {
 		t.Errorf("after the second owner exited, the next one sees %s", got)
 	}
+}
+
+// TestGuestLargeMessages sends objects larger than go-sdk's default 16 MiB
+// message limit through a guest, both ways, before and after the guest takes
+// over from the owner.
+func TestGuestLargeMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 17 MiB objects through three processes; about a minute under -race")
+	}
+	dir := t.TempDir()
+	owner := stdioSession(t, dir)
+	call(t, owner, "list_datasets", nil) // the owner is up before the guest starts
+	cmd := command(t, dir)
+	cmd.Stderr = testLog{t}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	guest, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(context.Background(),
+		&mcp.IOTransport{Reader: stdout, Writer: stdin, MaxLineLength: 64 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guest.Close()
+	big := strings.Repeat("0123456789abcdef", 17<<20/16)
+	roundTrip := func(key string) {
+		t.Helper()
+		call(t, guest, "put_object", map[string]any{"key": key, "content": big})
+		if got := call(t, guest, "get_object", map[string]any{"key": key, "max_bytes": 32 << 20}); got["content"] != big {
+			t.Errorf("get_object %s through the guest: %d bytes back, want %d", key, len(got["content"].(string)), len(big))
+		}
+	}
+	roundTrip("big/before.txt")
+	owner.Close()
+	eventually(t, guest, "SELECT 1")
+	roundTrip("big/after.txt")
 }
 
 // eventually runs sql through cs until it succeeds, for a client whose

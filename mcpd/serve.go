@@ -23,8 +23,10 @@ func serveStdio(ctx context.Context, cfg Config, n *node) error {
 	if err != nil {
 		return err
 	}
-	defer release()
 	err = server.Run(ctx, &mcp.StdioTransport{MaxLineLength: maxLine(cfg)})
+	if failed := release(); failed != nil {
+		return failed
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -47,7 +49,6 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	if err != nil {
 		return err
 	}
-	defer release()
 	getServer := func(*http.Request) *mcp.Server { return server }
 	body := int64(maxLine(cfg))
 	mux := http.NewServeMux()
@@ -61,6 +62,7 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		release()
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -71,7 +73,11 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Serve(ln)
+	if failed := release(); failed != nil {
+		return failed
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -92,10 +98,4 @@ func requireToken(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// connectClient opens an MCP client session on t, introducing itself as name.
-func connectClient(ctx context.Context, t mcp.Transport, name string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
-	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: version}, opts)
-	return c.Connect(ctx, t, nil)
 }
