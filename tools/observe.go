@@ -30,7 +30,8 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 			}
 			start := time.Now()
 			c := &observedCall{session: call.Session}
-			res, err := next(context.WithValue(ctx, observedKey{}, c), method, req)
+			ctx = context.WithValue(ctx, observedKey{}, c)
+			res, err := next(ctx, method, req)
 			op := observer.Op{
 				Endpoint:     call.Params.Name,
 				Source:       sourceOf(call.Session),
@@ -47,7 +48,7 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 				op.Success = true
 				op.OutputSummary = summarizeOutput(c.out)
 			}
-			obs.Record(context.WithValue(ctx, observedKey{}, c), op)
+			obs.Record(ctx, op)
 			return res, err
 		}
 	})

@@ -187,37 +187,12 @@ func (b *Backends) embedFor(ctx context.Context, info vector.IndexInfo, texts []
 }
 
 // embedEach is embedFor for a batch of which some texts may be refused (no
-// words in them, say): when the embedder refuses a batch as a caller's
-// mistake, it embeds the halves apart, down to the texts it refuses alone.
-// refused maps the position of each refused text to why; its vector is nil.
+// words in them, say): see embed.EmbedEach.
 func (b *Backends) embedEach(ctx context.Context, info vector.IndexInfo, texts []string) (vecs [][]float32, refused map[int]error, err error) {
 	if err := b.checkModel(info); err != nil {
 		return nil, nil, err
 	}
-	vecs, refused = make([][]float32, len(texts)), map[int]error{}
-	var embed func(from, to int) error
-	embed = func(from, to int) error {
-		v, err := b.Embed.Embed(ctx, texts[from:to])
-		switch {
-		case err == nil:
-			copy(vecs[from:to], v)
-		case errs.KindOf(err) != errs.Invalid:
-			return err
-		case to-from == 1:
-			refused[from] = err
-		default:
-			mid := (from + to) / 2
-			if err := embed(from, mid); err != nil {
-				return err
-			}
-			return embed(mid, to)
-		}
-		return nil
-	}
-	if err := embed(0, len(texts)); err != nil {
-		return nil, nil, err
-	}
-	return vecs, refused, nil
+	return embed.EmbedEach(ctx, b.Embed, texts)
 }
 
 // checkModel tells whether text can be embedded for index: only when the

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
+
+	"lakehouse/internal/durabench"
 )
 
 type benchRec struct {
@@ -22,47 +22,19 @@ var sample = benchRec{UID: "3f2a9c1e-7b7d-4a39-9a52-0c1f1b2f9e10", Content: "tri
 // concurrent writers, with group commit and, as the baseline, with one write
 // and fsync per record under a mutex.
 func BenchmarkAppend16(b *testing.B) {
-	const writers = 16
-	run := func(b *testing.B, appendOne func() error) {
-		var wg sync.WaitGroup
-		per := b.N/writers + 1
-		start := time.Now()
-		for range writers {
-			wg.Go(func() {
-				for range per {
-					if err := appendOne(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		b.ReportMetric(float64(per*writers)/time.Since(start).Seconds(), "acked/s")
-	}
 	b.Run("group_commit", func(b *testing.B) {
 		l, _, err := Open(filepath.Join(b.TempDir(), "log.jsonl"), func([]byte) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		run(b, func() error { return l.Append(sample) })
+		durabench.AckedPerSecond(b, b.N, func() error { return l.Append(sample) })
 	})
 	b.Run("fsync_each", func(b *testing.B) {
-		f, err := os.Create(filepath.Join(b.TempDir(), "log.jsonl"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		var mu sync.Mutex
-		run(b, func() error {
+		write := durabench.FsyncEach(b)
+		durabench.AckedPerSecond(b, b.N, func() error {
 			line, _ := json.Marshal(sample)
-			mu.Lock()
-			defer mu.Unlock()
-			if _, err := f.Write(append(line, '\n')); err != nil {
-				return err
-			}
-			return f.Sync()
+			return write(line)
 		})
 	})
 }

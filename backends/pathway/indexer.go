@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/vector"
 )
@@ -419,50 +420,28 @@ func (x *indexer) refused(w want) bool {
 	return ok && text == w.text
 }
 
-// embed sets the vector of each of items. When the embedder rejects a
-// batch (see rejects), embed splits it in halves until it finds the texts
-// rejected on their own; it leaves those items without a vector, records
-// them in x.rejected and logs a warning naming each.
+// embed sets the vector of each of items. Items whose text the embedder
+// refuses on their own (see embed.EmbedEach) are left without a vector,
+// recorded in x.rejected and named in a warning.
 func (x *indexer) embed(items []vector.Item) error {
-	if len(items) == 0 {
-		return nil
-	}
 	texts := make([]string, len(items))
 	for i := range items {
 		texts[i] = items[i].Text
 	}
-	vecs, err := x.p.emb.Embed(x.ctx, texts)
-	switch {
-	case err == nil && len(vecs) != len(texts):
-		return fmt.Errorf("embed traces: got %d vectors for %d texts", len(vecs), len(texts))
-	case err == nil:
-		for i := range items {
-			items[i].Vector = usable(vecs[i])
-		}
-		return nil
-	case !rejects(err):
+	vecs, refused, err := embed.EmbedEach(x.ctx, x.p.emb, texts)
+	if err != nil {
 		return fmt.Errorf("embed traces: %w", err)
-	case len(items) == 1:
-		slog.Warn("trace index: the embedder rejects this trace's text; the trace is left out of the index "+
-			"(query searches miss it) until its text changes", "uid", items[0].ID, "err", err)
-		x.rejected[items[0].ID] = items[0].Text
-		return nil
 	}
-	half := len(items) / 2
-	if err := x.embed(items[:half]); err != nil {
-		return err
+	for i := range items {
+		if why, ok := refused[i]; ok {
+			slog.Warn("trace index: the embedder rejects this trace's text; the trace is left out of the index "+
+				"(query searches miss it) until its text changes", "uid", items[i].ID, "err", why)
+			x.rejected[items[i].ID] = items[i].Text
+			continue
+		}
+		items[i].Vector = usable(vecs[i])
 	}
-	return x.embed(items[half:])
-}
-
-// rejects reports whether err is the embedder refusing the texts it was
-// given (a caller's mistake: a text without words, a request the server
-// answers 400 or 413), which retrying cannot fix. A rate limit (errs.Busy)
-// and a missing model (errs.NotFound) are not about the texts: like faults,
-// they are retried.
-func rejects(err error) bool {
-	k := errs.KindOf(err)
-	return k != nil && k != errs.Busy && k != errs.NotFound
+	return nil
 }
 
 // usable returns v, or a tiny non-zero vector when v is all zeros (a text

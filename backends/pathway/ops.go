@@ -193,13 +193,10 @@ func (p *Pathway) Revise(ctx context.Context, predecessorUID string, content jso
 // "revise"): it exists, is not retired and is the tip of its chain. The
 // caller holds p.mu.
 func (p *Pathway) writable(uid, op string) (*Trace, error) {
-	if p.closed {
-		return nil, ErrClosed
-	}
-	e, ok := p.traces[uid]
+	e, err := p.stored(uid)
 	switch {
-	case !ok:
-		return nil, p.notFound(uid)
+	case err != nil:
+		return nil, err
 	case e.Retired:
 		return nil, errs.New(errs.Conflict, "trace %s is retired (%s) and cannot be changed; add_trace stores a new one", uid, reasonOr(e.RetiredReason))
 	case e.SuccessorUID != "":
@@ -213,6 +210,18 @@ func reasonOr(r string) string {
 		return "no reason given"
 	}
 	return "reason: " + r
+}
+
+// stored returns trace uid, or why it cannot; the caller holds p.mu.
+func (p *Pathway) stored(uid string) (*Trace, error) {
+	if p.closed {
+		return nil, ErrClosed
+	}
+	e, ok := p.traces[uid]
+	if !ok {
+		return nil, p.notFound(uid)
+	}
+	return e, nil
 }
 
 func (p *Pathway) notFound(uid string) error {
@@ -232,13 +241,8 @@ func (p *Pathway) Retire(ctx context.Context, uid, reason string) (Trace, error)
 		return Trace{}, errs.New(errs.TooLarge, "reason is %d bytes; the limit is %d", len(reason), MaxReason)
 	}
 	p.lockWrite()
-	if p.closed {
-		p.unlockWrite()
-		return Trace{}, ErrClosed
-	}
-	e, ok := p.traces[uid]
-	if !ok {
-		err := p.notFound(uid)
+	e, err := p.stored(uid)
+	if err != nil {
 		p.unlockWrite()
 		return Trace{}, err
 	}
@@ -266,12 +270,9 @@ func (p *Pathway) Get(ctx context.Context, uid string) (Trace, error) {
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
-		return Trace{}, ErrClosed
-	}
-	e, ok := p.traces[uid]
-	if !ok {
-		return Trace{}, p.notFound(uid)
+	e, err := p.stored(uid)
+	if err != nil {
+		return Trace{}, err
 	}
 	return *e, nil
 }
@@ -298,12 +299,9 @@ func (p *Pathway) History(ctx context.Context, uid string) (History, error) {
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
-		return History{}, ErrClosed
-	}
-	e, ok := p.traces[uid]
-	if !ok {
-		return History{}, p.notFound(uid)
+	e, err := p.stored(uid)
+	if err != nil {
+		return History{}, err
 	}
 	seen := map[string]bool{uid: true}
 	var back []*Trace // from uid's predecessor to the root

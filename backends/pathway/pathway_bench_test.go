@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"lakehouse/backends/pathway"
+	"lakehouse/internal/durabench"
 )
 
 var benchContent = json.RawMessage(`{"tool":"ingest_dataset","args":{"path":"sales.csv","delimiter":";"},"outcome":"worked"}`)
@@ -22,31 +21,7 @@ var benchContent = json.RawMessage(`{"tool":"ingest_dataset","args":{"path":"sal
 // per second from 16 concurrent writers, and as the baseline the same
 // records written with one write and fsync each under a mutex.
 func BenchmarkAddTrace16Writers(b *testing.B) {
-	const writers = 16
-	run := func(b *testing.B, addOne func(i int) error) {
-		var (
-			wg   sync.WaitGroup
-			next atomic.Int64
-		)
-		n := int64(max(b.N, 2000)) // enough adds for a stable rate with -benchtime 1x
-		start := time.Now()
-		for range writers {
-			wg.Go(func() {
-				for {
-					i := next.Add(1)
-					if i > n {
-						return
-					}
-					if err := addOne(int(i)); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "acked/s")
-	}
+	n := max(b.N, 2000) // enough adds for a stable rate with -benchtime 1x
 	b.Run("group_commit", func(b *testing.B) {
 		p, err := pathway.Open(b.TempDir(), newEmbedder(), pathway.Config{})
 		if err != nil {
@@ -54,19 +29,14 @@ func BenchmarkAddTrace16Writers(b *testing.B) {
 		}
 		defer p.Close()
 		tags := []string{"ingest", "csv"}
-		run(b, func(i int) error {
+		durabench.AckedPerSecond(b, n, func() error {
 			_, _, err := p.Add(ctx, benchContent, "ingesting the sales csv needs the ; delimiter", tags, "")
 			return err
 		})
 	})
 	b.Run("fsync_each", func(b *testing.B) {
-		f, err := os.Create(filepath.Join(b.TempDir(), "pathway.log"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		var mu sync.Mutex
-		run(b, func(i int) error {
+		write := durabench.FsyncEach(b)
+		durabench.AckedPerSecond(b, n, func() error {
 			now := time.Now().UTC()
 			line, err := json.Marshal(map[string]any{"op": "put", "traces": []pathway.Trace{{
 				UID: uuid.NewString(), Content: benchContent, Text: "ingesting the sales csv needs the ; delimiter",
@@ -75,12 +45,7 @@ func BenchmarkAddTrace16Writers(b *testing.B) {
 			if err != nil {
 				return err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if _, err := f.Write(append(line, '\n')); err != nil {
-				return err
-			}
-			return f.Sync()
+			return write(line)
 		})
 	})
 }

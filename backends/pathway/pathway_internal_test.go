@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"lakehouse/backends/embed"
-	"lakehouse/backends/errs"
 	"lakehouse/backends/vector"
 )
 
@@ -135,23 +134,5 @@ func TestEmbedText_ContentRendering(t *testing.T) {
 	}
 	if !json.Valid([]byte(s + `"`)) {
 		t.Fatal("rendering cuts a character in two")
-	}
-}
-
-func TestRejects(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{errs.New(errs.Invalid, "text 0 has no words to embed"), true},
-		{fmt.Errorf("batch 2: %w", errs.New(errs.TooLarge, "413")), true},
-		{errs.New(errs.Busy, "rate limited"), false},
-		{errs.New(errs.NotFound, "no model"), false},
-		{fmt.Errorf("connection refused"), false},
-		{context.DeadlineExceeded, false},
-	} {
-		if got := rejects(c.err); got != c.want {
-			t.Errorf("rejects(%v) = %v; want %v", c.err, got, c.want)
-		}
 	}
 }
