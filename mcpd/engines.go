@@ -39,7 +39,8 @@ type engines struct {
 //	vectors/  one folder per vector index
 //	pathway/  the trace log and its search index
 //	observer/ the log of observed operations
-//	tmp/      scratch space for ingest, emptied at start
+//	tmp/      scratch space, emptied at start (ingest's is objects/tmp/ingest,
+//	          beneath the store, which adopts its Parquet files)
 func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e := &engines{}
 	defer func() {
@@ -66,7 +67,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	}
 	e.closers = append(e.closers, sql.Close)
 	in, err := ingest.New(ingest.Config{
-		TempDir:      filepath.Join(cfg.DataDir, "tmp", "ingest"),
+		TempDir:      filepath.Join(st.TempDir(), "ingest"),
 		ObjectsDir:   st.DataDir(),
 		AllowedPaths: cfg.Ingest.AllowedPaths,
 		DuckDB:       duck,
@@ -109,7 +110,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open observer: %w", err)
 	}
-	e.closers = append(e.closers, obs.Close)
+	e.closers = append(e.closers, obs.Close, st.Close) // the store last: the others use it
 	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }

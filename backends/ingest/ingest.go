@@ -87,7 +87,7 @@ type Store interface {
 
 // Config says where an Ingester may read and write.
 type Config struct {
-	TempDir      string   // scratch space, on the store's filesystem; emptied by New
+	TempDir      string   // scratch space beneath the store's TempDir, whose files it adopts; emptied by New
 	ObjectsDir   string   // folder holding the store's object files (object_key sources are read there)
 	AllowedPaths []string // folders path sources may come from; none by default
 	DuckDB       sqlengine.Config

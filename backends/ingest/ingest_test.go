@@ -54,7 +54,7 @@ func newEnvWith(tb testing.TB, edit func(*ingest.Config), wrap func(*store.FS) i
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tmp := filepath.Join(dir, "tmp")
+	tmp := filepath.Join(st.TempDir(), "ingest")
 	cfg := ingest.Config{
 		TempDir:    tmp,
 		ObjectsDir: st.DataDir(),
@@ -842,7 +842,7 @@ func TestNew_AllowedPathMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ingest.New(ingest.Config{
-		TempDir: filepath.Join(dir, "tmp"), ObjectsDir: st.DataDir(),
+		TempDir: filepath.Join(st.TempDir(), "ingest"), ObjectsDir: st.DataDir(),
 		AllowedPaths: []string{filepath.Join(dir, "missing")},
 	}, cat, st)
 	if err == nil || !strings.Contains(err.Error(), "ingest.allowed_paths") {
@@ -852,15 +852,15 @@ func TestNew_AllowedPathMissing(t *testing.T) {
 
 func TestNew_EmptiesTempDir(t *testing.T) {
 	dir := t.TempDir()
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(filepath.Join(tmp, "ingest-old"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, filepath.Join(tmp, "ingest-old", "part.parquet"), "left by a crash")
 	st, err := store.OpenFS(filepath.Join(dir, "objects"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	tmp := filepath.Join(st.TempDir(), "ingest")
+	if err := os.MkdirAll(filepath.Join(tmp, "ingest-old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(tmp, "ingest-old", "part.parquet"), "left by a crash")
 	cat, err := catalog.Open(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)

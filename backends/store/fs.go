@@ -21,6 +21,12 @@ package store
 // key, and the sidecar is rewritten. A missing or unreadable sidecar is
 // treated the same way, so a torn object is never shown.
 //
+// Links. Every file operation goes through a [disk.Dir] rooted at the
+// store's folder, which never follows a symbolic link: a link planted in
+// the folder (to /etc/passwd, say, or a folder elsewhere) makes the
+// operations on keys through it fail with an errs.Conflict error that names
+// the link, and List leaves links out.
+//
 // Locking. A striped set of mutexes, chosen by key, serialises the short
 // steps that change an object: the two renames of a commit, Delete, and
 // sidecar repairs. So two Puts of one key cannot leave one's sidecar next to
@@ -44,14 +50,14 @@ import (
 	"hash/fnv"
 	"io"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/disk"
 )
 
 // lockStripes is the number of mutexes that keys share.
@@ -63,54 +69,69 @@ const copyBufferSize = 256 << 10
 // FS is a [Store] on the local filesystem. It is safe for use by many
 // goroutines, but only one process may use a root at a time.
 type FS struct {
-	root string // absolute
-	data string // root/data: object contents
-	meta string // root/meta: sidecars
-	tmp  string // root/tmp: files being written
+	dir *disk.Dir // the root folder, holding data/, meta/ and tmp/
 
 	locks [lockStripes]sync.Mutex
 }
+
+// The folders of the root, as names beneath it.
+const (
+	dataDir = "data" // object contents
+	metaDir = "meta" // sidecars
+	tmpDir  = "tmp"  // files being written
+)
 
 var _ Store = (*FS)(nil)
 
 // OpenFS opens the store in the folder root, creating it if needed. It
 // removes the temp files that a crash may have left before returning.
 func OpenFS(root string) (*FS, error) {
-	abs, err := filepath.Abs(root)
+	dir, err := disk.Open(root)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	f := &FS{
-		root: abs,
-		data: filepath.Join(abs, "data"),
-		meta: filepath.Join(abs, "meta"),
-		tmp:  filepath.Join(abs, "tmp"),
-	}
-	for _, dir := range []string{f.data, f.meta, f.tmp} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
-	}
-	if err := syncDir(abs); err != nil {
+	f := &FS{dir: dir}
+	if err := f.open(); err != nil {
+		dir.Close()
 		return nil, fmt.Errorf("open store: %w", err)
-	}
-	// Anything in tmp/ is a write that never committed, or the remains of
-	// a DeletePrefix that did not finish. None of it is part of an object.
-	entries, err := os.ReadDir(f.tmp)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(f.tmp, e.Name())); err != nil {
-			return nil, fmt.Errorf("open store: clean temp files: %w", err)
-		}
 	}
 	return f, nil
 }
 
+// open creates the store's folders and empties tmp/.
+func (f *FS) open() error {
+	for _, name := range []string{dataDir, metaDir, tmpDir} {
+		if err := f.dir.MkdirAll(name); err != nil {
+			return err
+		}
+	}
+	if err := f.dir.SyncDir("."); err != nil {
+		return err
+	}
+	// Anything in tmp/ is a write that never committed, or the remains of
+	// a DeletePrefix that did not finish. None of it is part of an object.
+	entries, err := f.dir.ReadDir(tmpDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := f.dir.RemoveAll(path.Join(tmpDir, e.Name())); err != nil {
+			return fmt.Errorf("clean temp files: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close releases the store's folder.
+func (f *FS) Close() error { return f.dir.Close() }
+
 // DataDir returns the absolute path of the folder that holds the content
 // files of all objects.
-func (f *FS) DataDir() string { return f.data }
+func (f *FS) DataDir() string { return f.dir.Path(dataDir) }
+
+// TempDir returns the absolute path of the folder where files to [FS.Adopt]
+// are written; OpenFS empties it.
+func (f *FS) TempDir() string { return f.dir.Path(tmpDir) }
 
 // Path returns the absolute local path of the object's content file, so that
 // DuckDB can read it directly (Parquet, CSV). The file may not exist. Path
@@ -120,17 +141,27 @@ func (f *FS) Path(key string) string {
 	if keyRule(key) != "" {
 		return ""
 	}
-	return f.dataPath(key)
+	return f.dir.Path(dataName(key))
 }
 
-// dataPath is the content file of a valid key.
-func (f *FS) dataPath(key string) string {
-	return filepath.Join(f.data, filepath.FromSlash(key))
-}
+// dataName is the content file of a valid key, beneath the root.
+func dataName(key string) string { return dataDir + "/" + key }
 
-// metaPath is the sidecar file of a valid key.
-func (f *FS) metaPath(key string) string {
-	return filepath.Join(f.meta, filepath.FromSlash(key)+".json")
+// metaName is the sidecar file of a valid key, beneath the root.
+func metaName(key string) string { return metaDir + "/" + key + ".json" }
+
+// fail wraps an error of operation op on key. A link on the way to the key
+// is the caller's to fix, so it becomes an errs.Conflict error naming it.
+func fail(op, key string, err error) error {
+	if errors.Is(err, disk.ErrLink) {
+		var pe *fs.PathError
+		link := "a folder on its way"
+		if errors.As(err, &pe) {
+			link = pe.Path
+		}
+		return errs.New(errs.Conflict, "%s %q: %s is a symbolic link, and the store never follows links; remove the link from the data directory", op, key, link)
+	}
+	return fmt.Errorf("%s %q: %w", op, key, err)
 }
 
 // lock locks the mutex of key and returns its unlock.
@@ -159,15 +190,15 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	}
 
 	// Write the content to a temp file, hashing it on the way.
-	tmp, err := os.CreateTemp(f.tmp, "put-*")
+	tmp, err := f.dir.CreateTemp(tmpDir, "put-*")
 	if err != nil {
-		return Info{}, fmt.Errorf("put %q: %w", key, err)
+		return Info{}, fail("put", key, err)
 	}
 	moved := false
 	defer func() {
 		if !moved {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			f.dir.Remove(tmp.Name())
 		}
 	}()
 	src := r
@@ -178,7 +209,7 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	h := sha256.New()
 	n, err := copyContext(ctx, io.MultiWriter(tmp, h), src)
 	if err != nil {
-		return Info{}, fmt.Errorf("put %q: %w", key, err)
+		return Info{}, fail("put", key, err)
 	}
 	if maxBytes > 0 && n > maxBytes {
 		return Info{}, errs.New(errs.TooLarge, "object %q is larger than the limit of %d bytes; nothing was stored", key, maxBytes)
@@ -186,14 +217,14 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 
 	// Make the content durable before it can become visible.
 	if err := tmp.Sync(); err != nil {
-		return Info{}, fmt.Errorf("put %q: %w", key, err)
+		return Info{}, fail("put", key, err)
 	}
 	fi, err := tmp.Stat()
 	if err != nil {
-		return Info{}, fmt.Errorf("put %q: %w", key, err)
+		return Info{}, fail("put", key, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return Info{}, fmt.Errorf("put %q: %w", key, err)
+		return Info{}, fail("put", key, err)
 	}
 	sc := newSidecar(hex.EncodeToString(h.Sum(nil)), contentType, fi)
 	moved, err = f.commit(key, tmp.Name(), sc)
@@ -204,8 +235,8 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 }
 
 // Adopt moves the existing local file at localPath into the store under key,
-// by rename and without copying; the file must be on the store's filesystem
-// (e.g. in a temp folder under the data directory). It fsyncs the file first.
+// by rename and without copying; the file must be beneath [FS.TempDir]. It
+// fsyncs the file first.
 // contentType "" means guess from the key, as in Put. Adopt publishes large
 // Parquet files. On success localPath no longer exists; on error it is left
 // where it was.
@@ -223,67 +254,70 @@ func (f *FS) Adopt(ctx context.Context, key, localPath, contentType string) (Inf
 		return Info{}, err
 	}
 
+	rel, err := filepath.Rel(f.TempDir(), localPath)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return Info{}, fmt.Errorf("adopt %q: %s is not beneath the store's temp folder %s", key, localPath, f.TempDir())
+	}
+	name := path.Join(tmpDir, filepath.ToSlash(rel))
+
 	// Hash the file for its etag and make its content durable: whoever wrote
 	// it may not have fsynced it.
-	file, err := os.Open(localPath)
+	file, err := f.dir.Open(name)
 	if err != nil {
-		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+		return Info{}, fail("adopt", key, err)
 	}
 	defer file.Close()
 	fi, err := file.Stat()
 	if err != nil {
-		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+		return Info{}, fail("adopt", key, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return Info{}, fmt.Errorf("adopt %q: %s is not a regular file", key, localPath)
 	}
 	h := sha256.New()
 	if _, err := copyContext(ctx, h, file); err != nil {
-		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+		return Info{}, fail("adopt", key, err)
 	}
 	if err := file.Sync(); err != nil {
-		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+		return Info{}, fail("adopt", key, err)
 	}
 	if fi, err = file.Stat(); err != nil {
-		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+		return Info{}, fail("adopt", key, err)
 	}
 	if err := file.Close(); err != nil {
-		return Info{}, fmt.Errorf("adopt %q: %w", key, err)
+		return Info{}, fail("adopt", key, err)
 	}
 
 	sc := newSidecar(hex.EncodeToString(h.Sum(nil)), contentType, fi)
-	if _, err := f.commit(key, localPath, sc); err != nil {
-		if errors.Is(err, syscall.EXDEV) {
-			return Info{}, fmt.Errorf("adopt %q: %s is not on the store's filesystem (%s): %w", key, localPath, f.root, err)
-		}
+	if _, err := f.commit(key, name, sc); err != nil {
 		return Info{}, err
 	}
 	return sc.info(key), nil
 }
 
-// commit moves the finished content file src into place as key's content,
+// commit moves the finished content file src (a name beneath the root) into place as key's content,
 // then writes its sidecar sc. moved reports whether src was renamed; after
 // that the caller must not remove it, even if err is not nil.
 func (f *FS) commit(key, src string, sc sidecar) (moved bool, err error) {
 	unlock := f.lock(key)
 	defer unlock()
 
-	dst := f.dataPath(key)
-	if err := place(src, dst); err != nil {
+	dst := dataName(key)
+	if err := f.place(src, dst); err != nil {
 		if isClash(err) {
 			return false, clashError(key)
 		}
-		return false, fmt.Errorf("store %q: %w", key, err)
+		return false, fail("store", key, err)
 	}
 	// The rename is the commit point; make it durable.
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return true, fmt.Errorf("store %q: %w", key, err)
+	if err := f.dir.SyncDir(path.Dir(dst)); err != nil {
+		return true, fail("store", key, err)
 	}
 	if err := f.writeSidecar(key, sc); err != nil {
 		// The old sidecar may now describe a file whose inode the new content
 		// reuses; without it, readers work the etag out from the content.
-		os.Remove(f.metaPath(key))
-		return true, fmt.Errorf("store %q: write metadata: %w", key, err)
+		f.dir.Remove(metaName(key))
+		return true, fail("store", key, fmt.Errorf("write metadata: %w", err))
 	}
 	return true, nil
 }
@@ -297,23 +331,29 @@ func (f *FS) prepare(key string) error {
 		if key[i] != '/' {
 			continue
 		}
-		fi, err := os.Lstat(f.dataPath(key[:i]))
+		fi, err := f.dir.Lstat(dataName(key[:i]))
 		if errors.Is(err, fs.ErrNotExist) {
 			break // nor does any deeper folder
+		}
+		if errors.Is(err, disk.ErrLink) {
+			return fail("store", key, err)
+		}
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return f.linkError("store", key, dataName(key[:i]))
 		}
 		if err == nil && !fi.IsDir() {
 			return errs.New(errs.Conflict, "cannot store key %q: object %q exists, and a key cannot also be the folder of other keys", key, key[:i])
 		}
 	}
 	// Key is the folder of other keys: "a/b" exists, key is "a".
-	if fi, err := os.Lstat(f.dataPath(key)); err == nil && fi.IsDir() {
+	if fi, err := f.dir.Lstat(dataName(key)); err == nil && fi.IsDir() {
 		return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and a key cannot also be the folder of other keys", key, key+"/")
 	}
-	if err := mkdirAll(filepath.Dir(f.dataPath(key))); err != nil {
+	if err := f.mkdirAll(path.Dir(dataName(key))); err != nil {
 		if isClash(err) { // a Put of a clashing key got there first
 			return clashError(key)
 		}
-		return fmt.Errorf("store %q: %w", key, err)
+		return fail("store", key, err)
 	}
 	return f.prepareMeta(key)
 }
@@ -324,13 +364,13 @@ func (f *FS) prepare(key string) error {
 // DeletePrefix leaves, are cleared out of the way.
 func (f *FS) prepareMeta(key string) error {
 	// Keys under key+".json/" may hold meta/<key>.json as their folder.
-	mp := f.metaPath(key)
-	if fi, err := os.Lstat(mp); err == nil && fi.IsDir() {
-		if d, err := os.Lstat(f.dataPath(key + ".json")); err == nil && d.IsDir() {
+	mp := metaName(key)
+	if fi, err := f.dir.Lstat(mp); err == nil && fi.IsDir() {
+		if d, err := f.dir.Lstat(dataName(key + ".json")); err == nil && d.IsDir() {
 			return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and their metadata would clash with this key's", key, key+".json/")
 		}
 		if err := f.removeTree(mp); err != nil {
-			return fmt.Errorf("store %q: %w", key, err)
+			return fail("store", key, err)
 		}
 	}
 	// The sidecar of key "x" may sit where this key needs a folder, "x.json".
@@ -342,22 +382,27 @@ func (f *FS) prepareMeta(key string) error {
 		if keyRule(owner) != "" {
 			continue // "a/.json" is the sidecar of no key
 		}
-		ownerMeta := f.metaPath(owner)
-		if fi, err := os.Lstat(ownerMeta); err != nil || fi.IsDir() {
+		ownerMeta := metaName(owner)
+		if fi, err := f.dir.Lstat(ownerMeta); err != nil || fi.IsDir() {
 			continue
 		}
-		if d, err := os.Lstat(f.dataPath(owner)); err == nil && d.Mode().IsRegular() {
+		if d, err := f.dir.Lstat(dataName(owner)); err == nil && d.Mode().IsRegular() {
 			return errs.New(errs.Conflict, "cannot store key %q: its metadata would clash with that of object %q", key, owner)
 		}
-		os.Remove(ownerMeta) // a sidecar without content
+		f.dir.Remove(ownerMeta) // a sidecar without content
 	}
-	if err := mkdirAll(filepath.Dir(mp)); err != nil {
+	if err := f.mkdirAll(path.Dir(mp)); err != nil {
 		if isClash(err) {
 			return clashError(key)
 		}
-		return fmt.Errorf("store %q: %w", key, err)
+		return fail("store", key, err)
 	}
 	return nil
+}
+
+// linkError is fail's error for the link at name, found by Lstat.
+func (f *FS) linkError(op, key, name string) error {
+	return fail(op, key, &fs.PathError{Op: op, Path: f.dir.Path(name), Err: disk.ErrLink})
 }
 
 // clashError is the Conflict error for a clash found only by the filesystem,
@@ -375,7 +420,7 @@ func isClash(err error) bool {
 
 // Get implements [Store.Get].
 func (f *FS) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
-	file, info, err := f.open(ctx, key)
+	file, info, err := f.openObject(ctx, key)
 	if err != nil {
 		return nil, Info{}, err
 	}
@@ -384,7 +429,7 @@ func (f *FS) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
 
 // Stat implements [Store.Stat].
 func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
-	file, info, err := f.open(ctx, key)
+	file, info, err := f.openObject(ctx, key)
 	if err != nil {
 		return Info{}, err
 	}
@@ -395,24 +440,24 @@ func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
 // open opens key's content file and describes it. The Info is checked against
 // the open file, not the path, so it stays true of what the caller reads even
 // if a Put replaces the object meanwhile.
-func (f *FS) open(ctx context.Context, key string) (*os.File, Info, error) {
+func (f *FS) openObject(ctx context.Context, key string) (*disk.File, Info, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, Info{}, err
 	}
-	file, err := os.Open(f.dataPath(key))
+	file, err := f.dir.Open(dataName(key))
 	if err != nil {
 		if isAbsent(err) {
 			return nil, Info{}, notFound(key)
 		}
-		return nil, Info{}, fmt.Errorf("open object %q: %w", key, err)
+		return nil, Info{}, fail("open object", key, err)
 	}
 	fi, err := file.Stat()
 	if err != nil {
 		file.Close()
-		return nil, Info{}, fmt.Errorf("open object %q: %w", key, err)
+		return nil, Info{}, fail("open object", key, err)
 	}
 	if !fi.Mode().IsRegular() { // the folder of other keys
 		file.Close()
@@ -449,47 +494,51 @@ func (f *FS) Delete(ctx context.Context, key string) error {
 	unlock := f.lock(key)
 	defer unlock()
 
-	path := f.dataPath(key)
-	fi, err := os.Lstat(path)
+	name := dataName(key)
+	fi, err := f.dir.Lstat(name)
 	if err != nil {
 		if isAbsent(err) {
 			return notFound(key)
 		}
-		return fmt.Errorf("delete %q: %w", key, err)
+		return fail("delete", key, err)
 	}
 	if fi.IsDir() {
 		return notFound(key)
 	}
+	if !fi.Mode().IsRegular() {
+		return f.linkError("delete", key, name)
+	}
 	// Once the content is gone, so is the object.
-	if err := os.Remove(path); err != nil {
+	if err := f.dir.Remove(name); err != nil {
 		if isAbsent(err) {
 			return notFound(key)
 		}
-		return fmt.Errorf("delete %q: %w", key, err)
+		return fail("delete", key, err)
 	}
 	// A folder that another Delete pruned meanwhile needs no fsync.
-	if err := syncDir(filepath.Dir(path)); err != nil && !isAbsent(err) {
-		return fmt.Errorf("delete %q: %w", key, err)
+	if err := f.dir.SyncDir(path.Dir(name)); err != nil && !isAbsent(err) {
+		return fail("delete", key, err)
 	}
 	// A crash here leaves a sidecar without content, which nothing reads:
 	// Stat and List start from the content.
-	mp := f.metaPath(key)
-	if err := os.Remove(mp); err != nil && !isAbsent(err) {
-		return fmt.Errorf("delete %q: %w", key, err)
+	mp := metaName(key)
+	if err := f.dir.Remove(mp); err != nil && !isAbsent(err) {
+		return fail("delete", key, err)
 	}
-	prune(filepath.Dir(path), f.data)
-	prune(filepath.Dir(mp), f.meta)
+	f.prune(path.Dir(name))
+	f.prune(path.Dir(mp))
 	return nil
 }
 
-// prune removes dir and its parents while they are empty, stopping below
-// stop. It is best-effort: a folder left empty costs nothing.
-func prune(dir, stop string) {
-	for len(dir) > len(stop) && strings.HasPrefix(dir, stop+string(filepath.Separator)) {
-		if os.Remove(dir) != nil {
+// prune removes the folder dir and its parents while they are empty,
+// stopping below data/ or meta/. It is best-effort: a folder left empty
+// costs nothing.
+func (f *FS) prune(dir string) {
+	for strings.Contains(dir, "/") {
+		if f.dir.Remove(dir) != nil {
 			return // not empty, or already gone
 		}
-		dir = filepath.Dir(dir)
+		dir = path.Dir(dir)
 	}
 }
 
@@ -502,17 +551,16 @@ func (f *FS) DeletePrefix(ctx context.Context, prefix string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	folder := filepath.FromSlash(strings.TrimSuffix(prefix, "/"))
-	dataDir := filepath.Join(f.data, folder)
-	metaDir := filepath.Join(f.meta, folder)
-	if err := f.removeTree(dataDir); err != nil {
-		return fmt.Errorf("delete prefix %q: %w", prefix, err)
+	folder := strings.TrimSuffix(prefix, "/")
+	data, meta := dataName(folder), metaDir+"/"+folder
+	if err := f.removeTree(data); err != nil {
+		return fail("delete prefix", prefix, err)
 	}
-	if err := f.removeTree(metaDir); err != nil {
-		return fmt.Errorf("delete prefix %q: %w", prefix, err)
+	if err := f.removeTree(meta); err != nil {
+		return fail("delete prefix", prefix, err)
 	}
-	prune(filepath.Dir(dataDir), f.data)
-	prune(filepath.Dir(metaDir), f.meta)
+	f.prune(path.Dir(data))
+	f.prune(path.Dir(meta))
 	return nil
 }
 
@@ -520,8 +568,8 @@ func (f *FS) DeletePrefix(ctx context.Context, prefix string) error {
 // is left alone, being an object named like the folder, not one under it. The
 // folder is first renamed into tmp/, so everything in it goes in one step and
 // a crash cannot leave half of it; OpenFS removes what a crash leaves in tmp/.
-func (f *FS) removeTree(path string) error {
-	fi, err := os.Lstat(path)
+func (f *FS) removeTree(name string) error {
+	fi, err := f.dir.Lstat(name)
 	if err != nil {
 		if isAbsent(err) {
 			return nil
@@ -531,36 +579,36 @@ func (f *FS) removeTree(path string) error {
 	if !fi.IsDir() {
 		return nil
 	}
-	trash, err := os.MkdirTemp(f.tmp, "delete-*")
+	trash, err := f.dir.MkdirTemp(tmpDir, "delete-*")
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(path, filepath.Join(trash, "tree")); err != nil {
-		os.Remove(trash)
+	if err := f.dir.Rename(name, trash+"/tree"); err != nil {
+		f.dir.Remove(trash)
 		if isAbsent(err) {
 			return nil
 		}
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil && !isAbsent(err) {
+	if err := f.dir.SyncDir(path.Dir(name)); err != nil && !isAbsent(err) {
 		return err
 	}
-	return os.RemoveAll(trash)
+	return f.dir.RemoveAll(trash)
 }
 
 // place renames src to dst, creating dst's folder first.
-func place(src, dst string) error {
+func (f *FS) place(src, dst string) error {
 	return retryAbsent(func() error {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := f.dir.MkdirAll(path.Dir(dst)); err != nil {
 			return err
 		}
-		return os.Rename(src, dst)
+		return f.dir.Rename(src, dst)
 	})
 }
 
-// mkdirAll is os.MkdirAll, retried like place.
-func mkdirAll(dir string) error {
-	return retryAbsent(func() error { return os.MkdirAll(dir, 0o755) })
+// mkdirAll is MkdirAll, retried like place.
+func (f *FS) mkdirAll(dir string) error {
+	return retryAbsent(func() error { return f.dir.MkdirAll(dir) })
 }
 
 // retryAbsent runs op, and runs it again a few times while it fails because a
@@ -573,53 +621,6 @@ func retryAbsent(op func() error) error {
 			return err
 		}
 	}
-}
-
-// writeFileAtomic writes data to path by way of a temp file in the store's
-// tmp/: write, fsync, close, rename, fsync the folder.
-func (f *FS) writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(f.tmp, "meta-*")
-	if err != nil {
-		return err
-	}
-	moved := false
-	defer func() {
-		if !moved {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := place(tmp.Name(), path); err != nil {
-		return err
-	}
-	moved = true
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir fsyncs the folder at path, making the renames and removals in it
-// durable.
-func syncDir(path string) error {
-	if runtime.GOOS == "windows" {
-		return nil // folders cannot be fsynced there; NTFS journals them
-	}
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // copyContext copies src to dst in chunks until EOF, and stops early when ctx

@@ -27,6 +27,7 @@ func mustOpen(t *testing.T) *FS {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	return st
 }
 
@@ -73,7 +74,7 @@ func keysOf(items []Info) []string {
 // tmpEntries returns the names in the store's temp folder.
 func tmpEntries(t *testing.T, st *FS) []string {
 	t.Helper()
-	entries, err := os.ReadDir(st.tmp)
+	entries, err := os.ReadDir(st.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +418,7 @@ func TestFS_Delete(t *testing.T) {
 	wantKind(t, st.Delete(ctx, "deep//x"), errs.Invalid, "Delete of an invalid key")
 
 	// Emptied folders are pruned, in data/ and meta/, but not the others.
-	for _, dir := range []string{filepath.Join(st.data, "deep", "er"), filepath.Join(st.meta, "deep", "er")} {
+	for _, dir := range []string{st.dir.Path("data/deep/er"), st.dir.Path("meta/deep/er")} {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("%s still exists (%v)", dir, err)
 		}
@@ -428,7 +429,7 @@ func TestFS_Delete(t *testing.T) {
 	if err := st.Delete(ctx, "deep/sibling"); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{st.data, st.meta} {
+	for _, dir := range []string{st.dir.Path(dataDir), st.dir.Path(metaDir)} {
 		entries, err := os.ReadDir(dir)
 		if err != nil || len(entries) != 0 {
 			t.Errorf("%s: %d entries left, %v", dir, len(entries), err)
@@ -497,13 +498,13 @@ func TestFS_Stat_RepairsSidecar(t *testing.T) {
 	}
 
 	// A missing sidecar is worked out again, in Get and List too.
-	if err := os.Remove(st.metaPath("data.json")); err != nil {
+	if err := os.Remove(st.dir.Path(metaName("data.json"))); err != nil {
 		t.Fatal(err)
 	}
 	if got, info := mustGet(t, st, "data.json"); got != newer || info.ETag != sha(newer) {
 		t.Errorf("Get without sidecar = %q %+v", got, info)
 	}
-	if err := os.WriteFile(st.metaPath("data.json"), []byte("{torn"), 0o644); err != nil {
+	if err := os.WriteFile(st.dir.Path(metaName("data.json")), []byte("{torn"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	items, _, err := st.List(ctx, "", "", 10)
@@ -547,7 +548,7 @@ func TestFS_Adopt(t *testing.T) {
 	}
 	ctx := context.Background()
 	content := strings.Repeat("parquet bytes ", 1000)
-	local := filepath.Join(root, "scratch", "out.parquet")
+	local := filepath.Join(st.TempDir(), "scratch", "out.parquet")
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -570,9 +571,17 @@ func TestFS_Adopt(t *testing.T) {
 		t.Errorf("Get after Adopt = %d bytes, %+v; want %+v", len(got), stat, info)
 	}
 
-	// A missing file is an error, and so is a clashing key.
-	if _, err := st.Adopt(ctx, "x", filepath.Join(root, "missing"), ""); err == nil {
+	// A missing file is an error, and so are a file outside the temp
+	// folder and a clashing key.
+	if _, err := st.Adopt(ctx, "x", filepath.Join(st.TempDir(), "missing"), ""); err == nil {
 		t.Error("Adopt of a missing file succeeded")
+	}
+	outside := filepath.Join(root, "outside.parquet")
+	if err := os.WriteFile(outside, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Adopt(ctx, "y", outside, ""); err == nil {
+		t.Error("Adopt of a file outside the temp folder succeeded")
 	}
 	if err := os.WriteFile(local, []byte("again"), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -69,12 +66,12 @@ func (f *FS) walk(ctx context.Context, base, prefix, after string, visit func(ke
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	entries, err := os.ReadDir(filepath.Join(f.data, filepath.FromSlash(base)))
+	entries, err := f.dir.ReadDir(dataDir + "/" + base)
 	if err != nil {
 		if isAbsent(err) {
 			return true, nil // no such folder, or removed meanwhile
 		}
-		return false, fmt.Errorf("list %q: %w", base, err)
+		return false, fail("list", base, err)
 	}
 
 	// Name folders with a trailing "/" and sort: that is the order of their

@@ -9,7 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"time"
+
+	"lakehouse/internal/disk"
 )
 
 // A sidecar is the metadata file of an object, meta/<key>.json. Besides what
@@ -64,7 +67,7 @@ func validETag(s string) bool {
 // readSidecar reads key's sidecar; ok is false when it is missing or
 // unreadable, which callers treat alike.
 func (f *FS) readSidecar(key string) (sc sidecar, ok bool) {
-	data, err := os.ReadFile(f.metaPath(key))
+	data, err := f.dir.ReadFile(metaName(key))
 	if err != nil {
 		return sidecar{}, false
 	}
@@ -80,13 +83,22 @@ func (f *FS) writeSidecar(key string, sc sidecar) error {
 	if err != nil {
 		return err
 	}
-	return f.writeFileAtomic(f.metaPath(key), append(data, '\n'))
+	name := metaName(key)
+	return retryAbsent(func() error {
+		if err := f.dir.MkdirAll(path.Dir(name)); err != nil {
+			return err
+		}
+		return f.dir.WriteAtomic(name, tmpDir, func(w io.Writer) error {
+			_, err := w.Write(append(data, '\n'))
+			return err
+		})
+	})
 }
 
 // describe returns the Info of key's content, open as file, whose FileInfo is
 // fi. It trusts the sidecar only when it was made for this very file;
 // otherwise it hashes the content and repairs the sidecar.
-func (f *FS) describe(ctx context.Context, key string, file *os.File, fi fs.FileInfo) (Info, error) {
+func (f *FS) describe(ctx context.Context, key string, file *disk.File, fi fs.FileInfo) (Info, error) {
 	if sc, ok := f.readSidecar(key); ok && sc.matches(fi) {
 		return sc.info(key), nil
 	}
@@ -115,7 +127,7 @@ func (f *FS) describe(ctx context.Context, key string, file *os.File, fi fs.File
 func (f *FS) repair(key string, sc sidecar, fi fs.FileInfo) {
 	unlock := f.lock(key)
 	defer unlock()
-	cur, err := os.Lstat(f.dataPath(key))
+	cur, err := f.dir.Lstat(dataName(key))
 	if err != nil || !os.SameFile(cur, fi) || !sc.matches(cur) {
 		return // replaced or changed since it was hashed
 	}
