@@ -9,12 +9,23 @@
 // takes everything added meanwhile.
 //
 // Replay on Open reads the file line by line and hands each line to the
-// caller, who decodes it (Unmarshal is the fast way) and applies it. A line
-// that is not JSON or that the caller refuses is skipped with a warning; a torn last line (no newline: a write cut short by a crash)
-// is cut off the file with a warning. Neither stops the start.
+// caller, who decodes it (Unmarshal is the fast way) and applies it. Damage
+// follows the policy of package replay, shared with the vector logs: a torn
+// tail (a last line without its newline, or bad lines with no good one
+// after them) is cut off with a warning; a bad line in the middle (not JSON,
+// over-long, or refused by the caller) is skipped with a warning. Neither
+// stops the start.
+//
+// A failed write or fsync fails the records waiting for it, and leaves the
+// file's state unknown. The next Add reopens the file and cuts it back to
+// what the last good fsync made durable, rather than trusting a retried
+// fsync; the failed records are gone, as their callers were told.
 //
 // Compact rewrites the log as the caller's current state (temp file, fsync,
 // rename, fsync directory), so a crash leaves either the old log or the new.
+//
+// Every file operation goes through a disk.Dir rooted at the log's folder,
+// which refuses symbolic links.
 package eventlog
 
 import (
@@ -26,35 +37,40 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	fastjson "github.com/segmentio/encoding/json"
+
+	"lakehouse/internal/disk"
+	"lakehouse/internal/replay"
 )
 
 // MaxLine is the longest line Open replays; longer lines are skipped as malformed.
 const MaxLine = 16 << 20
 
 // ReplayStats says what Open found.
-type ReplayStats struct {
-	Records   int   // lines applied
-	Skipped   int   // malformed lines, or lines apply refused
-	TornBytes int64 // bytes of a torn last line cut off the file
-}
+type ReplayStats = replay.Stats
 
 // Log is an open log file. It is safe for concurrent use.
 type Log struct {
-	path string
+	dir  *disk.Dir // the log's folder
+	name string    // the log's file name in dir
+	path string    // for messages
 
-	mu    sync.Mutex // guards tail, added, err, size
-	tail  []byte     // encoded records not yet written
-	added uint64     // sequence number of the last record added
-	err   error      // sticky: after a failed write or fsync, the file's state is unknown
-	size  int64      // bytes in the file plus the tail
+	mu     sync.Mutex // guards tail, added, err, size, broken
+	tail   []byte     // encoded records not yet written
+	added  uint64     // sequence number of the last record added
+	err    error      // sticky, after Close or a failed reopen
+	broken bool       // a write or fsync failed: reopen before the next write
+	size   int64      // bytes in the file plus the tail
 
-	syncMu  sync.Mutex // one flusher at a time; holds f
-	f       *os.File
-	durable uint64 // sequence number of the last record on disk (under syncMu)
+	syncMu      sync.Mutex // one flusher at a time; holds f
+	f           *disk.File
+	durable     uint64     // sequence number of the last record on disk (under syncMu)
+	durableSize int64      // bytes of the file known to be on disk (under syncMu)
+	lost        []seqRange // records whose flush failed, which later flushes do not cover (under syncMu)
 
 	stop chan struct{}
 	done chan struct{}
@@ -64,90 +80,133 @@ type Log struct {
 // record in order, and returns the log ready for appends. apply's error
 // skips that record with a warning.
 func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error) {
-	var st ReplayStats
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir, err := disk.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, ReplayStats{}, fmt.Errorf("open log: %w", err)
+	}
+	l := &Log{dir: dir, name: filepath.Base(path), path: path}
+	st, err := l.open(apply)
+	if err == nil {
+		err = l.removeCompactions()
+	}
+	if err == nil {
+		err = dir.SyncDir(".") // the file may be new
+	}
+	if err != nil {
+		dir.Close()
 		return nil, st, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	return l, st, nil
+}
+
+// open opens the file, replays it through apply (nil: just find its end)
+// and repairs it by the damage policy; syncMu is held or l is not shared.
+func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
+	f, err := l.dir.OpenFile(l.name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, st, fmt.Errorf("open log: %w", err)
-	}
-	good, err := replay(f, path, apply, &st)
-	if err != nil {
-		f.Close()
-		return nil, st, err
+		return ReplayStats{}, fmt.Errorf("open log: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, st, err
+		return ReplayStats{}, err
 	}
-	if torn := fi.Size() - good; torn > 0 {
-		slog.Warn("log ends in a torn line; cutting it off", "log", path, "bytes", torn)
-		st.TornBytes = torn
-		if err := f.Truncate(good); err != nil {
-			f.Close()
-			return nil, st, fmt.Errorf("truncate torn log tail: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, st, err
-		}
+	if apply == nil {
+		apply = func([]byte) error { return nil }
 	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
+	res, err := replay.Scan(l.path, 0, fi.Size(), lines(f), apply, nil)
+	if err == nil {
+		err = replay.Repair(f, l.name, res, l.save)
+	}
+	if err == nil {
+		_, err = f.Seek(res.End, io.SeekStart)
+	}
+	if err != nil {
 		f.Close()
-		return nil, st, err
+		return res.Stats, err
 	}
-	return &Log{path: path, f: f, size: good}, st, nil
+	if l.f != nil {
+		l.f.Close()
+	}
+	l.f, l.durableSize = f, res.End
+	l.mu.Lock()
+	l.size = res.End + int64(len(l.tail))
+	l.mu.Unlock()
+	return res.Stats, nil
 }
 
-// replay applies every complete line of f and returns the offset after the
-// last complete line: what follows it is a torn line.
-func replay(f *os.File, path string, apply func([]byte) error, st *ReplayStats) (int64, error) {
+// removeCompactions removes the temp files of compactions that a crash
+// interrupted: the log itself is whole without them.
+func (l *Log) removeCompactions() error {
+	entries, err := l.dir.ReadDir(".")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), l.name+".compact-") {
+			if err := l.dir.Remove(e.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// save writes the bytes of r durably as the file name, beside the log.
+func (l *Log) save(name string, r io.Reader) error {
+	return l.dir.WriteAtomic(name, "", func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
+}
+
+// lines frames the log for package replay: one record per line, blank
+// lines folded into the next record.
+func lines(f *disk.File) replay.Framing {
 	r := bufio.NewReaderSize(f, 1<<20)
-	var (
-		off     int64  // end of the last complete line
-		partial int64  // bytes of the current line read so far, when it spans buffers
-		line    []byte // the current line, unless it is too long
-		long    bool   // the current line is longer than MaxLine
-	)
+	var line []byte
+	return func() ([]byte, int64, error) {
+		var size int64
+		for {
+			line = line[:0]
+			n, long, err := readLine(r, &line)
+			size += n
+			switch {
+			case err == io.EOF && n > 0:
+				return nil, size, replay.ErrTorn
+			case err != nil:
+				return nil, size, err
+			case long:
+				return nil, size, &replay.BadRecord{Size: size, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)}
+			}
+			if body := bytes.TrimSpace(line); len(body) > 0 {
+				return body, size, nil
+			}
+		}
+	}
+}
+
+// readLine reads one line of r, newline included, into *line unless it is
+// longer than MaxLine, and returns its length. At the end of the file it
+// returns io.EOF, with n > 0 when a last line has no newline.
+func readLine(r *bufio.Reader, line *[]byte) (n int64, long bool, err error) {
 	for {
 		chunk, err := r.ReadSlice('\n')
+		n += int64(len(chunk))
+		if !long {
+			*line = append(*line, chunk...)
+			long = len(*line) > MaxLine
+		}
 		switch {
 		case err == nil:
+			return n, long, nil
 		case errors.Is(err, bufio.ErrBufferFull):
-			partial += int64(len(chunk))
-			if !long {
-				line = append(line, chunk...)
-				long = len(line) > MaxLine
-			}
 			continue
 		case errors.Is(err, io.EOF):
-			return off, nil
+			return n, long, io.EOF
 		default:
-			return 0, fmt.Errorf("read log %s: %w", path, err)
+			return n, long, err
 		}
-		off += partial + int64(len(chunk))
-		partial = 0
-		if !long {
-			line = append(line, chunk...)
-			long = len(line) > MaxLine
-		}
-		if long {
-			long, line = false, line[:0]
-			st.Skipped++
-			slog.Warn("skipping an over-long log line", "log", path, "ends_at", off)
-			continue
-		}
-		if body := bytes.TrimSpace(line); len(body) > 0 {
-			if err := apply(body); err != nil {
-				st.Skipped++
-				slog.Warn("skipping a malformed log line", "log", path, "ends_at", off, "err", err)
-			} else {
-				st.Records++
-			}
-		}
-		line = line[:0]
 	}
 }
 
@@ -167,20 +226,37 @@ func (l *Log) Add(v any) (uint64, error) {
 	if l.err != nil {
 		return 0, l.err
 	}
+	if len(b)+1 > MaxLine {
+		return 0, fmt.Errorf("encode log record: %d bytes is over the limit of %d", len(b)+1, MaxLine)
+	}
 	l.tail = append(append(l.tail, b...), '\n')
 	l.size += int64(len(b)) + 1
 	l.added++
 	return l.added, nil
 }
 
-// Sync returns once record seq and all before it are on disk.
+// seqRange is the records from through to, inclusive.
+type seqRange struct{ from, to uint64 }
+
+// maxLost bounds the failed flushes remembered; the oldest are merged.
+const maxLost = 64
+
+// Sync returns once record seq and all before it are on disk, or fails if
+// a failed write or fsync lost seq.
 func (l *Log) Sync(seq uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
-	if l.durable >= seq {
-		return nil
+	if l.durable < seq {
+		if err := l.flushLocked(); err != nil {
+			return err
+		}
 	}
-	return l.flushLocked()
+	for _, r := range l.lost {
+		if r.from <= seq && seq <= r.to {
+			return fmt.Errorf("log %s: record %d was lost to a failed write; check and retry", l.path, seq)
+		}
+	}
+	return nil
 }
 
 // Append adds v and waits until it is durable.
@@ -192,24 +268,76 @@ func (l *Log) Append(v any) error {
 	return l.Sync(seq)
 }
 
-// flushLocked writes the tail and fsyncs; syncMu is held.
+// flushLocked writes the tail and fsyncs; syncMu is held. After a failed
+// write or fsync it reopens the file first (see the package doc).
 func (l *Log) flushLocked() error {
 	l.mu.Lock()
-	buf, upto, err := l.tail, l.added, l.err
+	buf, upto, err, broken := l.tail, l.added, l.err, l.broken
 	l.tail = nil
 	l.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if len(buf) > 0 {
-		if _, err := l.f.Write(buf); err != nil {
-			return l.fail(fmt.Errorf("write log %s: %w", l.path, err))
-		}
-		if err := l.f.Sync(); err != nil {
-			return l.fail(fmt.Errorf("fsync log %s: %w", l.path, err))
+	if len(buf) == 0 {
+		l.durable = upto
+		return nil
+	}
+	if broken {
+		if err := l.reopen(); err != nil {
+			return fmt.Errorf("reopen log %s after a failed write: %w", l.path, err)
 		}
 	}
+	if _, err := l.f.Write(buf); err != nil {
+		return l.failed(l.durable+1, upto, fmt.Errorf("write log %s: %w", l.path, err))
+	}
+	if err := l.f.Sync(); err != nil {
+		return l.failed(l.durable+1, upto, fmt.Errorf("fsync log %s: %w", l.path, err))
+	}
 	l.durable = upto
+	l.durableSize += int64(len(buf))
+	return nil
+}
+
+// failed marks the file's state unknown after err, so the next flush
+// reopens it, and records from through to as lost; syncMu is held.
+func (l *Log) failed(from, to uint64, err error) error {
+	if from <= to {
+		l.lost = append(l.lost, seqRange{from, to})
+		if len(l.lost) > maxLost {
+			l.lost[1].from = l.lost[0].from // may fail a few good records' late Syncs; never passes a lost one
+			l.lost = l.lost[1:]
+		}
+		l.durable = to // they will not be written again
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.broken = true
+	return err
+}
+
+// reopen opens the log file again and cuts it back to the bytes the last
+// good fsync made durable; syncMu is held.
+func (l *Log) reopen() error {
+	f, err := l.dir.OpenFile(l.name, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(l.durableSize); err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		_, err = f.Seek(l.durableSize, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f.Close()
+	l.f = f
+	l.mu.Lock()
+	l.broken = false
+	l.size = l.durableSize + int64(len(l.tail))
+	l.mu.Unlock()
 	return nil
 }
 
@@ -269,14 +397,14 @@ func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
 	if err := l.flushLocked(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(l.path), filepath.Base(l.path)+".compact-*")
+	tmp, err := l.dir.CreateTemp(".", l.name+".compact-*")
 	if err != nil {
 		return fmt.Errorf("compact log: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			l.dir.Remove(tmp.Name())
 		}
 	}()
 	w := bufio.NewWriterSize(tmp, 1<<20)
@@ -299,28 +427,22 @@ func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("compact log: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), l.path); err != nil {
+	if err := l.dir.Rename(tmp.Name(), l.name); err != nil {
 		return fmt.Errorf("compact log: %w", err)
-	}
-	if err := syncDir(filepath.Dir(l.path)); err != nil {
-		return l.fail(fmt.Errorf("compact log: %w", err))
 	}
 	// The temp file is now the log, positioned at its end.
 	l.f.Close()
-	l.f = tmp
+	l.f, l.durableSize = tmp, size
 	l.mu.Lock()
 	l.size = size
 	l.mu.Unlock()
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+	if err := l.dir.SyncDir("."); err != nil {
+		// The rename may not be durable: the old log may come back after a
+		// power cut, or the new one; both hold the state. Reopen before
+		// the next write.
+		return l.failed(1, 0, fmt.Errorf("compact log: %w", err))
 	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // Close flushes what was added and closes the file. Later calls do nothing.
@@ -338,7 +460,7 @@ func (l *Log) Close() error {
 	if l.f == nil {
 		return nil
 	}
-	err := errors.Join(l.flushLocked(), l.f.Close())
+	err := errors.Join(l.flushLocked(), l.f.Close(), l.dir.Close())
 	l.f = nil
 	l.fail(ErrClosed)
 	return err

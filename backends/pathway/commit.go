@@ -20,11 +20,12 @@ import (
 type committer struct {
 	log *eventlog.Log
 
-	mu      sync.Mutex
-	added   uint64        // highest sequence number added to the log
-	durable uint64        // highest sequence number on disk
-	err     error         // sticky: a failed flush leaves the log unusable
-	flushed chan struct{} // closed (and replaced) when durable or err change
+	mu       sync.Mutex
+	added    uint64        // highest sequence number added to the log
+	durable  uint64        // highest sequence number flushed, or lost to a failed flush
+	lastFail uint64        // highest sequence number of a failed flush
+	err      error         // sticky once stopped
+	flushed  chan struct{} // closed (and replaced) when durable or err change
 
 	writers atomic.Int32 // writers between lockWrite and unlockWrite
 	peak    int          // records per flush lately (flusher only)
@@ -67,10 +68,18 @@ func (c *committer) wait(seq uint64) error {
 		<-ch
 		c.mu.Lock()
 	}
-	if c.durable >= seq {
-		return nil
+	if c.durable < seq {
+		return c.err
 	}
-	return c.err
+	if seq <= c.lastFail {
+		// A flush failed since: the log knows whether seq was lost. The
+		// log reopens itself before its next write, so later records are
+		// not affected.
+		c.mu.Unlock()
+		defer c.mu.Lock()
+		return c.log.Sync(seq)
+	}
+	return nil
 }
 
 func (c *committer) run() {
@@ -131,14 +140,13 @@ func (c *committer) flush() bool {
 	err := c.log.Sync(target)
 	c.mu.Lock()
 	if err != nil {
-		c.err = err
-	} else {
-		c.durable = max(c.durable, target)
+		c.lastFail = max(c.lastFail, target)
 	}
+	c.durable = max(c.durable, target)
 	close(c.flushed)
 	c.flushed = make(chan struct{})
 	c.mu.Unlock()
-	return err == nil
+	return true
 }
 
 // stop ends the flusher after a last flush; later waits fail with ErrClosed

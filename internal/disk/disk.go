@@ -100,7 +100,7 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open folder: %w", err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := mkdirAllDurable(abs); err != nil {
 		return nil, fmt.Errorf("open folder: %w", err)
 	}
 	root, err := os.OpenRoot(abs)
@@ -108,6 +108,32 @@ func Open(path string) (*Dir, error) {
 		return nil, fmt.Errorf("open folder: %w", err)
 	}
 	return &Dir{root: root, path: abs, hooks: hooksFor(abs)}, nil
+}
+
+// mkdirAllDurable is os.MkdirAll that also fsyncs the parent of each folder
+// it creates, as Dir.MkdirAll does beneath a Dir.
+func mkdirAllDurable(abs string) error {
+	if fi, err := os.Stat(abs); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a folder", abs)
+		}
+		return nil
+	}
+	parent := filepath.Dir(abs)
+	if parent != abs {
+		if err := mkdirAllDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	d, err := Open(parent)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.SyncDir(".")
 }
 
 // Sub opens the folder name beneath d as a Dir of its own, creating it if
