@@ -31,6 +31,9 @@ func TestLog_PowerCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = []string{fmt.Sprint(rec{N: 1000, Text: "state"})}
+	if _, got, _ := reopen(t, filepath.Join(pc.Cut(t), "logs", "events.jsonl")); fmt.Sprint(got) != "["+want[0]+"]" {
+		t.Errorf("cut right after compacting: %v, want %v", got, want)
+	}
 	for i := range 5 {
 		if err := l.Append(rec{N: 2000 + i}); err != nil {
 			t.Fatal(err)

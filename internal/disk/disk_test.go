@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"lakehouse/internal/disk"
+	"lakehouse/internal/disk/disktest"
 )
 
 // plant makes a folder with a secret outside the Dir and links to it inside.
@@ -89,7 +90,9 @@ func TestDir_RefusesLinks(t *testing.T) {
 }
 
 func TestDir_WriteAtomic(t *testing.T) {
-	d, err := disk.Open(t.TempDir())
+	root := t.TempDir()
+	pc := disktest.NewPowerCut(t, root)
+	d, err := disk.Open(root)
 	must(t, err)
 	defer d.Close()
 	must(t, d.MkdirAll("a/b"))
@@ -100,6 +103,10 @@ func TestDir_WriteAtomic(t *testing.T) {
 	must(t, d.WriteAtomic("a/b/f", "", write("two")))
 	if b, err := d.ReadFile("a/b/f"); err != nil || string(b) != "two" {
 		t.Fatalf("ReadFile = %q, %v", b, err)
+	}
+	// What WriteAtomic returned for is durable, folders included.
+	if b, err := os.ReadFile(filepath.Join(pc.Cut(t), "a", "b", "f")); err != nil || string(b) != "two" {
+		t.Fatalf("after a power cut: %q, %v", b, err)
 	}
 	// A failed write leaves the old file and no temp file.
 	boom := errors.New("boom")
