@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/internal/disk"
 )
 
 // attachTimeout bounds how long a process waits to become the owner or reach
@@ -36,7 +38,7 @@ const attachTimeout = 15 * time.Second
 // or a guest with a connection to the owner.
 type node struct {
 	engines *engines
-	lock    *os.File
+	lock    *disk.File
 	ln      net.Listener
 	server  *mcp.Server
 
@@ -77,9 +79,16 @@ func attach(ctx context.Context, cfg Config) (*node, error) {
 	}
 }
 
-// tryLock takes the exclusive lock, or returns nil when another process holds it.
-func tryLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+// tryLock takes the exclusive lock, or returns nil when another process
+// holds it. The lock file is opened beneath the data directory refusing
+// links, so a planted link cannot make it truncate a file elsewhere.
+func tryLock(path string) (*disk.File, error) {
+	dir, err := disk.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	defer dir.Close()
+	f, err := dir.OpenFile(filepath.Base(path), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
@@ -98,14 +107,19 @@ func tryLock(path string) (*os.File, error) {
 }
 
 func readPID(lockPath string) string {
-	b, err := os.ReadFile(lockPath)
-	if err != nil || len(b) == 0 {
+	dir, err := disk.Open(filepath.Dir(lockPath))
+	if err != nil {
+		return "?"
+	}
+	defer dir.Close()
+	b, err := dir.ReadFile(filepath.Base(lockPath))
+	if err != nil || len(b) == 0 || len(b) > 32 {
 		return "?"
 	}
 	return strings.TrimSpace(string(b))
 }
 
-func becomeOwner(ctx context.Context, cfg Config, lock *os.File, sockPath string) (*node, error) {
+func becomeOwner(ctx context.Context, cfg Config, lock *disk.File, sockPath string) (*node, error) {
 	e, err := openEngines(ctx, cfg)
 	if err != nil {
 		lock.Close()

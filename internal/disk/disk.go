@@ -507,3 +507,6 @@ func (f *File) Stat() (fs.FileInfo, error) { return f.f.Stat() }
 
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
+
+// Fd returns the file's descriptor, for flock.
+func (f *File) Fd() uintptr { return f.f.Fd() }
