@@ -99,8 +99,8 @@ func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error)
 	return l, st, nil
 }
 
-// open opens the file, replays it through apply (nil: just find its end)
-// and repairs it by the damage policy; syncMu is held or l is not shared.
+// open opens the file, replays it through apply and repairs it by the
+// damage policy; syncMu is held or l is not shared.
 func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
 	f, err := l.dir.OpenFile(l.name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -110,9 +110,6 @@ func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
 	if err != nil {
 		f.Close()
 		return ReplayStats{}, err
-	}
-	if apply == nil {
-		apply = func([]byte) error { return nil }
 	}
 	res, err := replay.Scan(l.path, 0, fi.Size(), lines(f), apply, nil)
 	if err == nil {
@@ -133,6 +130,31 @@ func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
 	l.size = res.End + int64(len(l.tail))
 	l.mu.Unlock()
 	return res.Stats, nil
+}
+
+// Reload writes what was added, then replays the log's durable records
+// through apply as Open does. After a failed write or fsync, a caller whose
+// state ran ahead of the disk rebuilds it this way from what is on disk;
+// the records the failure lost are not replayed.
+func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	if err != nil {
+		return ReplayStats{}, err
+	}
+	_ = l.flushLocked() // what it fails to write is marked lost
+	l.mu.Lock()
+	broken := l.broken
+	l.mu.Unlock()
+	if broken {
+		if err := l.reopen(); err != nil {
+			return ReplayStats{}, fmt.Errorf("reopen log %s: %w", l.path, err)
+		}
+	}
+	return l.open(apply)
 }
 
 // removeCompactions removes the temp files of compactions that a crash

@@ -1,10 +1,12 @@
 package pathway_test
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"testing"
 
+	"lakehouse/backends/errs"
 	"lakehouse/backends/pathway"
 	"lakehouse/internal/disk/disktest"
 )
@@ -36,8 +38,13 @@ func TestPathway_FailedFsync(t *testing.T) {
 	p := mustOpen(t, root, pathway.Config{})
 	first := mustAdd(t, p, `{"a":1}`, "before the fault")
 	pc.Faults().FailSyncs(syscall.EIO, 1)
-	if _, _, err := p.Add(ctx, []byte(`{"a":2}`), "during the fault", nil, ""); err == nil {
+	const failed = "6f9b1c1e-0000-4000-8000-000000000002"
+	if _, _, err := p.Add(ctx, []byte(`{"a":2}`), "during the fault", nil, failed); err == nil {
 		t.Fatalf("Add under a failed fsync succeeded")
+	}
+	// The trace whose write failed is not visible, as if acknowledged.
+	if _, err := p.Get(ctx, failed); !errors.Is(err, errs.NotFound) {
+		t.Errorf("Get of the trace whose write failed = %v, want NotFound", err)
 	}
 	pc.Faults().Clear()
 	later := mustAdd(t, p, `{"a":3}`, "after the fault")

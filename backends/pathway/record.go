@@ -1,6 +1,7 @@
 package pathway
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -93,10 +94,34 @@ func (p *Pathway) commit(r *record) (uint64, error) {
 	return seq, nil
 }
 
+// recover rebuilds the traces from the log on disk after a write failed,
+// so that no change whose write failed stays visible: the failed record was
+// applied in memory before its write, as every record is (see commit).
+// Writers and readers wait meanwhile.
+func (p *Pathway) recover() {
+	p.lockWrite()
+	defer p.unlockWrite()
+	if p.closed {
+		return
+	}
+	p.traces = make(map[string]*Trace, len(p.traces))
+	p.order = make([]*Trace, 0, len(p.order))
+	p.counts = counts{tags: map[string]int{}}
+	st, err := p.log.Reload(p.applyLine)
+	if err != nil {
+		slog.Error("pathway memory could not reload its log after a failed write; restart mcpd", "err", err)
+		return
+	}
+	slog.Warn("pathway memory reloaded its log after a failed write", "traces", len(p.order), "skipped", st.Skipped)
+}
+
 // durable waits for record seq to be on disk, then marks uids for the
 // indexer and starts a compaction if the log has grown past its limit.
 func (p *Pathway) durable(seq uint64, uids ...string) error {
 	if err := p.commits.wait(seq); err != nil {
+		if !errors.Is(err, ErrClosed) {
+			p.recover()
+		}
 		return fmt.Errorf("write pathway log: %w", err)
 	}
 	if len(uids) > 0 {
