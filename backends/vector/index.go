@@ -4,41 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/disk"
 )
 
 // An index is one named vector index: its items in a segment, its log, and
 // a background worker that builds and rebuilds its graph.
 //
-// Locks: wmu serialises writers (Upsert, Delete), log rotation and closing,
-// and is taken before mu. mu guards seg and everything in it: searches and
-// Get hold it for reading; a writer holds it for writing only while it
-// changes the segment, and the worker only while it writes one node's links
-// (see graph.plan and graph.apply).
+// Locks: snapMu is held while a snapshot is taken, and by recover; it is
+// taken before wmu. wmu serialises writers (Upsert, Delete), log rotation
+// and closing, and is taken before mu. mu guards seg and everything in it:
+// searches and Get hold it for reading; a writer holds it for writing only
+// while it changes the segment, and the worker only while it writes one
+// node's links (see graph.plan and graph.apply).
+//
+// A failed write or fsync of the log breaks it; see recover for how the
+// index comes back.
 type index struct {
 	name    string
-	dir     string
+	dir     *disk.Dir // the index's folder
 	dim     int
 	metric  Metric
 	model   string
 	created time.Time
 	cfg     Config
 
-	wmu    sync.Mutex
-	log    *wal // the log being appended to; guarded by wmu
-	closed bool // guarded by wmu
+	wmu      sync.Mutex
+	log      *wal // the log being appended to; guarded by wmu
+	closed   bool // guarded by wmu
+	reloaded bool // log is broken, and seg was read back from disk since; guarded by wmu
 
 	mu       sync.RWMutex
 	seg      *segment
+	lost     error         // set while seg may hold failed writes that could not be read back from disk: reads return it
 	progress chan struct{} // closed and replaced whenever the worker finishes a step
 	unsaved  int           // nodes linked since the last snapshot
 
@@ -52,85 +58,97 @@ type index struct {
 
 func isL2(m Metric) bool { return m == L2 }
 
-// createIndex makes the folder of a new, empty index under root and opens
-// it. The folder is assembled under a temporary name and renamed into
+// createIndex makes the folder of a new, empty index name in root and
+// opens it. The folder is assembled under a temporary name and renamed into
 // place, so a crash leaves either no index or a whole one.
-func createIndex(root, name string, dim int, metric Metric, model string, cfg Config) (*index, error) {
-	tmp, err := os.MkdirTemp(root, ".tmp-"+name+"-")
+func createIndex(root *disk.Dir, name string, dim int, metric Metric, model string, cfg Config) (*index, error) {
+	tmp, err := root.MkdirTemp(".", ".tmp-"+name+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
-	c := &capture{snapHeader: snapHeader{gen: 1, dim: dim, metric: metric, model: model, created: time.Now().UTC()}}
-	if err := writeSnapshot(filepath.Join(tmp, snapshotName), c, nil); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
+	defer root.RemoveAll(tmp) // a no-op once renamed
+	d, err := root.Sub(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	w, err := createWAL(tmp, 1)
+	err = writeEmpty(d, snapHeader{gen: 1, dim: dim, metric: metric, model: model, created: time.Now().UTC()})
+	d.Close()
 	if err != nil {
 		return nil, err
 	}
-	if err := w.close(); err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(root, name)
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := root.Rename(tmp, name); err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	if err := syncDir(root); err != nil {
-		return nil, err
+	if err := root.SyncDir("."); err != nil {
+		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	return loadIndex(dir, name, cfg)
+	return loadIndex(root, name, cfg)
 }
 
-// loadIndex opens the index in dir: it reads the snapshot, replays the
-// logs of its generation and later, and starts the worker.
-func loadIndex(dir, name string, cfg Config) (*index, error) {
-	h, seg, graphErr, err := readSnapshot(filepath.Join(dir, snapshotName), isL2)
+// writeEmpty writes the files of an empty index into the folder d: the
+// snapshot of generation h.gen and its log.
+func writeEmpty(d *disk.Dir, h snapHeader) error {
+	if err := writeSnapshot(d, &capture{snapHeader: h}, nil); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	w, err := createWAL(d, h.gen)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if graphErr != nil {
-		slog.Warn("vector index graph is unusable; it will be rebuilt", "index", name, "err", graphErr)
-	}
-	if seg.g != nil {
-		seg.g.efc = cfg.EfConstruction
-	}
-	gens, err := listLogs(dir)
+	return w.close()
+}
+
+// loadIndex opens the index in the folder name of root: it removes the
+// temp files a crash left, reads the snapshot, replays the logs of its
+// generation and later, and starts the worker.
+func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
+	d, err := root.Sub(name)
 	if err != nil {
 		return nil, err
 	}
 	var cur *wal
-	for _, gen := range gens {
-		path := walPath(dir, gen)
-		if gen < h.gen {
-			// Contained in the snapshot: left behind by a crash between
-			// writing the snapshot and removing the log.
-			if err := os.Remove(path); err != nil {
-				return nil, err
+	defer func() {
+		if err != nil {
+			if cur != nil {
+				cur.close()
 			}
-			continue
+			d.Close()
 		}
+	}()
+	if err := removeTemps(d); err != nil {
+		return nil, err
+	}
+	h, seg, err := readState(d, name, cfg, func(gen uint64, apply func([]byte) error) error {
 		if cur != nil {
 			if err := cur.close(); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		w, st, err := openWAL(path, gen, func(p []byte) error { return applyRecord(seg, p) })
+		w, st, err := openWAL(d, gen, apply)
+		cur = w
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if st.Records > 0 || st.CutBytes > 0 {
-			slog.Debug("vector index log replayed", "index", name, "file", path, "records", st.Records, "cut_bytes", st.CutBytes)
+			slog.Debug("vector index log replayed", "index", name, "file", d.Path(w.name), "records", st.Records, "cut_bytes", st.CutBytes)
 		}
-		cur = w
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Logs older than the snapshot are in it: left behind by a crash
+	// between writing the snapshot and removing them.
+	if err := removeLogsBefore(d, h.gen); err != nil {
+		return nil, err
 	}
 	if cur == nil {
-		if cur, err = createWAL(dir, h.gen); err != nil {
+		if cur, err = createWAL(d, h.gen); err != nil {
 			return nil, err
 		}
 	}
 	ix := &index{
-		name: name, dir: dir, dim: h.dim, metric: h.metric, model: h.model, created: h.created, cfg: cfg,
+		name: name, dir: d, dim: h.dim, metric: h.metric, model: h.model, created: h.created, cfg: cfg,
 		log:      cur,
 		seg:      seg,
 		progress: make(chan struct{}),
@@ -144,29 +162,91 @@ func loadIndex(dir, name string, cfg Config) (*index, error) {
 	return ix, nil
 }
 
-// listLogs returns the generations of the logs in dir, oldest first, and
-// removes temporary files left by a crash.
-func listLogs(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
+// readState reads the snapshot of the index folder d and, over it, the
+// logs of the snapshot's generation and later (it holds the older ones):
+// replay is called with each such generation, oldest first, and the
+// function that applies one of the log's records.
+func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, apply func([]byte) error) error) (snapHeader, *segment, error) {
+	h, seg, graphErr, err := readSnapshot(d, isL2)
 	if err != nil {
-		return nil, err
+		return h, nil, err
+	}
+	if graphErr != nil {
+		slog.Warn("vector index graph is unusable; it will be rebuilt", "index", name, "err", graphErr)
+	}
+	if seg.g != nil {
+		seg.g.efc = cfg.EfConstruction
+	}
+	gens, err := listLogs(d)
+	if err != nil {
+		return h, nil, err
+	}
+	apply := func(p []byte) error { return applyRecord(seg, p) }
+	for _, gen := range gens {
+		if gen >= h.gen {
+			if err := replay(gen, apply); err != nil {
+				return h, nil, err
+			}
+		}
+	}
+	return h, seg, nil
+}
+
+// listLogs returns the generations of the logs in the index folder d,
+// oldest first.
+func listLogs(d *disk.Dir) ([]uint64, error) {
+	entries, err := d.ReadDir(".")
+	if err != nil {
+		return nil, fmt.Errorf("list index folder: %w", err)
 	}
 	var gens []uint64
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".tmp-") {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		var gen uint64
-		if n, _ := fmt.Sscanf(name, "wal-%016x.log", &gen); n == 1 && name == filepath.Base(walPath(dir, gen)) {
+		if n, _ := fmt.Sscanf(name, "wal-%016x.log", &gen); n == 1 && name == walName(gen) {
 			gens = append(gens, gen)
 		}
 	}
 	slices.Sort(gens)
 	return gens, nil
+}
+
+// removeLogsBefore removes the logs of the index folder d older than
+// generation gen, whose snapshot is durable and holds them. It does not
+// fsync the folder: a removal that a power cut undoes leaves a log that
+// loading skips, and removes again.
+func removeLogsBefore(d *disk.Dir, gen uint64) error {
+	gens, err := listLogs(d)
+	if err != nil {
+		return err
+	}
+	for _, g := range gens {
+		if g >= gen {
+			break
+		}
+		if err := d.Remove(walName(g)); err != nil {
+			return fmt.Errorf("remove old log: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeTemps removes the temp files of writes that a crash cut short from
+// the index folder d: "*.tmp" of [disk.Dir.WriteAtomic], and ".tmp-*" as
+// earlier versions of this package named them.
+func removeTemps(d *disk.Dir) error {
+	entries, err := d.ReadDir(".")
+	if err != nil {
+		return fmt.Errorf("list index folder: %w", err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); strings.HasSuffix(name, ".tmp") || strings.HasPrefix(name, ".tmp-") {
+			if err := d.Remove(name); err != nil {
+				return fmt.Errorf("remove temp file: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (ix *index) info() IndexInfo {
@@ -204,10 +284,8 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 	}
 	payload := encodeUpsert(ps, ix.dim)
 
-	ix.wmu.Lock()
-	if ix.closed {
-		ix.wmu.Unlock()
-		return 0, ix.errClosed()
+	if err := ix.lockWriter(); err != nil {
+		return 0, err
 	}
 	w := ix.log
 	seq, err := w.add(payload)
@@ -245,10 +323,8 @@ func (ix *index) delete(ctx context.Context, ids []string) (int, error) {
 	if err := checkIDs(ids, "delete"); err != nil {
 		return 0, err
 	}
-	ix.wmu.Lock()
-	if ix.closed {
-		ix.wmu.Unlock()
-		return 0, ix.errClosed()
+	if err := ix.lockWriter(); err != nil {
+		return 0, err
 	}
 	// Only writers change which ids are live, and this one holds wmu: the
 	// set found here stays true until it is applied below.
@@ -291,6 +367,11 @@ func (ix *index) acknowledge(w *wal, seq uint64) error {
 	ix.wmu.Unlock()
 	ix.kick()
 	if err := w.sync(seq); err != nil {
+		// The record is applied but not durable, and so may be others of
+		// its batch: put memory back to what the disk holds before saying
+		// so. If the log cannot be reopened yet, the next write tries
+		// again; the caller learns of the failure from err either way.
+		ix.recover()
 		return err
 	}
 	if full {
@@ -299,12 +380,106 @@ func (ix *index) acknowledge(w *wal, seq uint64) error {
 	return nil
 }
 
+// lockWriter takes wmu for a write to the index, first bringing the log
+// back (recover) if a write or fsync of it failed. On error wmu is not
+// held.
+func (ix *index) lockWriter() error {
+	ix.wmu.Lock()
+	if !ix.closed && ix.log.failed() != nil {
+		ix.wmu.Unlock()
+		if err := ix.recover(); err != nil {
+			return err
+		}
+		ix.wmu.Lock()
+	}
+	if ix.closed {
+		ix.wmu.Unlock()
+		return ix.errClosed()
+	}
+	return nil
+}
+
+// recover brings the index back after a write or fsync of its log failed,
+// from what is on disk. The records of the failed batch were applied in
+// memory, and their writers are told that they failed, so first seg is
+// replaced by the state read back from disk: the snapshot and the logs, the
+// broken one only as far as its last successful fsync (readDurable). That
+// is the simplest way to undo a batch of writes of several callers, and it
+// needs only reads, so it works while the disk still refuses writes. If
+// even reading fails, reads of the index return the error instead (lost)
+// until a later attempt succeeds. Then the log is reopened and cut back to
+// its durable bytes (wal.reopen); until that succeeds, every write fails
+// with the disk's error and tries again. The failed fsync is never retried
+// and trusted.
+//
+// recover holds snapMu, so that no snapshot writes or removes files while
+// they are read back.
+func (ix *index) recover() error {
+	ix.snapMu.Lock()
+	defer ix.snapMu.Unlock()
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	w := ix.log
+	failure := w.failed()
+	if ix.closed || failure == nil {
+		return nil // closed, or brought back by another writer
+	}
+	if !ix.reloaded {
+		seg, err := ix.readDurable(w)
+		ix.mu.Lock()
+		if err != nil {
+			ix.lost = fmt.Errorf("vector index %q holds writes that failed (%v), and reading it back from disk failed: %w", ix.name, failure, err)
+		} else {
+			ix.seg, ix.lost, ix.unsaved = seg, nil, 0
+		}
+		lost := ix.lost
+		ix.mu.Unlock()
+		if lost != nil {
+			return lost
+		}
+		ix.reloaded = true
+		ix.kick()
+	}
+	next, err := w.reopen()
+	if err != nil {
+		return fmt.Errorf("vector index %q cannot take writes: its log failed (%v), and reopening it failed: %w", ix.name, failure, err)
+	}
+	ix.log, ix.reloaded = next, false
+	return nil
+}
+
+// readDurable reads back the state that the disk holds durably while the
+// log w is broken: the snapshot and the logs, w's only as far as its last
+// successful fsync (what its file holds after that may be in the page
+// cache only, or nowhere). It only reads.
+func (ix *index) readDurable(w *wal) (*segment, error) {
+	_, seg, err := readState(ix.dir, ix.name, ix.cfg, func(gen uint64, apply func([]byte) error) error {
+		f, err := ix.dir.Open(walName(gen))
+		if err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+		defer f.Close()
+		var r io.Reader = f
+		if gen == w.gen {
+			r = io.LimitReader(f, w.syncedBytes())
+		}
+		if _, _, err := replayRecords(r, gen, apply, new(replayStats)); err != nil {
+			return fmt.Errorf("read log %s: %w", f.Path(), err)
+		}
+		return nil
+	})
+	return seg, err
+}
+
 func (ix *index) get(ids []string) ([]Item, error) {
 	if err := checkIDs(ids, "get"); err != nil {
 		return nil, err
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	if ix.lost != nil {
+		return nil, ix.lost
+	}
 	s := ix.seg
 	items := make([]Item, 0, len(ids))
 	for _, id := range ids {
@@ -364,6 +539,9 @@ func (ix *index) search(ctx context.Context, q []float32, opts SearchOptions) ([
 
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	if ix.lost != nil {
+		return nil, ix.lost
+	}
 	s := ix.seg
 	res := s.search(sc.query, k, ef, f, sc)
 	hits := make([]Hit, len(res))
@@ -523,6 +701,9 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if ix.seg != old {
+		return // recover replaced old, which may hold failed writes
+	}
 	for j, o := range orig {
 		if old.isDead(o) {
 			ns.kill(uint32(j))
@@ -649,21 +830,10 @@ func (ix *index) snapshot() error {
 	if err := old.close(); err != nil {
 		return err
 	}
-	if err := writeSnapshot(filepath.Join(ix.dir, snapshotName), c, ix.abort); err != nil {
+	if err := writeSnapshot(ix.dir, c, ix.abort); err != nil {
 		return err
 	}
-	gens, err := listLogs(ix.dir)
-	if err != nil {
-		return err
-	}
-	for _, gen := range gens {
-		if gen < next.gen {
-			if err := os.Remove(walPath(ix.dir, gen)); err != nil {
-				return err
-			}
-		}
-	}
-	return syncDir(ix.dir)
+	return removeLogsBefore(ix.dir, next.gen)
 }
 
 // close stops the worker, waits for a snapshot being written (or, if
@@ -685,5 +855,9 @@ func (ix *index) close(dropping bool) error {
 	ix.bg.Wait()
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	return ix.log.close()
+	err := ix.log.close()
+	if cerr := ix.dir.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

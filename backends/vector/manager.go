@@ -4,23 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/disk"
 )
 
 // A Manager keeps the vector indexes under one directory. It is safe for
 // concurrent use: searches run in parallel with each other and with writes;
 // writes to one index are serialised.
+//
+// Every file operation goes through a [disk.Dir] rooted at the directory,
+// which never follows a symbolic link: an index folder, snapshot or log
+// that is a link (planted there, since the engine makes none) leaves its
+// index unavailable, with a reason that says so, and nothing it points to
+// is read or changed.
 type Manager struct {
-	dir string
+	dir *disk.Dir
 	cfg Config
 
 	mu      sync.RWMutex
@@ -33,37 +39,52 @@ type Manager struct {
 // index in it. An index that cannot be loaded (a damaged snapshot, say) is
 // reported by Unavailable and refuses use until dropped; the others work.
 func Open(dir string, cfg Config) (*Manager, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open vector indexes: %w", err)
-	}
-	m := &Manager{dir: dir, cfg: cfg.withDefaults(), indexes: map[string]*index{}, broken: map[string]string{}}
-	entries, err := os.ReadDir(dir)
+	d, err := disk.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open vector indexes: %w", err)
+	}
+	m := &Manager{dir: d, cfg: cfg.withDefaults(), indexes: map[string]*index{}, broken: map[string]string{}}
+	if err := m.load(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open vector indexes: %w", err)
+	}
+	return m, nil
+}
+
+// load removes the leftovers of a crash and loads every index.
+func (m *Manager) load() error {
+	entries, err := m.dir.ReadDir(".")
+	if err != nil {
+		return err
 	}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".tmp-") || strings.HasPrefix(name, ".drop-") {
 			// An index being created or dropped when the process died.
-			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+			if err := m.dir.RemoveAll(name); err != nil {
+				return fmt.Errorf("remove leftover %s: %w", name, err)
 			}
 			continue
 		}
-		if !e.IsDir() || validateName(name) != nil {
+		// A link is loaded like a folder, to be refused with a reason.
+		if validateName(name) != nil || !e.IsDir() && e.Type()&fs.ModeSymlink == 0 {
 			continue
 		}
 		start := time.Now()
-		ix, err := loadIndex(filepath.Join(dir, name), name, m.cfg)
+		ix, err := loadIndex(m.dir, name, m.cfg)
 		if err != nil {
-			slog.Error("vector index is unavailable", "index", name, "err", err)
-			m.broken[name] = err.Error()
+			why := err.Error()
+			if errors.Is(err, disk.ErrLink) {
+				why += " (planted in the vectors folder; dropping the index removes the link and nothing it points to)"
+			}
+			slog.Error("vector index is unavailable", "index", name, "err", why)
+			m.broken[name] = why
 			continue
 		}
 		m.indexes[name] = ix
 		slog.Debug("vector index loaded", "index", name, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return m, nil
+	return nil
 }
 
 var errManagerClosed = errors.New("vector indexes are closed")
@@ -197,16 +218,15 @@ func (m *Manager) Drop(ctx context.Context, name string) error {
 	}
 	// Rename first, so that the index is gone at once and for good even if
 	// removing its files is cut short; Open clears .drop- leftovers.
-	dir := filepath.Join(m.dir, name)
-	gone := filepath.Join(m.dir, fmt.Sprintf(".drop-%s-%d", name, time.Now().UnixNano()))
-	if err := os.Rename(dir, gone); err != nil {
+	gone := fmt.Sprintf(".drop-%s-%d", name, time.Now().UnixNano())
+	if err := m.dir.Rename(name, gone); err != nil {
 		return fmt.Errorf("drop vector index %q: %w", name, err)
 	}
-	if err := syncDir(m.dir); err != nil {
+	if err := m.dir.SyncDir("."); err != nil {
 		return fmt.Errorf("drop vector index %q: %w", name, err)
 	}
-	if err := os.RemoveAll(gone); err != nil {
-		slog.Warn("removing a dropped vector index's files", "dir", gone, "err", err)
+	if err := m.dir.RemoveAll(gone); err != nil {
+		slog.Warn("removing a dropped vector index's files", "dir", m.dir.Path(gone), "err", err)
 	}
 	return nil
 }
@@ -293,6 +313,9 @@ func (m *Manager) Close() error {
 		if err := m.indexes[name].close(false); err != nil {
 			errList = append(errList, fmt.Errorf("close vector index %q: %w", name, err))
 		}
+	}
+	if err := m.dir.Close(); err != nil {
+		errList = append(errList, fmt.Errorf("close vector indexes: %w", err))
 	}
 	return errors.Join(errList...)
 }

@@ -143,7 +143,7 @@ func TestRestart_KeepsEverything(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.cfg.SnapshotBytes > 0 {
-				if log := logFile(t, dir, "keep"); log == walPath(filepath.Join(dir, "keep"), 1) {
+				if log := logFile(t, dir, "keep"); log == filepath.Join(dir, "keep", walName(1)) {
 					t.Fatalf("no snapshot was taken: the log is still %s", log)
 				}
 			}
@@ -420,10 +420,13 @@ func TestOpen_CleansLeftovers(t *testing.T) {
 	m.Close()
 	os.Mkdir(filepath.Join(dir, ".tmp-y-123"), 0o755)
 	os.Mkdir(filepath.Join(dir, ".drop-z-456"), 0o755)
-	os.WriteFile(filepath.Join(dir, "x", ".tmp-snapshot-789"), []byte("partial"), 0o644)
+	temps := []string{filepath.Join(dir, "x", "snapshot-789.tmp"), filepath.Join(dir, "x", ".tmp-snapshot-789")}
+	for _, tmp := range temps {
+		os.WriteFile(tmp, []byte("partial"), 0o644)
+	}
 	// A log older than the snapshot: a crash after the snapshot was renamed
 	// but before the log was removed.
-	stale := walPath(filepath.Join(dir, "x"), 1)
+	stale := filepath.Join(dir, "x", walName(1))
 	os.WriteFile(stale, walHeader(1), 0o644)
 
 	m = mustOpen(t, dir, Config{})
@@ -434,8 +437,10 @@ func TestOpen_CleansLeftovers(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatal("stale log kept")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "x", ".tmp-snapshot-789")); !os.IsNotExist(err) {
-		t.Fatal("temporary file kept")
+	for _, tmp := range temps {
+		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+			t.Fatalf("temporary file %s kept", tmp)
+		}
 	}
 	if items, _ := m.Get("x", []string{"a"}); len(items) != 1 {
 		t.Fatal("item lost")

@@ -8,8 +8,9 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
 	"time"
+
+	"lakehouse/internal/disk"
 )
 
 // The snapshot file of an index:
@@ -115,10 +116,12 @@ func (c *crcWriter) appendWords(b []byte, words []uint32) ([]byte, error) {
 	return b, nil
 }
 
-// writeSnapshot writes c to path atomically. It gives up with errStopped
-// if stop is closed meanwhile.
-func writeSnapshot(path string, c *capture, stop <-chan struct{}) error {
-	return writeFileAtomic(path, func(w io.Writer) error {
+// writeSnapshot writes c as the snapshot file of the index folder d,
+// atomically (see [disk.Dir.WriteAtomic]). It gives up with errStopped if
+// stop is closed meanwhile.
+func writeSnapshot(d *disk.Dir, c *capture, stop <-chan struct{}) error {
+	return d.WriteAtomic(snapshotName, "", func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 1<<20)
 		cw := &crcWriter{w: w, buf: make([]byte, 0, 1<<16)}
 		b := append(cw.buf, snapMagic...)
 		b = binary.LittleEndian.AppendUint32(b, snapVersion)
@@ -176,9 +179,11 @@ func writeSnapshot(path string, c *capture, stop <-chan struct{}) error {
 			return err
 		}
 		tail := binary.LittleEndian.AppendUint32(nil, cw.crc)
-		_, err := w.Write(append(tail, snapEnd...))
-		return err
-	}, stop)
+		if _, err := w.Write(append(tail, snapEnd...)); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
 }
 
 // snapReader reads a snapshot, keeping the checksum of what it consumed.
@@ -258,14 +263,15 @@ func (d *snapReader) str(limit int) []byte {
 	return d.next(int64(n))
 }
 
-// readSnapshot loads the snapshot at path into a new segment. Any damage
-// (short file, bad checksum, impossible field) is an error naming the file.
-// A graph that is damaged in spite of a good checksum is dropped with
-// graphErr set, to be rebuilt.
-func readSnapshot(path string, l2For func(Metric) bool) (h snapHeader, s *segment, graphErr error, err error) {
-	f, err := os.Open(path)
+// readSnapshot loads the snapshot file of the index folder dir into a new
+// segment. Any damage (short file, bad checksum, impossible field) is an
+// error naming the file. A graph that is damaged in spite of a good
+// checksum is dropped with graphErr set, to be rebuilt.
+func readSnapshot(dir *disk.Dir, l2For func(Metric) bool) (h snapHeader, s *segment, graphErr error, err error) {
+	path := dir.Path(snapshotName)
+	f, err := dir.Open(snapshotName)
 	if err != nil {
-		return h, nil, nil, err
+		return h, nil, nil, fmt.Errorf("snapshot file %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()

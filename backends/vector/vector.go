@@ -39,6 +39,18 @@
 // corrupt record ends its log, which is cut there with a warning. A
 // snapshot that fails its checksum leaves its index unavailable
 // ([Manager.Unavailable]) while the other indexes open normally.
+//
+// A write or fsync of a log that fails (ENOSPC, EIO) fails the Upsert or
+// Delete with the disk's error, and the writes of its batch are undone by
+// reading the index back from disk: its snapshot and logs, the broken log
+// only as far as its last successful fsync. The next write reopens that
+// log and cuts it back to the same point before it appends, so a failed
+// fsync is never retried and trusted; until the disk lets it, writes fail
+// and reads carry on.
+//
+// Every file operation stays beneath the directory and follows no
+// symbolic link (package lakehouse/internal/disk): an index whose folder,
+// snapshot or log is a link is unavailable, and nothing outside is read.
 package vector
 
 import (

@@ -9,8 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"lakehouse/internal/disk"
 )
 
 // The log file of one generation of an index:
@@ -39,22 +40,29 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // under the index's lock, release it, and then wait for the disk; writers
 // that wait at the same time share one write and one fsync.
 type wal struct {
-	path string
+	dir  *disk.Dir // the index's folder
+	name string    // beneath dir
 	gen  uint64
 
 	mu    sync.Mutex // guards tail, added, size, err
 	tail  []byte     // framed records not yet written
 	added uint64     // sequence number of the last record added
 	size  int64      // bytes in the file plus the tail
-	err   error      // sticky: once a write or fsync fails, the file's state is unknown
+	err   error      // sticky: once a write or fsync fails, the file's state is unknown; see reopen
 
-	syncMu  sync.Mutex // held by the one goroutine writing; guards f and durable
-	f       *os.File
+	syncMu  sync.Mutex // held by the one goroutine writing; guards f, durable and synced
+	f       *disk.File
 	durable uint64 // sequence number of the last record on disk
+	synced  int64  // bytes of the file that the last successful fsync covered
 }
 
-func walPath(dir string, gen uint64) string {
-	return filepath.Join(dir, fmt.Sprintf("wal-%016x.log", gen))
+// walName is the name of the log of generation gen in its index's folder.
+func walName(gen uint64) string { return fmt.Sprintf("wal-%016x.log", gen) }
+
+// newWAL returns the log of generation gen open as f, whose size bytes
+// count as durable.
+func newWAL(d *disk.Dir, gen uint64, f *disk.File, size int64) *wal {
+	return &wal{dir: d, name: walName(gen), gen: gen, f: f, size: size, synced: size}
 }
 
 func walHeader(gen uint64) []byte {
@@ -66,21 +74,21 @@ func walHeader(gen uint64) []byte {
 	return h
 }
 
-// createWAL starts the log of generation gen in dir: it writes the header
-// to a temporary file, fsyncs it, renames it into place and fsyncs dir.
-func createWAL(dir string, gen uint64) (*wal, error) {
-	path := walPath(dir, gen)
-	if err := writeFileAtomic(path, func(w io.Writer) error {
+// createWAL starts the log of generation gen in d: it writes the header
+// to a temporary file, fsyncs it, renames it into place and fsyncs d.
+func createWAL(d *disk.Dir, gen uint64) (*wal, error) {
+	name := walName(gen)
+	if err := d.WriteAtomic(name, "", func(w io.Writer) error {
 		_, err := w.Write(walHeader(gen))
 		return err
-	}, nil); err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("create log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := d.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	return &wal{path: path, gen: gen, f: f, size: walHeaderSize}, nil
+	return newWAL(d, gen, f, walHeaderSize), nil
 }
 
 // replayStats says what replaying a log found.
@@ -89,16 +97,17 @@ type replayStats struct {
 	CutBytes int64 // bytes of a damaged tail cut off the file
 }
 
-// openWAL replays the log at path, calling apply with each record's
-// payload, cuts off a damaged tail with a warning, and returns the log
-// ready to append to. apply must not keep the payload; an error from it
+// openWAL replays the log of generation gen in d, calling apply with each
+// record's payload, cuts off a damaged tail with a warning, and returns the
+// log ready to append to. apply must not keep the payload; an error from it
 // counts as damage.
-func openWAL(path string, gen uint64, apply func(payload []byte) error) (*wal, replayStats, error) {
+func openWAL(d *disk.Dir, gen uint64, apply func(payload []byte) error) (*wal, replayStats, error) {
 	var st replayStats
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := d.OpenFile(walName(gen), os.O_RDWR, 0)
 	if err != nil {
 		return nil, st, fmt.Errorf("open log: %w", err)
 	}
+	path := f.Path()
 	fail := func(err error) (*wal, replayStats, error) {
 		f.Close()
 		return nil, st, err
@@ -139,15 +148,18 @@ func openWAL(path string, gen uint64, apply func(payload []byte) error) (*wal, r
 	if _, err := f.Seek(good, io.SeekStart); err != nil {
 		return fail(err)
 	}
-	return &wal{path: path, gen: gen, f: f, size: good}, st, nil
+	// What a crash left unsynced in the file was replayed like the rest,
+	// and the next fsync covers it: from here on, all of it counts as
+	// durable.
+	return newWAL(d, gen, f, good), st, nil
 }
 
-// replayRecords reads f from the start and returns the offset after the
-// last good record (0 if the header is bad) and, when that is not the end
-// of the file, why the next record was refused. Only I/O errors are
+// replayRecords reads a log from src's start and returns the offset after
+// the last good record (0 if the header is bad) and, when that is not the
+// end of src, why the next record was refused. Only I/O errors are
 // returned as errors.
-func replayRecords(f *os.File, gen uint64, apply func([]byte) error, st *replayStats) (good int64, why string, err error) {
-	r := bufio.NewReaderSize(f, 1<<20)
+func replayRecords(src io.Reader, gen uint64, apply func([]byte) error, st *replayStats) (good int64, why string, err error) {
+	r := bufio.NewReaderSize(src, 1<<20)
 	var h [walHeaderSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -254,14 +266,61 @@ func (w *wal) flushLocked() error {
 		err = w.f.Sync()
 	}
 	if err != nil {
-		err = fmt.Errorf("write log %s: %w", w.path, err)
+		err = fmt.Errorf("write log: %w", err) // err names the file
 		w.mu.Lock()
 		w.err = err
 		w.mu.Unlock()
 		return err
 	}
 	w.durable = upto
+	w.synced += int64(len(buf))
 	return nil
+}
+
+// failed returns the error that broke the log (a write or fsync that
+// failed, or close), or nil.
+func (w *wal) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// syncedBytes returns how many bytes of the file the last successful
+// fsync covered.
+func (w *wal) syncedBytes() int64 {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	return w.synced
+}
+
+// reopen returns a log that carries on from w after a write or fsync of w
+// failed, built from what is durable on disk rather than from what w's
+// file may hold: it closes w's file, opens it again, cuts it back to the
+// bytes that w's last successful fsync covered (whatever the failed write
+// left after them may be in the page cache only, or partly on disk, and
+// must not be followed by new records), and fsyncs the cut. The failed
+// fsync is never retried. The records w failed to write stay failed:
+// their writers were told so.
+func (w *wal) reopen() (*wal, error) {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.f != nil {
+		w.f.Close() // its state is unknown, and so is what closing it reports
+		w.f = nil
+	}
+	f, err := w.dir.OpenFile(w.name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopen log: %w", err)
+	}
+	if err := f.Truncate(w.synced); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reopen log: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reopen log: %w", err)
+	}
+	return newWAL(w.dir, w.gen, f, w.synced), nil
 }
 
 // flush makes every record added so far durable.
