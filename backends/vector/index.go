@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"slices"
@@ -129,8 +128,8 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 		if err != nil {
 			return err
 		}
-		if st.Records > 0 || st.CutBytes > 0 {
-			slog.Debug("vector index log replayed", "index", name, "file", d.Path(w.name), "records", st.Records, "cut_bytes", st.CutBytes)
+		if st.Records > 0 || st.TornBytes > 0 || st.Skipped > 0 {
+			slog.Debug("vector index log replayed", "index", name, "file", d.Path(w.name), "records", st.Records, "skipped", st.Skipped, "cut_bytes", st.TornBytes+st.LostBytes)
 		}
 		return nil
 	})
@@ -459,11 +458,11 @@ func (ix *index) readDurable(w *wal) (*segment, error) {
 			return fmt.Errorf("read log: %w", err)
 		}
 		defer f.Close()
-		var r io.Reader = f
+		size := int64(-1)
 		if gen == w.gen {
-			r = io.LimitReader(f, w.syncedBytes())
+			size = w.syncedBytes()
 		}
-		if _, _, err := replayRecords(r, gen, apply, new(replayStats)); err != nil {
+		if _, err := scanWAL(f, size, gen, apply); err != nil {
 			return fmt.Errorf("read log %s: %w", f.Path(), err)
 		}
 		return nil

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"lakehouse/internal/disk"
+	"lakehouse/internal/replay"
 )
 
 // The log file of one generation of an index:
@@ -20,8 +21,8 @@ import (
 //	record  length n u32 | crc32c of the length and payload u32 | payload, n bytes
 //
 // All integers are little-endian. Payloads are encoded by record.go.
-// Records are only appended; a record whose length, payload or checksum is
-// incomplete or wrong ends the log, as does everything after it.
+// Records are only appended. Damage is handled by package replay's policy,
+// the event log's too: see openWAL.
 
 const (
 	walMagic      = "lhvecwal"
@@ -92,127 +93,112 @@ func createWAL(d *disk.Dir, gen uint64) (*wal, error) {
 }
 
 // replayStats says what replaying a log found.
-type replayStats struct {
-	Records  int
-	CutBytes int64 // bytes of a damaged tail cut off the file
-}
+type replayStats = replay.Stats
 
 // openWAL replays the log of generation gen in d, calling apply with each
-// record's payload, cuts off a damaged tail with a warning, and returns the
-// log ready to append to. apply must not keep the payload; an error from it
-// counts as damage.
+// record's payload, repairs it by the damage policy of package replay
+// (shared with the event log: a torn tail is cut, a damaged record in the
+// middle skipped, a lost framing kept aside), and returns the log ready to
+// append to. A damaged header makes nothing in the file count: the log
+// starts over. apply must not keep the payload; an error from it counts as
+// damage.
 func openWAL(d *disk.Dir, gen uint64, apply func(payload []byte) error) (*wal, replayStats, error) {
-	var st replayStats
-	f, err := d.OpenFile(walName(gen), os.O_RDWR, 0)
+	name := walName(gen)
+	f, err := d.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
-		return nil, st, fmt.Errorf("open log: %w", err)
+		return nil, replayStats{}, fmt.Errorf("open log: %w", err)
 	}
-	path := f.Path()
-	fail := func(err error) (*wal, replayStats, error) {
+	res, err := scanWAL(f, -1, gen, apply)
+	if err == nil && res.End < walHeaderSize {
+		slog.Warn("vector index log has a damaged header; starting it again", "file", f.Path())
+		res.TornBytes, res.End = 0, walHeaderSize
+		if err = f.Truncate(0); err == nil {
+			_, err = f.WriteAt(walHeader(gen), 0)
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+	} else if err == nil {
+		err = replay.Repair(f, name, res, func(aside string, r io.Reader) error {
+			return d.WriteAtomic(aside, "", func(w io.Writer) error {
+				_, err := io.Copy(w, r)
+				return err
+			})
+		})
+	}
+	if err == nil {
+		_, err = f.Seek(res.End, io.SeekStart)
+	}
+	if err != nil {
 		f.Close()
-		return nil, st, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return fail(err)
-	}
-	good, why, err := replayRecords(f, gen, apply, &st)
-	if err != nil {
-		return fail(fmt.Errorf("read log %s: %w", path, err))
-	}
-	if good < walHeaderSize {
-		// The header itself is damaged: nothing in the file counts. Start
-		// it over.
-		slog.Warn("vector index log has a damaged header; starting it again", "file", path, "reason", why)
-		st.CutBytes = fi.Size()
-		if err := f.Truncate(0); err != nil {
-			return fail(err)
-		}
-		if _, err := f.WriteAt(walHeader(gen), 0); err != nil {
-			return fail(err)
-		}
-		good = walHeaderSize
-	} else if cut := fi.Size() - good; cut > 0 {
-		slog.Warn("vector index log ends in a damaged record; cutting it off, with everything after it",
-			"file", path, "offset", good, "bytes", cut, "reason", why)
-		st.CutBytes = cut
-		if err := f.Truncate(good); err != nil {
-			return fail(err)
-		}
-	}
-	if st.CutBytes > 0 {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		return fail(err)
+		return nil, res.Stats, fmt.Errorf("open log %s: %w", f.Path(), err)
 	}
 	// What a crash left unsynced in the file was replayed like the rest,
 	// and the next fsync covers it: from here on, all of it counts as
 	// durable.
-	return newWAL(d, gen, f, good), st, nil
+	return newWAL(d, gen, f, res.End), res.Stats, nil
 }
 
-// replayRecords reads a log from src's start and returns the offset after
-// the last good record (0 if the header is bad) and, when that is not the
-// end of src, why the next record was refused. Only I/O errors are
-// returned as errors.
-func replayRecords(src io.Reader, gen uint64, apply func([]byte) error, st *replayStats) (good int64, why string, err error) {
-	r := bufio.NewReaderSize(src, 1<<20)
+// scanWAL reads the first size bytes of the log of generation gen open as
+// f (size < 0: all of it), applying each good record. res.End is 0 when the
+// header is damaged. Only I/O errors are returned as errors.
+func scanWAL(f *disk.File, size int64, gen uint64, apply func([]byte) error) (replay.Result, error) {
+	if size < 0 {
+		fi, err := f.Stat()
+		if err != nil {
+			return replay.Result{}, err
+		}
+		size = fi.Size()
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	var h [walHeaderSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, "short header", nil
+			return replay.Result{}, nil
 		}
-		return 0, "", err
+		return replay.Result{}, err
 	}
-	switch {
-	case string(h[:8]) != walMagic:
-		return 0, "not a vector index log", nil
-	case crc32.Checksum(h[:20], castagnoli) != binary.LittleEndian.Uint32(h[20:]):
-		return 0, "header checksum mismatch", nil
-	case binary.LittleEndian.Uint32(h[8:]) != walVersion:
-		return 0, fmt.Sprintf("unknown log version %d", binary.LittleEndian.Uint32(h[8:])), nil
-	case binary.LittleEndian.Uint64(h[12:]) != gen:
-		return 0, fmt.Sprintf("header says generation %d, the file name %d", binary.LittleEndian.Uint64(h[12:]), gen), nil
+	if string(h[:8]) != walMagic || crc32.Checksum(h[:20], castagnoli) != binary.LittleEndian.Uint32(h[20:]) ||
+		binary.LittleEndian.Uint32(h[8:]) != walVersion || binary.LittleEndian.Uint64(h[12:]) != gen {
+		return replay.Result{}, nil
 	}
-	good = walHeaderSize
+	return replay.Scan(f.Path(), walHeaderSize, size, records(r, size-walHeaderSize), apply, nil)
+}
+
+// records frames the records of a log for package replay; left is the
+// number of bytes after the header, so that a damaged length cannot ask
+// for more memory than the file holds.
+func records(r *bufio.Reader, left int64) replay.Framing {
 	var payload []byte
-	for {
+	return func() ([]byte, int64, error) {
 		var fr [8]byte
 		if _, err := io.ReadFull(r, fr[:]); err != nil {
-			switch {
-			case errors.Is(err, io.EOF):
-				return good, "", nil
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return good, "torn record frame", nil
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, 0, replay.ErrTorn
 			}
-			return good, "", err
+			return nil, 0, err // io.EOF at a record boundary: the end
 		}
-		n := binary.LittleEndian.Uint32(fr[:4])
-		if int64(n) > maxRecord {
-			return good, fmt.Sprintf("record length %d is impossible", n), nil
+		left -= 8
+		n := int64(binary.LittleEndian.Uint32(fr[:4]))
+		switch {
+		case n > maxRecord:
+			return nil, 0, &replay.BadRecord{Reason: fmt.Sprintf("record length %d is impossible", n)}
+		case n > left:
+			return nil, 0, replay.ErrTorn
 		}
-		if cap(payload) < int(n) {
+		if int64(cap(payload)) < n {
 			payload = make([]byte, n)
 		}
 		payload = payload[:n]
 		if _, err := io.ReadFull(r, payload); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return good, "torn record", nil
-			}
-			return good, "", err
+			return nil, 0, err
 		}
+		left -= n
 		crc := crc32.Update(crc32.Checksum(fr[:4], castagnoli), castagnoli, payload)
 		if crc != binary.LittleEndian.Uint32(fr[4:]) {
-			return good, "record checksum mismatch", nil
+			return nil, 0, &replay.BadRecord{Size: 8 + n, Reason: "record checksum mismatch"}
 		}
-		if err := apply(payload); err != nil {
-			return good, "record does not decode: " + err.Error(), nil
-		}
-		st.Records++
-		good += 8 + int64(n)
+		return payload, 8 + n, nil
 	}
 }
 
