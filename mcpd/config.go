@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,11 +29,51 @@ type Config struct {
 	Observer ObserverConfig `toml:"observer"`
 }
 
-// ServerConfig configures the HTTP listener.
+// ServerConfig configures the HTTP listener. lakehouse.toml gives each
+// key's default and the reason for it.
 type ServerConfig struct {
 	HTTP      string `toml:"http"`
 	Stateless bool   `toml:"stateless"`
 	AuthToken string `toml:"auth_token"`
+
+	// AllowedOrigins are the browser origins, besides the server's own,
+	// whose requests /mcp and /sse accept. Origins hold ":", so their
+	// environment variable is split on commas.
+	AllowedOrigins []string `toml:"allowed_origins" envsep:","`
+	// AllowedHosts, when not empty, are the only Host names /mcp and /sse
+	// answer to (a defence against DNS rebinding on a non-loopback bind).
+	AllowedHosts []string `toml:"allowed_hosts" envsep:","`
+
+	MaxSessions          int `toml:"max_sessions"`            // open /mcp and /sse sessions, together
+	SessionIdleTimeoutMS int `toml:"session_idle_timeout_ms"` // an idle session ends after this
+	ReadTimeoutMS        int `toml:"read_timeout_ms"`         // to receive one request, body included
+	KeepAliveTimeoutMS   int `toml:"keepalive_timeout_ms"`    // an idle connection closes after this
+}
+
+// validate checks the [server] keys; errors name the key and its value.
+func (s *ServerConfig) validate() error {
+	for _, k := range []struct {
+		key string
+		n   int
+	}{
+		{"max_sessions", s.MaxSessions},
+		{"session_idle_timeout_ms", s.SessionIdleTimeoutMS},
+		{"read_timeout_ms", s.ReadTimeoutMS},
+		{"keepalive_timeout_ms", s.KeepAliveTimeoutMS},
+	} {
+		if k.n < 1 {
+			return fmt.Errorf("server.%s = %d: must be at least 1", k.key, k.n)
+		}
+	}
+	if _, err := newOriginGuard(s.AllowedOrigins); err != nil {
+		return fmt.Errorf("server.allowed_origins: %w (want scheme://host[:port], as a browser sends it in Origin)", err)
+	}
+	for _, h := range s.AllowedHosts {
+		if net.ParseIP(h) == nil && (h == "" || strings.ContainsAny(h, ":/@[] ")) {
+			return fmt.Errorf("server.allowed_hosts: %q is not a host name or IP address (give it without scheme, port or path)", h)
+		}
+	}
+	return nil
 }
 
 // ObjectsConfig configures the object store.
@@ -45,11 +86,12 @@ type IngestConfig struct {
 	AllowedPaths []string `toml:"allowed_paths"`
 }
 
-// SQLConfig configures DuckDB.
+// SQLConfig configures DuckDB: the database of query_sql and the one ingest
+// opens (see sqlengine.Config).
 type SQLConfig struct {
 	Threads     int    `toml:"threads"`
-	MemoryLimit string `toml:"memory_limit"`
-	MaxConns    int    `toml:"max_conns"`
+	MemoryLimit string `toml:"memory_limit"` // "" = a quarter of the memory, for each database
+	MaxConns    int    `toml:"max_conns"`    // query slots; a query waits for one within its timeout
 }
 
 // EmbedConfig chooses the embedding model.
@@ -95,6 +137,10 @@ const maxRingSize = 100_000
 // defaultConfig returns the configuration used when nothing is set.
 func defaultConfig() Config {
 	return Config{
+		Server: ServerConfig{
+			AllowedOrigins: []string{}, AllowedHosts: []string{},
+			MaxSessions: 1000, SessionIdleTimeoutMS: 30 * 60_000, ReadTimeoutMS: 120_000, KeepAliveTimeoutMS: 60_000,
+		},
 		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
@@ -141,7 +187,7 @@ func loadConfig(path string, env func(string) string) (Config, error) {
 
 // applyEnv sets each field of v from the variable PREFIX_KEY (or the field's
 // env tag), descending into sections. Lists are split on the OS path list
-// separator (":" on Unix), as in PATH.
+// separator (":" on Unix), as in PATH, or on the field's envsep tag.
 func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 	for i := 0; i < v.NumField(); i++ {
 		f, sf := v.Field(i), v.Type().Field(i)
@@ -175,7 +221,11 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 			}
 			f.SetInt(n)
 		case reflect.Slice:
-			f.Set(reflect.ValueOf(filepath.SplitList(s)))
+			if sep := sf.Tag.Get("envsep"); sep != "" {
+				f.Set(reflect.ValueOf(strings.Split(s, sep)))
+			} else {
+				f.Set(reflect.ValueOf(filepath.SplitList(s)))
+			}
 		}
 	}
 	return nil
@@ -199,6 +249,9 @@ func defaultDataDir(env func(string) string) (string, error) {
 }
 
 func (c *Config) validate() error {
+	if err := c.Server.validate(); err != nil {
+		return err
+	}
 	switch {
 	case !filepath.IsAbs(c.DataDir):
 		return fmt.Errorf("data_dir %q must be an absolute path", c.DataDir)

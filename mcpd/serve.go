@@ -1,6 +1,29 @@
 package main
 
+// The HTTP transports.
+//
+// /mcp (streamable HTTP) and /sse (legacy SSE) sit behind the same guards,
+// outermost first:
+//
+//   - Host: with server.allowed_hosts set, only those names are answered, so
+//     a DNS-rebound web page is refused. On a loopback connection the SDK
+//     itself refuses any Host that is not a localhost name.
+//   - Origin: a browser request from another origin is refused unless
+//     server.allowed_origins lists it; listed origins get the CORS headers a
+//     browser needs to go on. Clients that send no Origin are not browsers.
+//   - Token: with server.auth_token set, "Authorization: Bearer <token>".
+//   - Sessions: at most server.max_sessions open at once, both transports
+//     together. A session idle for server.session_idle_timeout_ms ends: the
+//     SDK times streamable sessions, and sessionLimit.sse times SSE ones.
+//
+// The http.Server bounds how long a request may take to arrive
+// (ReadTimeout) and how long an idle connection is kept (IdleTimeout). It
+// sets no WriteTimeout: that deadline is never lifted, so it would cut SSE
+// streams and long tool calls. ReadTimeout does not: net/http lifts the read
+// deadline once a request's body has been read (see startBackgroundRead).
+
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -10,6 +33,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,23 +76,17 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	if err != nil {
 		return err
 	}
-	getServer := func(*http.Request) *mcp.Server { return server }
-	body := int64(maxLine(cfg))
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", requireToken(cfg.Server.AuthToken, mcp.NewStreamableHTTPHandler(getServer,
-		&mcp.StreamableHTTPOptions{Stateless: cfg.Server.Stateless, MaxRequestBodyBytes: body})))
-	mux.Handle("/sse", requireToken(cfg.Server.AuthToken, mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: body})))
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "service": "mcpd", "version": version})
-	})
-
+	handler, err := httpHandler(cfg, server)
+	if err != nil {
+		release()
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		release()
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpServer(cfg.Server, handler)
 	fmt.Fprintf(os.Stderr, "mcpd listening on http://%s: streamable HTTP at /mcp, SSE at /sse, health at /health\n", ln.Addr())
 	go func() {
 		<-ctx.Done()
@@ -83,19 +104,348 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	return nil
 }
 
-// requireToken lets a request through only with "Authorization: Bearer token";
-// an empty token lets everything through (loopback only, see serveHTTP).
+// httpHandler serves server at /mcp and /sse behind the guards of
+// cfg.Server, and GET /health. It adds to server the receiving middleware
+// that tells SSE sessions apart from idle ones (see sessionLimit.sse).
+func httpHandler(cfg Config, server *mcp.Server) (http.Handler, error) {
+	sc := cfg.Server
+	origins, err := newOriginGuard(sc.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	getServer := func(*http.Request) *mcp.Server { return server }
+	body := int64(maxLine(cfg))
+	idle := millis(sc.SessionIdleTimeoutMS)
+	sessions := &sessionLimit{max: sc.MaxSessions, ids: map[string]bool{}}
+
+	var streamable http.Handler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		Stateless: sc.Stateless, MaxRequestBodyBytes: body, SessionTimeout: idle})
+	if !sc.Stateless {
+		streamable = sessions.streamable(server, streamable)
+	}
+	server.AddReceivingMiddleware(noteActivity)
+	sse := sessions.sse(idle, mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: body}))
+
+	guard := func(h http.Handler) http.Handler {
+		return requireHost(sc.AllowedHosts, origins.wrap(requireToken(sc.AuthToken, h)))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", guard(streamable))
+	mux.Handle("/sse", guard(sse))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "service": "mcpd", "version": version})
+	})
+	return mux, nil
+}
+
+// httpServer serves h with the time limits of sc: read_timeout_ms for a
+// whole request, headers included, and keepalive_timeout_ms for an idle
+// connection.
+func httpServer(sc ServerConfig, h http.Handler) *http.Server {
+	read := millis(sc.ReadTimeoutMS)
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, read),
+		ReadTimeout:       read,
+		IdleTimeout:       millis(sc.KeepAliveTimeoutMS),
+	}
+}
+
+// millis is n milliseconds, as the config's *_ms keys give durations.
+func millis(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// requireToken lets a request through only with "Authorization: Bearer
+// token", the scheme in any case (RFC 9110 §11.1, RFC 6750 §2.1); an empty
+// token lets everything through (loopback only, see serveHTTP).
 func requireToken(token string, h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpd"`)
 			http.Error(w, "missing or wrong bearer token (server.auth_token)", http.StatusUnauthorized)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// requireHost refuses a request whose Host header, without its port, is not
+// one of hosts; with no hosts it lets every request through.
+func requireHost(hosts []string, h http.Handler) http.Handler {
+	if len(hosts) == 0 {
+		return h
+	}
+	allowed := make(map[string]bool, len(hosts))
+	for _, name := range hosts {
+		allowed[strings.ToLower(name)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.Host
+		if n, _, err := net.SplitHostPort(name); err == nil {
+			name = n
+		}
+		if !allowed[strings.ToLower(strings.Trim(name, "[]"))] {
+			http.Error(w, fmt.Sprintf("Host %q is not in server.allowed_hosts (LAKEHOUSE_SERVER_ALLOWED_HOSTS)", r.Host), http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// An originGuard refuses cross-origin browser requests, except from the
+// origins it lists, which it answers with CORS headers.
+type originGuard struct {
+	check  *http.CrossOriginProtection // Sec-Fetch-Site, else Origin against Host
+	listed map[string]bool
+}
+
+// newOriginGuard trusts origins besides the server's own; an origin that is
+// not scheme://host[:port] is an error naming it.
+func newOriginGuard(origins []string) (*originGuard, error) {
+	g := &originGuard{check: http.NewCrossOriginProtection(), listed: map[string]bool{}}
+	for _, o := range origins {
+		if err := g.check.AddTrustedOrigin(o); err != nil {
+			return nil, err
+		}
+		g.listed[o] = true
+	}
+	return g, nil
+}
+
+// corsHeaders are the request headers an MCP client in a browser sends.
+const corsHeaders = "Authorization, Content-Type, Last-Event-ID, Mcp-Protocol-Version, Mcp-Session-Id"
+
+// wrap serves h the requests that pass the guard, answering the CORS
+// preflights of listed origins itself.
+func (g *originGuard) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// CrossOriginProtection waves GET, HEAD and OPTIONS through as
+		// requests that change nothing, but a GET to /sse opens a session and
+		// the MCP spec asks for the Origin of every connection to be checked:
+		// so each request is checked as if it were a POST.
+		probe := r.WithContext(r.Context())
+		probe.Method = http.MethodPost
+		if err := g.check.Check(probe); err != nil {
+			origin := cmp.Or(r.Header.Get("Origin"), "another site")
+			http.Error(w, fmt.Sprintf("cross-origin request from %s refused: list the origin in server.allowed_origins (LAKEHOUSE_SERVER_ALLOWED_ORIGINS) to allow it", origin), http.StatusForbidden)
+			return
+		}
+		if origin := r.Header.Get("Origin"); g.listed[origin] {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+			w.Header().Set("Access-Control-Expose-Headers", "Mcp-Session-Id, WWW-Authenticate")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				// A preflight carries no token: answer it here.
+				w.Header().Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+				w.Header().Set("Access-Control-Allow-Headers", corsHeaders)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sessionRetryAfter is the Retry-After of a refused session: places free up
+// as clients end sessions or leave them idle, at no time one can predict.
+const sessionRetryAfter = 60 * time.Second
+
+// A sessionLimit bounds the sessions open at once over /mcp and /sse.
+type sessionLimit struct {
+	max int
+
+	mu   sync.Mutex
+	open int             // sessions open or being opened
+	ids  map[string]bool // open streamable sessions, by Mcp-Session-Id
+}
+
+// acquire takes a place for a new session, if one is left.
+func (l *sessionLimit) acquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open >= l.max {
+		return false
+	}
+	l.open++
+	return true
+}
+
+func (l *sessionLimit) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+}
+
+// drop frees the place of streamable session id, if it holds one.
+func (l *sessionLimit) drop(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids[id] {
+		delete(l.ids, id)
+		l.open--
+	}
+}
+
+// refuse answers a request for a session beyond the limit.
+func (l *sessionLimit) refuse(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(sessionRetryAfter/time.Second)))
+	http.Error(w, fmt.Sprintf("mcpd has %d sessions open, its limit (server.max_sessions): retry later, and end sessions you no longer use (DELETE /mcp)", l.max), http.StatusServiceUnavailable)
+}
+
+// streamable limits the sessions of a stateful streamable handler h. A POST
+// without Mcp-Session-Id takes a place, which a session it opens keeps until
+// it ends: by DELETE, by idle timeout or because the server closed it.
+func (l *sessionLimit) streamable(server *mcp.Server, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("Mcp-Session-Id")
+		if r.Method != http.MethodPost || id != "" {
+			h.ServeHTTP(w, r)
+			if r.Method == http.MethodDelete {
+				l.drop(id) // now, so that a client can open a new session at once
+			}
+			return
+		}
+		if !l.acquire() {
+			l.refuse(w)
+			return
+		}
+		// Only an initialize opens a session, and only its answer carries
+		// Mcp-Session-Id. Any other answer frees the place as it starts: the
+		// client may send its next request (as an initialize follows a
+		// server/discover probe) before this handler returns.
+		var freed atomic.Bool
+		h.ServeHTTP(&responseStart{ResponseWriter: w, start: func() {
+			if w.Header().Get("Mcp-Session-Id") == "" {
+				freed.Store(true)
+				l.release()
+			}
+		}}, r)
+		if !freed.Load() {
+			l.hold(server, w.Header().Get("Mcp-Session-Id"))
+		}
+	})
+}
+
+// responseStart calls start once, just before the response's header is
+// written.
+type responseStart struct {
+	http.ResponseWriter
+	start func()
+	once  sync.Once
+}
+
+func (w *responseStart) WriteHeader(code int) {
+	w.once.Do(w.start)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseStart) Write(b []byte) (int, error) {
+	w.once.Do(w.start)
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController, which the SDK flushes through,
+// reach the connection's writer.
+func (w *responseStart) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// hold gives the place taken for a new streamable session to session id
+// until it ends; if the initialize failed, and the SDK closed the session,
+// it frees the place now.
+func (l *sessionLimit) hold(server *mcp.Server, id string) {
+	var ss *mcp.ServerSession
+	for s := range server.Sessions() {
+		if id != "" && s.ID() == id && s.InitializeParams() != nil {
+			ss = s
+			break
+		}
+	}
+	if ss == nil {
+		l.release()
+		return
+	}
+	l.mu.Lock()
+	l.ids[id] = true
+	l.mu.Unlock()
+	go func() {
+		ss.Wait()
+		l.drop(id)
+	}()
+}
+
+// sse limits the sessions of SSE handler h and ends those idle for idle. An
+// SSE session lives as long as its GET; its messages arrive in POSTs that
+// return at once, so whether it is idle is told by noteActivity, which sees
+// each message handled on the session and how long the handling takes.
+func (l *sessionLimit) sse(idle time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if !l.acquire() {
+			l.refuse(w)
+			return
+		}
+		defer l.release()
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		a := &activity{idle: idle, timer: time.AfterFunc(idle, cancel)}
+		defer a.stop()
+		// The SDK connects the session with the GET's context, whose values
+		// reach every handler of the session's messages.
+		h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, activityKey{}, a)))
+	})
+}
+
+// activity is an SSE session's idle clock: it runs while no message of the
+// session is being handled, and ends the session when it reaches idle.
+type activity struct {
+	idle time.Duration
+
+	mu    sync.Mutex
+	busy  int         // messages being handled
+	timer *time.Timer // nil once the session has ended
+}
+
+type activityKey struct{}
+
+func (a *activity) begin() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.busy == 0 && a.timer != nil {
+		a.timer.Stop()
+	}
+	a.busy++
+}
+
+func (a *activity) end() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.busy--; a.busy == 0 && a.timer != nil {
+		a.timer.Reset(a.idle)
+	}
+}
+
+func (a *activity) stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.timer.Stop()
+	a.timer = nil
+}
+
+// noteActivity is the receiving middleware that keeps the idle clock of the
+// SSE session a message came on; messages of other sessions pass untouched.
+func noteActivity(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if a, ok := ctx.Value(activityKey{}).(*activity); ok {
+			a.begin()
+			defer a.end()
+		}
+		return next(ctx, method, req)
+	}
 }
