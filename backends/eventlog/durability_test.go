@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"lakehouse/internal/disk/disktest"
@@ -54,15 +53,8 @@ func TestLog_PowerCut(t *testing.T) {
 // error, later Appends succeed once the fault is gone, and the log holds
 // exactly the acknowledged records, through a power cut.
 func TestLog_Faults(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		inject func(*disktest.Faults)
-		want   error
-	}{
-		{"ENOSPC on write", func(f *disktest.Faults) { f.FailWrites(syscall.ENOSPC, 1) }, syscall.ENOSPC},
-		{"EIO on fsync", func(f *disktest.Faults) { f.FailSyncs(syscall.EIO, 1) }, syscall.EIO},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range disktest.FaultCases {
+		t.Run(tc.Name, func(t *testing.T) {
 			root := t.TempDir()
 			pc := disktest.NewPowerCut(t, root)
 			path := filepath.Join(root, "events.jsonl")
@@ -72,9 +64,9 @@ func TestLog_Faults(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			tc.inject(pc.Faults())
-			if err := l.Append(rec{N: 100}); !errors.Is(err, tc.want) {
-				t.Fatalf("Append under fault = %v, want %v", err, tc.want)
+			tc.Inject(pc.Faults())
+			if err := l.Append(rec{N: 100}); !errors.Is(err, tc.Err) {
+				t.Fatalf("Append under fault = %v, want %v", err, tc.Err)
 			}
 			pc.Faults().Clear()
 			if err := l.Append(rec{N: 3}); err != nil {

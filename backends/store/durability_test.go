@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"lakehouse/backends/errs"
@@ -73,17 +72,8 @@ func TestFS_PowerCut(t *testing.T) {
 // error, the object already there stays readable and unchanged, and once
 // the fault is gone the store works again.
 func TestFS_Faults(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		inject func(*disktest.Faults)
-		want   error
-	}{
-		{"ENOSPC on write", func(f *disktest.Faults) { f.FailWrites(syscall.ENOSPC, -1) }, syscall.ENOSPC},
-		{"EIO on write", func(f *disktest.Faults) { f.FailWrites(syscall.EIO, -1) }, syscall.EIO},
-		{"EIO on fsync", func(f *disktest.Faults) { f.FailSyncs(syscall.EIO, -1) }, syscall.EIO},
-		{"one failed fsync", func(f *disktest.Faults) { f.FailSyncs(syscall.EIO, 1) }, syscall.EIO},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range disktest.FaultCases {
+		t.Run(tc.Name, func(t *testing.T) {
 			root := t.TempDir()
 			pc := disktest.NewPowerCut(t, root)
 			st, err := OpenFS(root)
@@ -94,10 +84,10 @@ func TestFS_Faults(t *testing.T) {
 			ctx := context.Background()
 			mustPut(t, st, "doc.txt", "old")
 
-			tc.inject(pc.Faults())
+			tc.Inject(pc.Faults())
 			_, err = st.Put(ctx, "doc.txt", strings.NewReader(strings.Repeat("new", 1000)), "", 0)
-			if !errors.Is(err, tc.want) || errs.KindOf(err) != nil {
-				t.Fatalf("Put under fault: %v, want a fault wrapping %v", err, tc.want)
+			if !errors.Is(err, tc.Err) || errs.KindOf(err) != nil {
+				t.Fatalf("Put under fault: %v, want a fault wrapping %v", err, tc.Err)
 			}
 			if got, _ := mustGet(t, st, "doc.txt"); got != "old" {
 				t.Errorf("Get under fault = %q, want the old content", got)

@@ -134,18 +134,8 @@ func checkFault(t *testing.T, what string, err, want error) {
 // survives both a power cut and a restart (so the bytes the failed write
 // left in the log file were cut off, not kept behind later records).
 func TestDurability_Faults(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		inject func(*disktest.Faults)
-		want   error
-		once   bool // the fault hits one write or fsync, and recovery needs no Clear
-	}{
-		{"ENOSPC on writes", func(f *disktest.Faults) { f.FailWrites(syscall.ENOSPC, -1) }, syscall.ENOSPC, false},
-		{"EIO on fsyncs", func(f *disktest.Faults) { f.FailSyncs(syscall.EIO, -1) }, syscall.EIO, false},
-		{"one ENOSPC", func(f *disktest.Faults) { f.FailWrites(syscall.ENOSPC, 1) }, syscall.ENOSPC, true},
-		{"one EIO on fsync", func(f *disktest.Faults) { f.FailSyncs(syscall.EIO, 1) }, syscall.EIO, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range disktest.FaultCases {
+		t.Run(tc.Name, func(t *testing.T) {
 			ctx := context.Background()
 			root := t.TempDir()
 			pc := disktest.NewPowerCut(t, root)
@@ -164,10 +154,10 @@ func TestDurability_Faults(t *testing.T) {
 			}
 			delete(md, "a19")
 
-			tc.inject(pc.Faults())
-			if !tc.once {
+			tc.Inject(pc.Faults())
+			if !tc.Once {
 				// A snapshot fails before the log does, and harms nothing.
-				checkFault(t, "snapshot", m.Snapshot(ctx, "f"), tc.want)
+				checkFault(t, "snapshot", m.Snapshot(ctx, "f"), tc.Err)
 				checkModel(t, m, "f", md)
 				// Writers that meet the fault together, some sharing a
 				// group commit and some finding the log broken, all fail.
@@ -182,18 +172,18 @@ func TestDurability_Faults(t *testing.T) {
 				wg.Wait()
 				close(errc)
 				for err := range errc {
-					checkFault(t, "concurrent upsert", err, tc.want)
+					checkFault(t, "concurrent upsert", err, tc.Err)
 				}
 				checkModel(t, m, "f", md)
 			}
 			// A new item and a replacement of an acknowledged one, in one call.
 			_, err := m.Upsert(ctx, "f", []Item{{ID: "new", Vector: []float32{9, 9, 9, 9}}, {ID: "a0", Vector: []float32{8, 8, 8, 8}}})
-			checkFault(t, "upsert", err, tc.want)
+			checkFault(t, "upsert", err, tc.Err)
 			checkModel(t, m, "f", md)
-			if !tc.once {
+			if !tc.Once {
 				_, err = m.Delete(ctx, "f", []string{"a1"})
-				checkFault(t, "delete", err, tc.want)
-				checkFault(t, "snapshot of a broken log", m.Snapshot(ctx, "f"), tc.want)
+				checkFault(t, "delete", err, tc.Err)
+				checkFault(t, "snapshot of a broken log", m.Snapshot(ctx, "f"), tc.Err)
 				checkModel(t, m, "f", md)
 				pc.Faults().Clear()
 			}

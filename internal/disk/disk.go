@@ -289,11 +289,18 @@ func (d *Dir) MkdirAll(name string) error {
 
 // Mkdir creates the folder name; its parent must exist.
 func (d *Dir) Mkdir(name string) error {
+	return d.onEntry("mkdir", name, func(n string) error { return d.root.Mkdir(n, 0o755) })
+}
+
+// onEntry runs op on the entry name once the folders on its way are known
+// to hold no link; name itself may be one, since op acts on the entry, not
+// on what it points to.
+func (d *Dir) onEntry(what, name string, op func(string) error) error {
 	if err := d.parentNoLinks(name); err != nil {
 		return err
 	}
-	if err := d.root.Mkdir(name, 0o755); err != nil {
-		return d.explain("mkdir", name, err)
+	if err := op(name); err != nil {
+		return d.explain(what, name, err)
 	}
 	return nil
 }
@@ -317,27 +324,11 @@ func (d *Dir) Rename(oldname, newname string) error {
 
 // Remove removes the file or empty folder name (a link itself, not what it
 // points to).
-func (d *Dir) Remove(name string) error {
-	if err := d.parentNoLinks(name); err != nil {
-		return err
-	}
-	if err := d.root.Remove(name); err != nil {
-		return d.explain("remove", name, err)
-	}
-	return nil
-}
+func (d *Dir) Remove(name string) error { return d.onEntry("remove", name, d.root.Remove) }
 
 // RemoveAll removes name and everything beneath it, following no links;
 // nothing there is fine.
-func (d *Dir) RemoveAll(name string) error {
-	if err := d.parentNoLinks(name); err != nil {
-		return err
-	}
-	if err := d.root.RemoveAll(name); err != nil {
-		return d.explain("remove", name, err)
-	}
-	return nil
-}
+func (d *Dir) RemoveAll(name string) error { return d.onEntry("remove", name, d.root.RemoveAll) }
 
 // CreateTemp creates a new file in the folder dir whose name is pattern
 // with its last "*" replaced by a random string, and opens it for reading

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -238,4 +239,22 @@ func (f *Faults) take(which *error) error {
 		f.remaining--
 	}
 	return err
+}
+
+// A FaultCase is one way the disk fails, for the table tests of every
+// engine: each runs its writes under every case of [FaultCases].
+type FaultCase struct {
+	Name   string
+	Inject func(*Faults)
+	Err    error // what the failed call's error must wrap
+	Once   bool  // the fault hits one write or fsync and then goes by itself
+}
+
+// FaultCases are a full disk and an I/O error on fsync, lasting until Clear
+// and hitting once.
+var FaultCases = []FaultCase{
+	{"ENOSPC on writes", func(f *Faults) { f.FailWrites(syscall.ENOSPC, -1) }, syscall.ENOSPC, false},
+	{"EIO on fsyncs", func(f *Faults) { f.FailSyncs(syscall.EIO, -1) }, syscall.EIO, false},
+	{"one ENOSPC", func(f *Faults) { f.FailWrites(syscall.ENOSPC, 1) }, syscall.ENOSPC, true},
+	{"one EIO on fsync", func(f *Faults) { f.FailSyncs(syscall.EIO, 1) }, syscall.EIO, true},
 }
