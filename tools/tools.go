@@ -131,6 +131,11 @@ func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (in In
 		raw = json.RawMessage("{}")
 	}
 	if err := json.Unmarshal(raw, &generic); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && json.Valid(raw) {
+			// Valid JSON that a float64 cannot hold, such as 1e400.
+			return in, nil, errs.New(errs.Invalid, "arguments hold a number beyond what a double can hold (%s; about ±1.8e308): write it smaller, or as a string", te.Value)
+		}
 		return in, nil, fmt.Errorf("arguments are not JSON: %w", err)
 	}
 	if err := schema.Validate(generic); err != nil {
