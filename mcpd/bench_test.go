@@ -147,7 +147,7 @@ func BenchmarkQuerySQL(b *testing.B) {
 	if len(parquet) != 1 {
 		b.Fatalf("parquet files: %v", parquet)
 	}
-	raw, err := sqlengine.Open(sqlengine.Config{}, []string{filepath.Dir(parquet[0])})
+	raw, err := sqlengine.Open(sqlengine.Config{TempDir: filepath.Join(b.TempDir(), "duckdb-tmp")}, []string{filepath.Dir(parquet[0])})
 	if err != nil {
 		b.Fatal(err)
 	}

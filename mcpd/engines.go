@@ -56,7 +56,12 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
-	duck := sqlengine.Config{Threads: cfg.SQL.Threads, MemoryLimit: cfg.SQL.MemoryLimit, MaxConns: cfg.SQL.MaxConns}
+	// The query DuckDB spills to tmp/duckdb-sql; ingest gives its own a
+	// folder beside its scratch space.
+	duck := sqlengine.Config{
+		TempDir: filepath.Join(cfg.DataDir, "tmp", "duckdb-sql"),
+		Threads: cfg.SQL.Threads, MemoryLimit: cfg.SQL.MemoryLimit, MaxConns: cfg.SQL.MaxConns,
+	}
 	datasetDir := st.Path(catalog.DataPrefix[:len(catalog.DataPrefix)-1])
 	if err := os.MkdirAll(datasetDir, 0o755); err != nil {
 		return nil, err

@@ -14,11 +14,17 @@ import (
 )
 
 // Limits of query_sql.
+//
+// maxTimeoutMS bounds how long one call can hold one of the few query slots
+// (sql.max_conns, 4 by default): at 10 minutes, four calls shut everyone
+// else out for that long. Two minutes is far beyond an interactive query
+// over datasets of this size (a GROUP BY over a million rows takes tens of
+// milliseconds); work that needs longer should be narrowed or split.
 const (
 	defaultMaxRows   = 100
 	maxMaxRows       = 10000
 	defaultTimeoutMS = 30000
-	maxTimeoutMS     = 600000
+	maxTimeoutMS     = 120000
 	maxCellText      = 80      // characters of one cell in the markdown table
 	maxResultBytes   = 4 << 20 // JSON bytes of the rows of one result
 )
@@ -26,7 +32,7 @@ const (
 type querySQLIn struct {
 	SQL       string `json:"sql" jsonschema:"one read-only DuckDB statement (SELECT, WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN)"`
 	MaxRows   int    `json:"max_rows,omitempty" jsonschema:"rows to return, default 100, at most 10000"`
-	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"stop the query after this many milliseconds, default 30000, at most 600000"`
+	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"stop the query after this many milliseconds, waiting for a free query slot included; default 30000, at most 120000"`
 }
 
 type queryOut struct{ *sqlengine.Result }
@@ -39,7 +45,7 @@ func sqlTools(b *Backends) []Tool {
 	}
 }
 
-func (b *Backends) querySQL(ctx context.Context, _ *mcp.CallToolRequest, in querySQLIn) (queryOut, error) {
+func (b *Backends) querySQL(ctx context.Context, req *mcp.CallToolRequest, in querySQLIn) (queryOut, error) {
 	maxRows, timeout := in.MaxRows, in.TimeoutMS
 	switch {
 	case maxRows < 0 || maxRows > maxMaxRows:
@@ -55,7 +61,8 @@ func (b *Backends) querySQL(ctx context.Context, _ *mcp.CallToolRequest, in quer
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Millisecond)
 	defer cancel()
-	res, err := b.SQL.Query(ctx, in.SQL, maxRows)
+	// A call that waits for a query slot says so in progress notifications.
+	res, err := b.SQL.QueryProgress(ctx, in.SQL, maxRows, sqlengine.Progress(progressOf(ctx, req)))
 	if err != nil {
 		return queryOut{}, err
 	}

@@ -12,8 +12,11 @@ package sqlengine
 //     options, and is then prepared and classified like any other. The skip
 //     fails closed: text it cut wrongly does not parse as a SELECT, and is
 //     refused.
+//
+// A SELECT is then checked for the functions and views it uses (names.go).
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -72,35 +75,39 @@ func refused(t duckdb.StmtType) error {
 }
 
 // prepareRead prepares query on conn and returns it only if it is a single
-// read-only statement. The caller closes the statement.
+// read-only statement that uses no refused function or view. For a query
+// node (SELECT, WITH, VALUES, FROM, DESCRIBE, SHOW, SUMMARIZE, PIVOT) it
+// also returns the syntax tree, which capRows needs; for a PRAGMA or an
+// EXPLAIN the tree is "". The caller closes the statement.
 //
 // It uses the driver's non-context Prepare on purpose: the driver's
 // PrepareContext and QueryContext execute every statement but the last when
 // given several, which would run writes before any check. Prepare refuses
 // several statements without running any.
-func prepareRead(conn driver.Conn, query string) (*duckdb.Stmt, error) {
+func prepareRead(ctx context.Context, conn driver.Conn, query string) (*duckdb.Stmt, string, error) {
 	stmt, err := prepareOne(conn, query)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	t, err := stmt.StatementType()
 	if err != nil {
 		stmt.Close()
-		return nil, fmt.Errorf("sqlengine: statement type: %w", err)
+		return nil, "", fmt.Errorf("sqlengine: statement type: %w", err)
 	}
+	var tree string
 	switch t {
 	case duckdb.STATEMENT_TYPE_SELECT:
-		return stmt, nil
+		tree, err = checkQuery(ctx, conn, query)
 	case duckdb.STATEMENT_TYPE_EXPLAIN:
-		if err := checkExplained(conn, query); err != nil {
-			stmt.Close()
-			return nil, err
-		}
-		return stmt, nil
+		err = checkExplained(ctx, conn, query)
 	default:
-		stmt.Close()
-		return nil, refused(t)
+		err = refused(t)
 	}
+	if err != nil {
+		stmt.Close()
+		return nil, "", err
+	}
+	return stmt, tree, nil
 }
 
 // prepareOne prepares exactly one statement. DuckDB's own errors come back
@@ -135,8 +142,10 @@ func multiStatement(query string) error {
 }
 
 // checkExplained refuses an EXPLAIN unless the statement it explains is a
-// read: EXPLAIN ANALYZE runs that statement.
-func checkExplained(conn driver.Conn, query string) error {
+// read that uses no refused function or view: EXPLAIN ANALYZE runs that
+// statement, and the plan of any EXPLAIN shows the values DuckDB folded
+// into it.
+func checkExplained(ctx context.Context, conn driver.Conn, query string) error {
 	inner, ok := explainTarget(query)
 	if !ok || isBlank(inner) {
 		return errs.New(errs.Invalid, "cannot tell which statement this EXPLAIN explains; write it as EXPLAIN [ANALYZE] SELECT ...")
@@ -154,7 +163,8 @@ func checkExplained(conn driver.Conn, query string) error {
 		return errs.New(errs.Invalid,
 			"EXPLAIN of %s statements is not allowed: only read queries run here (%s)", kindName(t), readKinds)
 	}
-	return nil
+	_, err = checkQuery(ctx, conn, inner)
+	return err
 }
 
 // explainTarget returns the text of the statement an EXPLAIN explains, by
@@ -210,7 +220,7 @@ func closingParen(query string, open int) int {
 			i = j
 			continue
 		}
-		switch c := query[i]; c {
+		switch query[i] {
 		case '(':
 			depth++
 		case ')':
@@ -219,16 +229,25 @@ func closingParen(query string, open int) int {
 				return i
 			}
 		case '\'', '"':
-			end := strings.IndexByte(query[i+1:], c)
-			if end < 0 {
+			if i = skipQuoted(query, i); i < 0 {
 				return -1
 			}
-			i += end + 2
 			continue
 		}
 		i++
 	}
 	return -1
+}
+
+// skipQuoted returns the index after the string or quoted identifier that
+// starts at query[i] (a ' or a "), or -1 when it does not end. A doubled
+// quote inside reads as two quoted parts, which end in the same place.
+func skipQuoted(query string, i int) int {
+	end := strings.IndexByte(query[i+1:], query[i])
+	if end < 0 {
+		return -1
+	}
+	return i + end + 2
 }
 
 // word returns the identifier or keyword that starts at query[i] (letters,

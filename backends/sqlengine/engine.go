@@ -25,10 +25,13 @@ const ctxCheckRows = 1024
 
 // An Engine runs read-only SQL over the views of a [Catalog]. It is safe for
 // concurrent use; at most Config.MaxConns queries run at once and the others
-// wait for a connection (or for their context to end).
+// wait for a slot, within their context's deadline.
 type Engine struct {
 	db  *sql.DB
 	cat Catalog
+
+	slots       chan struct{} // holds a token per running query; its capacity is Config.MaxConns
+	memoryLimit string        // DuckDB's memory_limit and where it comes from, for the message of a query that exceeds it
 
 	// gen is the catalog generation last applied, valid once synced is set.
 	gen    atomic.Uint64
@@ -52,7 +55,18 @@ func New(cfg Config, datasetDir string, cat Catalog) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{db: db, cat: cat, views: make(map[string]string)}, nil
+	limit := cfg.memoryLimit()
+	switch {
+	case cfg.MemoryLimit != "":
+	case limit != "":
+		limit += ", a quarter of the memory"
+	default:
+		limit = "DuckDB's default, 80% of the memory"
+	}
+	return &Engine{
+		db: db, cat: cat, views: make(map[string]string),
+		slots: make(chan struct{}, cfg.maxConns()), memoryLimit: limit,
+	}, nil
 }
 
 // Close closes the database. Queries that are running fail.
@@ -80,12 +94,24 @@ type Result struct {
 // (maxRows <= 0 means DefaultMaxRows).
 //
 // A caller's mistake comes back as an [errs.Error]: errs.NotFound for an
-// unknown table (with the datasets that exist), errs.Invalid for SQL DuckDB
+// unknown table (with the datasets that exist); errs.Invalid for SQL DuckDB
 // rejects (its own text, LINE pointer included), for statements that are
-// not reads, and for a query stopped by ctx's deadline (the error also
-// matches context.DeadlineExceeded). When ctx is cancelled, Query returns
-// ctx's error. Any other error is a fault.
+// not reads or that use a refused function or view (see names.go), for a
+// query that needs more than the memory limit, and for a query stopped by
+// ctx's deadline; and errs.Busy when the deadline passed while every query
+// slot was taken (both deadline errors also match
+// context.DeadlineExceeded). When ctx is cancelled, Query returns ctx's
+// error. Any other error is a fault.
 func (e *Engine) Query(ctx context.Context, query string, maxRows int) (*Result, error) {
+	return e.QueryProgress(ctx, query, maxRows, nil)
+}
+
+// Progress is told how a query is getting on; step grows with every call.
+type Progress func(step float64, message string)
+
+// QueryProgress is [Engine.Query], telling progress (when not nil) that the
+// query waits for a slot: as soon as it starts to wait, then every second.
+func (e *Engine) QueryProgress(ctx context.Context, query string, maxRows int, progress Progress) (*Result, error) {
 	start := time.Now()
 	if maxRows <= 0 {
 		maxRows = DefaultMaxRows
@@ -94,12 +120,19 @@ func (e *Engine) Query(ctx context.Context, query string, maxRows int) (*Result,
 		return nil, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales LIMIT 10")
 	}
 
+	release, err := e.acquire(ctx, start, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
 	if err := e.syncViews(ctx); err != nil {
 		return nil, e.queryError(ctx, start, err)
 	}
 
 	// A dedicated connection: the statement is prepared, checked and run on
-	// the driver connection directly (see prepareRead for why).
+	// the driver connection directly (see prepareRead for why). The pool has
+	// a connection for every slot, so this does not wait.
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
 		return nil, e.queryError(ctx, start, err)
@@ -123,9 +156,63 @@ func (e *Engine) Query(ctx context.Context, query string, maxRows int) (*Result,
 	return res, nil
 }
 
+// acquire takes a query slot, and returns the function that gives it back.
+// When every slot is taken it waits, telling progress (when not nil), until
+// one frees or ctx ends. The wait counts against ctx's deadline, and when
+// the deadline passes first the error says that the slots were busy, not
+// that the query was slow.
+func (e *Engine) acquire(ctx context.Context, start time.Time, progress Progress) (release func(), err error) {
+	release = func() { <-e.slots }
+	select {
+	case e.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if progress != nil {
+			waited := time.Since(start)
+			progress(waited.Seconds(), fmt.Sprintf("waiting for a query slot: %s, %.0f s so far", e.slotsBusy(), waited.Seconds()))
+		}
+		select {
+		case e.slots <- struct{}{}:
+			return release, nil
+		case <-tick.C:
+		case <-ctx.Done():
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, ctx.Err()
+			}
+			return nil, &errs.Error{
+				Kind: errs.Busy,
+				Msg:  fmt.Sprintf("%s (sql.max_conns) and none freed up within the %d ms timeout; retry later or raise sql.max_conns", e.slotsBusy(), timeoutMS(ctx, start)),
+				Err:  context.DeadlineExceeded,
+			}
+		}
+	}
+}
+
+// slotsBusy says that every query slot is taken.
+func (e *Engine) slotsBusy() string {
+	if n := cap(e.slots); n != 1 {
+		return fmt.Sprintf("all %d query slots are busy", n)
+	}
+	return "the one query slot is busy"
+}
+
+// timeoutMS returns the time ctx allowed a call that began at start, in
+// milliseconds: its deadline, else the time until now.
+func timeoutMS(ctx context.Context, start time.Time) int64 {
+	if deadline, ok := ctx.Deadline(); ok {
+		return deadline.Sub(start).Round(time.Millisecond).Milliseconds()
+	}
+	return time.Since(start).Milliseconds()
+}
+
 // run prepares, checks and executes query on conn and reads its result.
+// A query node runs under LIMIT maxRows+1 (see rowcap.go).
 func run(ctx context.Context, conn driver.Conn, query string, maxRows int) (*Result, error) {
-	stmt, err := prepareRead(conn, query)
+	stmt, tree, err := prepareRead(ctx, conn, query)
 	if err != nil {
 		return nil, err
 	}
@@ -133,15 +220,30 @@ func run(ctx context.Context, conn driver.Conn, query string, maxRows int) (*Res
 	if stmt.NumInput() > 0 {
 		return nil, errs.New(errs.Invalid, "query parameters ($1, ?, $name) are not supported: write the values into the SQL")
 	}
+	names, err := columnNames(stmt)
+	if err != nil {
+		return nil, err
+	}
+	exec := stmt
+	if tree != "" {
+		capped, err := capRows(ctx, conn, query, tree, maxRows+1)
+		if err != nil {
+			return nil, err
+		}
+		defer capped.Close()
+		exec = capped
+	}
 
 	// The driver interrupts DuckDB when ctx ends while the query runs.
-	rows, err := stmt.QueryContext(ctx, nil)
+	rows, err := exec.QueryContext(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 
-	names := rows.Columns()
+	if n := len(rows.Columns()); n != len(names) {
+		return nil, fmt.Errorf("sqlengine: the capped query has %d columns, the query %d", n, len(names))
+	}
 	typed, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
 	res := &Result{Columns: make([]Column, len(names)), Rows: [][]any{}}
 	convs := make([]converter, len(names))
@@ -182,6 +284,21 @@ func run(ctx context.Context, conn driver.Conn, query string, maxRows int) (*Res
 	return res, nil
 }
 
+// columnNames returns the names of the columns of stmt's result.
+func columnNames(stmt *duckdb.Stmt) ([]string, error) {
+	n, err := stmt.ColumnCount()
+	if err != nil {
+		return nil, fmt.Errorf("sqlengine: column count: %w", err)
+	}
+	names := make([]string, n)
+	for i := range names {
+		if names[i], err = stmt.ColumnName(i); err != nil {
+			return nil, fmt.Errorf("sqlengine: column name: %w", err)
+		}
+	}
+	return names, nil
+}
+
 // readError explains an error met while reading result rows. Those not from
 // DuckDB come from the driver, mostly a type it cannot read.
 func readError(err error) error {
@@ -198,13 +315,9 @@ func readError(err error) error {
 func (e *Engine) queryError(ctx context.Context, start time.Time, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			ms := time.Since(start).Milliseconds()
-			if deadline, ok := ctx.Deadline(); ok {
-				ms = deadline.Sub(start).Round(time.Millisecond).Milliseconds()
-			}
 			return &errs.Error{
 				Kind: errs.Invalid,
-				Msg:  fmt.Sprintf("query cancelled after %d ms timeout (timeout_ms can raise it; or narrow the query with WHERE, LIMIT or fewer joins)", ms),
+				Msg:  fmt.Sprintf("query cancelled after %d ms timeout (timeout_ms can raise it; or narrow the query with WHERE, LIMIT or fewer joins)", timeoutMS(ctx, start)),
 				Err:  context.DeadlineExceeded,
 			}
 		}
@@ -221,6 +334,13 @@ func (e *Engine) queryError(ctx context.Context, start time.Time, err error) err
 	switch dErr.Type {
 	case duckdb.ErrorTypeInternal, duckdb.ErrorTypeFatal:
 		return fmt.Errorf("sqlengine: %w", err)
+	case duckdb.ErrorTypeOutOfMemory:
+		// DuckDB's own advice (SET threads, SET memory_limit) cannot be
+		// followed here: the configuration is locked.
+		msg, _, _ := strings.Cut(dErr.Msg, "\n")
+		return &errs.Error{Kind: errs.Invalid, Err: err, Msg: fmt.Sprintf(
+			"the query needs more memory than sql.memory_limit allows (%s; env LAKEHOUSE_SQL_MEMORY_LIMIT): %s; aggregate or filter sooner, select fewer columns, or raise sql.memory_limit",
+			e.memoryLimit, msg)}
 	case duckdb.ErrorTypeCatalog:
 		// Catalog errors also cover unknown functions and types; only an
 		// unknown table gets the list of datasets.

@@ -75,9 +75,13 @@ func salesFixture(tb testing.TB, dir string) []View {
 	}
 }
 
-// newTestEngine returns an engine over dir with the given views.
+// newTestEngine returns an engine over dir with the given views. Unless cfg
+// names one, DuckDB's temp folder is a fresh one.
 func newTestEngine(tb testing.TB, cfg Config, dir string, views ...View) (*Engine, *testCatalog) {
 	tb.Helper()
+	if cfg.TempDir == "" {
+		cfg.TempDir = filepath.Join(tb.TempDir(), "duckdb-tmp")
+	}
 	cat := &testCatalog{}
 	cat.set(views...)
 	e, err := New(cfg, dir, cat)

@@ -10,8 +10,14 @@
 //
 //   - Sandbox. [Open] starts a fresh in-memory DuckDB that cannot install or
 //     auto-load extensions, can touch files only below the allowed
-//     directories, and then locks its configuration so no statement can undo
-//     any of that.
+//     directories and its own temp folder, and then locks its configuration
+//     so no statement can undo any of that. DuckDB allows its temp folder
+//     without being told (".tmp" in the working directory unless set), so
+//     every database gets a folder that Open has just made (see tempdir.go).
+//   - Refused names. Settings, temp files, attached databases, extensions
+//     and view definitions carry the server's absolute paths, and a few
+//     table functions change settings despite the lock; statements that use
+//     them are refused by DuckDB's own parse of the statement (names.go).
 //   - Read-only by DuckDB's parser. A query is prepared with the driver's
 //     non-context Prepare, which refuses more than one statement without
 //     running any of them, and is allowed only when DuckDB reports a SELECT
@@ -19,7 +25,11 @@
 //     PRAGMAs DuckDB rewrites to SELECT) or an EXPLAIN of a SELECT. No regular
 //     expression decides what may run.
 //   - Bounded results. [Engine.Query] returns at most maxRows rows and says
-//     when there were more.
+//     when there were more. The cap reaches DuckDB, which stops after
+//     maxRows+1 rows (rowcap.go), and every database has a memory limit, a
+//     quarter of the memory by default (memory.go).
+//   - Slots. At most Config.MaxConns queries run at once; the others wait,
+//     within their own timeout, and can be told that they are waiting.
 //   - Context everywhere. The query's context reaches DuckDB, which
 //     interrupts the running query when it is cancelled or times out.
 //   - JSON-safe values. Every value is converted so that encoding/json holds
@@ -44,11 +54,33 @@ const DefaultMaxConns = 4
 // maxRows argument is 0 or less.
 const DefaultMaxRows = 100
 
-// Config tunes DuckDB. Zero values mean DuckDB's defaults.
+// Config tunes DuckDB. TempDir is required; the zero value of every other
+// field means its default.
 type Config struct {
-	Threads     int    // DuckDB threads; 0 = number of CPUs
-	MemoryLimit string // e.g. "2GB"; "" = DuckDB default (80% of RAM)
-	MaxConns    int    // parallel queries (connection pool size); 0 = DefaultMaxConns (4)
+	// TempDir is the folder DuckDB spills to when a query needs more memory
+	// than MemoryLimit. DuckDB lets every query read its temp folder, so it
+	// must be one of the server's own, inside the data directory: Open
+	// removes whatever is there and makes the folder afresh.
+	TempDir string
+
+	Threads int // DuckDB threads; 0 = number of CPUs
+
+	// MemoryLimit is DuckDB's memory_limit, e.g. "2GB". "" means a quarter
+	// of the machine's memory, or of the cgroup's limit when that is lower
+	// (see memory.go), so that DuckDB leaves the rest of the process room;
+	// DuckDB's own default is 80%. A query that needs more fails, or spills
+	// to TempDir where it can.
+	MemoryLimit string
+
+	MaxConns int // queries that run at once (and pool size); 0 = DefaultMaxConns (4)
+}
+
+// maxConns is the number of queries that may run at once.
+func (c Config) maxConns() int {
+	if c.MaxConns == 0 {
+		return DefaultMaxConns
+	}
+	return c.MaxConns
 }
 
 // dsn opens an in-memory database that never fetches or loads extensions on
@@ -59,15 +91,20 @@ const dsn = "?autoinstall_known_extensions=false&autoload_known_extensions=false
 // Open opens a fresh in-memory DuckDB database sandboxed to allowedDirs.
 //
 // Extensions are never installed or loaded automatically; files can be read
-// and written only below allowedDirs; all other external access is off; and
-// the configuration is locked, so no later statement can change any of it.
-// The pool holds at most cfg.MaxConns connections, all on the same database.
+// and written only below allowedDirs and cfg.TempDir, which Open empties;
+// all other external access is off; and the configuration is locked, so no
+// later statement can change any of it. The pool holds at most cfg.MaxConns
+// connections, all on the same database.
 func Open(cfg Config, allowedDirs []string) (*sql.DB, error) {
 	if cfg.Threads < 0 {
 		return nil, fmt.Errorf("sqlengine: config threads = %d: must be 0 (all CPUs) or more", cfg.Threads)
 	}
 	if cfg.MaxConns < 0 {
 		return nil, fmt.Errorf("sqlengine: config max_conns = %d: must be 0 (default %d) or more", cfg.MaxConns, DefaultMaxConns)
+	}
+	tempDir, err := makeTempDir(cfg.TempDir)
+	if err != nil {
+		return nil, err
 	}
 
 	// Directories are compared by prefix, so make each absolute and end it
@@ -84,17 +121,23 @@ func Open(cfg Config, allowedDirs []string) (*sql.DB, error) {
 		dirs = append(dirs, QuoteString(abs))
 	}
 
-	// The order matters: allowed_directories cannot change once external
-	// access is off, and nothing can change once the configuration is locked.
+	// The order matters: allowed_directories and temp_directory cannot
+	// change once external access is off, and nothing can change once the
+	// configuration is locked. DuckDB adds the temp folder to the allowed
+	// directories by itself.
 	settings := []string{
 		"SET allowed_directories = [" + strings.Join(dirs, ", ") + "]",
+		"SET temp_directory = " + QuoteString(tempDir),
+		// Secrets kept on disk live under the home folder, which a statement
+		// that merely mentions a secret would then look for, and name.
+		"SET allow_persistent_secrets = false",
 		"SET enable_external_access = false",
 	}
 	if cfg.Threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", cfg.Threads))
 	}
-	if cfg.MemoryLimit != "" {
-		settings = append(settings, "SET memory_limit = "+QuoteString(cfg.MemoryLimit))
+	if limit := cfg.memoryLimit(); limit != "" {
+		settings = append(settings, "SET memory_limit = "+QuoteString(limit))
 	}
 	settings = append(settings, "SET lock_configuration = true")
 
@@ -103,12 +146,8 @@ func Open(cfg Config, allowedDirs []string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlengine: open duckdb: %w", err)
 	}
 	db := sql.OpenDB(connector)
-	maxConns := cfg.MaxConns
-	if maxConns == 0 {
-		maxConns = DefaultMaxConns
-	}
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
+	db.SetMaxOpenConns(cfg.maxConns())
+	db.SetMaxIdleConns(cfg.maxConns())
 
 	// The settings are global to the database, so one connection suffices.
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package sqlengine
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,7 +10,7 @@ import (
 
 func TestOpen_Settings(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
-	db, err := Open(Config{Threads: 2, MemoryLimit: "1GB", MaxConns: 2}, []string{a, b + "/", filepath.Join(a, "..", filepath.Base(a), "sub")})
+	db, err := Open(Config{TempDir: filepath.Join(t.TempDir(), "tmp"), Threads: 2, MemoryLimit: "1GB", MaxConns: 2}, []string{a, b + "/", filepath.Join(a, "..", filepath.Base(a), "sub")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestOpen_Settings(t *testing.T) {
 }
 
 func TestOpen_Pool(t *testing.T) {
-	db, err := Open(Config{MaxConns: 2}, nil)
+	db, err := Open(Config{TempDir: filepath.Join(t.TempDir(), "tmp"), MaxConns: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestOpen_Pool(t *testing.T) {
 		t.Errorf("view from another connection: %d, %v", a, err)
 	}
 
-	db2, err := Open(Config{}, nil)
+	db2, err := Open(Config{TempDir: filepath.Join(t.TempDir(), "tmp")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +117,20 @@ func TestOpen_Pool(t *testing.T) {
 }
 
 func TestOpen_BadConfig(t *testing.T) {
+	tmp := filepath.Join(t.TempDir(), "tmp")
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		cfg  Config
 		want string
 	}{
-		{Config{Threads: -1}, "threads = -1"},
-		{Config{MaxConns: -2}, "max_conns = -2"},
-		{Config{MemoryLimit: "lots"}, "memory_limit = 'lots'"},
+		{Config{TempDir: tmp, Threads: -1}, "threads = -1"},
+		{Config{TempDir: tmp, MaxConns: -2}, "max_conns = -2"},
+		{Config{TempDir: tmp, MemoryLimit: "lots"}, "memory_limit = 'lots'"},
+		{Config{}, "temp_dir is empty"},
+		{Config{TempDir: filepath.Join(notDir, "tmp")}, "temp folder"},
 	} {
 		db, err := Open(tc.cfg, nil)
 		if err == nil {
