@@ -1,22 +1,41 @@
 // Package catalog keeps the manifests of datasets: their versions, the Parquet
 // files behind each version, schemas and row counts.
 //
-// Each manifest is one JSON object in the store under "_catalog/<name>.json",
-// written whole and atomically on every change, so a crash leaves either the
-// old or the new manifest. The Parquet files live under "_datasets/<name>/".
-// The catalog is loaded into memory on Open; a manifest that cannot be read is
-// reported and skipped rather than stopping the server.
+// A dataset's manifest is stored as a log of entries, not as one document
+// rewritten whole. An entry either adds a version (its metadata, and the
+// files it adds to those of the version before it or replaces them with) or
+// gives an existing version a new layout: the same rows in other files,
+// which is what compaction writes. The full file list of a version is never
+// written out; Open derives it by replaying the entries in order. So the
+// bytes one commit writes do not grow with the number of versions, and
+// version N reads exactly the files it read when it was committed, or a
+// layout of the same rows.
+//
+// In the store, "_catalog/<name>.json" is the dataset's root: its id, name,
+// creation time and first entries. The entries after those are in segments
+// "_catalog/<name>/log-<seq>.json" of at most 32 entries each. A commit
+// rewrites only the last segment, or starts the next one, with one atomic
+// Put, so a crash leaves the log as it was before the commit or after it.
+// Creating a dataset writes its root; dropping one deletes its root first,
+// so segments without a root are leftovers of a drop, removed by Open.
+//
+// The Parquet files live under "_datasets/<name>/". The catalog deletes them
+// only when the dataset is dropped: a new layout adds files, so the files
+// that older versions read stay where they are.
+//
+// Manifests written before the log (a root holding every version with its
+// full file list) are read too: Open rewrites such a root, in one Put, as a
+// root holding the same versions as entries.
+//
+// The catalog is loaded into memory on Open; a dataset whose root or log
+// cannot be read is reported and skipped rather than stopping the server.
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -44,7 +63,9 @@ type Column struct {
 	Type string `json:"type"`
 }
 
-// Version is one state of a dataset. Versions are never changed once written.
+// Version is one state of a dataset. Its rows never change once committed;
+// its files change only when [Catalog.Relayout] stores the same rows in
+// other files.
 type Version struct {
 	Version   int       `json:"version"`
 	Mode      string    `json:"mode"`   // create, append or replace
@@ -54,8 +75,8 @@ type Version struct {
 	Options   string    `json:"options,omitempty"` // canonical JSON of the reading options
 	Rows      int64     `json:"rows"`              // rows in this version, all files together
 	AddedRows int64     `json:"added_rows"`        // rows this ingest added
-	Bytes     int64     `json:"bytes"`             // bytes of all files
-	Files     []string  `json:"files"`             // store keys of the Parquet files
+	Bytes     int64     `json:"bytes"`             // bytes of all files as committed; a new layout leaves it as it was
+	Files     []string  `json:"files,omitempty"`   // store keys of the Parquet files, in row order
 	Columns   []Column  `json:"columns"`
 	Created   time.Time `json:"created"`
 }
@@ -75,7 +96,7 @@ type Manifest struct {
 	ID       string    `json:"id"`
 	Name     string    `json:"name"`
 	Created  time.Time `json:"created"`
-	Updated  time.Time `json:"updated"`
+	Updated  time.Time `json:"updated"`  // when the current version was committed
 	Versions []Version `json:"versions"` // oldest first; the last is current
 }
 
@@ -97,55 +118,13 @@ type Catalog struct {
 	st store.Store
 
 	mu         sync.RWMutex
-	manifests  map[string]*Manifest
+	datasets   map[string]*dataset
 	generation uint64
-	damaged    []string // manifest keys that could not be read at Open
+	damaged    []string // catalog keys that could not be read at Open
 }
 
-// Open loads every manifest from st.
-func Open(ctx context.Context, st store.Store) (*Catalog, error) {
-	c := &Catalog{st: st, manifests: map[string]*Manifest{}}
-	after := ""
-	for {
-		items, next, err := st.List(ctx, ManifestPrefix, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("list manifests: %w", err)
-		}
-		for _, it := range items {
-			m, err := c.load(ctx, it.Key)
-			if err != nil {
-				slog.Warn("skipping damaged dataset manifest", "key", it.Key, "err", err)
-				c.damaged = append(c.damaged, it.Key)
-				continue
-			}
-			c.manifests[m.Name] = m
-		}
-		if next == "" {
-			return c, nil
-		}
-		after = next
-	}
-}
-
-func (c *Catalog) load(ctx context.Context, key string) (*Manifest, error) {
-	r, _, err := c.st.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var m Manifest
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
-		return nil, err
-	}
-	if m.Name == "" || len(m.Versions) == 0 || key != manifestKey(m.Name) {
-		return nil, errors.New("manifest has no name or no versions, or its name does not match its key")
-	}
-	return &m, nil
-}
-
-func manifestKey(name string) string { return ManifestPrefix + name + ".json" }
-
-// Damaged lists the manifest keys skipped at Open because they could not be read.
+// Damaged lists the catalog keys skipped at Open because they could not be
+// read: a dataset's root, or the segment of its log that failed.
 func (c *Catalog) Damaged() []string { return slices.Clone(c.damaged) }
 
 // Generation changes whenever a dataset is created, changed or dropped.
@@ -156,15 +135,16 @@ func (c *Catalog) Generation() uint64 {
 }
 
 // Get returns a copy of the manifest of name, or an errs.NotFound error that
-// names the datasets that do exist.
+// names the datasets that do exist. The caller must not change the elements
+// of its versions' Files and Columns, which the catalog shares.
 func (c *Catalog) Get(name string) (*Manifest, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	m, ok := c.manifests[name]
+	d, ok := c.datasets[name]
 	if !ok {
 		return nil, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
 	}
-	return clone(m), nil
+	return clone(d.m), nil
 }
 
 // Lookup is Get without the error: nil when name does not exist.
@@ -192,8 +172,8 @@ func (c *Catalog) describeLocked() string {
 }
 
 func (c *Catalog) namesLocked() []string {
-	names := make([]string, 0, len(c.manifests))
-	for n := range c.manifests {
+	names := make([]string, 0, len(c.datasets))
+	for n := range c.datasets {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -204,55 +184,111 @@ func (c *Catalog) namesLocked() []string {
 func (c *Catalog) List() []*Manifest {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]*Manifest, 0, len(c.manifests))
+	out := make([]*Manifest, 0, len(c.datasets))
 	for _, n := range c.namesLocked() {
-		out = append(out, clone(c.manifests[n]))
+		out = append(out, clone(c.datasets[n].m))
 	}
 	return out
 }
 
 // Commit adds v as the newest version of dataset name, creating the dataset
-// when it does not exist. The manifest is durable when Commit returns.
+// when it does not exist. v.Files lists all the version's files; what is
+// stored is how they differ from the current version's (typically one file
+// added, or all replaced). v.Version must be above the current version's
+// number. The version is durable when Commit returns.
 func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := &Manifest{ID: ID(name), Name: name, Created: v.Created}
-	if old, ok := c.manifests[name]; ok {
-		m = clone(old)
+	d, exists := c.datasets[name]
+	if !exists {
+		d = &dataset{m: &Manifest{ID: ID(name), Name: name, Created: v.Created}}
 	}
-	m.Updated = v.Created
-	m.Versions = append(m.Versions, v)
-	data, err := json.MarshalIndent(m, "", "  ")
+	var base []string
+	if cur := d.current(); cur != nil {
+		base = cur.Files
+	}
+	e := versionEntry(base, v)
+	files, _, err := d.resolve(e)
 	if err != nil {
-		return nil, err
+		return nil, errs.New(errs.Conflict, "cannot commit to dataset %q: %v; read its manifest again and commit the version after its current one", name, err)
 	}
-	if _, err := c.st.Put(ctx, manifestKey(name), bytes.NewReader(data), "application/json", 0); err != nil {
+	if exists {
+		err = c.appendLog(ctx, d, e)
+	} else {
+		err = c.writeRoot(ctx, root{Format: formatLog, ID: d.m.ID, Name: name, Created: d.m.Created, Entries: []entry{e}})
+	}
+	if err != nil {
 		// %v: a failed write is the server's fault, whatever the store called it.
 		return nil, fmt.Errorf("write manifest of %q: %v", name, err)
 	}
-	c.manifests[name] = m
+	d.apply(e, files, nil)
+	c.datasets[name] = d
 	c.generation++
-	return clone(m), nil
+	return clone(d.m), nil
 }
 
-// Drop removes dataset name: first its manifest (so a crash part-way leaves
-// only unreferenced files), then its Parquet files.
-func (c *Catalog) Drop(ctx context.Context, name string) (*Manifest, error) {
+// Relayout gives version n of dataset name new files, which must hold the
+// same rows as its present files, old, in the same order: compaction merges
+// many small files into one this way. The version keeps its number, rows,
+// bytes and schema, and every other version keeps its files, so "name@vN"
+// answers as before for every N. When old is no longer what version n has,
+// Relayout changes nothing and returns an errs.Conflict error. The new layout
+// is durable when Relayout returns. Relayout deletes no file (a query may
+// still be reading the old ones), so a layout should replace only files that
+// other versions read too; a file it leaves to no version stays until the
+// dataset is dropped.
+func (c *Catalog) Relayout(ctx context.Context, name string, n int, old, files []string) (*Manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, ok := c.manifests[name]
+	d, ok := c.datasets[name]
 	if !ok {
 		return nil, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
 	}
-	if err := c.st.Delete(ctx, manifestKey(name)); err != nil {
+	v := d.m.Version(n)
+	switch {
+	case v == nil:
+		return nil, errs.New(errs.NotFound, "dataset %q has no version %d; its versions are %d to %d", name, n, d.m.Versions[0].Version, d.m.Current().Version)
+	case !slices.Equal(v.Files, old):
+		return nil, errs.New(errs.Conflict, "version %d of %q has other files than the layout to replace (it changed meanwhile); read its manifest again", n, name)
+	case len(files) == 0:
+		return nil, errs.New(errs.Invalid, "a new layout of version %d of %q needs at least one file", n, name)
+	}
+	e := change(old, files)
+	e.Layout = n
+	resolved, _, err := d.resolve(e)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.appendLog(ctx, d, e); err != nil {
+		return nil, fmt.Errorf("write new layout of %q version %d: %v", name, n, err)
+	}
+	d.apply(e, resolved, v)
+	c.generation++
+	return clone(d.m), nil
+}
+
+// Drop removes dataset name: first its root (so a crash part-way leaves only
+// a log and files that Open recognises as leftovers), then its log and its
+// Parquet files.
+func (c *Catalog) Drop(ctx context.Context, name string) (*Manifest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.datasets[name]
+	if !ok {
+		return nil, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
+	}
+	if err := c.st.Delete(ctx, rootKey(name)); err != nil {
 		return nil, fmt.Errorf("delete manifest of %q: %w", name, err)
 	}
-	delete(c.manifests, name)
+	delete(c.datasets, name)
 	c.generation++
+	if err := c.st.DeletePrefix(ctx, logPrefix(name)); err != nil {
+		return nil, fmt.Errorf("delete manifest log of %q: %w", name, err)
+	}
 	if err := c.st.DeletePrefix(ctx, DataPrefix+name+"/"); err != nil {
 		return nil, fmt.Errorf("delete files of %q: %w", name, err)
 	}
-	return m, nil
+	return d.m, nil
 }
 
 // DataKey is the store key of file part of version v of dataset name.
@@ -260,16 +296,28 @@ func DataKey(name string, v, part int) string {
 	return fmt.Sprintf("%s%s/v%d/part-%d.parquet", DataPrefix, name, v, part)
 }
 
+// MergedKey returns a fresh store key, never returned before, for a file that
+// merges files of version v of dataset name into a new layout (see
+// [Catalog.Relayout]). A new key each time means a merge never overwrites a
+// file that some version still reads.
+func MergedKey(name string, v int) string {
+	return fmt.Sprintf("%s%s/v%d/merged-%s.parquet", DataPrefix, name, v, uuid.NewString())
+}
+
 // ID is the UUIDv5 of a dataset name.
 func ID(name string) string { return uuid.NewSHA1(namespace, []byte(name)).String() }
 
-// clone copies m deeply enough that callers cannot change the catalog's own.
+// clone copies m for a caller. The versions are copied; their Files and
+// Columns are shared, which is safe because the catalog never changes those
+// slices in place (a new layout gets a new slice), and they are clipped, so a
+// caller that appends to one gets a slice of its own. Copying every version's
+// files instead would make each Get cost as much as all the versions' files.
 func clone(m *Manifest) *Manifest {
 	c := *m
 	c.Versions = slices.Clone(m.Versions)
 	for i := range c.Versions {
-		c.Versions[i].Files = slices.Clone(c.Versions[i].Files)
-		c.Versions[i].Columns = slices.Clone(c.Versions[i].Columns)
+		c.Versions[i].Files = slices.Clip(c.Versions[i].Files)
+		c.Versions[i].Columns = slices.Clip(c.Versions[i].Columns)
 	}
 	return &c
 }
@@ -287,7 +335,7 @@ func (c *Catalog) Tables() (uint64, []Table) {
 	defer c.mu.RUnlock()
 	var out []Table
 	for _, n := range c.namesLocked() {
-		m := c.manifests[n]
+		m := c.datasets[n].m
 		out = append(out, Table{Name: n, Files: m.Current().Files})
 		for _, v := range m.Versions {
 			out = append(out, Table{Name: fmt.Sprintf("%s@v%d", n, v.Version), Files: v.Files})

@@ -6,6 +6,9 @@
 // with the current version until the new manifest is durable, so two ingests
 // into one dataset never interleave; ingests into different datasets run in
 // parallel.
+//
+// Each append adds a file; when a version ends with many small files, a
+// background compaction merges them into one (see compact.go).
 package ingest
 
 import (
@@ -90,7 +93,18 @@ type Config struct {
 	TempDir      string   // scratch space beneath the store's TempDir, whose files it adopts; emptied by New
 	ObjectsDir   string   // folder holding the store's object files (object_key sources are read there)
 	AllowedPaths []string // folders path sources may come from; none by default
-	DuckDB       sqlengine.Config
+
+	// DuckDB tunes the ingest database; its TempDir is ignored: New gives
+	// DuckDB a temp folder of its own beside TempDir.
+	DuckDB sqlengine.Config
+
+	// CompactFiles is how many small files a dataset's current version may
+	// end with before a background compaction merges them into one (see
+	// compact.go); 0 means DefaultCompactFiles, a negative number never.
+	CompactFiles int
+	// SmallFileBytes is the size under which a file counts as small; 0
+	// means DefaultSmallFileBytes.
+	SmallFileBytes int64
 }
 
 // Ingester runs ingests.
@@ -102,7 +116,8 @@ type Ingester struct {
 	allowedPaths []string
 	keywords     map[string]bool // SQL keywords that cannot name a dataset
 
-	locks sync.Map // dataset name -> chan struct{} of capacity 1, held while ingesting or dropping
+	locks     sync.Map // dataset name -> chan struct{} of capacity 1, held while ingesting, compacting or dropping
+	compactor compactor
 }
 
 // New opens an Ingester. DuckDB may read only the temp folder, the store's
@@ -122,7 +137,11 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 		}
 		allowed = append(allowed, real)
 	}
-	db, err := sqlengine.Open(cfg.DuckDB, append([]string{cfg.TempDir, cfg.ObjectsDir}, allowed...))
+	// DuckDB spills to a folder of its own beside the scratch space (inside,
+	// it would count as an ingest's leftover).
+	duck := cfg.DuckDB
+	duck.TempDir = cfg.TempDir + "-duckdb"
+	db, err := sqlengine.Open(duck, append([]string{cfg.TempDir, cfg.ObjectsDir}, allowed...))
 	if err != nil {
 		return nil, err
 	}
@@ -131,11 +150,15 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 		db.Close()
 		return nil, err
 	}
+	in.compactor.start(cfg)
 	return in, nil
 }
 
-// Close releases DuckDB.
-func (in *Ingester) Close() error { return in.db.Close() }
+// Close stops background compactions, waits for them, and releases DuckDB.
+func (in *Ingester) Close() error {
+	in.compactor.stop()
+	return in.db.Close()
+}
 
 // loadKeywords asks DuckDB which words cannot stand unquoted as a table name.
 func loadKeywords(db *sql.DB) (map[string]bool, error) {
@@ -275,23 +298,37 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	}
 	key := catalog.DataKey(req.Name, v.Version, len(v.Files))
 	progress(float64(time.Since(start).Seconds())+2, "publishing version")
-	info, err := in.store.Adopt(ctx, key, out, "application/vnd.apache.parquet")
+	var m *catalog.Manifest
+	err = in.publish(ctx, key, out, func(ctx context.Context, size int64) (err error) {
+		v.Files = append(v.Files, key)
+		v.Bytes += size
+		m, err = in.cat.Commit(ctx, req.Name, v)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	v.Files = append(v.Files, key)
-	v.Bytes += info.Size
-	// Published: from here the ingest completes even if the caller cancels,
-	// and a failed commit takes the unreferenced file away again.
-	ctx = context.WithoutCancel(ctx)
-	m, err := in.cat.Commit(ctx, req.Name, v)
+	in.compactSoon(req.Name, m.Current())
+	return result(m, m.Current(), start, false), nil
+}
+
+// publish moves the Parquet file at out into the store under key, then runs
+// commit with its size to record it in the catalog. Once the file is in the
+// store commit runs even if ctx is cancelled, and when commit fails the
+// file, which nothing refers to, is taken away again.
+func (in *Ingester) publish(ctx context.Context, key, out string, commit func(ctx context.Context, size int64) error) error {
+	info, err := in.store.Adopt(ctx, key, out, "application/vnd.apache.parquet")
 	if err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := commit(ctx, info.Size); err != nil {
 		if derr := in.store.Delete(ctx, key); derr != nil {
 			slog.Warn("remove unreferenced dataset file", "key", key, "err", derr)
 		}
-		return nil, err
+		return err
 	}
-	return result(m, m.Current(), start, false), nil
+	return nil
 }
 
 // unchanged reports whether ingesting the source (by its sha256, format and
@@ -325,8 +362,7 @@ func result(m *catalog.Manifest, v *catalog.Version, start time.Time, unchanged 
 // its row count, telling progress every second while DuckDB works.
 func (in *Ingester) convert(ctx context.Context, reader, out string, src *source, format string, opts Options, progress Progress) (int64, error) {
 	defer heartbeat(progress)()
-	copySQL := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", reader, quote(out))
-	res, err := in.db.ExecContext(ctx, copySQL)
+	res, err := in.db.ExecContext(ctx, parquetCopy(reader, out))
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("ingest stopped: %w", ctx.Err())
@@ -340,6 +376,12 @@ func (in *Ingester) convert(ctx context.Context, reader, out string, src *source
 		return 0, errs.New(errs.Invalid, "cannot read the %s source (%s): %s\n(fix the data, or set options: delimiter, header, quote, null_strings, types)", format, src.desc, msg)
 	}
 	return res.RowsAffected()
+}
+
+// parquetCopy is the statement that writes the rows of the table function
+// reader as one zstd Parquet file at out.
+func parquetCopy(reader, out string) string {
+	return fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", reader, quote(out))
 }
 
 // diagnoseCSV rereads a CSV source that DuckDB refused, this time letting
