@@ -24,7 +24,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,11 +119,11 @@ func (in *Ingester) Compact(ctx context.Context, name string) (int, error) {
 		return 0, nil
 	}
 
-	dir, err := os.MkdirTemp(in.tempDir, "compact-")
+	scratch, dir, err := in.scratch("compact-")
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
+	defer in.tmp.RemoveAll(scratch)
 	out := filepath.Join(dir, "merged.parquet")
 	if err := in.merge(ctx, v, from, to, out); err != nil {
 		return 0, fmt.Errorf("merge the files of %q version %d: %w", name, v.Version, err)

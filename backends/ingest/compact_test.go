@@ -373,7 +373,8 @@ func TestCompact_FailedCommit(t *testing.T) {
 	}
 	e.wantTempEmpty(t)
 	wantCounts(t, e.sql(t), "logs", 4)
-	if got := e.reopen(t, cfg, nil).manifest(t, "logs"); len(got.Current().Files) != 4 {
+	e = e.reopen(t, cfg, nil)
+	if got := e.manifest(t, "logs"); len(got.Current().Files) != 4 {
 		t.Errorf("reopened: version 4 has %d files", len(got.Current().Files))
 	}
 

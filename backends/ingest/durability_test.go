@@ -2,12 +2,16 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
 	"lakehouse/backends/catalog"
+	"lakehouse/backends/errs"
 	"lakehouse/backends/ingest"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
@@ -107,5 +111,70 @@ func TestIngest_DiskFull(t *testing.T) {
 	_, cat2, _ := openAt(t, pc.Cut(t))
 	if m, err := cat2.Get("sales"); err != nil || len(m.Versions) != 2 || m.Current().Rows != 2 {
 		t.Errorf("after the cut: %+v, %v; want 2 versions, 2 rows", m, err)
+	}
+}
+
+// TestIngest_ObjectLinks: ingest by object_key refuses an object that is a
+// planted link, to a file or through a folder outside the data directory,
+// with the store's error naming the link, and reads nothing through it.
+func TestIngest_ObjectLinks(t *testing.T) {
+	root := t.TempDir()
+	st, cat, in := openAt(t, root)
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.csv"), []byte("user,password\nroot,hunter2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"linked.csv": filepath.Join(outside, "secret.csv"), "out": outside} {
+		if err := os.Symlink(target, st.Path(link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for _, key := range []string{"linked.csv", "out/secret.csv"} {
+		_, err := in.Ingest(ctx, ingest.Request{Name: "stolen", ObjectKey: key}, nil)
+		if !errors.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("ingest of object %s = %v, want a Conflict naming the link", key, err)
+		}
+	}
+	if _, err := cat.Get("stolen"); err == nil {
+		t.Error("a dataset was made from a linked object")
+	}
+}
+
+// TestNew_TempFolderLink: a link planted where the temp folder goes is
+// removed, not followed, and ingest then works in a real folder.
+func TestNew_TempFolderLink(t *testing.T) {
+	root := t.TempDir()
+	st, err := store.OpenFS(filepath.Join(root, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	outside := t.TempDir()
+	keep := filepath.Join(outside, "keep")
+	if err := os.WriteFile(keep, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(st.TempDir(), "ingest")
+	if err := os.Symlink(outside, tmp); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ingest.Config{TempDir: tmp, ObjectsDir: st.DataDir(), DuckDB: sqlengine.Config{TempDir: filepath.Join(root, "duck")}}, cat, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := in.Ingest(context.Background(), ingest.Request{Name: "t", Content: "a\n1\n"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(tmp); err != nil || !fi.IsDir() {
+		t.Errorf("temp folder after New: %v, %v; want a real folder", fi, err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("the link's target holds %d entries, want its 1", len(entries))
 	}
 }

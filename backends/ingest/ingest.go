@@ -15,9 +15,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -29,6 +29,7 @@ import (
 	"lakehouse/backends/errs"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
+	"lakehouse/internal/disk"
 )
 
 // Modes of an ingest.
@@ -112,7 +113,7 @@ type Ingester struct {
 	db           *sql.DB
 	cat          *catalog.Catalog
 	store        Store
-	tempDir      string
+	tmp          *disk.Dir // the temp folder, which refuses links
 	allowedPaths []string
 	keywords     map[string]bool // SQL keywords that cannot name a dataset
 
@@ -123,11 +124,9 @@ type Ingester struct {
 // New opens an Ingester. DuckDB may read only the temp folder, the store's
 // objects and the allowed paths, and write only in the temp folder.
 func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
-	if err := os.RemoveAll(cfg.TempDir); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
-		return nil, err
+	tmp, err := freshDir(cfg.TempDir)
+	if err != nil {
+		return nil, fmt.Errorf("ingest temp folder: %w", err)
 	}
 	var allowed []string
 	for _, p := range cfg.AllowedPaths {
@@ -143,9 +142,10 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 	duck.TempDir = cfg.TempDir + "-duckdb"
 	db, err := sqlengine.Open(duck, append([]string{cfg.TempDir, cfg.ObjectsDir}, allowed...))
 	if err != nil {
+		tmp.Close()
 		return nil, err
 	}
-	in := &Ingester{db: db, cat: cat, store: st, tempDir: cfg.TempDir, allowedPaths: allowed}
+	in := &Ingester{db: db, cat: cat, store: st, tmp: tmp, allowedPaths: allowed}
 	if in.keywords, err = loadKeywords(db); err != nil {
 		db.Close()
 		return nil, err
@@ -154,10 +154,35 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 	return in, nil
 }
 
+// freshDir empties the folder at path, or makes it, and opens it; a link
+// planted there is removed, not followed.
+func freshDir(path string) (*disk.Dir, error) {
+	parent, err := disk.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	if err := parent.RemoveAll(filepath.Base(path)); err != nil {
+		return nil, err
+	}
+	return parent.Sub(filepath.Base(path))
+}
+
+// scratch makes a new folder in the temp folder for one ingest or
+// compaction and returns its name there and its path, for DuckDB. The
+// caller removes it with in.tmp.RemoveAll(name).
+func (in *Ingester) scratch(prefix string) (name, path string, err error) {
+	name, err = in.tmp.MkdirTemp(".", prefix+"*")
+	if err != nil {
+		return "", "", err
+	}
+	return name, in.tmp.Path(name), nil
+}
+
 // Close stops background compactions, waits for them, and releases DuckDB.
 func (in *Ingester) Close() error {
 	in.compactor.stop()
-	return in.db.Close()
+	return errors.Join(in.db.Close(), in.tmp.Close())
 }
 
 // loadKeywords asks DuckDB which words cannot stand unquoted as a table name.
@@ -224,13 +249,13 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	default:
 		return nil, errs.New(errs.Invalid, "unknown mode %q; use create (new dataset), append (add rows, same schema) or replace (new contents)", req.Mode)
 	}
-	dir, err := os.MkdirTemp(in.tempDir, "ingest-")
+	scratch, dir, err := in.scratch("ingest-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer in.tmp.RemoveAll(scratch)
 
-	src, err := in.resolveSource(ctx, &req, dir)
+	src, err := in.resolveSource(ctx, &req, scratch)
 	if err != nil {
 		return nil, err
 	}

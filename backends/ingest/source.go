@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -33,8 +34,8 @@ func known(sha string) func() (string, error) {
 }
 
 // resolveSource checks that exactly one source is given and makes it a local
-// file. Inline content is written to dir.
-func (in *Ingester) resolveSource(ctx context.Context, req *Request, dir string) (*source, error) {
+// file. Inline content is written to the folder scratch of the temp folder.
+func (in *Ingester) resolveSource(ctx context.Context, req *Request, scratch string) (*source, error) {
 	given := 0
 	for _, s := range []string{req.Content, req.ObjectKey, req.Path} {
 		if s != "" {
@@ -46,7 +47,7 @@ func (in *Ingester) resolveSource(ctx context.Context, req *Request, dir string)
 	}
 	switch {
 	case req.Content != "":
-		return in.contentSource(req, dir)
+		return in.contentSource(req, scratch)
 	case req.ObjectKey != "":
 		info, err := in.store.Stat(ctx, req.ObjectKey)
 		if err != nil {
@@ -61,17 +62,26 @@ func (in *Ingester) resolveSource(ctx context.Context, req *Request, dir string)
 	}
 }
 
-func (in *Ingester) contentSource(req *Request, dir string) (*source, error) {
+func (in *Ingester) contentSource(req *Request, scratch string) (*source, error) {
 	if strings.TrimSpace(req.Content) == "" {
 		return nil, errs.New(errs.Invalid, "content is empty: there is nothing to ingest")
 	}
 	if !utf8.ValidString(req.Content) {
 		return nil, errs.New(errs.Invalid, "content is not valid UTF-8; put binary data (such as Parquet) with put_object encoding=base64 and ingest it by object_key")
 	}
-	p := filepath.Join(dir, "content")
-	if err := os.WriteFile(p, []byte(req.Content), 0o600); err != nil {
+	name := path.Join(scratch, "content")
+	f, err := in.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		return nil, err
 	}
+	_, err = f.Write([]byte(req.Content))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := in.tmp.Path(name)
 	sum := sha256.Sum256([]byte(req.Content))
 	return &source{path: p, sha: known(hex.EncodeToString(sum[:])), desc: "content", format: req.Format}, nil
 }
