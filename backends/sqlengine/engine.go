@@ -212,26 +212,13 @@ func timeoutMS(ctx context.Context, start time.Time) int64 {
 // run prepares, checks and executes query on conn and reads its result.
 // A query node runs under LIMIT maxRows+1 (see rowcap.go).
 func run(ctx context.Context, conn driver.Conn, query string, maxRows int) (*Result, error) {
-	stmt, tree, err := prepareRead(ctx, conn, query)
+	exec, names, err := prepareQuery(ctx, conn, query, maxRows+1)
 	if err != nil {
 		return nil, err
 	}
-	defer stmt.Close()
-	if stmt.NumInput() > 0 {
+	defer exec.Close()
+	if exec.NumInput() > 0 {
 		return nil, errs.New(errs.Invalid, "query parameters ($1, ?, $name) are not supported: write the values into the SQL")
-	}
-	names, err := columnNames(stmt)
-	if err != nil {
-		return nil, err
-	}
-	exec := stmt
-	if tree != "" {
-		capped, err := capRows(ctx, conn, query, tree, maxRows+1)
-		if err != nil {
-			return nil, err
-		}
-		defer capped.Close()
-		exec = capped
 	}
 
 	// The driver interrupts DuckDB when ctx ends while the query runs.
@@ -282,6 +269,64 @@ func run(ctx context.Context, conn driver.Conn, query string, maxRows int) (*Res
 	}
 	res.RowCount = len(res.Rows)
 	return res, nil
+}
+
+// prepareQuery returns the statement that runs query, capped at limit rows
+// when it is a query node, and the names of query's columns.
+//
+// A query node takes the quick way: its syntax tree is checked for refused
+// names, and only the capped statement is prepared, which saves binding the
+// query twice (for a scan of Parquet files, reading their metadata twice).
+// Anything else, and a query node whose capped form does not prepare, goes
+// through prepareRead: its refusals name the kind of statement, and its
+// errors are DuckDB's own on the statement as written.
+func prepareQuery(ctx context.Context, conn driver.Conn, query string, limit int) (*duckdb.Stmt, []string, error) {
+	tree, parseErr, err := serialize(ctx, conn, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	if parseErr == "" {
+		if err := checkTree(tree); err != nil {
+			return nil, nil, err
+		}
+		if capped, err := capRows(ctx, conn, query, tree, limit); err == nil {
+			if names, err := columnNames(capped); err == nil && !renamed(names) {
+				return capped, names, nil
+			}
+			capped.Close()
+		}
+	}
+	stmt, tree, err := prepareRead(ctx, conn, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := columnNames(stmt)
+	if err != nil || tree == "" {
+		if err != nil {
+			stmt.Close()
+		}
+		return stmt, names, err
+	}
+	stmt.Close()
+	capped, err := capRows(ctx, conn, query, tree, limit)
+	return capped, names, err
+}
+
+// renamed reports whether names may hold a name that the capped statement's
+// SELECT * made up for a repeated one ("a" twice becomes "a" and "a_1"):
+// some name is another name plus "_" and a number.
+func renamed(names []string) bool {
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		seen[n] = true
+	}
+	for _, n := range names {
+		i := strings.LastIndexByte(n, '_')
+		if i > 0 && i < len(n)-1 && strings.Trim(n[i+1:], "0123456789") == "" && seen[n[:i]] {
+			return true
+		}
+	}
+	return false
 }
 
 // columnNames returns the names of the columns of stmt's result.

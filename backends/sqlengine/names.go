@@ -128,9 +128,15 @@ func checkQuery(ctx context.Context, conn driver.Conn, query string) (string, er
 	if parseErr != "" {
 		return "", checkPragma(query, parseErr)
 	}
+	return tree, checkTree(tree)
+}
+
+// checkTree refuses the query whose syntax tree is tree when it uses a
+// refused name.
+func checkTree(tree string) error {
 	var parsed any
 	if err := json.Unmarshal([]byte(tree), &parsed); err != nil {
-		return "", fmt.Errorf("sqlengine: read syntax tree: %w", err)
+		return fmt.Errorf("sqlengine: read syntax tree: %w", err)
 	}
 	var refusal error
 	walkNames(parsed, func(name string, table bool) bool {
@@ -143,7 +149,7 @@ func checkQuery(ctx context.Context, conn driver.Conn, query string) (string, er
 		}
 		return !ok
 	})
-	return tree, refusal
+	return refusal
 }
 
 // serialize asks DuckDB for the syntax tree of query, as JSON. DuckDB's
