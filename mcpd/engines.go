@@ -66,7 +66,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err := os.MkdirAll(datasetDir, 0o755); err != nil {
 		return nil, err
 	}
-	sql, err := sqlengine.New(duck, datasetDir, datasetViews{cat, st})
+	sql, err := sqlengine.New(duck, datasetDir, ingest.Views(cat, st))
 	if err != nil {
 		return nil, fmt.Errorf("open SQL engine: %w", err)
 	}
@@ -138,24 +138,4 @@ func newServer(b *tools.Backends) *mcp.Server {
 		tools.Observe(s, b.Observer)
 	}
 	return s
-}
-
-// datasetViews shows the catalog's tables to the SQL engine as views over
-// local Parquet files.
-type datasetViews struct {
-	cat *catalog.Catalog
-	st  *store.FS
-}
-
-func (d datasetViews) Views() (uint64, []sqlengine.View) {
-	gen, tables := d.cat.Tables()
-	views := make([]sqlengine.View, len(tables))
-	for i, t := range tables {
-		files := make([]string, len(t.Files))
-		for j, k := range t.Files {
-			files[j] = d.st.Path(k)
-		}
-		views[i] = sqlengine.View{Name: t.Name, Files: files}
-	}
-	return gen, views
 }

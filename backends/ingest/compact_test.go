@@ -18,24 +18,6 @@ import (
 	"lakehouse/backends/store"
 )
 
-// catalogViews shows a catalog's tables to the SQL engine, as mcpd does.
-type catalogViews struct {
-	cat *catalog.Catalog
-	st  *store.FS
-}
-
-func (c catalogViews) Views() (uint64, []sqlengine.View) {
-	gen, tables := c.cat.Tables()
-	views := make([]sqlengine.View, len(tables))
-	for i, t := range tables {
-		views[i] = sqlengine.View{Name: t.Name}
-		for _, k := range t.Files {
-			views[i].Files = append(views[i].Files, c.st.Path(k))
-		}
-	}
-	return gen, views
-}
-
 // sql opens a SQL engine over e's catalog.
 func (e *testEnv) sql(tb testing.TB) *sqlengine.Engine {
 	tb.Helper()
@@ -43,7 +25,7 @@ func (e *testEnv) sql(tb testing.TB) *sqlengine.Engine {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	eng, err := sqlengine.New(sqlengine.Config{TempDir: tb.TempDir()}, dir, catalogViews{e.cat, e.st})
+	eng, err := sqlengine.New(sqlengine.Config{TempDir: tb.TempDir()}, dir, ingest.Views(e.cat, e.st))
 	if err != nil {
 		tb.Fatal(err)
 	}
