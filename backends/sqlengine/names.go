@@ -52,6 +52,7 @@ const (
 	runsText       = "it runs SQL given as text, which cannot be checked before it runs; write that SQL as the statement itself"
 	namesText      = "it reads a table named in a string, which cannot be checked before it runs; name the table in the statement itself"
 	changesState   = "it changes the database's settings or state, and only reads run here"
+	plansText      = "it plans SQL given as text, and the plan shows settings and the files of views; EXPLAIN shows a plan"
 )
 
 // refusedTables maps the lower-case name of each table function, view and
@@ -94,8 +95,9 @@ var (
 		"disable_peg_parser":          changesState,
 	}
 	refusedScalars = map[string]string{
-		"current_setting": showsSettings,
-		"pg_get_viewdef":  showsViews,
+		"current_setting":     showsSettings,
+		"pg_get_viewdef":      showsViews,
+		"json_serialize_plan": plansText,
 	}
 )
 

@@ -45,6 +45,8 @@ func TestEngine_Query_RefusedNames(t *testing.T) {
 		{"SELECT * FROM histogram_values('pg_settings', name)", "histogram_values is not allowed"},
 		{"FROM histogram('pg_settings', name)", "histogram is not allowed"},
 		{"SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))", "json_execute_serialized_sql is not allowed"},
+		{"SELECT json_serialize_plan('SELECT current_setting(''allowed_directories'')::VARCHAR', optimize := true)", "json_serialize_plan is not allowed here: it plans SQL given as text"},
+		{"SELECT json_serialize_plan('SELECT * FROM sales')", "json_serialize_plan is not allowed"},
 		{"EXPLAIN SELECT current_setting('temp_directory')", "current_setting is not allowed"},
 		{"EXPLAIN ANALYZE SELECT * FROM duckdb_temporary_files()", "duckdb_temporary_files is not allowed"},
 		{"SELECT sql FROM duckdb_views()", "duckdb_views is not allowed here: it shows the definitions of the views"},
