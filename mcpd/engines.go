@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -15,11 +14,13 @@ import (
 	"lakehouse/backends/catalog"
 	"lakehouse/backends/embed"
 	"lakehouse/backends/ingest"
+	"lakehouse/backends/matrix"
 	"lakehouse/backends/observer"
 	"lakehouse/backends/pathway"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
 	"lakehouse/backends/vector"
+	"lakehouse/internal/disk"
 	"lakehouse/tools"
 )
 
@@ -48,6 +49,10 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 			e.Close()
 		}
 	}()
+	// The data directory may be a link; no folder in it may.
+	if err := disk.Confine(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	st, err := store.OpenFS(filepath.Join(cfg.DataDir, "objects"))
 	if err != nil {
 		return nil, fmt.Errorf("open object store: %w", err)
@@ -63,9 +68,11 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		Threads: cfg.SQL.Threads, MemoryLimit: cfg.SQL.MemoryLimit, MaxConns: cfg.SQL.MaxConns,
 	}
 	datasetDir := st.Path(catalog.DataPrefix[:len(catalog.DataPrefix)-1])
-	if err := os.MkdirAll(datasetDir, 0o755); err != nil {
-		return nil, err
+	dsDir, err := disk.Open(datasetDir) // made now: DuckDB may read only below it
+	if err != nil {
+		return nil, fmt.Errorf("open dataset folder: %w", err)
 	}
+	dsDir.Close()
 	sql, err := sqlengine.New(duck, datasetDir, ingest.Views(cat, st))
 	if err != nil {
 		return nil, fmt.Errorf("open SQL engine: %w", err)
@@ -116,7 +123,11 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, fmt.Errorf("open observer: %w", err)
 	}
 	e.closers = append(e.closers, obs.Close, st.Close) // the store last: the others use it
-	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, MaxObjectBytes: cfg.Objects.MaxBytes}
+	gate, err := matrix.NewGate(cfg.Matrix.Gate.rules())
+	if err != nil {
+		return nil, fmt.Errorf("matrix.gate.%w", err)
+	}
+	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
 

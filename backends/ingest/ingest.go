@@ -124,7 +124,7 @@ type Ingester struct {
 // New opens an Ingester. DuckDB may read only the temp folder, the store's
 // objects and the allowed paths, and write only in the temp folder.
 func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
-	tmp, err := freshDir(cfg.TempDir)
+	tmp, err := disk.Fresh(cfg.TempDir)
 	if err != nil {
 		return nil, fmt.Errorf("ingest temp folder: %w", err)
 	}
@@ -152,20 +152,6 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 	}
 	in.compactor.start(cfg)
 	return in, nil
-}
-
-// freshDir empties the folder at path, or makes it, and opens it; a link
-// planted there is removed, not followed.
-func freshDir(path string) (*disk.Dir, error) {
-	parent, err := disk.Open(filepath.Dir(path))
-	if err != nil {
-		return nil, err
-	}
-	defer parent.Close()
-	if err := parent.RemoveAll(filepath.Base(path)); err != nil {
-		return nil, err
-	}
-	return parent.Sub(filepath.Base(path))
 }
 
 // scratch makes a new folder in the temp folder for one ingest or

@@ -231,9 +231,6 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if emb == nil {
 		return nil, errors.New("open pathway: no embedder")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open pathway: %w", err)
-	}
 	path := filepath.Join(dir, "pathway.log")
 	// Size the tables for the log at once rather than growing them record
 	// by record: a small trace takes some 200 bytes of log.

@@ -92,14 +92,69 @@ type Dir struct {
 	hooks *Hooks
 }
 
+var (
+	confineMu sync.Mutex
+	confined  []string // absolute folders that Open reaches only through Sub
+)
+
+// Confine makes Open reach every folder beneath root (the data directory)
+// as root.Sub would: the folders on the way from root, which the engines
+// name by path ("<data>/pathway/index"), are then refused when one is a
+// link, as everything beneath a Dir is. root itself may be a link, the
+// user's choice of where the data lives. mcpd confines its data directory
+// before it opens any engine.
+func Confine(root string) error {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return fmt.Errorf("confine %s: %w", root, err)
+	}
+	confineMu.Lock()
+	defer confineMu.Unlock()
+	if !slices.Contains(confined, abs) {
+		confined = append(confined, abs)
+	}
+	return nil
+}
+
+// confinedRoot returns the confined folder that holds abs, or "".
+func confinedRoot(abs string) string {
+	confineMu.Lock()
+	defer confineMu.Unlock()
+	for _, r := range confined {
+		if rel, err := filepath.Rel(r, abs); err == nil && rel != "." && filepath.IsLocal(rel) {
+			return r
+		}
+	}
+	return ""
+}
+
 // Open opens the folder at path, creating it and its parents if needed.
-// path itself may be a link (the data directory may live elsewhere); nothing
-// beneath it may.
+// path itself may be a link, unless it lies beneath a folder given to
+// [Confine]; nothing beneath it may.
 func Open(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open folder: %w", err)
 	}
+	if r := confinedRoot(abs); r != "" {
+		top, err := openRoot(r)
+		if err != nil {
+			return nil, err
+		}
+		defer top.Close()
+		rel, _ := filepath.Rel(r, abs)
+		d, err := top.Sub(filepath.ToSlash(rel))
+		if err != nil {
+			return nil, fmt.Errorf("open folder: %w", err)
+		}
+		d.hooks = hooksFor(abs)
+		return d, nil
+	}
+	return openRoot(abs)
+}
+
+// openRoot opens the folder abs as a Dir, making it if needed.
+func openRoot(abs string) (*Dir, error) {
 	if err := mkdirAllDurable(abs); err != nil {
 		return nil, fmt.Errorf("open folder: %w", err)
 	}
@@ -108,6 +163,21 @@ func Open(path string) (*Dir, error) {
 		return nil, fmt.Errorf("open folder: %w", err)
 	}
 	return &Dir{root: root, path: abs, hooks: hooksFor(abs)}, nil
+}
+
+// Fresh empties the folder at path, or makes it, and opens it: for scratch
+// space that nothing from an earlier run may stay in. A link planted there
+// is removed, not followed.
+func Fresh(path string) (*Dir, error) {
+	parent, err := Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	if err := parent.RemoveAll(filepath.Base(path)); err != nil {
+		return nil, err
+	}
+	return parent.Sub(filepath.Base(path))
 }
 
 // mkdirAllDurable is os.MkdirAll that also fsyncs the parent of each folder
@@ -128,7 +198,7 @@ func mkdirAllDurable(abs string) error {
 	if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	d, err := Open(parent)
+	d, err := openRoot(parent)
 	if err != nil {
 		return err
 	}

@@ -119,3 +119,34 @@ func TestDir_WriteAtomic(t *testing.T) {
 		t.Fatalf("a/b holds %v, want only f", entries)
 	}
 }
+
+// TestConfine: beneath a confined folder, Open refuses a link on the way
+// from it, while the confined folder itself may be one.
+func TestConfine(t *testing.T) {
+	base := t.TempDir()
+	real, outside := filepath.Join(base, "real"), filepath.Join(base, "outside")
+	must(t, os.MkdirAll(real, 0o755))
+	must(t, os.MkdirAll(outside, 0o755))
+	root := filepath.Join(base, "data") // the data directory, a link of the user's
+	must(t, os.Symlink(real, root))
+	must(t, disk.Confine(root))
+	must(t, os.Symlink(outside, filepath.Join(real, "engine")))
+
+	for _, p := range []string{"engine", "engine/sub"} {
+		if _, err := disk.Open(filepath.Join(root, p)); !errors.Is(err, disk.ErrLink) {
+			t.Errorf("Open(%s) = %v, want ErrLink", p, err)
+		}
+	}
+	if _, err := disk.Fresh(filepath.Join(root, "engine", "tmp")); !errors.Is(err, disk.ErrLink) {
+		t.Errorf("Fresh beneath a link = %v, want ErrLink", err)
+	}
+	d, err := disk.Open(filepath.Join(root, "other", "deep"))
+	must(t, err)
+	d.Close()
+	if fi, err := os.Lstat(filepath.Join(real, "other", "deep")); err != nil || !fi.IsDir() {
+		t.Errorf("Open did not make the folder inside the data directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("something was made outside: %v", entries)
+	}
+}
