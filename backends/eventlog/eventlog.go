@@ -113,7 +113,7 @@ func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
 	}
 	res, err := replay.Scan(l.path, 0, fi.Size(), lines(f), apply, nil)
 	if err == nil {
-		err = replay.Repair(f, l.name, res, l.save)
+		err = replay.Repair(f, res)
 	}
 	if err == nil {
 		_, err = f.Seek(res.End, io.SeekStart)
@@ -172,14 +172,6 @@ func (l *Log) removeCompactions() error {
 		}
 	}
 	return nil
-}
-
-// save writes the bytes of r durably as the file name, beside the log.
-func (l *Log) save(name string, r io.Reader) error {
-	return l.dir.WriteAtomic(name, "", func(w io.Writer) error {
-		_, err := io.Copy(w, r)
-		return err
-	})
 }
 
 // lines frames the log for package replay: one record per line, blank

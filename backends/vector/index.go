@@ -129,7 +129,7 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 			return err
 		}
 		if st.Records > 0 || st.TornBytes > 0 || st.Skipped > 0 {
-			slog.Debug("vector index log replayed", "index", name, "file", d.Path(w.name), "records", st.Records, "skipped", st.Skipped, "cut_bytes", st.TornBytes+st.LostBytes)
+			slog.Debug("vector index log replayed", "index", name, "file", d.Path(w.name), "records", st.Records, "skipped", st.Skipped, "cut_bytes", st.TornBytes)
 		}
 		return nil
 	})

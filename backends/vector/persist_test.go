@@ -298,6 +298,14 @@ func TestLog_DamagePolicy(t *testing.T) {
 		{"byte flipped in the middle record", func(t *testing.T, path string, s []int64) {
 			flipByte(t, path, s[1]-3)
 		}, []string{"a[3 3]", "b[0 1]", "d[2 1]"}, func(s []int64) int64 { return s[2] }},
+		// A damaged length hides where the next record starts; the
+		// checksums find it again.
+		{"length of the middle record past the end", func(t *testing.T, path string, s []int64) {
+			flipByte(t, path, s[0]+3)
+		}, []string{"a[3 3]", "b[0 1]", "d[2 1]"}, func(s []int64) int64 { return s[2] }},
+		{"length of the middle record shortened", func(t *testing.T, path string, s []int64) {
+			flipByte(t, path, s[0])
+		}, []string{"a[3 3]", "b[0 1]", "d[2 1]"}, func(s []int64) int64 { return s[2] }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, path, sizes := setup(t)

@@ -98,8 +98,7 @@ type replayStats = replay.Stats
 // openWAL replays the log of generation gen in d, calling apply with each
 // record's payload, repairs it by the damage policy of package replay
 // (shared with the event log: a torn tail is cut, a damaged record in the
-// middle skipped, a lost framing kept aside), and returns the log ready to
-// append to. A damaged header makes nothing in the file count: the log
+// middle skipped), and returns the log ready to append to. A damaged header makes nothing in the file count: the log
 // starts over. apply must not keep the payload; an error from it counts as
 // damage.
 func openWAL(d *disk.Dir, gen uint64, apply func(payload []byte) error) (*wal, replayStats, error) {
@@ -119,12 +118,7 @@ func openWAL(d *disk.Dir, gen uint64, apply func(payload []byte) error) (*wal, r
 			err = f.Sync()
 		}
 	} else if err == nil {
-		err = replay.Repair(f, name, res, func(aside string, r io.Reader) error {
-			return d.WriteAtomic(aside, "", func(w io.Writer) error {
-				_, err := io.Copy(w, r)
-				return err
-			})
-		})
+		err = replay.Repair(f, res)
 	}
 	if err == nil {
 		_, err = f.Seek(res.End, io.SeekStart)
@@ -150,9 +144,8 @@ func scanWAL(f *disk.File, size int64, gen uint64, apply func([]byte) error) (re
 		}
 		size = fi.Size()
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	var h [walHeaderSize]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), h[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return replay.Result{}, nil
 		}
@@ -162,44 +155,83 @@ func scanWAL(f *disk.File, size int64, gen uint64, apply func([]byte) error) (re
 		binary.LittleEndian.Uint32(h[8:]) != walVersion || binary.LittleEndian.Uint64(h[12:]) != gen {
 		return replay.Result{}, nil
 	}
-	return replay.Scan(f.Path(), walHeaderSize, size, records(r, size-walHeaderSize), apply, nil)
+	rs := &recordScanner{f: f, size: size}
+	rs.seek(walHeaderSize)
+	return replay.Scan(f.Path(), walHeaderSize, size, rs.next, apply, nil)
 }
 
-// records frames the records of a log for package replay; left is the
-// number of bytes after the header, so that a damaged length cannot ask
-// for more memory than the file holds.
-func records(r *bufio.Reader, left int64) replay.Framing {
-	var payload []byte
-	return func() ([]byte, int64, error) {
-		var fr [8]byte
-		if _, err := io.ReadFull(r, fr[:]); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, 0, replay.ErrTorn
-			}
-			return nil, 0, err // io.EOF at a record boundary: the end
-		}
-		left -= 8
-		n := int64(binary.LittleEndian.Uint32(fr[:4]))
-		switch {
-		case n > maxRecord:
-			return nil, 0, &replay.BadRecord{Reason: fmt.Sprintf("record length %d is impossible", n)}
-		case n > left:
+// A recordScanner frames the records of a log for package replay. Past a
+// bad record it finds the next one by its checksum: a damaged length hides
+// where the next record starts, and treating it as the end would drop every
+// acknowledged record after it.
+type recordScanner struct {
+	f       io.ReaderAt
+	size    int64 // bytes of the log to read
+	off     int64 // where the next record starts
+	r       *bufio.Reader
+	payload []byte
+}
+
+func (s *recordScanner) seek(off int64) {
+	s.off = off
+	s.r = bufio.NewReaderSize(io.NewSectionReader(s.f, off, s.size-off), 1<<20)
+}
+
+// next is a replay.Framing.
+func (s *recordScanner) next() ([]byte, int64, error) {
+	if s.off == s.size {
+		return nil, 0, io.EOF
+	}
+	var fr [8]byte
+	if _, err := io.ReadFull(s.r, fr[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, 0, replay.ErrTorn
 		}
-		if int64(cap(payload)) < n {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return nil, 0, err
-		}
-		left -= n
-		crc := crc32.Update(crc32.Checksum(fr[:4], castagnoli), castagnoli, payload)
-		if crc != binary.LittleEndian.Uint32(fr[4:]) {
-			return nil, 0, &replay.BadRecord{Size: 8 + n, Reason: "record checksum mismatch"}
-		}
-		return payload, 8 + n, nil
+		return nil, 0, err
 	}
+	// A length past the end of the log cannot be read, whatever it is;
+	// checking it first also keeps a damaged one from asking for more
+	// memory than the file holds.
+	n := int64(binary.LittleEndian.Uint32(fr[:4]))
+	if n > maxRecord || s.off+8+n > s.size {
+		return s.resync("record length %d runs past the end of the log", n)
+	}
+	if int64(cap(s.payload)) < n {
+		s.payload = make([]byte, n)
+	}
+	s.payload = s.payload[:n]
+	if _, err := io.ReadFull(s.r, s.payload); err != nil {
+		return nil, 0, err
+	}
+	crc := crc32.Update(crc32.Checksum(fr[:4], castagnoli), castagnoli, s.payload)
+	if crc != binary.LittleEndian.Uint32(fr[4:]) {
+		return s.resync("record checksum mismatch (length %d)", n)
+	}
+	s.off += 8 + n
+	return s.payload, 8 + n, nil
+}
+
+// resync looks past the bad record at s.off for the next offset where a
+// whole record checks, and reports the bytes up to it as bad; with none,
+// the bad record is a torn tail. It reads the rest of the log into memory,
+// which only damage costs.
+func (s *recordScanner) resync(format string, n int64) ([]byte, int64, error) {
+	rest := make([]byte, s.size-s.off)
+	if _, err := s.f.ReadAt(rest, s.off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, err
+	}
+	for p := 1; p+8 <= len(rest); p++ {
+		m := int64(binary.LittleEndian.Uint32(rest[p:]))
+		if m > maxRecord || int64(p)+8+m > int64(len(rest)) {
+			continue
+		}
+		crc := crc32.Update(crc32.Checksum(rest[p:p+4], castagnoli), castagnoli, rest[p+8:int64(p)+8+m])
+		if crc == binary.LittleEndian.Uint32(rest[p+4:]) {
+			s.seek(s.off + int64(p))
+			return nil, 0, &replay.BadRecord{Size: int64(p), Reason: fmt.Sprintf(format, n)}
+		}
+	}
+	return nil, 0, replay.ErrTorn
 }
 
 // add appends a record with payload to the log's tail and returns its

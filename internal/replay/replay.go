@@ -13,13 +13,11 @@
 //   - Damage in the middle (a bad record with good ones after it) cannot be
 //     a crash, which only ever cuts the end. It is a disk or a hand that
 //     changed the file. The bad record is skipped with a warning and counted,
-//     and replay carries on: the good records after it were acknowledged, and
-//     dropping them would lose more.
-//   - Where the framing itself is lost (a record's length is impossible, so
-//     the next record cannot be found), the bytes from there to the end are
-//     copied aside to "<log>.damaged-<offset>" for a person to look at, then
-//     cut off like a torn tail, with an error-level log line. Nothing is
-//     destroyed, and the server still starts.
+//     and replay carries on from the next good record: those were
+//     acknowledged, and dropping them would lose more. The file keeps the
+//     damaged bytes, so nothing is destroyed. The framing finds the next
+//     record: the next line, or for checksummed records the next offset where
+//     a whole record checks, even when a damaged length hides where it was.
 package replay
 
 import (
@@ -33,10 +31,9 @@ import (
 // cuts short.
 var ErrTorn = errors.New("record cut short by the end of the file")
 
-// A BadRecord is returned by a [Framing] for a whole record that fails its
-// check (a checksum, or JSON that does not parse). Size is its length on
-// disk, so the next record starts Size bytes on; Size <= 0 means the framing
-// is lost and the next record cannot be found.
+// A BadRecord is returned by a [Framing] for bytes that are not a good
+// record (a checksum, or JSON that does not parse): the next record, or the
+// end of the file, starts Size bytes on, Size > 0.
 type BadRecord struct {
 	Size   int64
 	Reason string
@@ -46,7 +43,7 @@ func (b *BadRecord) Error() string { return b.Reason }
 
 // A Framing reads the next record of a log and returns its payload, valid
 // until the next call, and its length on disk. At the end of the file it
-// returns io.EOF; for a record cut short, ErrTorn; for a bad one, a
+// returns io.EOF; for a record cut short, ErrTorn; for bad bytes, a
 // *BadRecord. Any other error is an I/O error and stops the replay.
 type Framing func() (payload []byte, size int64, err error)
 
@@ -55,21 +52,19 @@ type Stats struct {
 	Records   int   // records applied
 	Skipped   int   // bad records in the middle, skipped
 	TornBytes int64 // bytes of a torn tail cut off
-	LostBytes int64 // bytes after a lost framing, copied aside and cut off
 }
 
 // Result is where a log's good part ends, as [Scan] found it.
 type Result struct {
 	Stats
-	End  int64 // offset after the last good record; appends go here
-	Lost bool  // the bytes from End on are unreadable, not merely torn
+	End int64 // offset after the last good record; appends go here
 }
 
 // Scan reads the records of the log named name, which starts at offset
 // start (after a header), through next, and calls apply with each good
-// record's payload in order. An error from apply makes that record bad (of
-// known size). size is the file's length. It applies the policy of the
-// package doc except for changing the file: see [Repair].
+// record's payload in order. An error from apply makes that record bad.
+// size is the file's length. It applies the policy of the package doc except
+// for cutting the file: see [Repair].
 func Scan(name string, start, size int64, next Framing, apply func([]byte) error, log *slog.Logger) (Result, error) {
 	if log == nil {
 		log = slog.Default()
@@ -112,14 +107,11 @@ func Scan(name string, start, size int64, next Framing, apply func([]byte) error
 			}
 			return res, nil
 		case errors.As(err, &bad):
+			if bad.Size <= 0 {
+				return res, fmt.Errorf("read log %s: framing reported a bad record of %d bytes", name, bad.Size)
+			}
 		default:
 			return res, fmt.Errorf("read log %s: %w", name, err)
-		}
-		if bad.Size <= 0 {
-			res.Lost = true
-			res.LostBytes = size - res.End
-			log.Error("log framing is lost; keeping the rest aside and cutting it off", "log", name, "offset", off, "bytes", res.LostBytes, "reason", bad.Reason)
-			return res, nil
 		}
 		if badFrom < 0 {
 			badFrom, badWhy = off, bad.Reason
@@ -131,25 +123,15 @@ func Scan(name string, start, size int64, next Framing, apply func([]byte) error
 
 // File is what [Repair] needs of an open log file.
 type File interface {
-	io.ReaderAt
 	Truncate(size int64) error
 	Sync() error
 }
 
-// Repair cuts the log file f (at path) back to res.End when the scan found
-// a torn tail or lost framing, first copying lost bytes aside with save,
-// which writes a new file durably (such as disk.Dir.WriteAtomic). It fsyncs
-// f after cutting it.
-func Repair(f File, path string, res Result, save func(name string, r io.Reader) error) error {
-	cut := res.TornBytes + res.LostBytes
-	if cut <= 0 {
+// Repair cuts the log file f back to res.End when the scan found a torn
+// tail, and fsyncs it.
+func Repair(f File, res Result) error {
+	if res.TornBytes <= 0 {
 		return nil
-	}
-	if res.Lost {
-		aside := fmt.Sprintf("%s.damaged-%d", path, res.End)
-		if err := save(aside, io.NewSectionReader(f, res.End, res.LostBytes)); err != nil {
-			return fmt.Errorf("keep damaged log tail: %w", err)
-		}
 	}
 	if err := f.Truncate(res.End); err != nil {
 		return fmt.Errorf("cut log tail: %w", err)
