@@ -35,6 +35,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -123,9 +124,33 @@ type Catalog struct {
 	damaged    []string // catalog keys that could not be read at Open
 }
 
+// damagedKeyLocked returns a damaged catalog key of dataset name, or "".
+func (c *Catalog) damagedKeyLocked(name string) string {
+	for _, key := range c.damaged {
+		if datasetOfKey(key) == name {
+			return key
+		}
+	}
+	return ""
+}
+
+// datasetOfKey names the dataset a catalog key belongs to: its root
+// "_catalog/<name>.json" or a segment "_catalog/<name>/...".
+func datasetOfKey(key string) string {
+	rest := strings.TrimPrefix(key, ManifestPrefix)
+	if name, _, ok := strings.Cut(rest, "/"); ok {
+		return name
+	}
+	return strings.TrimSuffix(rest, ".json")
+}
+
 // Damaged lists the catalog keys skipped at Open because they could not be
 // read: a dataset's root, or the segment of its log that failed.
-func (c *Catalog) Damaged() []string { return slices.Clone(c.damaged) }
+func (c *Catalog) Damaged() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.damaged)
+}
 
 // Generation changes whenever a dataset is created, changed or dropped.
 func (c *Catalog) Generation() uint64 {
@@ -201,6 +226,9 @@ func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest
 	defer c.mu.Unlock()
 	d, exists := c.datasets[name]
 	if !exists {
+		if key := c.damagedKeyLocked(name); key != "" {
+			return nil, errs.New(errs.Conflict, "dataset %q has a damaged manifest (%s), kept as it is with its files; creating it again would throw its history away: ingest under another name, or drop_dataset %q to discard it", name, key, name)
+		}
 		d = &dataset{m: &Manifest{ID: ID(name), Name: name, Created: v.Created}}
 	}
 	var base []string
@@ -274,13 +302,17 @@ func (c *Catalog) Drop(ctx context.Context, name string) (*Manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.datasets[name]
-	if !ok {
+	if !ok && c.damagedKeyLocked(name) == "" {
 		return nil, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
 	}
-	if err := c.st.Delete(ctx, rootKey(name)); err != nil {
+	if !ok { // damaged: what is left of it goes
+		d = &dataset{m: &Manifest{ID: ID(name), Name: name}}
+	}
+	if err := c.st.Delete(ctx, rootKey(name)); err != nil && !errors.Is(err, errs.NotFound) {
 		return nil, fmt.Errorf("delete manifest of %q: %w", name, err)
 	}
 	delete(c.datasets, name)
+	c.damaged = slices.DeleteFunc(c.damaged, func(key string) bool { return datasetOfKey(key) == name })
 	c.generation++
 	if err := c.st.DeletePrefix(ctx, logPrefix(name)); err != nil {
 		return nil, fmt.Errorf("delete manifest log of %q: %w", name, err)

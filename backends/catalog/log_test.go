@@ -505,3 +505,40 @@ func TestCatalog_Open_DamagedLog(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalog_DamagedIsNotRecreated: creating a dataset whose manifest is
+// damaged is refused, so its surviving history is not thrown away; an
+// explicit drop discards it, and the name can then be used again.
+func TestCatalog_DamagedIsNotRecreated(t *testing.T) {
+	ctx := context.Background()
+	st := mustStore(t)
+	c := mustOpen(t, st)
+	commitAppends(t, c, "seg", 70) // three segments
+	bad := fmt.Sprintf("%sseg/log-%08d.json", catalog.ManifestPrefix, 1)
+	mustPut(t, st, bad, `{"name": "seg", "seq": 1, "entries": [`)
+
+	again := mustOpen(t, st)
+	_, err := again.Commit(ctx, "seg", newVersion("seg", 1, 1))
+	if !errors.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "damaged manifest") {
+		t.Fatalf("Commit over a damaged manifest = %v, want a Conflict saying so", err)
+	}
+	for _, n := range []int{0, 2} {
+		if _, err := st.Stat(ctx, fmt.Sprintf("%sseg/log-%08d.json", catalog.ManifestPrefix, n)); err != nil {
+			t.Errorf("segment %d of the damaged dataset is gone: %v", n, err)
+		}
+	}
+
+	if _, err := again.Drop(ctx, "seg"); err != nil {
+		t.Fatalf("Drop of the damaged dataset: %v", err)
+	}
+	if d := again.Damaged(); len(d) != 0 {
+		t.Errorf("Damaged after the drop = %v", d)
+	}
+	if items, _, _ := st.List(ctx, catalog.ManifestPrefix+"seg", "", 0); len(items) != 0 {
+		t.Errorf("left after the drop: %v", items)
+	}
+	mustCommit(t, again, "seg", newVersion("seg", 1, 1))
+	if got := mustOpen(t, st).List(); len(got) != 1 || len(got[0].Versions) != 1 {
+		t.Errorf("after recreating: %+v", got)
+	}
+}
