@@ -91,7 +91,9 @@ func readArgs(raw string, stdin io.Reader) (json.RawMessage, error) {
 	default:
 		data = []byte(raw)
 	}
-	var obj map[string]any
+	// Only the shape is checked here; the server decodes the values and
+	// explains what is wrong with them.
+	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return nil, usageError(fmt.Sprintf("tool arguments must be a JSON object: %v", err))
 	}
