@@ -12,6 +12,7 @@ runs=${1:-5}
   go test -run '^$' -bench 'BenchmarkIngestCSV' -benchtime 3x -count "$runs" -timeout 60m ./mcpd/
   go test -run '^$' -bench 'BenchmarkQuerySQL' -benchtime 200x -count "$runs" -timeout 60m ./mcpd/
   go test -run '^$' -bench 'BenchmarkSearchVectors' -benchtime 2000x -count "$runs" -timeout 60m ./mcpd/
+  go test -run '^$' -bench 'BenchmarkMatrixSearch' -benchtime 1000x -count "$runs" -timeout 60m ./mcpd/
   go test -run '^$' -bench 'BenchmarkObserverOverhead' -benchtime 5000x -count "$runs" -timeout 60m ./mcpd/
   go test -run '^$' -bench 'BenchmarkObserveCost' -benchtime 200000x -count "$runs" ./tools/
   go test -run '^$' -bench . -benchtime 1x -count "$runs" -timeout 60m ./backends/pathway/

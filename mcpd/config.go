@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"lakehouse/backends/matrix"
 )
 
 // Config is lakehouse.toml. Every key has a default that works; the file
@@ -27,6 +30,7 @@ type Config struct {
 	Vector   VectorConfig   `toml:"vector"`
 	Pathway  PathwayConfig  `toml:"pathway"`
 	Observer ObserverConfig `toml:"observer"`
+	Matrix   MatrixConfig   `toml:"matrix"`
 }
 
 // ServerConfig configures the HTTP listener. lakehouse.toml gives each
@@ -131,6 +135,26 @@ type ObserverConfig struct {
 	CompactBytes int64 `toml:"compact_bytes"`
 }
 
+// MatrixConfig configures multi-corpus retrieval and the code-review helpers.
+type MatrixConfig struct {
+	Gate GateConfig `toml:"gate"`
+}
+
+// GateConfig is downgrade_gate's rules (see matrix.GateConfig). Model names
+// hold ":", so the environment variables of the lists are split on commas.
+type GateConfig struct {
+	FullMode            string   `toml:"full_mode"`
+	IsolationMode       string   `toml:"isolation_mode"`
+	Modes               []string `toml:"modes" envsep:","`
+	WeakModels          []string `toml:"weak_models" envsep:","`
+	ForceFullEnrichment bool     `toml:"force_full_enrichment" env:"LAKEHOUSE_FORCE_FULL_ENRICHMENT"`
+}
+
+// rules are the engine's form of g.
+func (g GateConfig) rules() matrix.GateConfig {
+	return matrix.GateConfig{FullMode: g.FullMode, IsolationMode: g.IsolationMode, Modes: g.Modes, WeakModels: g.WeakModels, ForceFull: g.ForceFullEnrichment}
+}
+
 // maxRingSize bounds observer.ring_size: whole ops are kept in memory.
 const maxRingSize = 100_000
 
@@ -147,6 +171,10 @@ func defaultConfig() Config {
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
 		Pathway:  PathwayConfig{MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
 		Observer: ObserverConfig{RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
+		Matrix: MatrixConfig{Gate: GateConfig{
+			FullMode: matrix.DefaultFullMode, IsolationMode: matrix.DefaultIsolationMode,
+			Modes: []string{matrix.DefaultFullMode, matrix.DefaultIsolationMode}, WeakModels: slices.Clone(matrix.DefaultWeakModels),
+		}},
 	}
 }
 
@@ -275,6 +303,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("observer.ring_size must be 1 to %d and observer.escalate_at at least 1", maxRingSize)
 	case c.Observer.Retain < c.Observer.RingSize || c.Observer.CompactBytes < 1:
 		return fmt.Errorf("observer.retain = %d: must be at least ring_size (%d); observer.compact_bytes must be positive", c.Observer.Retain, c.Observer.RingSize)
+	}
+	if _, err := matrix.NewGate(c.Matrix.Gate.rules()); err != nil {
+		return fmt.Errorf("matrix.gate.%w", err)
 	}
 	for _, p := range c.Ingest.AllowedPaths {
 		if !filepath.IsAbs(p) {

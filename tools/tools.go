@@ -24,6 +24,7 @@ import (
 	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/ingest"
+	"lakehouse/backends/matrix"
 	"lakehouse/backends/observer"
 	"lakehouse/backends/pathway"
 	"lakehouse/backends/sqlengine"
@@ -41,6 +42,7 @@ type Backends struct {
 	Embed    *embed.Embedder
 	Observer *observer.Observer
 	Pathway  *pathway.Pathway
+	Gate     *matrix.Gate // downgrade_gate's rules; nil = the defaults
 
 	// MaxObjectBytes caps an object's size through put_object and get_object,
 	// and inline ingest content. Zero means DefaultMaxObjectBytes.
@@ -210,6 +212,8 @@ func All(b *Backends) []Tool {
 	all = append(all, datasetTools(b)...)
 	all = append(all, sqlTools(b)...)
 	all = append(all, vectorTools(b)...)
+	all = append(all, matrixTools(b)...)
+	all = append(all, reviewTools(b)...)
 	all = append(all, pathwayTools(b)...)
 	all = append(all, observerTools(b)...)
 	return all

@@ -1,0 +1,168 @@
+package tools
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/matrix"
+	"lakehouse/backends/vector"
+)
+
+type matrixSearchIn struct {
+	QueryText    string             `json:"query_text,omitempty" jsonschema:"text to search for; embedded once with the server's embedder, so every corpus searched must have been built with it (list_corpora: query_text)"`
+	QueryVector  []float32          `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of query_text; every corpus searched must have its dimension"`
+	Corpora      []string           `json:"corpora,omitempty" jsonschema:"names of the vector indexes to search, in order of precedence for ties; default every index (list_corpora)"`
+	K            int                `json:"k,omitempty" jsonschema:"hits in the merged result: default 10, at most 1000"`
+	PerCorpusK   int                `json:"per_corpus_k,omitempty" jsonschema:"hits each corpus contributes at most, before merging: default 2k, at most 1000"`
+	Merge        string             `json:"merge,omitempty" jsonschema:"how hits of different corpora are ranked together: distance (one sort by distance; only for corpora of one metric and model), rrf (by rank within each corpus) or weighted (weights over scores min-max normalised per corpus). Default: weighted when weights are given, else distance when the corpora share metric and model, else rrf"`
+	Weights      map[string]float64 `json:"weights,omitempty" jsonschema:"corpus name -> weight (0 or more) for merge weighted; corpora left out weigh 1"`
+	Filter       map[string]any     `json:"filter,omitempty" jsonschema:"metadata conditions as in search_vectors, applied inside each corpus's search: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range"`
+	ExcludeIDs   []string           `json:"exclude_ids,omitempty" jsonschema:"items to leave out, as corpus:id (e.g. docs:42), such as those you have seen; k hits still come back when enough others exist"`
+	MinScore     *float64           `json:"min_score,omitempty" jsonschema:"leave out hits whose score in their own corpus (as search_vectors gives it: cosine similarity, dot product, or -distance for l2) is below this, before merging"`
+	Partial      bool               `json:"partial,omitempty" jsonschema:"when a corpus is missing or fails, return the others' hits and its error instead of failing the call"`
+	MaxTextBytes int                `json:"max_text_bytes,omitempty" jsonschema:"cut each hit's text to this many bytes: default 1000, at most 65536"`
+}
+
+type matrixSearchOut struct {
+	Merge     string         `json:"merge" jsonschema:"the merge used: distance, rrf or weighted"`
+	Hits      []matrixHit    `json:"hits" jsonschema:"best first"`
+	Corpora   []corpusSearch `json:"corpora" jsonschema:"each corpus searched, in the order searched"`
+	Truncated bool           `json:"truncated,omitempty" jsonschema:"the hits after these did not fit in one result; ask for a smaller k or max_text_bytes"`
+}
+
+type matrixHit struct {
+	Corpus    string         `json:"corpus"`
+	ID        string         `json:"id"`
+	Rank      int            `json:"rank" jsonschema:"place in the merged result, from 1"`
+	Score     float64        `json:"score" jsonschema:"the merged score, higher is better. distance: the hit's score in its corpus (cosine similarity, dot product, or -distance for l2); rrf: 1/(60 + its rank in its corpus); weighted: its corpus's weight × its score min-max normalised over its corpus's hits (0..1)"`
+	Distance  float32        `json:"distance" jsonschema:"distance in its corpus: cosine 1 - similarity, l2 euclidean, dot -dot"`
+	Text      string         `json:"text,omitempty"`
+	TextBytes int            `json:"text_bytes,omitempty" jsonschema:"size of the whole text, when it was cut"`
+	TextCut   bool           `json:"text_cut,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
+}
+
+type corpusSearch struct {
+	Corpus    string  `json:"corpus"`
+	Returned  int     `json:"returned" jsonschema:"hits it gave the merge, after exclude_ids and min_score"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+	Error     string  `json:"error,omitempty" jsonschema:"why it could not be searched (only with partial: true)"`
+}
+
+type listCorporaOut struct {
+	Corpora     []corpusOut       `json:"corpora"`
+	Unavailable map[string]string `json:"unavailable,omitempty" jsonschema:"indexes whose files are damaged, with the reason; drop_index removes them"`
+	Embedder    string            `json:"embedder" jsonschema:"the model query_text is embedded with"`
+}
+
+type corpusOut struct {
+	Name      string `json:"name"`
+	Items     int    `json:"items"`
+	Dims      int    `json:"dims"`
+	Metric    string `json:"metric"`
+	Model     string `json:"model" jsonschema:"embedding model that built it; empty for vectors given by callers"`
+	Engine    string `json:"engine" jsonschema:"flat (exact scan) or hnsw"`
+	QueryText bool   `json:"query_text" jsonschema:"matrix_search can search it by query_text (it was built with the server's embedder); otherwise only by a query_vector of its dims"`
+}
+
+func matrixTools(b *Backends) []Tool {
+	return []Tool{
+		define("matrix_search",
+			"Search several vector indexes (corpora) at once with one query_text or query_vector and get one merged ranking, best first: corpus, id, rank, score, distance, text and metadata. Use it instead of several search_vectors calls when the answer may be in any of your corpora; corpora defaults to every index. merge decides how corpora are ranked together (default distance when they share metric and model, else rrf; weighted with weights). filter applies inside each corpus; exclude_ids (corpus:id) leaves out hits you have seen; min_score drops weak hits. A missing or failing corpus fails the call unless partial: true.",
+			readOnly("Search across corpora"), b.matrixSearch),
+		define("list_corpora",
+			"List the corpora matrix_search can search (every vector index): items, dims, metric, embedding model, engine, and whether query_text reaches it.",
+			readOnly("List corpora"), b.listCorpora),
+	}
+}
+
+// matrixEngine is the matrix engine over the server's indexes and embedder.
+func (b *Backends) matrixEngine() *matrix.Matrix {
+	return &matrix.Matrix{Corpora: b.Vectors, Embedder: b.Embed}
+}
+
+func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in matrixSearchIn) (matrixSearchOut, error) {
+	if in.MaxTextBytes < 0 || in.MaxTextBytes > maxHitText {
+		return matrixSearchOut{}, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", in.MaxTextBytes, maxHitText)
+	}
+	res, err := b.matrixEngine().Search(ctx, matrix.Query{
+		Text: in.QueryText, Vector: in.QueryVector, Corpora: in.Corpora, K: in.K, PerCorpusK: in.PerCorpusK,
+		Merge: matrix.Merge(in.Merge), Weights: in.Weights, Filter: in.Filter, Exclude: in.ExcludeIDs,
+		MinScore: in.MinScore, Partial: in.Partial,
+	})
+	if err != nil {
+		return matrixSearchOut{}, err
+	}
+	found := make([]vector.Hit, len(res.Hits))
+	for i, h := range res.Hits {
+		found[i] = h.Hit
+	}
+	capped := capHits("", found, cmp.Or(in.MaxTextBytes, defaultHitText))
+	out := matrixSearchOut{Merge: string(res.Merge), Hits: make([]matrixHit, len(capped.Hits)), Truncated: capped.Truncated}
+	for i, f := range capped.Hits {
+		h := res.Hits[i]
+		out.Hits[i] = matrixHit{
+			Corpus: h.Corpus, ID: h.ID, Rank: h.Rank, Score: h.Merged, Distance: h.Distance,
+			Text: f.Text, TextBytes: f.TextBytes, TextCut: f.TextCut, Metadata: h.Metadata,
+		}
+	}
+	for _, c := range res.Corpora {
+		s := corpusSearch{Corpus: c.Name, Returned: c.Returned, ElapsedMS: float64(c.Elapsed.Microseconds()) / 1000}
+		if c.Err != nil {
+			s.Error = c.Err.Error()
+		}
+		out.Corpora = append(out.Corpora, s)
+	}
+	return out, nil
+}
+
+func (b *Backends) listCorpora(context.Context, *mcp.CallToolRequest, struct{}) (listCorporaOut, error) {
+	out := listCorporaOut{Corpora: []corpusOut{}, Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Model()}
+	for _, c := range b.matrixEngine().List() {
+		out.Corpora = append(out.Corpora, corpusOut{
+			Name: c.Name, Items: c.Count, Dims: c.Dim, Metric: string(c.Metric), Model: c.Model, Engine: c.Engine, QueryText: c.Text,
+		})
+	}
+	return out, nil
+}
+
+// Text renders the hits as a markdown table, then how each corpus went.
+func (o matrixSearchOut) Text() string {
+	var sb strings.Builder
+	sb.WriteString("| rank | corpus | id | score | distance | text |\n|---|---|---|---|---|---|")
+	for _, h := range o.Hits {
+		fmt.Fprintf(&sb, "\n| %d | %s | %s | %.4g | %.4g | %s |", h.Rank, cell(h.Corpus), cell(h.ID), h.Score, h.Distance, cell(h.Text))
+	}
+	fmt.Fprintf(&sb, "\n\n%d hit(s), merged by %s", len(o.Hits), o.Merge)
+	if o.Truncated {
+		sb.WriteString(", truncated: more hits did not fit (ask for a smaller k or max_text_bytes)")
+	}
+	for _, c := range o.Corpora {
+		fmt.Fprintf(&sb, "\n- %s: %d hit(s) in %.1f ms", c.Corpus, c.Returned, c.ElapsedMS)
+		if c.Error != "" {
+			fmt.Fprintf(&sb, ", failed: %s", c.Error)
+		}
+	}
+	return sb.String()
+}
+
+// Text renders the corpora as a markdown table.
+func (o listCorporaOut) Text() string {
+	var sb strings.Builder
+	sb.WriteString("| name | items | dims | metric | model | engine | query_text |\n|---|---|---|---|---|---|---|")
+	for _, c := range o.Corpora {
+		fmt.Fprintf(&sb, "\n| %s | %d | %d | %s | %s | %s | %t |", c.Name, c.Items, c.Dims, c.Metric, cell(c.Model), c.Engine, c.QueryText)
+	}
+	fmt.Fprintf(&sb, "\n\n%d corpora; query_text is embedded with %s", len(o.Corpora), o.Embedder)
+	for _, name := range slices.Sorted(maps.Keys(o.Unavailable)) {
+		fmt.Fprintf(&sb, "\n- %s is unavailable: %s", name, o.Unavailable[name])
+	}
+	return sb.String()
+}

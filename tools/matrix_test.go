@@ -1,0 +1,175 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/backends/embed"
+	"lakehouse/backends/vector"
+)
+
+// matrixTexts are three corpora of short texts, one topic each.
+var matrixTexts = map[string][]string{
+	"recipes": {
+		"Bake the bread at 220 degrees until the crust turns golden brown",
+		"Whisk the eggs with sugar before folding in the flour",
+		"Simmer the tomato sauce for an hour with garlic and basil",
+		"Knead the dough for ten minutes and let it rise overnight",
+	},
+	"travel": {
+		"The night train to Vienna leaves the central station at ten",
+		"Book the ferry to the islands early in the summer season",
+		"The airport shuttle runs every twenty minutes from the hotel",
+		"Our flight was delayed by volcanic ash over the north sea",
+	},
+	"software": {
+		"The compiler reported a type error in the generic function signature",
+		"Run the unit tests with the race detector before merging",
+		"The database migration added an index on the orders table",
+		"A nil pointer dereference crashed the server at start-up",
+	},
+}
+
+// matrixSession serves the tool table over in-memory transports, on
+// vector indexes in a temporary folder and the default embedder.
+func matrixSession(t *testing.T) *mcp.ClientSession {
+	t.Helper()
+	vecs, err := vector.Open(t.TempDir(), vector.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vecs.Close() })
+	emb, err := embed.New(embed.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "test"}, nil)
+	Register(s, All(&Backends{Vectors: vecs, Embed: emb}))
+	ctx := context.Background()
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := s.Connect(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close(); ss.Wait() })
+	return cs
+}
+
+// matrixCall calls tool and returns its structured content and text, or,
+// when wantErr, the text of the tool error it must return.
+func matrixCall(t *testing.T, cs *mcp.ClientSession, tool string, args map[string]any, wantErr bool) (map[string]any, string) {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: transport error: %v", tool, err)
+	}
+	text := res.Content[0].(*mcp.TextContent).Text
+	if res.IsError != wantErr {
+		t.Fatalf("%s(%v): error %v, want %v: %s", tool, args, res.IsError, wantErr, text)
+	}
+	var out map[string]any
+	if !wantErr {
+		b, _ := json.Marshal(res.StructuredContent)
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out, text
+}
+
+func hitsOf(out map[string]any) []map[string]any {
+	var hits []map[string]any
+	for _, h := range out["hits"].([]any) {
+		hits = append(hits, h.(map[string]any))
+	}
+	return hits
+}
+
+// TestMatrixSession drives list_corpora and matrix_search through an MCP
+// client session over three corpora of texts and one of raw vectors.
+func TestMatrixSession(t *testing.T) {
+	cs := matrixSession(t)
+	for name, texts := range matrixTexts {
+		matrixCall(t, cs, "create_index", map[string]any{"name": name}, false)
+		var items []map[string]any
+		for i, text := range texts {
+			items = append(items, map[string]any{"id": fmt.Sprint(i), "text": text, "metadata": map[string]any{"n": i}})
+		}
+		matrixCall(t, cs, "upsert_vectors", map[string]any{"index": name, "items": items}, false)
+	}
+	matrixCall(t, cs, "create_index", map[string]any{"name": "raw", "dims": 3}, false)
+	matrixCall(t, cs, "upsert_vectors", map[string]any{"index": "raw", "items": []map[string]any{{"id": "r", "vector": []float32{1, 0, 0}}}}, false)
+
+	out, text := matrixCall(t, cs, "list_corpora", nil, false)
+	corpora := out["corpora"].([]any)
+	if len(corpora) != 4 || !strings.Contains(text, "| raw | 1 | 3 | cosine |") {
+		t.Fatalf("list_corpora = %v\n%s", out, text)
+	}
+	for _, c := range corpora {
+		c := c.(map[string]any)
+		if (c["name"] != "raw") != c["query_text"] || c["metric"] != "cosine" || c["engine"] != "flat" {
+			t.Errorf("corpus %v", c)
+		}
+	}
+
+	three := []string{"recipes", "software", "travel"}
+	out, text = matrixCall(t, cs, "matrix_search", map[string]any{"query_text": "how long should bread bake in the oven", "corpora": three, "k": 6}, false)
+	hits := hitsOf(out)
+	if len(hits) != 6 || hits[0]["corpus"] != "recipes" || hits[0]["id"] != "0" || hits[0]["rank"] != 1.0 || out["merge"] != "distance" {
+		t.Fatalf("matrix_search = %v", out)
+	}
+	if !strings.Contains(text, "| 1 | recipes | 0 |") || !strings.Contains(text, "merged by distance") || !strings.Contains(text, "- travel: ") {
+		t.Errorf("text of matrix_search:\n%s", text)
+	}
+	if c := out["corpora"].([]any); len(c) != 3 || c[0].(map[string]any)["corpus"] != "recipes" || c[0].(map[string]any)["returned"] != 4.0 {
+		t.Errorf("corpora of the result = %v", c)
+	}
+
+	// Seen hits left out, text cut, a filter, rrf.
+	out, _ = matrixCall(t, cs, "matrix_search", map[string]any{
+		"query_text": "how long should bread bake in the oven", "corpora": three, "k": 3, "merge": "rrf",
+		"exclude_ids": []string{"recipes:0"}, "max_text_bytes": 10, "filter": map[string]any{"n": map[string]any{"gte": 1}},
+	}, false)
+	for _, h := range hitsOf(out) {
+		if h["corpus"] == "recipes" && h["id"] == "0" || h["metadata"].(map[string]any)["n"] == 0.0 || h["text_cut"] != true || len(h["text"].(string)) > 10 {
+			t.Errorf("hit %v", h)
+		}
+	}
+	if hits := hitsOf(out); len(hits) != 3 || hits[0]["score"] != 1/61.0 || out["merge"] != "rrf" {
+		t.Errorf("rrf result = %v", out)
+	}
+
+	// Every corpus by default: the raw one cannot take text.
+	_, msg := matrixCall(t, cs, "matrix_search", map[string]any{"query_text": "bread"}, true)
+	if !strings.Contains(msg, `corpus "raw"`) || !strings.Contains(msg, "query_vector") {
+		t.Errorf("text over a raw corpus: %s", msg)
+	}
+	out, text = matrixCall(t, cs, "matrix_search", map[string]any{"query_text": "bread", "partial": true, "corpora": []string{"raw", "recipes", "gone"}}, false)
+	if len(hitsOf(out)) != 4 || !strings.Contains(text, "- raw: 0 hit(s)") || !strings.Contains(text, `vector index "gone" not found`) {
+		t.Errorf("partial search:\n%s", text)
+	}
+
+	for _, c := range []struct {
+		args map[string]any
+		want string
+	}{
+		{map[string]any{"query_text": "bread", "k": 5000}, "1 to 1000"},
+		{map[string]any{"query_vector": []float32{1, 0}, "corpora": []string{"raw"}}, `corpus "raw"`},
+		{map[string]any{"query_text": "bread", "corpora": []string{"nope"}}, "list_indexes shows 4 indexes"},
+		{map[string]any{"query_text": "bread", "max_text_bytes": -1}, "max_text_bytes"},
+		{map[string]any{"query_vector": []float32{1, 0, 0}, "corpora": []string{"raw", "recipes"}, "merge": "distance"}, "rrf"},
+	} {
+		if _, msg := matrixCall(t, cs, "matrix_search", c.args, true); !strings.Contains(msg, c.want) {
+			t.Errorf("matrix_search(%v) = %q, want it to mention %q", c.args, msg, c.want)
+		}
+	}
+}
