@@ -215,26 +215,11 @@ func BenchmarkSearchVectors(b *testing.B) {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	centres := make([][]float32, 100)
-	for i := range centres {
-		centres[i] = make([]float32, dims)
-		for j := range centres[i] {
-			centres[i][j] = float32(rng.NormFloat64())
-		}
-	}
+	centres := clusterCentres(rng, 100, dims)
 	t0 := time.Now()
 	const n, batch = 100_000, 1000
 	for start := 0; start < n; start += batch {
-		items := make([]vector.Item, batch)
-		for i := range items {
-			c := centres[rng.IntN(len(centres))]
-			v := make([]float32, dims)
-			for j := range v {
-				v[j] = c[j] + 0.7*float32(rng.NormFloat64())
-			}
-			items[i] = vector.Item{ID: fmt.Sprint("item-", start+i), Vector: v}
-		}
-		if _, err := vecs.Upsert(ctx, "bench", items); err != nil {
+		if _, err := vecs.Upsert(ctx, "bench", clustered(rng, centres, start, batch)); err != nil {
 			b.Fatal(err)
 		}
 	}
