@@ -250,6 +250,8 @@ How the tools fit together:
 - list_datasets and get_manifest show datasets, schemas, row counts and versions; drop_dataset deletes one.
 - query_sql runs ONE read-only DuckDB statement. Every dataset is a table under its name; a past version is "name@vN" in double quotes, e.g. SELECT * FROM "sales@v1".
 - Similarity search: index_dataset embeds a dataset's text column into a vector index; upsert_vectors adds items (text or vectors) to an index made with create_index; search_vectors finds the nearest items to query_text, optionally filtered by metadata. Text is embedded by the server's model (list_indexes names it).
+- matrix_search asks several indexes at once (all of them by default; list_corpora shows them) and merges the hits into one ranking.
+- Code review: score_relevance keeps the retrieved chunks that matter to the file under review, with reasons; downgrade_gate says which review mode to use for a model.
 - Pathway memory keeps what you tried and learned across sessions: add_trace (content is any JSON, text a summary to search by, tags), search_traces to recall (by meaning, tags, time), revise_trace for a better version (history kept, see trace_history), retire_trace for what no longer holds.
 - The server records every tool call. observer_stats shows what failed and how often (equal errors are clustered); list_events lists recent calls; record_event reports outcomes the server cannot see (scenario results, corrections). When the same failure repeats (3 times by default) the server sends a logging notification at level warning, if your client asked for log messages.
 
