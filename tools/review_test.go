@@ -15,20 +15,7 @@ import (
 // reviewSession serves the code-review tools of b to an in-memory client.
 func reviewSession(t *testing.T, b *Backends) *mcp.ClientSession {
 	t.Helper()
-	s := mcp.NewServer(&mcp.Implementation{Name: "test"}, nil)
-	Register(s, reviewTools(b))
-	ctx := context.Background()
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close(); ss.Wait() })
-	return cs
+	return connect(t, reviewTools(b), nil)
 }
 
 // reviewCall calls tool with args and returns its structured content as an

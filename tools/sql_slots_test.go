@@ -27,24 +27,9 @@ func sqlSession(t *testing.T, progress chan<- *mcp.ProgressNotificationParams) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	s := mcp.NewServer(&mcp.Implementation{Name: "test"}, nil)
-	Register(s, sqlTools(&Backends{SQL: e}))
-	ctx := context.Background()
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	c := mcp.NewClient(&mcp.Implementation{Name: "c"}, &mcp.ClientOptions{
+	return connect(t, sqlTools(&Backends{SQL: e}), &mcp.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) { progress <- req.Params },
 	})
-	cs, err := c.Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return cs
 }
 
 // TestQuerySQL_WaitsForSlot holds the one query slot with an endless query
