@@ -81,8 +81,10 @@ type deleteVectorsOut struct {
 
 type searchIn struct {
 	Index          string         `json:"index" jsonschema:"index name"`
-	QueryText      string         `json:"query_text,omitempty" jsonschema:"text to search for; embedded with the configured embedder"`
-	QueryVector    []float32      `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of query_text"`
+	QueryText      string         `json:"query_text,omitempty" jsonschema:"text to search for: embedded with the configured embedder for its meaning, and matched word for word against the items' texts"`
+	QueryVector    []float32      `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of embedding query_text; give both to search an index of your own vectors by meaning and words at once"`
+	Mode           string         `json:"mode,omitempty" jsonschema:"how to rank. hybrid (the default with query_text): meaning and exact words together, best for most searches. lexical: exact words only (BM25 over the items' texts), for identifiers, error codes and names; needs no embedding. dense: meaning only (vector similarity); the default with only query_vector"`
+	MinScore       *float64       `json:"min_score,omitempty" jsonschema:"leave out hits scoring below this, so fewer than k may come back; default none (k hits whenever k items match, however weak). Scores by mode: hybrid 0 to 1 (a text holding every query word once scores about 0.45, one holding half of them about 0.23); dense the metric's score (cosine similarity, -1 to 1); lexical BM25 (0 and up, larger for longer queries)"`
 	K              int            `json:"k,omitempty" jsonschema:"number of hits, default 10, at most 1000"`
 	Ef             int            `json:"ef,omitempty" jsonschema:"search breadth on large indexes (more = better recall, slower); default max(64, k)"`
 	Filter         map[string]any `json:"filter,omitempty" jsonschema:"metadata conditions, all must hold: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range (gt, gte, lt, lte)"`
@@ -131,7 +133,7 @@ func vectorTools(b *Backends) []Tool {
 			"Delete items from a vector index by id (up to 1000 per call).",
 			destructive("Delete vectors"), b.deleteVectors),
 		define("search_vectors",
-			"Find the items of a vector index most similar to query_text (or query_vector), best first: id, score (higher is better), distance, text (cut to max_text_bytes, default 1000) and metadata. filter restricts hits by metadata; a filtered search still returns k hits when k items match.",
+			"Find the items of a vector index that best match query_text (or query_vector), best first: id, score (higher is better), distance, lexical (the word-match score), text (cut to max_text_bytes, default 1000) and metadata. By default query_text is searched by meaning and exact words together (mode hybrid); mode lexical matches words only (exact identifiers, error codes, names), mode dense meaning only. filter restricts hits by metadata; a filtered search still returns k hits when k items match, unless min_score drops weak ones (lexical returns only items holding a query word).",
 			readOnly("Search vectors"), b.searchVectors),
 		define("index_dataset",
 			"Embed a dataset's text column into a vector index (created if missing, named after the dataset unless index is given), so search_vectors can find rows by meaning. id_column identifies rows and must be unique; metadata_columns are stored for filtering; where is a SQL condition selecting rows. Re-running embeds only rows whose text changed; rows since removed from the dataset stay in the index until delete_vectors removes them. Rows whose text has no words are left out and listed. Sends progress notifications; can be cancelled (rows done so far stay indexed).",
@@ -177,17 +179,9 @@ func (b *Backends) dropIndex(ctx context.Context, _ *mcp.CallToolRequest, in ind
 	return dropIndexOut{Name: in.Name, Dropped: true}, nil
 }
 
-// embedFor embeds texts for index, after checking that the index holds
-// vectors of the configured embedder.
-func (b *Backends) embedFor(ctx context.Context, info vector.IndexInfo, texts []string) ([][]float32, error) {
-	if err := b.checkModel(info); err != nil {
-		return nil, err
-	}
-	return b.Embed.Embed(ctx, texts)
-}
-
-// embedEach is embedFor for a batch of which some texts may be refused (no
-// words in them, say): see embed.EmbedEach.
+// embedEach embeds texts for index, after checking that the index holds
+// vectors of the configured embedder; some texts may be refused (no words
+// in them, say): see embed.EmbedEach.
 func (b *Backends) embedEach(ctx context.Context, info vector.IndexInfo, texts []string) (vecs [][]float32, refused map[int]error, err error) {
 	if err := b.checkModel(info); err != nil {
 		return nil, nil, err
@@ -272,14 +266,18 @@ func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 	if err != nil {
 		return searchOut{}, err
 	}
+	mode := vector.Mode(in.Mode)
 	q := in.QueryVector
 	switch {
-	case q != nil && in.QueryText != "":
-		return searchOut{}, errs.New(errs.Invalid, "give query_text or query_vector, not both")
 	case q == nil && in.QueryText == "":
 		return searchOut{}, errs.New(errs.Invalid, "give query_text (words to search for) or query_vector")
-	case q == nil:
-		vecs, err := b.embedFor(ctx, info, []string{in.QueryText})
+	case q == nil && mode != vector.Lexical:
+		// The dense side of the search needs the text's vector; the
+		// engine checks the mode itself.
+		if err := b.checkModel(info); err != nil {
+			return searchOut{}, errs.New(errs.Invalid, "%w; or give mode lexical to search the items' texts by their words alone", err)
+		}
+		vecs, err := b.Embed.Embed(ctx, []string{in.QueryText})
 		if err != nil {
 			return searchOut{}, err
 		}
@@ -288,7 +286,10 @@ func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 	if in.MaxTextBytes < 0 || in.MaxTextBytes > maxHitText {
 		return searchOut{}, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", in.MaxTextBytes, maxHitText)
 	}
-	hits, err := b.Vectors.Search(ctx, in.Index, q, vector.SearchOptions{K: in.K, Ef: in.Ef, Filter: in.Filter, IncludeVectors: in.IncludeVectors})
+	hits, err := b.Vectors.Search(ctx, in.Index, q, vector.SearchOptions{
+		K: in.K, Ef: in.Ef, Filter: in.Filter, IncludeVectors: in.IncludeVectors,
+		Mode: mode, QueryText: in.QueryText, MinScore: in.MinScore,
+	})
 	if err != nil {
 		return searchOut{}, err
 	}

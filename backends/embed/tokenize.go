@@ -50,6 +50,12 @@ func tokenize(dst []string, text string) []string {
 	return dst
 }
 
+// Words appends the words of text to dst, as the offline embedders (hash
+// and hybrid) split it, and returns the extended slice. The lexical index
+// of package vector uses it, so that a word matches by the same rules
+// whichever side of a hybrid search finds it.
+func Words(dst []string, text string) []string { return tokenize(dst, text) }
+
 // wordRune reports whether r can be part of a word.
 func wordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)

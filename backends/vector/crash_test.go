@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,8 +33,12 @@ func crashVector(id string) []float32 {
 	return v
 }
 
+// crashWord is the one word of item id's text that no other text has.
+func crashWord(id string) string { return strings.ReplaceAll(id, "-", "x") }
+
 // TestCrash kills a process that is writing (SIGKILL, no chance to clean
-// up) and checks that every write it acknowledged survives.
+// up) and checks that every write it acknowledged survives, its text
+// searchable by its words.
 func TestCrash(t *testing.T) {
 	if crashtest.Writer(crashWriter) {
 		return
@@ -76,6 +81,20 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("search after the crash: %+v %v", hits, err)
 	}
 	mustUpsert(t, m, "crash", []Item{{ID: "after", Vector: crashVector("after")}})
+
+	// The lexical index agrees: every item is found by the word all texts
+	// share, and a sample of acknowledged ones by their own words.
+	ctx := context.Background()
+	all, err := m.Search(ctx, "crash", nil, SearchOptions{K: MaxK, Mode: Lexical, QueryText: "item"})
+	if err != nil || len(all) != min(info.Count, MaxK) {
+		t.Fatalf("lexical search for the shared word: %d hits, %v; want %d", len(all), err, min(info.Count, MaxK))
+	}
+	for _, id := range []string{ids[0], ids[len(ids)/2], ids[len(ids)-1]} {
+		hits, err := m.Search(ctx, "crash", nil, SearchOptions{K: 2, Mode: Lexical, QueryText: crashWord(id)})
+		if err != nil || len(hits) != 1 || hits[0].ID != id {
+			t.Fatalf("lexical search for %s: %v %v, want %s alone", crashWord(id), hitIDs(hits), err, id)
+		}
+	}
 }
 
 // crashWriter upserts batches from several goroutines until it is killed,
@@ -96,7 +115,7 @@ func crashWriter(dir string, ack func(...string)) {
 				ids := make([]string, len(items))
 				for j := range items {
 					ids[j] = fmt.Sprintf("w%d-b%d-%d", w, b, j)
-					items[j] = Item{ID: ids[j], Vector: crashVector(ids[j]), Metadata: map[string]any{"w": w}}
+					items[j] = Item{ID: ids[j], Vector: crashVector(ids[j]), Text: "item " + crashWord(ids[j]), Metadata: map[string]any{"w": w}}
 				}
 				if _, err := m.Upsert(context.Background(), "crash", items); err != nil {
 					crashtest.Fail("upsert: %v", err)

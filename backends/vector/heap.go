@@ -161,6 +161,9 @@ type scratch struct {
 	sorted  []cand
 	fresh   []uint32
 	query   []float32
+	lex     []float32 // BM25 score by slot (see lexicon.score)
+	touched []uint32  // the slots of lex that are not zero
+	res     []scored
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -168,6 +171,6 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 func putScratch(s *scratch) {
-	s.front, s.best, s.sorted = s.front[:0], s.best[:0], s.sorted[:0]
+	s.front, s.best, s.sorted, s.res = s.front[:0], s.best[:0], s.sorted[:0], s.res[:0]
 	scratchPool.Put(s)
 }

@@ -164,7 +164,8 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 // readState reads the snapshot of the index folder d and, over it, the
 // logs of the snapshot's generation and later (it holds the older ones):
 // replay is called with each such generation, oldest first, and the
-// function that applies one of the log's records.
+// function that applies one of the log's records. Then it indexes the
+// texts of the live items for lexical search, all at once (lexicon.link).
 func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, apply func([]byte) error) error) (snapHeader, *segment, error) {
 	h, seg, graphErr, err := readSnapshot(d, isL2)
 	if err != nil {
@@ -188,6 +189,7 @@ func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, app
 			}
 		}
 	}
+	seg.lex.link(seg.extras, seg.dead)
 	return h, seg, nil
 }
 
@@ -294,7 +296,7 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 	}
 	ix.mu.Lock()
 	for _, p := range ps {
-		ix.seg.put(p.id, p.vec, p.ex)
+		ix.seg.put(p.id, p.vec, p.ex, p.doc)
 	}
 	ix.mu.Unlock()
 	if err := ix.acknowledge(w, seq); err != nil {
@@ -522,18 +524,24 @@ func (ix *index) search(ctx context.Context, q []float32, opts SearchOptions) ([
 	if err != nil {
 		return nil, err
 	}
+	mode, terms, err := checkQuery(q, opts)
+	if err != nil {
+		return nil, err
+	}
 	f, err := compileFilter(opts.Filter)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkVector(q, ix.dim, ix.metric, "the query vector"); err != nil {
-		return nil, err
-	}
 	sc := getScratch()
 	defer putScratch(sc)
-	sc.query = append(sc.query[:0], q...)
-	if ix.metric == Cosine {
-		normalize(sc.query)
+	if mode != Lexical {
+		if err := checkVector(q, ix.dim, ix.metric, "the query vector"); err != nil {
+			return nil, err
+		}
+		sc.query = append(sc.query[:0], q...)
+		if ix.metric == Cosine {
+			normalize(sc.query)
+		}
 	}
 
 	ix.mu.RLock()
@@ -542,22 +550,41 @@ func (ix *index) search(ctx context.Context, q []float32, opts SearchOptions) ([
 		return nil, ix.lost
 	}
 	s := ix.seg
-	res := s.search(sc.query, k, ef, f, sc)
+	var res []scored
+	switch mode {
+	case Dense:
+		res = s.denseSearch(sc.query, k, ef, f, sc)
+	case Lexical:
+		res = s.lexicalSearch(terms, k, f, sc)
+	case Hybrid:
+		res = s.hybridSearch(sc.query, terms, k, ef, ix.metric, f, sc)
+	}
+	if opts.MinScore != nil {
+		// res is best first: cut at the first hit below the minimum.
+		cut := slices.IndexFunc(res, func(r scored) bool { return float64(r.score) < *opts.MinScore })
+		if cut >= 0 {
+			res = res[:cut]
+		}
+	}
 	hits := make([]Hit, len(res))
-	for i, c := range res {
-		ex := s.extras[c.id]
-		h := Hit{ID: s.ids[c.id], Text: ex.getText(), Metadata: ex.metadata()}
-		switch ix.metric {
-		case Cosine:
-			h.Score, h.Distance = -c.d, 1+c.d
-		case Dot:
-			h.Score, h.Distance = -c.d, c.d
-		case L2:
-			h.Distance = float32(math.Sqrt(float64(max(c.d, 0))))
-			h.Score = -h.Distance
+	for i, r := range res {
+		ex := s.extras[r.slot]
+		h := Hit{ID: s.ids[r.slot], Score: r.score, Text: ex.getText(), Metadata: ex.metadata()}
+		switch {
+		case mode == Lexical:
+			h.Distance, h.Lexical = -r.score, r.lex
+		case ix.metric == Cosine:
+			h.Distance = 1 + r.d
+		case ix.metric == Dot:
+			h.Distance = r.d
+		case ix.metric == L2:
+			h.Distance = float32(math.Sqrt(float64(max(r.d, 0))))
+		}
+		if mode == Hybrid {
+			h.Lexical = r.lex
 		}
 		if opts.IncludeVectors {
-			h.Vector = slices.Clone(s.vec(c.id))
+			h.Vector = slices.Clone(s.vec(r.slot))
 		}
 		hits[i] = h
 	}
@@ -671,6 +698,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 	n0 := old.n()
 	dead := slices.Clone(old.dead)
 	vecs, ids, extras := old.vecs[:n0*ix.dim], old.ids[:n0], old.extras[:n0]
+	docs := old.lex.view(n0)
 	ix.mu.RUnlock()
 
 	live := 0
@@ -685,7 +713,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 		if dead[i>>6]&(1<<(i&63)) != 0 {
 			continue
 		}
-		ns.appendSlot(ids[i], vecs[i*ix.dim:(i+1)*ix.dim], extras[i])
+		ns.appendSlot(ids[i], vecs[i*ix.dim:(i+1)*ix.dim], extras[i], docs.doc(uint32(i)))
 		orig = append(orig, uint32(i))
 	}
 	if live >= ix.cfg.FlatThreshold {
@@ -708,9 +736,10 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 			ns.kill(uint32(j))
 		}
 	}
+	since := old.lex.view(old.n())
 	for i := n0; i < old.n(); i++ {
 		if !old.isDead(uint32(i)) {
-			ns.put(old.ids[i], old.vec(uint32(i)), old.extras[i])
+			ns.put(old.ids[i], old.vec(uint32(i)), old.extras[i], since.doc(uint32(i)))
 		}
 	}
 	ix.seg = ns

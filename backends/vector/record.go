@@ -187,7 +187,7 @@ func applyRecord(s *segment, payload []byte) error {
 			return errors.New("trailing bytes after the items")
 		}
 		for _, it := range items {
-			s.put(it.id, vecs[it.off:it.off+s.dim], it.ex)
+			s.put(it.id, vecs[it.off:it.off+s.dim], it.ex, document{}) // replay: the lexicon is pending (see lexicon.link)
 		}
 	case recDelete:
 		ids := make([]string, 0, count)

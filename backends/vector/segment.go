@@ -52,6 +52,8 @@ func (e *extra) getText() string {
 // tombstones its slot. Rebuilding compacts the live slots into a new
 // segment.
 //
+// lex indexes the words of the slots' texts (see lexical.go).
+//
 // If g is not nil, slots [0, g.size()) are linked into the graph and
 // searched through it, while slots from g.size() on (the tail, not linked
 // yet) are searched exactly. So a search always sees every live item, even
@@ -67,6 +69,7 @@ type segment struct {
 	dead   []uint64 // tombstone bit per slot
 	nDead  int
 	slots  map[string]uint32 // id -> slot of its live item
+	lex    *lexicon
 	g      *graph
 }
 
@@ -79,6 +82,7 @@ func newSegment(dim int, l2 bool, capacity int) *segment {
 		extras: make([]*extra, 0, capacity),
 		dead:   make([]uint64, 0, (capacity+63)/64),
 		slots:  make(map[string]uint32, capacity),
+		lex:    newLexicon(),
 	}
 }
 
@@ -92,8 +96,9 @@ func (s *segment) vec(i uint32) []float32 {
 
 func (s *segment) isDead(i uint32) bool { return s.dead[i>>6]&(1<<(i&63)) != 0 }
 
-// appendSlot adds a slot without looking at other slots of the same id.
-func (s *segment) appendSlot(id string, vec []float32, ex *extra) uint32 {
+// appendSlot adds a slot without looking at other slots of the same id;
+// doc is its text analysed.
+func (s *segment) appendSlot(id string, vec []float32, ex *extra, doc document) uint32 {
 	i := uint32(len(s.ids))
 	s.ids = append(s.ids, id)
 	s.extras = append(s.extras, ex)
@@ -102,15 +107,17 @@ func (s *segment) appendSlot(id string, vec []float32, ex *extra) uint32 {
 		s.dead = append(s.dead, 0)
 	}
 	s.slots[id] = i
+	s.lex.add(doc)
 	return i
 }
 
-// put stores an item, tombstoning the slot of any item it replaces.
-func (s *segment) put(id string, vec []float32, ex *extra) {
+// put stores an item, tombstoning the slot of any item it replaces; doc
+// is its text analysed.
+func (s *segment) put(id string, vec []float32, ex *extra, doc document) {
 	if old, ok := s.slots[id]; ok {
 		s.kill(old)
 	}
-	s.appendSlot(id, vec, ex)
+	s.appendSlot(id, vec, ex, doc)
 }
 
 // remove tombstones id's item and reports whether there was one.
@@ -129,6 +136,7 @@ func (s *segment) kill(i uint32) {
 	}
 	s.dead[i>>6] |= 1 << (i & 63)
 	s.nDead++
+	s.lex.kill(i)
 	if j, ok := s.slots[s.ids[i]]; ok && j == i {
 		delete(s.slots, s.ids[i])
 	}
@@ -217,8 +225,8 @@ func (s *segment) exact(q []float32, k int, acc *acceptor, sc *scratch) []cand {
 	return sc.sorted
 }
 
-// bytes estimates the memory the segment holds, graph included, not
-// counting the text and metadata of items.
+// bytes estimates the memory the segment holds, graph and lexical index
+// included, not counting the text and metadata of items.
 func (s *segment) bytes() int64 {
 	b := 4*int64(cap(s.vecs)) + 16*int64(cap(s.ids)) + 8*int64(cap(s.extras)) + 8*int64(cap(s.dead))
 	for _, id := range s.ids {
@@ -230,10 +238,11 @@ func (s *segment) bytes() int64 {
 	if s.g != nil {
 		b += s.g.bytes()
 	}
-	return b
+	return b + s.lex.bytes()
 }
 
-// appendDead adds a tombstoned slot, as found in a snapshot.
+// appendDead adds a tombstoned slot, as found in a snapshot. Its text is
+// not indexed: no search can find it.
 func (s *segment) appendDead(id string, vec []float32, ex *extra) {
 	i := uint32(len(s.ids))
 	s.ids = append(s.ids, id)
@@ -244,4 +253,5 @@ func (s *segment) appendDead(id string, vec []float32, ex *extra) {
 	}
 	s.dead[i>>6] |= 1 << (i & 63)
 	s.nDead++
+	s.lex.add(document{})
 }

@@ -311,6 +311,7 @@ func readSnapshot(dir *disk.Dir, l2For func(Metric) bool) (h snapHeader, s *segm
 		return bad("%d slots cannot fit in %d bytes", n, fi.Size())
 	}
 	s = newSegment(h.dim, l2For(h.metric), int(n))
+	s.lex.pending = true // the caller links it once the logs are replayed too
 	vec := make([]float32, h.dim)
 	for i := range n {
 		flags := d.u8()
@@ -343,7 +344,7 @@ func readSnapshot(dir *disk.Dir, l2For func(Metric) bool) (h snapHeader, s *segm
 		if flags == 1 {
 			s.appendDead(string(id), vec, ex)
 		} else {
-			s.put(string(id), vec, ex)
+			s.put(string(id), vec, ex, document{})
 		}
 	}
 	var gs *graphState

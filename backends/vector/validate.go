@@ -82,11 +82,13 @@ func checkVector(v []float32, dim int, m Metric, what string) error {
 }
 
 // prepared is an Item checked and converted for storage: its vector copied
-// (and normalised under cosine), its metadata encoded.
+// (and normalised under cosine), its metadata encoded, its text split into
+// words.
 type prepared struct {
 	id  string
 	vec []float32
 	ex  *extra
+	doc document // the text analysed for the lexical index
 }
 
 // prepareItems checks a batch for an index and converts it. Of items with
@@ -127,7 +129,7 @@ func prepareItems(items []Item, dim int, m Metric) ([]prepared, error) {
 		if m == Cosine {
 			normalize(v)
 		}
-		out = append(out, prepared{id: it.ID, vec: v, ex: ex})
+		out = append(out, prepared{id: it.ID, vec: v, ex: ex, doc: analyze(it.Text)})
 	}
 	return out, nil
 }

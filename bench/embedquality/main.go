@@ -15,6 +15,16 @@
 // query came from and the share of queries that find it in the top 10, per
 // provider and kind of query, and each provider's embedding throughput.
 //
+// Then it puts the corpus, with the default (hybrid) provider's vectors,
+// into a vector index (package vector, in a temporary folder) and asks the
+// same queries through the index's Search in each mode: dense, lexical
+// (BM25) and hybrid, and a plain reciprocal rank fusion of the dense and
+// lexical lists (Σ 1/(60 + rank)) for comparison. Each search asks for
+// the top 100, so there the MRR counts a text ranked below 100 as 0
+// (MRR@100). With -open N it also times opening an index of N texts with
+// and without their texts, which is what rebuilding the lexical index at
+// open costs.
+//
 // bench/embedquality/run.sh prepares the inputs and runs it.
 package main
 
@@ -48,6 +58,7 @@ func main() {
 	words := flag.Int("words", 4, "words per query")
 	maxWords := flag.Int("max-words", 40, "words kept of each text")
 	seed := flag.Uint64("seed", 1, "random seed")
+	openItems := flag.Int("open", 0, "also time opening a vector index of this many texts, with and without them (0: skip)")
 	flag.Parse()
 	if *descs == "" {
 		log.Fatal("-descriptions is required (see run.sh)")
@@ -76,6 +87,10 @@ func main() {
 	providers := []embed.Provider{embed.NewHash(), embed.NewHybrid()}
 	results := make([]row, len(providers))
 	ctx := context.Background()
+	// The default provider's vectors of the corpus and of each kind of
+	// query, for the searches through the index.
+	var docVecs [][]float32
+	var queryVecs [3][][]float32
 	for p, prov := range providers {
 		start := time.Now()
 		if _, err := prov.Embed(ctx, []string{"warm up"}); err != nil {
@@ -90,13 +105,15 @@ func main() {
 		took := time.Since(start)
 		log.Printf("%s: embedded %d texts in %v (%.0f texts/s, %d threads)", prov.Model(), len(corpus), took.Round(time.Millisecond),
 			float64(len(corpus))/took.Seconds(), runtime.GOMAXPROCS(0))
-		for k, texts := range [][]string{qs.exact, qs.synonym, qs.typo} {
+		for k, texts := range qs.kinds() {
 			qv, err := embedAll(ctx, prov, texts)
 			if err != nil {
 				log.Fatal(err)
 			}
 			results[p].mrr[k], results[p].r10[k] = evaluate(docs, qv, qs.target)
+			queryVecs[k] = qv
 		}
+		docVecs = docs
 	}
 
 	fmt.Printf("\n%d texts, %d queries of each kind, %d words a query, exact cosine\n\n", len(corpus), len(qs.target), *words)
@@ -109,12 +126,22 @@ func main() {
 		fmt.Printf("------:|------:|")
 	}
 	fmt.Println()
-	for k, name := range []string{"exact", "synonym", "typo"} {
+	for k, name := range kindNames {
 		fmt.Printf("| %-7s |", name)
 		for p := range providers {
 			fmt.Printf(" %.3f | %.3f |", results[p].mrr[k], results[p].r10[k])
 		}
 		fmt.Println()
+	}
+
+	model := providers[len(providers)-1].Model()
+	if err := searchModes(ctx, model, corpus, docVecs, qs, queryVecs); err != nil {
+		log.Fatal(err)
+	}
+	if *openItems > 0 {
+		if err := timeOpen(ctx, providers[len(providers)-1], corpus, *openItems, qs.exact); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
@@ -352,6 +379,11 @@ type querySet struct {
 	target               []int
 	exact, synonym, typo []string
 }
+
+// kindNames names the kinds of query, in the order of querySet.kinds.
+var kindNames = []string{"exact", "synonym", "typo"}
+
+func (qs querySet) kinds() [][]string { return [][]string{qs.exact, qs.synonym, qs.typo} }
 
 // makeQueries picks up to n texts with at least k/2 (rounded up) words that
 // have a synonym and k usable words in all, and makes the three queries of
