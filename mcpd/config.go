@@ -137,7 +137,41 @@ type ObserverConfig struct {
 
 // MatrixConfig configures multi-corpus retrieval and the code-review helpers.
 type MatrixConfig struct {
-	Gate GateConfig `toml:"gate"`
+	Gate     GateConfig     `toml:"gate"`
+	Playbook PlaybookConfig `toml:"playbook"`
+}
+
+// PlaybookConfig is where record_playbook writes and how matrix_search's
+// use_playbook boosts (see matrix.PlaybookConfig).
+type PlaybookConfig struct {
+	Corpus         string  `toml:"corpus"`
+	BoostDistance  float64 `toml:"boost_distance"`
+	InjectDistance float64 `toml:"inject_distance"`
+}
+
+// settings are the engine's form of p.
+func (p PlaybookConfig) settings() matrix.PlaybookConfig {
+	return matrix.PlaybookConfig{Corpus: p.Corpus, BoostDistance: p.BoostDistance, InjectDistance: p.InjectDistance}
+}
+
+// validate checks p as given: unlike the engine, where 0 means the
+// default, a 0 here is a mistake.
+func (p PlaybookConfig) validate() error {
+	for _, k := range []struct {
+		key string
+		v   float64
+	}{{"boost_distance", p.BoostDistance}, {"inject_distance", p.InjectDistance}} {
+		if k.v == 0 {
+			return fmt.Errorf("matrix.playbook.%s = 0: give a cosine distance above 0", k.key)
+		}
+	}
+	if p.Corpus == "" {
+		return fmt.Errorf("matrix.playbook.corpus is empty: name the default playbook (%s by default)", matrix.DefaultPlaybookCorpus)
+	}
+	if err := p.settings().Validate(); err != nil {
+		return fmt.Errorf("matrix.playbook.%w", err)
+	}
+	return nil
 }
 
 // GateConfig is downgrade_gate's rules (see matrix.GateConfig). Model names
@@ -174,6 +208,8 @@ func defaultConfig() Config {
 		Matrix: MatrixConfig{Gate: GateConfig{
 			FullMode: matrix.DefaultFullMode, IsolationMode: matrix.DefaultIsolationMode,
 			Modes: []string{matrix.DefaultFullMode, matrix.DefaultIsolationMode}, WeakModels: slices.Clone(matrix.DefaultWeakModels),
+		}, Playbook: PlaybookConfig{
+			Corpus: matrix.DefaultPlaybookCorpus, BoostDistance: matrix.DefaultBoostDistance, InjectDistance: matrix.DefaultInjectDistance,
 		}},
 	}
 }
@@ -248,6 +284,12 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 				return fmt.Errorf("%s=%q: want a whole number", name, s)
 			}
 			f.SetInt(n)
+		case reflect.Float64:
+			x, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a number", name, s)
+			}
+			f.SetFloat(x)
 		case reflect.Slice:
 			if sep := sf.Tag.Get("envsep"); sep != "" {
 				f.Set(reflect.ValueOf(strings.Split(s, sep)))
@@ -306,6 +348,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := matrix.NewGate(c.Matrix.Gate.rules()); err != nil {
 		return fmt.Errorf("matrix.gate.%w", err)
+	}
+	if err := c.Matrix.Playbook.validate(); err != nil {
+		return err
 	}
 	for _, p := range c.Ingest.AllowedPaths {
 		if !filepath.IsAbs(p) {

@@ -127,7 +127,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("matrix.gate.%w", err)
 	}
-	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, MaxObjectBytes: cfg.Objects.MaxBytes}
+	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
 

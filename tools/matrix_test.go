@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/embed"
+	"lakehouse/backends/observer"
 	"lakehouse/backends/vector"
 )
 
@@ -48,8 +49,13 @@ func matrixSession(t *testing.T) *mcp.ClientSession {
 	if err != nil {
 		t.Fatal(err)
 	}
+	obs, err := observer.Open(t.TempDir(), observer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obs.Close() })
 	s := mcp.NewServer(&mcp.Implementation{Name: "test"}, nil)
-	Register(s, All(&Backends{Vectors: vecs, Embed: emb}))
+	Register(s, All(&Backends{Vectors: vecs, Embed: emb, Observer: obs}))
 	ctx := context.Background()
 	st, ct := mcp.NewInMemoryTransports()
 	ss, err := s.Connect(ctx, st, nil)
@@ -170,6 +176,150 @@ func TestMatrixSession(t *testing.T) {
 	} {
 		if _, msg := matrixCall(t, cs, "matrix_search", c.args, true); !strings.Contains(msg, c.want) {
 			t.Errorf("matrix_search(%v) = %q, want it to mention %q", c.args, msg, c.want)
+		}
+	}
+}
+
+// addMatrixTexts makes one index of each of matrixTexts, item ids "0"...
+func addMatrixTexts(t *testing.T, cs *mcp.ClientSession) {
+	t.Helper()
+	for name, texts := range matrixTexts {
+		matrixCall(t, cs, "create_index", map[string]any{"name": name}, false)
+		var items []map[string]any
+		for i, text := range texts {
+			items = append(items, map[string]any{"id": fmt.Sprint(i), "text": text, "metadata": map[string]any{"n": i}})
+		}
+		matrixCall(t, cs, "upsert_vectors", map[string]any{"index": name, "items": items}, false)
+	}
+}
+
+// rankOf returns the rank of corpus:id in a matrix_search result and its
+// playbook move, or 0 when it is not there.
+func rankOf(out map[string]any, corpus, id string) (int, map[string]any) {
+	for _, h := range hitsOf(out) {
+		if h["corpus"] == corpus && h["id"] == id {
+			mv, _ := h["playbook"].(map[string]any)
+			return int(h["rank"].(float64)), mv
+		}
+	}
+	return 0, nil
+}
+
+// TestPlaybookSession drives the learning loop through an MCP client
+// session over three corpora: a search, record_playbook of an answer it
+// ranked low, the same search with use_playbook ranking it first, an
+// outcome reported with record_event moving it too, and the mistakes an
+// agent can make.
+func TestPlaybookSession(t *testing.T) {
+	cs := matrixSession(t)
+	addMatrixTexts(t, cs)
+	const question = "how long should bread bake in the oven"
+	search := map[string]any{"query_text": question, "k": 6, "use_playbook": true}
+
+	out, text := matrixCall(t, cs, "matrix_search", search, false)
+	before, _ := rankOf(out, "recipes", "3")
+	if before < 2 || !strings.Contains(text, "does not exist yet") {
+		t.Fatalf("before recording: recipes:3 at rank %d\n%s", before, text)
+	}
+
+	out, _ = matrixCall(t, cs, "record_playbook", map[string]any{"query_text": question, "answer_id": "3", "answer_corpus": "recipes", "score": 1, "tags": []string{"dough"}}, false)
+	entries := out["entries"].([]any)
+	entry := entries[0].(map[string]any)
+	if out["recorded"] != 1.0 || entry["playbook_corpus"] != "playbook_memory" || entry["score"] != 1.0 || entry["previous_score"] != nil {
+		t.Fatalf("record_playbook = %v", out)
+	}
+
+	out, text = matrixCall(t, cs, "matrix_search", search, false)
+	rank, mv := rankOf(out, "recipes", "3")
+	if rank != 1 || mv == nil || mv["entry"] != entry["entry"] || mv["factor"] != 0.5 || mv["rank_was"] != float64(before) || mv["query"] != question {
+		t.Fatalf("with the playbook: recipes:3 at rank %d, move %v\n%s", rank, mv, text)
+	}
+	if p := out["playbook"].(map[string]any); p["near"] != 1.0 || p["boosted"] != 1.0 || !strings.Contains(text, "playbook playbook_memory: 1 entries near, 1 hit(s) boosted") {
+		t.Errorf("playbook of the result = %v\n%s", p, text)
+	}
+	if plain, _ := matrixCall(t, cs, "matrix_search", map[string]any{"query_text": question, "k": 6}, false); plain["playbook"] != nil {
+		t.Errorf("without use_playbook: %v", plain)
+	} else if r, mv := rankOf(plain, "recipes", "3"); r != before || mv != nil {
+		t.Errorf("without use_playbook: recipes:3 at rank %d, move %v", r, mv)
+	}
+
+	// The playbook is no user corpus, but list_corpora shows it.
+	out, text = matrixCall(t, cs, "list_corpora", nil, false)
+	if len(out["corpora"].([]any)) != 4 || !strings.Contains(text, "| playbook_memory (playbook) | 1 |") {
+		t.Errorf("list_corpora:\n%s", text)
+	}
+	out, _ = matrixCall(t, cs, "matrix_search", map[string]any{"query_text": question, "k": 20}, false)
+	for _, c := range out["corpora"].([]any) {
+		if c.(map[string]any)["corpus"] == "playbook_memory" {
+			t.Errorf("a search of every corpus searched the playbook: %v", out["corpora"])
+		}
+	}
+
+	// Outcomes reported with record_event: one success, one failure.
+	event := func(ok bool) map[string]any {
+		out, _ := matrixCall(t, cs, "record_event", map[string]any{
+			"endpoint": "answer", "success": ok,
+			"fields": map[string]any{"query_text": "when is the bread done", "answer_id": "0", "answer_corpus": "recipes"},
+		}, false)
+		return out
+	}
+	event(true)
+	out = event(false)
+	if p := out["playbook"].(map[string]any); p["score"] != 0.5 || p["reports"] != 2.0 || out["endpoint"] != "answer" {
+		t.Errorf("record_event = %v, want score 0.5 over 2 reports", out)
+	}
+	out, _ = matrixCall(t, cs, "matrix_search", map[string]any{"query_text": "when is the bread done", "corpora": []string{"recipes"}, "use_playbook": true}, false)
+	if _, mv := rankOf(out, "recipes", "0"); mv == nil || mv["score"] != 0.5 || mv["factor"] != 0.75 {
+		t.Errorf("after two reports: move %v", mv)
+	}
+	// An event that cannot teach the playbook is still recorded.
+	out, _ = matrixCall(t, cs, "record_event", map[string]any{"endpoint": "answer", "fields": map[string]any{"query_text": "q", "answer_id": "0", "answer_corpus": "nope"}}, false)
+	if p := out["playbook"].(map[string]any); !strings.Contains(p["error"].(string), `"nope" not found`) || out["id"] == "" {
+		t.Errorf("event naming an unknown corpus = %v", out)
+	}
+	if out, _ := matrixCall(t, cs, "record_event", map[string]any{"endpoint": "answer"}, false); out["playbook"] != nil {
+		t.Errorf("event without outcome fields = %v", out)
+	}
+
+	// Several entries, each with its result; re-recording updates.
+	out, _ = matrixCall(t, cs, "record_playbook", map[string]any{"entries": []map[string]any{
+		{"query_text": question, "answer_id": "3", "answer_corpus": "recipes", "score": 0.4},
+		{"query_text": question, "answer_id": "3", "answer_corpus": "recipes", "score": 1.5},
+		{"query_text": question, "answer_id": "3", "answer_corpus": "recipes"},
+	}}, false)
+	entries = out["entries"].([]any)
+	if out["recorded"] != 1.0 || out["failed"] != 2.0 || entries[0].(map[string]any)["previous_score"] != 1.0 ||
+		!strings.Contains(entries[1].(map[string]any)["error"].(string), "score = 1.5") || !strings.Contains(entries[2].(map[string]any)["error"].(string), "score is required") {
+		t.Errorf("entries = %v", out)
+	}
+
+	for _, c := range []struct {
+		args map[string]any
+		want string
+	}{
+		{map[string]any{"query_text": question, "answer_id": "3", "answer_corpus": "recipes", "score": -1}, "score = -1"},
+		{map[string]any{"query_text": question, "answer_id": "3", "answer_corpus": "recipes"}, "score is required"},
+		{map[string]any{"query_text": question, "answer_id": "3", "answer_corpus": "nope", "score": 1}, "list_indexes shows"},
+		{map[string]any{"query_text": "", "answer_id": "3", "answer_corpus": "recipes", "score": 1}, "query_text is empty"},
+		{map[string]any{"query_text": question, "answer_id": "9", "answer_corpus": "recipes", "score": 1}, `holds no item "9"`},
+		{map[string]any{"query_text": question, "answer_id": "3", "answer_corpus": "recipes", "score": 1, "playbook_corpus": "mine"}, "playbook_"},
+		{map[string]any{"query_text": question, "entries": []map[string]any{{"query_text": question}}}, "not both"},
+	} {
+		if _, msg := matrixCall(t, cs, "record_playbook", c.args, true); !strings.Contains(msg, c.want) {
+			t.Errorf("record_playbook(%v) = %q, want it to mention %q", c.args, msg, c.want)
+		}
+	}
+	if _, msg := matrixCall(t, cs, "matrix_search", map[string]any{"query_text": question, "playbook_corpus": "playbook_memory"}, true); !strings.Contains(msg, "use_playbook") {
+		t.Errorf("playbook_corpus without use_playbook: %s", msg)
+	}
+
+	tools, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if a := tool.Annotations; tool.Name == "record_playbook" && (a.ReadOnlyHint || !a.IdempotentHint || a.DestructiveHint == nil || !*a.DestructiveHint || tool.OutputSchema == nil) {
+			t.Errorf("record_playbook annotations %+v", a)
 		}
 	}
 }

@@ -2,11 +2,13 @@ package tools
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/errs"
+	"lakehouse/backends/matrix"
 	"lakehouse/backends/observer"
 )
 
@@ -25,6 +27,20 @@ type recordEventIn struct {
 	Tags          []string       `json:"tags,omitempty"`
 	Fields        map[string]any `json:"fields,omitempty" jsonschema:"any other facts, as a JSON object"`
 	Timestamp     string         `json:"timestamp,omitempty" jsonschema:"when it happened, RFC 3339 or a date (YYYY-MM-DD); default now"`
+}
+
+// recordEventOut is the op recorded, and what it taught the playbook.
+type recordEventOut struct {
+	observer.Op
+	Playbook *foldOut `json:"playbook,omitempty" jsonschema:"when fields carry query_text, answer_id and answer_corpus: the playbook entry this outcome counted towards, or why it could not (the event is recorded either way)"`
+}
+
+type foldOut struct {
+	PlaybookCorpus string  `json:"playbook_corpus,omitempty"`
+	Entry          string  `json:"entry,omitempty"`
+	Score          float64 `json:"score,omitempty" jsonschema:"the entry's score now: the success rate of the outcomes reported for it"`
+	Reports        int     `json:"reports,omitempty"`
+	Error          string  `json:"error,omitempty" jsonschema:"why the outcome did not reach the playbook"`
 }
 
 type statsIn struct {
@@ -48,7 +64,7 @@ type listEventsOut struct {
 func observerTools(b *Backends) []Tool {
 	return []Tool{
 		define("record_event",
-			"Report an outcome the server cannot see by itself: a scenario or test result, a correction, a workflow step. endpoint is required. Failures with equal errors are clustered; see observer_stats.",
+			"Report an outcome the server cannot see by itself: a scenario or test result, a correction, a workflow step. endpoint is required. Failures with equal errors are clustered; see observer_stats. When fields carry query_text, answer_id and answer_corpus (a matrix_search hit you used), success also teaches the playbook that matrix_search's use_playbook consults (its score: the success rate of such reports).",
 			additive("Record event", false), b.recordEvent),
 		define("observer_stats",
 			"Statistics of every tool call and reported event: totals, by source, by tool (count, failures, p50/p95 ms), the last 10 scenario results, failure clusters (equal errors grouped, with first/last seen and an example) and escalations (clusters that reached the alert threshold). Use it to see what keeps failing.",
@@ -59,7 +75,7 @@ func observerTools(b *Backends) []Tool {
 	}
 }
 
-func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in recordEventIn) (observer.Op, error) {
+func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in recordEventIn) (recordEventOut, error) {
 	op := observer.Op{
 		ID: in.ID, Endpoint: in.Endpoint, Source: in.Source, Success: in.Error == "", DurationMS: in.DurationMS,
 		InputSummary: in.InputSummary, OutputSummary: in.OutputSummary, Error: in.Error, SigHash: in.SigHash,
@@ -70,13 +86,38 @@ func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in r
 	}
 	at, err := parseTime("timestamp", in.Timestamp)
 	if err != nil {
-		return op, err
+		return recordEventOut{}, err
 	}
 	op.Timestamp = at
 	if in.DurationMS < 0 {
-		return op, errs.New(errs.Invalid, "duration_ms = %v: must not be negative", in.DurationMS)
+		return recordEventOut{}, errs.New(errs.Invalid, "duration_ms = %v: must not be negative", in.DurationMS)
 	}
-	return b.Observer.RecordDurable(ctx, op)
+	op, err = b.Observer.RecordDurable(ctx, op)
+	if err != nil {
+		return recordEventOut{}, err
+	}
+	return recordEventOut{Op: op, Playbook: b.fold(ctx, op)}, nil
+}
+
+// fold counts the outcome an event carries into its playbook entry, or
+// returns nil when it carries none. The event is recorded already, so a
+// playbook that cannot be written is logged and said in the result, never
+// the call's failure.
+func (b *Backends) fold(ctx context.Context, op observer.Op) *foldOut {
+	o, ok, err := matrix.OutcomeOf(op.Fields, op.Success)
+	if !ok && err == nil {
+		return nil
+	}
+	if err == nil {
+		var r matrix.Recorded
+		if r, err = b.matrixEngine().Fold(ctx, o); err == nil {
+			return &foldOut{PlaybookCorpus: r.Corpus, Entry: r.Entry, Score: r.Score, Reports: r.Reports}
+		}
+	}
+	if errs.KindOf(err) == nil {
+		slog.Warn("record_event: outcome not folded into the playbook", "event", op.ID, "err", err)
+	}
+	return &foldOut{Error: err.Error()}
 }
 
 func (b *Backends) observerStats(_ context.Context, _ *mcp.CallToolRequest, in statsIn) (observer.Stats, error) {

@@ -44,6 +44,10 @@ type Backends struct {
 	Pathway  *pathway.Pathway
 	Gate     *matrix.Gate // downgrade_gate's rules; nil = the defaults
 
+	// Playbook sets where record_playbook writes and how use_playbook
+	// boosts; the zero value gives the defaults.
+	Playbook matrix.PlaybookConfig
+
 	// MaxObjectBytes caps an object's size through put_object and get_object,
 	// and inline ingest content. Zero means DefaultMaxObjectBytes.
 	MaxObjectBytes int64

@@ -30,21 +30,27 @@ import (
 	"lakehouse/backends/vector"
 )
 
-// Corpora are the vector indexes a Matrix searches: the methods of
-// [vector.Manager] it uses.
+// Corpora are the vector indexes a Matrix searches, and its playbooks: the
+// methods of [vector.Manager] it uses. Get fetches the answers a playbook
+// injects; Create and Upsert write playbooks.
 type Corpora interface {
 	List() []vector.IndexInfo
 	Info(name string) (vector.IndexInfo, error)
 	Search(ctx context.Context, name string, query []float32, opts vector.SearchOptions) ([]vector.Hit, error)
+	Get(name string, ids []string) ([]vector.Item, error)
+	Create(ctx context.Context, name string, dim int, metric vector.Metric, model string) (vector.IndexInfo, error)
+	Upsert(ctx context.Context, name string, items []vector.Item) (int, error)
 }
 
 var _ Corpora = (*vector.Manager)(nil)
 
 // A Matrix searches every corpus of Corpora, embedding query text with
-// Embedder. It holds no state of its own and is safe for concurrent use.
+// Embedder, and keeps playbooks there (see playbook.go). It holds no state
+// of its own and is safe for concurrent use.
 type Matrix struct {
 	Corpora  Corpora
 	Embedder embed.Provider
+	Playbook PlaybookConfig // the zero value gives the defaults
 }
 
 // DefaultK is the number of hits a Query without K asks for.
@@ -56,7 +62,7 @@ type Query struct {
 	Text   string    // embedded once with the Matrix's Embedder
 	Vector []float32 // searched as given, in corpora of its dimension
 
-	Corpora    []string // corpora to search, in this order; empty means every corpus Corpora lists, by name
+	Corpora    []string // corpora to search, in this order; empty means every corpus Corpora lists, by name, but playbooks
 	K          int      // hits of the merged result; 0 means DefaultK, at most vector.MaxK
 	PerCorpusK int      // hits each corpus contributes at most; 0 means 2K (at most vector.MaxK)
 
@@ -70,13 +76,17 @@ type Query struct {
 	Exclude  []string      // items to leave out, as "corpus:id", before the top-K cut
 	MinScore *float64      // when set, hits whose score in their own corpus is below it are left out, before merging
 	Partial  bool          // a missing or failing corpus is reported in its CorpusResult instead of failing the search
+
+	UsePlaybook    bool   // boost and inject the answers of past queries near this one (see playbook.go)
+	PlaybookCorpus string // the playbook consulted; "" means Matrix.Playbook.Corpus. Only with UsePlaybook
 }
 
 // A Result is the merged answer of a Query.
 type Result struct {
-	Merge   Merge          // the merge used
-	Hits    []Hit          // best first, at most K
-	Corpora []CorpusResult // one per corpus of the query, in its order
+	Merge    Merge          // the merge used
+	Hits     []Hit          // best first, at most K
+	Corpora  []CorpusResult // one per corpus of the query, in its order
+	Playbook *PlaybookUse   // what the playbook did, with UsePlaybook
 }
 
 // A Hit is one item of one corpus in the merged ranking.
@@ -85,6 +95,10 @@ type Hit struct {
 	vector.Hit         // as its corpus returned it: Score and Distance are the corpus's own
 	Rank       int     // place in Result.Hits, from 1
 	Merged     float64 // the merged score, higher is better; see Merge for what it is
+
+	// Playbook, when an entry moved the hit, says which and how; Score and
+	// Distance are then the boosted ones.
+	Playbook *PlaybookMove
 }
 
 // A CorpusResult tells how the search of one corpus went.
@@ -98,7 +112,8 @@ type CorpusResult struct {
 // A Corpus is an index as matrix_search sees it.
 type Corpus struct {
 	vector.IndexInfo
-	Text bool // query text can search it: it was built with the Embedder's model
+	Text     bool // query text can search it: it was built with the Embedder's model
+	Playbook bool // it is a playbook: searches that name no corpora leave it out
 }
 
 // List describes every corpus, sorted by name.
@@ -106,7 +121,7 @@ func (m *Matrix) List() []Corpus {
 	infos := m.Corpora.List()
 	out := make([]Corpus, len(infos))
 	for i, info := range infos {
-		out[i] = Corpus{IndexInfo: info, Text: m.textError(info) == nil}
+		out[i] = Corpus{IndexInfo: info, Text: m.textError(info) == nil, Playbook: IsPlaybook(info.Name)}
 	}
 	return out
 }
@@ -131,6 +146,7 @@ type corpusRun struct {
 	query []float32
 	skip  map[string]bool // ids excluded from it
 	hits  []vector.Hit
+	moves map[string]*PlaybookMove // by id, the hits a playbook moved
 	took  time.Duration
 	err   error
 }
@@ -143,7 +159,9 @@ type corpusRun struct {
 // cannot take the query (its model, its dimension) or fails its search,
 // with an error naming it, unless q.Partial is set: then the other
 // corpora's hits come back and the corpus's CorpusResult holds the error.
-// A partial search that no corpus answers fails.
+// A partial search that no corpus answers fails. With q.UsePlaybook, so
+// does a playbook that exists but cannot be searched; one that does not
+// exist yet moves nothing.
 func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	k, perK, err := q.limits()
 	if err != nil {
@@ -169,6 +187,10 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	if err := checkWeights(q.Weights, names); err != nil {
 		return Result{}, err
 	}
+	playbook, err := m.playbookCorpus(&q)
+	if err != nil {
+		return Result{}, err
+	}
 
 	runs := make([]*corpusRun, len(names))
 	for i, name := range names {
@@ -190,19 +212,26 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	query := q.Vector
 	if q.Text != "" {
 		// Once: every corpus left was built with the Embedder's model.
 		vecs, err := m.Embedder.Embed(ctx, []string{q.Text})
 		if err != nil {
 			return Result{}, fmt.Errorf("embed query_text: %w", err)
 		}
+		query = vecs[0]
 		for _, r := range live(runs) {
-			r.query = vecs[0]
+			r.query = query
 		}
 	}
 
-	// The fan-out: one goroutine per corpus, all under ctx.
+	// The fan-out: one goroutine per corpus, all under ctx, and one for
+	// the playbook.
 	var wg sync.WaitGroup
+	var pb *playbookRun
+	if playbook != "" {
+		wg.Go(func() { pb = m.consult(ctx, playbook, query, names, skips) })
+	}
 	for _, r := range live(runs) {
 		wg.Go(func() {
 			start := time.Now()
@@ -222,15 +251,32 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	}
 
 	res := Result{Merge: how, Corpora: make([]CorpusResult, len(runs))}
-	var lists []ranked
+	var before []Hit // the ranking without the playbook
+	if pb != nil {
+		if pb.err != nil {
+			return Result{}, pb.err
+		}
+		before = merge(how, rankedLists(runs, q.Weights), k)
+		if err := m.apply(pb, runs, &q); err != nil {
+			return Result{}, err
+		}
+		res.Playbook = &pb.use
+	}
 	for i, r := range runs {
 		res.Corpora[i] = CorpusResult{Name: r.info.Name, Returned: len(r.hits), Elapsed: r.took, Err: r.err}
-		if r.err == nil {
-			lists = append(lists, ranked{corpus: r.info.Name, hits: r.hits, weight: weightOf(q.Weights, r.info.Name)})
-		}
 	}
-	res.Hits = merge(how, lists, k)
+	res.Hits = merge(how, rankedLists(runs, q.Weights), k)
+	rankBefore(res.Hits, before)
 	return res, nil
+}
+
+// rankedLists are the hits of the runs that have not failed, for merge.
+func rankedLists(runs []*corpusRun, weights map[string]float64) []ranked {
+	var lists []ranked
+	for _, r := range live(runs) {
+		lists = append(lists, ranked{corpus: r.info.Name, hits: r.hits, weight: weightOf(weights, r.info.Name), moves: r.moves})
+	}
+	return lists
 }
 
 // limits returns the K and PerCorpusK of q, defaults applied.
@@ -249,13 +295,14 @@ func (q *Query) limits() (k, perK int, err error) {
 // names returns the corpora asked for, or every corpus when none is.
 func (m *Matrix) names(asked []string) ([]string, error) {
 	if len(asked) == 0 {
-		infos := m.Corpora.List()
-		if len(infos) == 0 {
-			return nil, errs.New(errs.NotFound, "there are no corpora to search yet: every vector index is one, and create_index or index_dataset makes one")
+		var names []string
+		for _, info := range m.Corpora.List() {
+			if !IsPlaybook(info.Name) { // questions, not answers
+				names = append(names, info.Name)
+			}
 		}
-		names := make([]string, len(infos))
-		for i, info := range infos {
-			names[i] = info.Name
+		if len(names) == 0 {
+			return nil, errs.New(errs.NotFound, "there are no corpora to search yet: every vector index but a playbook (named %s…) is one, and create_index or index_dataset makes one", PlaybookPrefix)
 		}
 		return names, nil
 	}

@@ -35,6 +35,20 @@ import (
 //
 // Ties keep the order of the corpora in the query, then each corpus's own
 // order.
+//
+// A playbook (Query.UsePlaybook) acts before any merge, inside each corpus,
+// where distances compare: the answers it boosts get their distance (and the
+// score that follows from it) moved by its factor, those it injects join
+// their corpus's hits, and each corpus's hits are sorted again by distance.
+// So under MergeDistance a boost moves a hit in the global sort by exactly
+// its factor; under MergeRRF it earns the hit a better rank within its
+// corpus, so a larger 1/(RRFK + rank); under MergeWeighted a better
+// normalised score within its corpus. Rank and min-max scales know nothing
+// of how far apart two hits were, so under those two a tie goes to the hit
+// the playbook moved more (the smaller factor): the playbook's evidence
+// comes from past outcomes, not from either corpus, and otherwise a boosted
+// answer could at best tie with the first hit of another corpus and lose
+// by the order of the corpora.
 type Merge string
 
 // The merges.
@@ -53,6 +67,7 @@ type ranked struct {
 	corpus string
 	hits   []vector.Hit
 	weight float64
+	moves  map[string]*PlaybookMove // by id, the hits a playbook moved
 }
 
 // merge ranks the hits of lists by how and keeps the best k.
@@ -61,7 +76,7 @@ func merge(how Merge, lists []ranked, k int) []Hit {
 	for _, l := range lists {
 		lo, hi := scoreRange(l.hits)
 		for i, h := range l.hits {
-			hit := Hit{Corpus: l.corpus, Hit: h}
+			hit := Hit{Corpus: l.corpus, Hit: h, Playbook: l.moves[h.ID]}
 			switch how {
 			case MergeDistance:
 				hit.Merged = float64(h.Score)
@@ -79,7 +94,9 @@ func merge(how Merge, lists []ranked, k int) []Hit {
 	if how == MergeDistance {
 		slices.SortStableFunc(all, func(a, b Hit) int { return cmp.Compare(a.Distance, b.Distance) })
 	} else {
-		slices.SortStableFunc(all, func(a, b Hit) int { return cmp.Compare(b.Merged, a.Merged) })
+		slices.SortStableFunc(all, func(a, b Hit) int {
+			return cmp.Or(cmp.Compare(b.Merged, a.Merged), cmp.Compare(a.factor(), b.factor()))
+		})
 	}
 	all = all[:min(k, len(all))]
 	for i := range all {
@@ -100,4 +117,12 @@ func scoreRange(hits []vector.Hit) (lo, hi float64) {
 		}
 	}
 	return lo, hi
+}
+
+// factor is the boost factor of the playbook entry that moved h, or 1.
+func (h *Hit) factor() float64 {
+	if h.Playbook == nil {
+		return 1
+	}
+	return h.Playbook.Factor
 }
