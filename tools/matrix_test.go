@@ -54,20 +54,7 @@ func matrixSession(t *testing.T) *mcp.ClientSession {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { obs.Close() })
-	s := mcp.NewServer(&mcp.Implementation{Name: "test"}, nil)
-	Register(s, All(&Backends{Vectors: vecs, Embed: emb, Observer: obs}))
-	ctx := context.Background()
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close(); ss.Wait() })
-	return cs
+	return connect(t, All(&Backends{Vectors: vecs, Embed: emb, Observer: obs}), nil)
 }
 
 // matrixCall calls tool and returns its structured content and text, or,
