@@ -423,7 +423,7 @@ type PlaybookUse struct {
 	Near     int    // entries within BoostDistance, of answers in the corpora searched
 	Boosted  int    // hits it moved, injected ones included, before the top-K cut
 	Injected int    // of which it fetched
-	Note     string // why it did less than it could: the playbook does not exist yet, a filter
+	Note     string // why it did less than it could, e.g. the playbook does not exist yet
 }
 
 // Boost returns distance d moved by factor f (0.5..1) towards better:
@@ -529,12 +529,8 @@ func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query) error {
 				fetch = append(fetch, e.id)
 			}
 		}
-		if len(fetch) > 0 && len(q.Filter) > 0 {
-			pb.use.Note = "answers the corpus searches did not return are not fetched under a filter, which only a corpus search applies"
-			fetch = nil
-		}
 		if len(fetch) > 0 {
-			if err := m.inject(pb, r, fetch, q.MinScore); err != nil {
+			if err := m.inject(pb, r, fetch, q.Filter, q.MinScore); err != nil {
 				return err
 			}
 		}
@@ -545,8 +541,9 @@ func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query) error {
 }
 
 // inject fetches the items ids of r's corpus, which its search did not
-// return, and adds those scoring at least min to its hits, boosted.
-func (m *Matrix) inject(pb *playbookRun, r *corpusRun, ids []string, min *float64) error {
+// return, and adds those that meet filter and score at least min to its
+// hits, boosted.
+func (m *Matrix) inject(pb *playbookRun, r *corpusRun, ids []string, filter vector.Filter, min *float64) error {
 	slices.Sort(ids)
 	items, err := m.Corpora.Get(r.info.Name, ids)
 	if err != nil {
@@ -557,6 +554,9 @@ func (m *Matrix) inject(pb *playbookRun, r *corpusRun, ids []string, min *float6
 		h := vector.Hit{ID: it.ID, Score: score(r.info.Metric, d), Distance: d, Text: it.Text, Metadata: it.Metadata}
 		if min != nil && float64(h.Score) < *min {
 			continue
+		}
+		if ok, err := filter.Match(it.Metadata); err != nil || !ok {
+			continue // the corpus search checked the filter already
 		}
 		move := pb.near[r.info.Name+":"+it.ID].PlaybookMove
 		move.Injected = true

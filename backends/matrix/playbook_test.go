@@ -49,7 +49,7 @@ func playbookFixture(t *testing.T, entries map[string]float64) (*matrix.Matrix, 
 	m := mustOpen(t)
 	ctx := context.Background()
 	for name, items := range map[string][]vector.Item{
-		"docs":  {{ID: "a", Vector: at(0.05, 1), Text: "A"}, {ID: "b", Vector: at(0.15, 2), Text: "B"}, {ID: "c", Vector: at(0.40, 3), Text: "C", Metadata: map[string]any{"lang": "en"}}},
+		"docs":  {{ID: "a", Vector: at(0.05, 1), Text: "A"}, {ID: "b", Vector: at(0.15, 2), Text: "B", Metadata: map[string]any{"lang": "en"}}, {ID: "c", Vector: at(0.40, 3), Text: "C", Metadata: map[string]any{"lang": "en"}}},
 		"other": {{ID: "x", Vector: at(0.02, 1)}, {ID: "y", Vector: at(0.30, 2)}},
 	} {
 		if _, err := m.Create(ctx, name, dims, vector.Cosine, "fake-1"); err != nil {
@@ -155,6 +155,13 @@ func TestPlaybook_RecordBoostInject(t *testing.T) {
 		if _, ok := hitOf(search(t, mx, q), "docs:c"); ok {
 			t.Errorf("c injected into %+v", q)
 		}
+	}
+	// Under a filter it meets, c is fetched and injected past b, the one
+	// hit the search returned.
+	filtered := cut
+	filtered.PerCorpusK, filtered.Filter = 1, vector.Filter{"lang": "en"}
+	if c, ok := hitOf(search(t, mx, filtered), "docs:c"); !ok || c.Playbook == nil || !c.Playbook.Injected {
+		t.Errorf("c not injected under a filter it meets: %+v", c)
 	}
 	// Without use_playbook, nothing moves.
 	plain := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"docs"}, K: 3})

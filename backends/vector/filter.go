@@ -189,6 +189,27 @@ func canonScalar(v any) (any, bool) {
 	return nil, false
 }
 
+// Match reports whether an item with metadata meets f, as a search's
+// filter decides; an invalid f is an errs.Invalid error. An empty f matches
+// every item.
+func (f Filter) Match(metadata map[string]any) (bool, error) {
+	cf, err := compileFilter(f)
+	if err != nil || cf == nil {
+		return err == nil, err
+	}
+	var e extra
+	if metadata != nil {
+		b, err := json.Marshal(metadata)
+		if err != nil {
+			return false, err
+		}
+		if err := e.setMeta(b); err != nil {
+			return false, err
+		}
+	}
+	return cf.match(&e), nil
+}
+
 // match reports whether an item with extra e meets every condition.
 func (f *filter) match(e *extra) bool {
 	if e == nil || e.attrs == nil {
