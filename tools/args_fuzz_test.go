@@ -142,6 +142,7 @@ func FuzzDecodeArgs(f *testing.F) {
 		`{"endpoint": "x", "success": null}`,
 		`{"since": "2026-01-01"}`,
 		`{"tool": "query_sql", "source": "mcp", "success": true, "limit": 10}`,
+		`{"query": "E0425", "mode": "lexical", "min_score": -0.5}`, `{"query": "q", "mode": "bm25", "min_score": "high"}`,
 		`{"a": {"b": {"c": {"d": {"e": [[[[[[[[[[1]]]]]]]]]]}}}}}`,
 		strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000),
 		`{"key": "` + strings.Repeat("k", 2000) + `"}`,

@@ -50,7 +50,9 @@ type traceIn struct {
 }
 
 type searchTracesIn struct {
-	Query             string   `json:"query,omitempty" jsonschema:"words to rank by (meaning and keywords); omit to list newest first"`
+	Query             string   `json:"query,omitempty" jsonschema:"words to rank by (see mode); omit to list newest first"`
+	Mode              string   `json:"mode,omitempty" jsonschema:"how a query ranks. hybrid (the default): meaning and exact words together, best for most searches. lexical: exact words of the text only (BM25), for identifiers, error codes and names. dense: meaning only (cosine similarity)"`
+	MinScore          *float64 `json:"min_score,omitempty" jsonschema:"with a query, leave out traces scoring below this, so fewer may come back; default none. Scores by mode, as in search_vectors, plus 0.2 times the share of query words found in the trace's tags: hybrid 0 to 1 (a text holding every query word once scores about 0.45); dense the cosine similarity (-1 to 1); lexical BM25 (0 and up, larger for longer queries)"`
 	TagsAll           []string `json:"tags_all,omitempty" jsonschema:"only traces with every one of these tags"`
 	TagsAny           []string `json:"tags_any,omitempty" jsonschema:"only traces with at least one of these tags"`
 	IncludeRetired    bool     `json:"include_retired,omitempty"`
@@ -119,7 +121,7 @@ func pathwayTools(b *Backends) []Tool {
 			"The revision chain a trace belongs to, from the first version to the latest, marking the one asked for. Contents over 4 KiB are left out (get_trace reads them).",
 			readOnly("Trace history"), b.traceHistory),
 		define("search_traces",
-			"Find traces: with query, ranked by score (meaning plus keywords of their text, among the 500 nearest in meaning); without, newest first. Filter by tags, time, and whether to include retired or superseded ones. Contents over 4 KiB are left out (get_trace reads them).",
+			"Find traces: with query, ranked by score, best first, among the 500 best (mode hybrid, the default: meaning and exact words of their text together; lexical: exact words only, for error codes and identifiers; dense: meaning only; a query word in a trace's tags adds to its score); without, newest first. Filter by tags, time, and whether to include retired or superseded ones. Contents over 4 KiB are left out (get_trace reads them).",
 			readOnly("Search traces"), b.searchTraces),
 		define("pathway_stats",
 			"Counts of traces: total, active, retired, superseded, and the most used tags.",
@@ -187,7 +189,8 @@ func (b *Backends) traceHistory(ctx context.Context, _ *mcp.CallToolRequest, in 
 
 func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in searchTracesIn) (searchTracesOut, error) {
 	opts := pathway.SearchOptions{
-		Query: in.Query, TagsAll: in.TagsAll, TagsAny: in.TagsAny,
+		Query: in.Query, Mode: pathway.Mode(in.Mode), MinScore: in.MinScore,
+		TagsAll: in.TagsAll, TagsAny: in.TagsAny,
 		IncludeRetired: in.IncludeRetired, IncludeSuperseded: in.IncludeSuperseded,
 		Limit: in.Limit, Cursor: in.Cursor,
 	}

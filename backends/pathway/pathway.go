@@ -52,14 +52,34 @@
 //
 // # Ranking
 //
-// With a query, a search takes the [SearchPool] traces nearest to the query
-// by cosine similarity (within the filters) and ranks them by
+// With a query, a search asks the index for the [SearchPool] traces that
+// rank highest in its [Mode] (within the filters), the modes and scales of
+// the vector index's search:
 //
-//	score = cosine + 0.2 × (fraction of the query's words found in the trace's text or tags)
+//	dense    the cosine similarity of the trace's text to the query
+//	lexical  BM25 of the trace's text for the query's words: exact words,
+//	         identifiers and error codes ("E0425", "ERR_CONN_RESET")
+//	hybrid   both fused on a scale of 0 to 1, BM25 leading while the index
+//	         knows the query's words and meaning counting more as it does
+//	         not (typos, paraphrases); the default
 //
-// so a trace that uses the query's own words wins among similar ones. Pages
-// of a query search go no deeper than SearchPool. Without a query, a search
-// lists traces newest first, with a keyset cursor.
+// and ranks them by
+//
+//	score = the mode's score + 0.2 × (fraction of the query's words found in the trace's tags)
+//
+// since the index matches the trace's text only, and a tag the agent gave
+// is a strong sign of what a trace is about. MinScore leaves out traces
+// scoring below it; a lexical search finds only traces whose text holds a
+// query word. Hybrid is the default because it ranked best on the trace
+// benchmark (bench/traces; figures in bench/README.md): it ties lexical on
+// exact words, error codes and job ids (the ranking before modes, cosine +
+// 0.2 × the fraction of query words in text or tags over the 500 nearest
+// by cosine, fell 0.03–0.11 MRR short on codes and ids), is at or above
+// every other ranking on synonyms, and on misspelt queries, which BM25
+// cannot match, ranks by meaning within 0.004 MRR of dense. Pages of a
+// query search go no deeper than SearchPool. Without a query, a search
+// lists traces newest first, with a keyset cursor, and Mode and MinScore
+// do not apply.
 package pathway
 
 import (
@@ -151,7 +171,7 @@ const (
 	SearchPool    = 500      // traces a query search ranks
 	IndexBatch    = 1000     // traces the indexer handles at once
 	contentRender = 2 << 10  // bytes of content JSON embedded when a trace has no text
-	keywordWeight = 0.2      // weight of the keyword fraction in a query's score
+	tagWeight     = 0.2      // weight of the tag fraction in a query's score
 	indexName     = "traces" // the one vector index
 )
 

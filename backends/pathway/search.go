@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -21,7 +22,9 @@ import (
 // SearchOptions select and order traces. The zero value lists the 20
 // newest active traces.
 type SearchOptions struct {
-	Query             string    // ranks by meaning and keywords; "" lists newest first
+	Query             string    // ranks by Mode; "" lists newest first
+	Mode              Mode      // what a query ranks by; "" means DefaultMode
+	MinScore          *float64  // with a query, leaves out traces whose Score is below it; nil keeps them all
 	TagsAll           []string  // traces carrying every one of these tags
 	TagsAny           []string  // traces carrying at least one of these tags
 	IncludeRetired    bool      // retired traces too
@@ -41,8 +44,20 @@ type SearchResult struct {
 // Match is a trace found by a search.
 type Match struct {
 	Trace
-	Score float64 `json:"score,omitempty"` // with a query: cosine + 0.2 × keyword fraction
+	Score float64 `json:"score,omitempty"` // with a query: the mode's score of its text + 0.2 × tag fraction (see the package doc)
 }
+
+// Mode is what a query search ranks traces by; its values are those of
+// the vector index's search (see [vector.Mode] for their scores).
+type Mode = vector.Mode
+
+// The modes, and the one a query search uses when none is given.
+const (
+	Dense       = vector.Dense   // by the cosine similarity of the trace's text to the query
+	Lexical     = vector.Lexical // by BM25 of the trace's text for the query's words
+	Hybrid      = vector.Hybrid  // by both, fused on a scale of 0 to 1
+	DefaultMode = Hybrid
+)
 
 // cursor is the decoded form of SearchResult.NextCursor.
 type cursor struct {
@@ -81,6 +96,9 @@ type search struct {
 	words []string // of the query
 }
 
+// modes lists the modes, for checkSearch's error message.
+const modes = "dense (meaning), lexical (exact words: identifiers, error codes, names) or hybrid (both; the default)"
+
 func (p *Pathway) checkSearch(opts SearchOptions) (*search, error) {
 	s := &search{SearchOptions: opts, limit: opts.Limit}
 	switch {
@@ -105,6 +123,16 @@ func (p *Pathway) checkSearch(opts SearchOptions) (*search, error) {
 			return nil, errs.New(errs.Invalid, "tags_any: %v", err)
 		}
 	}
+	switch s.Mode {
+	case "":
+		s.Mode = DefaultMode
+	case Dense, Lexical, Hybrid:
+	default:
+		return nil, errs.New(errs.Invalid, "unknown search mode %q; use %s", string(s.Mode), modes)
+	}
+	if m := opts.MinScore; m != nil && (math.IsNaN(*m) || math.IsInf(*m, 0)) {
+		return nil, errs.New(errs.Invalid, "min_score = %v; give a finite number, or none to keep every trace", *m)
+	}
 	if !opts.CreatedAfter.IsZero() && !opts.CreatedBefore.IsZero() && !opts.CreatedAfter.Before(opts.CreatedBefore) {
 		return nil, errs.New(errs.Invalid, "created_after (%s) is not before created_before (%s); no trace can match", opts.CreatedAfter.Format(time.RFC3339), opts.CreatedBefore.Format(time.RFC3339))
 	}
@@ -116,8 +144,11 @@ func (p *Pathway) checkSearch(opts SearchOptions) (*search, error) {
 // hash identifies the search apart from its page.
 func (s *search) hash() uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%d", s.Query, s.TagsAll, s.TagsAny, s.IncludeRetired, s.IncludeSuperseded,
-		s.CreatedAfter.UnixNano(), s.CreatedBefore.UnixNano())
+	fmt.Fprintf(h, "%q|%q|%q|%t|%t|%d|%d|%s", s.Query, s.TagsAll, s.TagsAny, s.IncludeRetired, s.IncludeSuperseded,
+		s.CreatedAfter.UnixNano(), s.CreatedBefore.UnixNano(), s.Mode)
+	if s.MinScore != nil {
+		fmt.Fprintf(h, "|%v", *s.MinScore)
+	}
 	return h.Sum64()
 }
 
@@ -212,23 +243,87 @@ func (p *Pathway) list(s *search, cur cursor, hasCursor bool) (SearchResult, err
 	return res, nil
 }
 
-// rank returns a page of the traces nearest to the query.
+// rank returns a page of the traces that rank highest for the query.
 func (p *Pathway) rank(ctx context.Context, s *search, cur cursor) (SearchResult, error) {
 	if err := p.idx.wait(ctx); err != nil {
 		return SearchResult{}, err
 	}
-	vecs, err := p.emb.Embed(ctx, []string{s.Query})
+	var q []float32
+	if s.Mode != Lexical {
+		v, err := p.embedQuery(ctx, s.Query)
+		if err != nil {
+			return SearchResult{}, err
+		}
+		q = v
+	}
+	hits, err := p.vec.Search(ctx, indexName, q, vector.SearchOptions{K: SearchPool, Filter: s.filter(), Mode: s.Mode, QueryText: s.Query})
 	if errs.KindOf(err) == errs.Invalid {
-		return SearchResult{}, errs.New(errs.Invalid, "query %q cannot be searched by (%v): give words, or leave query out to list traces newest first", s.Query, err)
+		return SearchResult{}, errs.New(errs.Invalid, "query %q cannot be searched in mode %s (%v): give words, or leave query out to list traces newest first", s.Query, s.Mode, err)
 	}
 	if err != nil {
-		return SearchResult{}, fmt.Errorf("embed query: %w", err)
+		return SearchResult{}, fmt.Errorf("search trace index: %w", err)
+	}
+
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return SearchResult{}, ErrClosed
+	}
+	type ranked struct {
+		e     *Trace
+		score float64
+	}
+	all := make([]ranked, 0, len(hits))
+	for _, h := range hits {
+		e, ok := p.traces[h.ID]
+		if !ok || !s.matches(e) {
+			continue
+		}
+		score := float64(h.Score) + tagWeight*tagFraction(s.words, e)
+		if s.MinScore != nil && score < *s.MinScore {
+			continue
+		}
+		all = append(all, ranked{e, score})
+	}
+	slices.SortFunc(all, func(a, b ranked) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.e.seq, a.e.seq); c != 0 { // newer first
+			return c
+		}
+		return strings.Compare(a.e.UID, b.e.UID)
+	})
+	res := SearchResult{Traces: []Match{}}
+	from := min(cur.Offset, len(all))
+	to := min(from+s.limit, len(all))
+	for _, r := range all[from:to] {
+		res.Traces = append(res.Traces, Match{Trace: *r.e, Score: r.score})
+	}
+	if to < len(all) {
+		res.NextCursor = cursor{Query: true, Offset: to, Hash: s.hash()}.encode()
+	}
+	return res, nil
+}
+
+// embedQuery returns the vector of a query, for the dense and hybrid modes.
+func (p *Pathway) embedQuery(ctx context.Context, query string) ([]float32, error) {
+	vecs, err := p.emb.Embed(ctx, []string{query})
+	if errs.KindOf(err) == errs.Invalid {
+		return nil, errs.New(errs.Invalid, "query %q cannot be searched by meaning (%v): give words, use mode lexical, or leave query out to list traces newest first", query, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embed query: %w", err)
 	}
 	if len(vecs) != 1 {
-		return SearchResult{}, fmt.Errorf("embed query: got %d vectors", len(vecs))
+		return nil, fmt.Errorf("embed query: got %d vectors", len(vecs))
 	}
-	// The index filter narrows the candidates; the exact filter is applied
-	// again below to the traces as they are now.
+	return usable(vecs[0]), nil
+}
+
+// filter is the index filter of s. It narrows the candidates; rank applies
+// the exact filter again to the traces as they are now.
+func (s *search) filter() vector.Filter {
 	states := []any{StateActive}
 	if s.IncludeRetired {
 		states = append(states, StateRetired)
@@ -257,47 +352,7 @@ func (p *Pathway) rank(ctx context.Context, s *search, cur cursor) (SearchResult
 		}
 		f["created"] = r
 	}
-	hits, err := p.vec.Search(ctx, indexName, usable(vecs[0]), vector.SearchOptions{K: SearchPool, Filter: f})
-	if err != nil {
-		return SearchResult{}, fmt.Errorf("search trace index: %w", err)
-	}
-
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return SearchResult{}, ErrClosed
-	}
-	type ranked struct {
-		e     *Trace
-		score float64
-	}
-	all := make([]ranked, 0, len(hits))
-	for _, h := range hits {
-		e, ok := p.traces[h.ID]
-		if !ok || !s.matches(e) {
-			continue
-		}
-		all = append(all, ranked{e, float64(h.Score) + keywordWeight*keywordFraction(s.words, e)})
-	}
-	slices.SortFunc(all, func(a, b ranked) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.e.seq, a.e.seq); c != 0 { // newer first
-			return c
-		}
-		return strings.Compare(a.e.UID, b.e.UID)
-	})
-	res := SearchResult{Traces: []Match{}}
-	from := min(cur.Offset, len(all))
-	to := min(from+s.limit, len(all))
-	for _, r := range all[from:to] {
-		res.Traces = append(res.Traces, Match{Trace: *r.e, Score: r.score})
-	}
-	if to < len(all) {
-		res.NextCursor = cursor{Query: true, Offset: to, Hash: s.hash()}.encode()
-	}
-	return res, nil
+	return f
 }
 
 // words returns the distinct lower-case words of text of two or more
@@ -316,16 +371,14 @@ func words(text string) []string {
 	return out
 }
 
-// keywordFraction is the fraction of the query words that occur as words of
-// t's embedded text (its text, or the start of its content) or its tags.
-func keywordFraction(query []string, t *Trace) float64 {
-	if len(query) == 0 {
+// tagFraction is the fraction of the query words that are words of t's
+// tags. The index matches the query against the trace's text only, so this
+// is how a tag the agent chose counts in every mode.
+func tagFraction(query []string, t *Trace) float64 {
+	if len(query) == 0 || len(t.Tags) == 0 {
 		return 0
 	}
 	have := map[string]bool{}
-	for _, w := range words(embedText(t)) {
-		have[w] = true
-	}
 	for _, tag := range t.Tags {
 		for _, w := range words(tag) {
 			have[w] = true
