@@ -133,6 +133,8 @@ func FuzzDecodeArgs(f *testing.F) {
 		`{"dataset": "d", "text_column": "t", "id_column": "id", "metadata_columns": ["a"], "where": "a > 1", "index": "i"}`,
 		`{"content": {"tried": "x", "big": 123456789012345678901234567890}, "text": "t", "tags": ["a"], "uid": "u1"}`,
 		`{"content": [1, {"a": null}], "uid": "u"}`, `{"content": "\u00e9"}`,
+		`{"dataset": "d", "text_columns": ["t", "u"], "metadata_columns": ["a"]}`,
+		`{"dataset": "d", "text_template": "{Title} ({Major Genre}, {{x}})", "text_columns": "t"}`,
 		`{"uid": "u", "content": null, "text": null, "tags": null}`,
 		`{"uid": "u", "text": ""}`,
 		`{"predecessor_uid": "u", "content": true, "text": "t", "tags": []}`,

@@ -1,9 +1,7 @@
 package pathway
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"lakehouse/backends/corpus"
 	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/vector"
@@ -346,70 +345,40 @@ func embedText(t *Trace) string {
 	return string(c)
 }
 
-func sameMeta(a, b map[string]any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
-}
-
 // sync brings the index items of uids in line with the traces.
 func (x *indexer) sync(uids []string) error {
-	ctx, p := x.ctx, x.p
-	wants := make([]want, 0, len(uids))
+	p := x.p
+	var items []vector.Item
 	var gone []string
 	p.mu.RLock()
 	for _, uid := range uids {
-		if e, ok := p.traces[uid]; ok {
-			wants = append(wants, wantOf(e))
-		} else {
+		e, ok := p.traces[uid]
+		if !ok {
 			gone = append(gone, uid)
 			delete(x.rejected, uid)
+			continue
 		}
+		w := wantOf(e)
+		if x.refused(w) { // an earlier text the index may hold is no longer its text
+			gone = append(gone, uid)
+			continue
+		}
+		items = append(items, vector.Item{ID: w.uid, Text: w.text, Metadata: w.meta})
 	}
 	p.mu.RUnlock()
-	held, err := p.vec.Get(indexName, uids)
+	res, err := corpus.Sync(x.ctx, p.vec, nonZero{p.emb}, indexName, items, gone)
 	if err != nil {
-		return err
+		return fmt.Errorf("index traces: %w", err)
 	}
-	have := make(map[string]*vector.Item, len(held))
-	for i := range held {
-		have[held[i].ID] = &held[i]
-	}
-	var items, fresh []vector.Item // fresh: to embed
-	for _, w := range wants {
-		h := have[w.uid]
-		switch {
-		case x.refused(w):
-			if h != nil { // its earlier text is no longer its text
-				gone = append(gone, w.uid)
-			}
-		case h == nil || h.Text != w.text:
-			fresh = append(fresh, vector.Item{ID: w.uid, Text: w.text, Metadata: w.meta})
-		case !sameMeta(h.Metadata, w.meta):
-			items = append(items, vector.Item{ID: w.uid, Vector: h.Vector, Text: w.text, Metadata: w.meta})
-		}
-	}
-	if err := x.embed(fresh); err != nil {
-		return err
-	}
-	for _, it := range fresh {
-		switch {
-		case it.Vector != nil:
+	for _, it := range items {
+		why, ok := res.Refused[it.ID]
+		if !ok {
 			delete(x.rejected, it.ID)
-			items = append(items, it)
-		case have[it.ID] != nil:
-			gone = append(gone, it.ID)
+			continue
 		}
-	}
-	if len(items) > 0 {
-		if _, err := p.vec.Upsert(ctx, indexName, items); err != nil {
-			return err
-		}
-	}
-	if len(gone) > 0 {
-		if _, err := p.vec.Delete(ctx, indexName, gone); err != nil {
-			return err
-		}
+		slog.Warn("trace index: the embedder rejects this trace's text; the trace is left out of the index "+
+			"(query searches miss it) until its text changes", "uid", it.ID, "err", why)
+		x.rejected[it.ID] = it.Text
 	}
 	return nil
 }
@@ -420,28 +389,15 @@ func (x *indexer) refused(w want) bool {
 	return ok && text == w.text
 }
 
-// embed sets the vector of each of items. Items whose text the embedder
-// refuses on their own (see embed.EmbedEach) are left without a vector,
-// recorded in x.rejected and named in a warning.
-func (x *indexer) embed(items []vector.Item) error {
-	texts := make([]string, len(items))
-	for i := range items {
-		texts[i] = items[i].Text
+// nonZero embeds with an embedder, making every all-zero vector usable.
+type nonZero struct{ emb embed.Batcher }
+
+func (n nonZero) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vecs, err := n.emb.Embed(ctx, texts)
+	for i := range vecs {
+		vecs[i] = usable(vecs[i])
 	}
-	vecs, refused, err := embed.EmbedEach(x.ctx, x.p.emb, texts)
-	if err != nil {
-		return fmt.Errorf("embed traces: %w", err)
-	}
-	for i := range items {
-		if why, ok := refused[i]; ok {
-			slog.Warn("trace index: the embedder rejects this trace's text; the trace is left out of the index "+
-				"(query searches miss it) until its text changes", "uid", items[i].ID, "err", why)
-			x.rejected[items[i].ID] = items[i].Text
-			continue
-		}
-		items[i].Vector = usable(vecs[i])
-	}
-	return nil
+	return vecs, err
 }
 
 // usable returns v, or a tiny non-zero vector when v is all zeros (a text
@@ -500,7 +456,7 @@ func (x *indexer) reconcile() error {
 		p.mu.RLock()
 		for _, uid := range batch {
 			w := wantOf(p.traces[uid])
-			if h := have[uid]; h == nil || h.Text != w.text || !sameMeta(h.Metadata, w.meta) {
+			if h := have[uid]; h == nil || h.Text != w.text || !corpus.SameMetadata(h.Metadata, w.meta) {
 				stale = append(stale, uid)
 			}
 		}
