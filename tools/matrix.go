@@ -17,28 +17,47 @@ import (
 )
 
 type matrixSearchIn struct {
-	QueryText      string             `json:"query_text,omitempty" jsonschema:"text to search for; embedded once with the server's embedder, so every corpus searched must have been built with it (list_corpora: query_text)"`
+	QueryText      string             `json:"query_text,omitempty" jsonschema:"text to search for: matched word for word against the items' texts and, in modes hybrid and dense, embedded once with the server's embedder, so every corpus searched must have been built with it (list_corpora: query_text); mode lexical searches any corpus"`
 	QueryVector    []float32          `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of query_text; every corpus searched must have its dimension"`
+	Mode           string             `json:"mode,omitempty" jsonschema:"how each corpus ranks, as in search_vectors. hybrid (the default with query_text): meaning and exact words together, best for most searches. lexical: exact words only (BM25 over the items' texts), for identifiers, error codes and names; needs no embedding, so it also reaches corpora of your own vectors. dense: meaning only (vector similarity); the default with query_vector"`
 	Corpora        []string           `json:"corpora,omitempty" jsonschema:"names of the vector indexes to search, in order of precedence for ties; default every index but playbooks (list_corpora)"`
 	K              int                `json:"k,omitempty" jsonschema:"hits in the merged result: default 10, at most 1000"`
 	PerCorpusK     int                `json:"per_corpus_k,omitempty" jsonschema:"hits each corpus contributes at most, before merging: default 2k, at most 1000"`
-	Merge          string             `json:"merge,omitempty" jsonschema:"how hits of different corpora are ranked together: distance (one sort by distance; only for corpora of one metric and model), rrf (by rank within each corpus) or weighted (weights over scores min-max normalised per corpus). Default: weighted when weights are given, else distance when the corpora share metric and model, else rrf"`
+	Merge          string             `json:"merge,omitempty" jsonschema:"how hits of different corpora are ranked together: distance (one global sort: by distance in mode dense, for corpora of one metric and model; by the fused score in mode hybrid, for cosine corpora; not in mode lexical), rrf (by rank within each corpus, any mode) or weighted (weights over each corpus's scores min-max normalised). Default: weighted when weights are given, else distance where it applies, else rrf"`
 	Weights        map[string]float64 `json:"weights,omitempty" jsonschema:"corpus name -> weight (0 or more) for merge weighted; corpora left out weigh 1"`
 	Filter         map[string]any     `json:"filter,omitempty" jsonschema:"metadata conditions as in search_vectors, applied inside each corpus's search: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range"`
 	ExcludeIDs     []string           `json:"exclude_ids,omitempty" jsonschema:"items to leave out, as corpus:id (e.g. docs:42), such as those you have seen; k hits still come back when enough others exist"`
-	MinScore       *float64           `json:"min_score,omitempty" jsonschema:"leave out hits whose score in their own corpus (as search_vectors gives it: cosine similarity, dot product, or -distance for l2) is below this, before merging"`
+	MinScore       *float64           `json:"min_score,omitempty" jsonschema:"leave out hits whose score in their own corpus is below this, before merging, as search_vectors' min_score does: hybrid 0 to 1 (a text holding every query word once scores about 0.45); dense the metric's score (cosine similarity, dot product, or -distance for l2); lexical BM25 (0 and up)"`
 	Partial        bool               `json:"partial,omitempty" jsonschema:"when a corpus is missing or fails, return the others' hits and its error instead of failing the call"`
 	MaxTextBytes   int                `json:"max_text_bytes,omitempty" jsonschema:"cut each hit's text to this many bytes: default 1000, at most 65536"`
-	UsePlaybook    bool               `json:"use_playbook,omitempty" jsonschema:"let past outcomes (record_playbook, or record_event with query_text, answer_id and answer_corpus in fields) move answers up: an answer recorded for a query near this one has its distance multiplied by 1 - score/2, and is fetched from its corpus if the search missed it and that query is very near; such hits say so under playbook"`
+	UsePlaybook    bool               `json:"use_playbook,omitempty" jsonschema:"let past outcomes (record_playbook, or record_event with query_text, answer_id and answer_corpus in fields) move answers up: an answer recorded for a query near this one has, with f = 1 - score/2, its distance multiplied by f (dense), its BM25 divided by f (lexical), or its fused score s raised to 1 - (1 - s) f (hybrid); in mode dense it is also fetched from its corpus if the search missed it and that query is very near. Such hits say so under playbook"`
 	PlaybookCorpus string             `json:"playbook_corpus,omitempty" jsonschema:"the playbook use_playbook consults; default playbook_memory"`
+	Rerank         *rerankIn          `json:"rerank,omitempty" jsonschema:"re-order the merged hits by another signal; each corpus is then asked for 5k hits (unless per_corpus_k says) so that k can survive"`
+}
+
+type rerankIn struct {
+	Relevance *relevanceRerankIn `json:"relevance,omitempty" jsonschema:"score each hit for relevance to one file under review, as score_relevance does (its text; its id as doc_id; its metadata path, or else its corpus, as source), drop those below threshold, and order the rest by relevance, ties in the merged order"`
+}
+
+type relevanceRerankIn struct {
+	Focus     focusIn  `json:"focus" jsonschema:"the file under review"`
+	Threshold *float64 `json:"threshold,omitempty" jsonschema:"relevance below which a hit is dropped, -0.5 to 2.6; default 0.3"`
+}
+
+type rerankUse struct {
+	Threshold  float64 `json:"threshold"`
+	Candidates int     `json:"candidates" jsonschema:"merged hits scored for relevance"`
+	Dropped    int     `json:"dropped" jsonschema:"of which scored below threshold; when fewer than k hits came back, the corpora hold no more relevant ones among what was searched: raise per_corpus_k or lower threshold"`
 }
 
 type matrixSearchOut struct {
+	Mode      string         `json:"mode" jsonschema:"the mode every corpus was searched in: dense, lexical or hybrid"`
 	Merge     string         `json:"merge" jsonschema:"the merge used: distance, rrf or weighted"`
 	Hits      []matrixHit    `json:"hits" jsonschema:"best first"`
 	Corpora   []corpusSearch `json:"corpora" jsonschema:"each corpus searched, in the order searched"`
 	Truncated bool           `json:"truncated,omitempty" jsonschema:"the hits after these did not fit in one result; ask for a smaller k or max_text_bytes"`
 	Playbook  *playbookUse   `json:"playbook,omitempty" jsonschema:"what the playbook did, with use_playbook"`
+	Rerank    *rerankUse     `json:"rerank,omitempty" jsonschema:"what the rerank did, with rerank"`
 }
 
 type playbookUse struct {
@@ -54,23 +73,27 @@ type playbookMove struct {
 	Query         string  `json:"query" jsonschema:"the past query it recorded"`
 	QueryDistance float64 `json:"query_distance" jsonschema:"cosine distance from this query to that one"`
 	Score         float64 `json:"score" jsonschema:"the entry's score, 0 (wrong) to 1 (right)"`
-	Factor        float64 `json:"factor" jsonschema:"the distance was multiplied by this: 1 - score/2"`
-	DistanceWas   float32 `json:"distance_was" jsonschema:"the hit's distance before; distance and score are the boosted ones"`
+	Factor        float64 `json:"factor" jsonschema:"the boost's factor, 1 - score/2: distance × factor (dense), BM25 ÷ factor (lexical), 1 - (1 - fused score) × factor (hybrid)"`
+	DistanceWas   float32 `json:"distance_was" jsonschema:"the hit's distance before; in modes dense and lexical distance is the boosted one"`
+	ScoreWas      float32 `json:"score_was" jsonschema:"the hit's score in its corpus before the boost"`
 	RankWas       int     `json:"rank_was,omitempty" jsonschema:"its rank without the playbook; absent when it was not among the k"`
 	Injected      bool    `json:"injected,omitempty" jsonschema:"the search had missed it: fetched from its corpus"`
 }
 
 type matrixHit struct {
-	Corpus    string         `json:"corpus"`
-	ID        string         `json:"id"`
-	Rank      int            `json:"rank" jsonschema:"place in the merged result, from 1"`
-	Score     float64        `json:"score" jsonschema:"the merged score, higher is better. distance: the hit's score in its corpus (cosine similarity, dot product, or -distance for l2); rrf: 1/(60 + its rank in its corpus); weighted: its corpus's weight × its score min-max normalised over its corpus's hits (0..1)"`
-	Distance  float32        `json:"distance" jsonschema:"distance in its corpus: cosine 1 - similarity, l2 euclidean, dot -dot"`
-	Text      string         `json:"text,omitempty"`
-	TextBytes int            `json:"text_bytes,omitempty" jsonschema:"size of the whole text, when it was cut"`
-	TextCut   bool           `json:"text_cut,omitempty"`
-	Metadata  map[string]any `json:"metadata,omitempty"`
-	Playbook  *playbookMove  `json:"playbook,omitempty" jsonschema:"the playbook entry that moved this hit, and by how much"`
+	Corpus    string          `json:"corpus"`
+	ID        string          `json:"id"`
+	Rank      int             `json:"rank" jsonschema:"place in the merged result, from 1"`
+	Score     float64         `json:"score" jsonschema:"the merged score, higher is better. distance: the hit's score in its corpus (dense: cosine similarity, dot product, or -distance for l2; hybrid: the fused score); rrf: 1/(60 + its rank in its corpus); weighted: its corpus's weight × its score min-max normalised over its corpus's hits (0..1)"`
+	Distance  float32         `json:"distance" jsonschema:"distance in its corpus: cosine 1 - similarity, l2 euclidean, dot -dot; in mode lexical -BM25"`
+	Lexical   float32         `json:"lexical,omitempty" jsonschema:"the BM25 score of its text for query_text; modes lexical and hybrid"`
+	Text      string          `json:"text,omitempty"`
+	TextBytes int             `json:"text_bytes,omitempty" jsonschema:"size of the whole text, when it was cut"`
+	TextCut   bool            `json:"text_cut,omitempty"`
+	Metadata  map[string]any  `json:"metadata,omitempty"`
+	Playbook  *playbookMove   `json:"playbook,omitempty" jsonschema:"the playbook entry that moved this hit, and by how much"`
+	Relevance *float64        `json:"relevance,omitempty" jsonschema:"with rerank: its relevance to the focus, by which the hits are ordered"`
+	Reasons   []matrix.Reason `json:"reasons,omitempty" jsonschema:"with rerank: the signals its relevance adds up from"`
 }
 
 type corpusSearch struct {
@@ -93,7 +116,7 @@ type corpusOut struct {
 	Metric    string `json:"metric"`
 	Model     string `json:"model" jsonschema:"embedding model that built it; empty for vectors given by callers"`
 	Engine    string `json:"engine" jsonschema:"flat (exact scan) or hnsw"`
-	QueryText bool   `json:"query_text" jsonschema:"matrix_search can search it by query_text (it was built with the server's embedder); otherwise only by a query_vector of its dims"`
+	QueryText bool   `json:"query_text" jsonschema:"matrix_search can search it by query_text's meaning, modes hybrid and dense (it was built with the server's embedder); otherwise by a query_vector of its dims, or by query_text in mode lexical"`
 	Playbook  bool   `json:"playbook,omitempty" jsonschema:"a playbook of past outcomes (record_playbook): searched only when named in corpora"`
 }
 
@@ -129,10 +152,10 @@ type playbookEntryOut struct {
 func matrixTools(b *Backends) []Tool {
 	return []Tool{
 		define("matrix_search",
-			"Search several vector indexes (corpora) at once with one query_text or query_vector and get one merged ranking, best first: corpus, id, rank, score, distance, text and metadata. Use it instead of several search_vectors calls when the answer may be in any of your corpora; corpora defaults to every index but playbooks. merge decides how corpora are ranked together (default distance when they share metric and model, else rrf; weighted with weights). filter applies inside each corpus; exclude_ids (corpus:id) leaves out hits you have seen; min_score drops weak hits. A missing or failing corpus fails the call unless partial: true. use_playbook: true ranks higher the answers recorded as right (record_playbook, or record_event with query_text, answer_id and answer_corpus in fields) for queries like this one.",
+			"Search several vector indexes (corpora) at once with one query_text or query_vector and get one merged ranking, best first: corpus, id, rank, score, distance, text and metadata. Use it instead of several search_vectors calls when the answer may be in any of your corpora; corpora defaults to every index but playbooks. mode, as in search_vectors: hybrid (default with query_text: meaning and exact words), lexical (exact words only: identifiers, error codes, names; reaches any corpus) or dense (meaning only). merge decides how corpora are ranked together (default one global sort, distance, where scores compare, else rrf; weighted with weights). filter applies inside each corpus; exclude_ids (corpus:id) leaves out hits you have seen; min_score drops weak hits. A missing or failing corpus fails the call unless partial: true. use_playbook: true ranks higher the answers recorded as right (record_playbook, or record_event with query_text, answer_id and answer_corpus in fields) for queries like this one. rerank: {relevance: {focus: {path, content}}} keeps the hits relevant to a file under review, ordered by relevance with reasons (as score_relevance).",
 			readOnly("Search across corpora"), b.matrixSearch),
 		define("list_corpora",
-			"List the corpora matrix_search can search (every vector index): items, dims, metric, embedding model, engine, whether query_text reaches it, and whether it is a playbook.",
+			"List the corpora matrix_search can search (every vector index): items, dims, metric, embedding model, engine, whether query_text reaches it by meaning (modes hybrid and dense; mode lexical reaches every corpus by its texts' words), and whether it is a playbook.",
 			readOnly("List corpora"), b.listCorpora),
 		define("record_playbook",
 			"Tell the server which answer worked for a query, so matrix_search with use_playbook ranks it higher next time for that query and ones like it: query_text, answer_id and answer_corpus (a hit of matrix_search), score 0 (wrong) to 1 (right). Recording the same query, answer and corpus again replaces the score. entries records several at once, each with its own result. A record_event whose fields carry query_text, answer_id and answer_corpus teaches the playbook too, with its success.",
@@ -149,10 +172,15 @@ func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in 
 	if in.MaxTextBytes < 0 || in.MaxTextBytes > maxHitText {
 		return matrixSearchOut{}, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", in.MaxTextBytes, maxHitText)
 	}
+	rerank, err := in.Rerank.query()
+	if err != nil {
+		return matrixSearchOut{}, err
+	}
 	res, err := b.matrixEngine().Search(ctx, matrix.Query{
-		Text: in.QueryText, Vector: in.QueryVector, Corpora: in.Corpora, K: in.K, PerCorpusK: in.PerCorpusK,
+		Text: in.QueryText, Vector: in.QueryVector, Mode: vector.Mode(in.Mode), Corpora: in.Corpora, K: in.K, PerCorpusK: in.PerCorpusK,
 		Merge: matrix.Merge(in.Merge), Weights: in.Weights, Filter: in.Filter, Exclude: in.ExcludeIDs,
 		MinScore: in.MinScore, Partial: in.Partial, UsePlaybook: in.UsePlaybook, PlaybookCorpus: in.PlaybookCorpus,
+		Rerank: rerank,
 	})
 	if err != nil {
 		return matrixSearchOut{}, err
@@ -162,22 +190,26 @@ func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in 
 		found[i] = h.Hit
 	}
 	capped := capHits("", found, cmp.Or(in.MaxTextBytes, defaultHitText))
-	out := matrixSearchOut{Merge: string(res.Merge), Hits: make([]matrixHit, len(capped.Hits)), Truncated: capped.Truncated}
+	out := matrixSearchOut{Mode: string(res.Mode), Merge: string(res.Merge), Hits: make([]matrixHit, len(capped.Hits)), Truncated: capped.Truncated}
 	for i, f := range capped.Hits {
 		h := res.Hits[i]
 		out.Hits[i] = matrixHit{
-			Corpus: h.Corpus, ID: h.ID, Rank: h.Rank, Score: h.Merged, Distance: h.Distance,
+			Corpus: h.Corpus, ID: h.ID, Rank: h.Rank, Score: h.Merged, Distance: h.Distance, Lexical: h.Lexical,
 			Text: f.Text, TextBytes: f.TextBytes, TextCut: f.TextCut, Metadata: h.Metadata,
+			Relevance: h.Relevance, Reasons: h.Reasons,
 		}
 		if mv := h.Playbook; mv != nil {
 			out.Hits[i].Playbook = &playbookMove{
 				Entry: mv.Entry, Query: mv.Query, QueryDistance: mv.QueryDistance, Score: mv.Score, Factor: mv.Factor,
-				DistanceWas: mv.Distance, RankWas: mv.RankBefore, Injected: mv.Injected,
+				DistanceWas: mv.Distance, ScoreWas: mv.HitScore, RankWas: mv.RankBefore, Injected: mv.Injected,
 			}
 		}
 	}
 	if u := res.Playbook; u != nil {
 		out.Playbook = &playbookUse{Corpus: u.Corpus, Near: u.Near, Boosted: u.Boosted, Injected: u.Injected, Note: u.Note}
+	}
+	if u := res.Rerank; u != nil {
+		out.Rerank = &rerankUse{Threshold: u.Threshold, Candidates: u.Candidates, Dropped: u.Dropped}
 	}
 	for _, c := range res.Corpora {
 		s := corpusSearch{Corpus: c.Name, Returned: c.Returned, ElapsedMS: float64(c.Elapsed.Microseconds()) / 1000}
@@ -187,6 +219,21 @@ func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in 
 		out.Corpora = append(out.Corpora, s)
 	}
 	return out, nil
+}
+
+// query returns the rerank of matrix_search's arguments, or nil.
+func (r *rerankIn) query() (*matrix.Rerank, error) {
+	switch {
+	case r == nil:
+		return nil, nil
+	case r.Relevance == nil:
+		return nil, errs.New(errs.Invalid, "rerank names no reranker; give rerank: {relevance: {focus: {path: \"the/file/under_review.go\"}}}, or leave rerank out")
+	}
+	f := r.Relevance.Focus
+	return &matrix.Rerank{
+		Focus:     matrix.Focus{Path: f.Path, Content: f.Content, DefinedSymbols: f.DefinedSymbols, ImportedSymbols: f.ImportedSymbols},
+		Threshold: r.Relevance.Threshold,
+	}, nil
 }
 
 func (b *Backends) listCorpora(context.Context, *mcp.CallToolRequest, struct{}) (listCorporaOut, error) {
@@ -250,11 +297,26 @@ func (b *Backends) recordPlaybook(ctx context.Context, _ *mcp.CallToolRequest, i
 // Text renders the hits as a markdown table, then how each corpus went.
 func (o matrixSearchOut) Text() string {
 	var sb strings.Builder
-	sb.WriteString("| rank | corpus | id | score | distance | text |\n|---|---|---|---|---|---|")
-	for _, h := range o.Hits {
-		fmt.Fprintf(&sb, "\n| %d | %s | %s | %.4g | %.4g | %s |", h.Rank, cell(h.Corpus), cell(h.ID), h.Score, h.Distance, cell(h.Text))
+	if o.Rerank == nil {
+		sb.WriteString("| rank | corpus | id | score | distance | text |\n|---|---|---|---|---|---|")
+	} else {
+		sb.WriteString("| rank | corpus | id | score | distance | relevance | reasons | text |\n|---|---|---|---|---|---|---|---|")
 	}
-	fmt.Fprintf(&sb, "\n\n%d hit(s), merged by %s", len(o.Hits), o.Merge)
+	for _, h := range o.Hits {
+		fmt.Fprintf(&sb, "\n| %d | %s | %s | %.4g | %.4g |", h.Rank, cell(h.Corpus), cell(h.ID), h.Score, h.Distance)
+		if h.Relevance != nil {
+			signals := make([]string, len(h.Reasons))
+			for i, r := range h.Reasons {
+				signals[i] = fmt.Sprintf("%s %+.4g", r.Signal, r.Weight)
+			}
+			fmt.Fprintf(&sb, " %.4g | %s |", *h.Relevance, cell(strings.Join(signals, ", ")))
+		}
+		fmt.Fprintf(&sb, " %s |", cell(h.Text))
+	}
+	fmt.Fprintf(&sb, "\n\n%d hit(s), mode %s, merged by %s", len(o.Hits), o.Mode, o.Merge)
+	if r := o.Rerank; r != nil {
+		fmt.Fprintf(&sb, "; reranked by relevance: %d of %d candidates dropped below %.4g", r.Dropped, r.Candidates, r.Threshold)
+	}
 	if p := o.Playbook; p != nil {
 		fmt.Fprintf(&sb, "; playbook %s: %d entries near, %d hit(s) boosted, %d injected", p.Corpus, p.Near, p.Boosted, p.Injected)
 		if p.Note != "" {

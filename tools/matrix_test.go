@@ -310,3 +310,91 @@ func TestPlaybookSession(t *testing.T) {
 		}
 	}
 }
+
+// TestMatrixSession_ModeAndRerank drives matrix_search's mode and rerank
+// through an MCP client session: lexical search by an exact identifier
+// over corpora of texts and of raw vectors, what it refuses, and a rerank
+// by relevance to a file under review.
+func TestMatrixSession_ModeAndRerank(t *testing.T) {
+	cs := matrixSession(t)
+	addMatrixTexts(t, cs)
+	matrixCall(t, cs, "create_index", map[string]any{"name": "code"}, false)
+	matrixCall(t, cs, "upsert_vectors", map[string]any{"index": "code", "items": []map[string]any{
+		{"id": "gate-1", "text": "func NewGate(cfg GateConfig) (*Gate, error) builds the review mode gate", "metadata": map[string]any{"path": "backends/matrix/gate.go"}},
+		{"id": "gate-2", "text": "the review mode a model runs in is decided before the review starts", "metadata": map[string]any{"path": "docs/review.md"}},
+		{"id": "err-1", "text": "error E0425 unresolved name in the rust build", "metadata": map[string]any{"path": "docs/errors.md"}},
+	}}, false)
+	matrixCall(t, cs, "create_index", map[string]any{"name": "raw", "dims": 3}, false)
+	matrixCall(t, cs, "upsert_vectors", map[string]any{"index": "raw", "items": []map[string]any{{"id": "r", "vector": []float32{1, 0, 0}, "text": "E0425 again, in a corpus of own vectors"}}}, false)
+
+	out, text := matrixCall(t, cs, "matrix_search", map[string]any{"query_text": "E0425", "mode": "lexical"}, false)
+	if got := hitsOf(out); out["mode"] != "lexical" || out["merge"] != "rrf" || len(got) != 2 || got[0]["corpus"] != "code" || got[0]["id"] != "err-1" || got[1]["corpus"] != "raw" || got[0]["lexical"].(float64) <= 0 {
+		t.Errorf("lexical search:\n%s", text)
+	}
+	if !strings.Contains(text, "mode lexical, merged by rrf") {
+		t.Errorf("text of a lexical search:\n%s", text)
+	}
+	// Each mode ranks one corpus as search_vectors does.
+	for _, mode := range []string{"hybrid", "lexical", "dense"} {
+		alone, _ := matrixCall(t, cs, "search_vectors", map[string]any{"index": "code", "query_text": "review mode gate", "mode": mode, "k": 3}, false)
+		out, _ := matrixCall(t, cs, "matrix_search", map[string]any{"corpora": []string{"code"}, "query_text": "review mode gate", "mode": mode, "k": 3, "merge": "rrf"}, false)
+		want, got := hitsOf(alone), hitsOf(out)
+		if len(got) != len(want) || len(got) == 0 || out["mode"] != mode {
+			t.Fatalf("mode %s: matrix_search %v, search_vectors %v", mode, got, want)
+		}
+		for i := range want {
+			if got[i]["id"] != want[i]["id"] || got[i]["distance"] != want[i]["distance"] || got[i]["lexical"] != want[i]["lexical"] {
+				t.Errorf("mode %s, hit %d: matrix_search %v, search_vectors %v", mode, i, got[i], want[i])
+			}
+		}
+	}
+	min := 100.0
+	if out, _ := matrixCall(t, cs, "matrix_search", map[string]any{"query_text": "E0425", "mode": "lexical", "min_score": min}, false); len(hitsOf(out)) != 0 {
+		t.Errorf("lexical min_score %v: %v", min, hitsOf(out))
+	}
+
+	// A rerank for the file under review: the hit from its path first, the
+	// others only if relevant, each with reasons.
+	out, text = matrixCall(t, cs, "matrix_search", map[string]any{
+		"query_text": "how is the review mode decided", "corpora": []string{"code", "software", "recipes"}, "k": 3,
+		"rerank": map[string]any{"relevance": map[string]any{"focus": map[string]any{
+			"path": "backends/matrix/gate.go", "content": "package matrix\n\n// NewGate builds the review mode gate.\nfunc NewGate(cfg GateConfig) (*Gate, error) { return nil, nil }\n",
+		}}},
+	}, false)
+	hits := hitsOf(out)
+	if len(hits) == 0 || hits[0]["id"] != "gate-1" || hits[0]["relevance"].(float64) < 1.6 || hits[0]["rank"] != 1.0 {
+		t.Fatalf("reranked:\n%s", text)
+	}
+	reasons := hits[0]["reasons"].([]any)
+	if first := reasons[0].(map[string]any); first["signal"] != "names_path" || !strings.Contains(first["detail"].(string), "source backends/matrix/gate.go") {
+		t.Errorf("reasons of gate-1: %v", reasons)
+	}
+	for _, h := range hits {
+		if h["relevance"].(float64) < 0.3 {
+			t.Errorf("hit under the threshold kept: %v", h)
+		}
+	}
+	if r := out["rerank"].(map[string]any); r["threshold"] != 0.3 || r["dropped"].(float64) < 1 || r["candidates"].(float64) != r["dropped"].(float64)+float64(len(hits)) {
+		t.Errorf("rerank of the result = %v", r)
+	}
+	if !strings.Contains(text, "| relevance | reasons |") || !strings.Contains(text, "names_path +1") || !strings.Contains(text, "reranked by relevance") {
+		t.Errorf("text of a reranked search:\n%s", text)
+	}
+
+	for _, c := range []struct {
+		args map[string]any
+		want string
+	}{
+		{map[string]any{"query_text": "E0425", "corpora": []string{"raw"}}, "mode lexical"},
+		{map[string]any{"query_text": "E0425", "mode": "lexical", "merge": "distance"}, "rrf"},
+		{map[string]any{"query_text": "E0425", "mode": "fuzzy"}, "dense"},
+		{map[string]any{"query_vector": []float32{1, 0, 0}, "corpora": []string{"raw"}, "mode": "lexical"}, "query_text"},
+		{map[string]any{"query_text": "E0425", "rerank": map[string]any{}}, "names no reranker"},
+		{map[string]any{"query_text": "E0425", "rerank": map[string]any{"relevance": map[string]any{"focus": map[string]any{"path": ""}}}}, "focus.path is required"},
+		{map[string]any{"query_text": "E0425", "rerank": map[string]any{"relevance": map[string]any{"focus": map[string]any{"path": "a.go"}, "threshold": 9}}}, "threshold = 9"},
+	} {
+		if _, msg := matrixCall(t, cs, "matrix_search", c.args, true); !strings.Contains(msg, c.want) {
+			t.Errorf("matrix_search(%v) = %q, want it to mention %q", c.args, msg, c.want)
+		}
+	}
+}

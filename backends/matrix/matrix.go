@@ -9,9 +9,16 @@
 // enough matching items always contributes PerCorpusK of them, and the
 // merged result has K hits whenever K matching items exist.
 //
-// Query text is embedded once, with the one embedder of the server. Only
-// corpora built with that embedder's model can be searched by text; an
-// index of vectors given by callers (model "") takes only a query vector.
+// Every corpus is searched in one [vector.Mode], the Query's: dense (by the
+// query vector), lexical (BM25 over the items' texts, by the words of the
+// query text) or hybrid (both fused, as search_vectors fuses them). Query
+// text is embedded once, with the one embedder of the server, for the dense
+// and hybrid modes; only corpora built with that embedder's model can be
+// searched so. Lexical needs no vector, so it searches any corpus by text,
+// an index of vectors given by callers (model "") included.
+//
+// With [Query.Rerank] the merged hits are scored for relevance to a file
+// under review (see matrix_rerank.go) and re-ordered by it.
 package matrix
 
 import (
@@ -59,34 +66,47 @@ const DefaultK = 10
 // A Query is one search across corpora. Exactly one of Text and Vector is
 // set.
 type Query struct {
-	Text   string    // embedded once with the Matrix's Embedder
+	Text   string    // the words of the query; embedded once with the Matrix's Embedder unless Mode is lexical
 	Vector []float32 // searched as given, in corpora of its dimension
+
+	// Mode is what each corpus ranks by: vector.Dense, vector.Lexical or
+	// vector.Hybrid. "" means hybrid with Text and dense with Vector, as
+	// search_vectors decides. Lexical and hybrid need Text.
+	Mode vector.Mode
 
 	Corpora    []string // corpora to search, in this order; empty means every corpus Corpora lists, by name, but playbooks
 	K          int      // hits of the merged result; 0 means DefaultK, at most vector.MaxK
-	PerCorpusK int      // hits each corpus contributes at most; 0 means 2K (at most vector.MaxK)
+	PerCorpusK int      // hits each corpus contributes at most; 0 means 2K, or RerankFactor × K with Rerank (at most vector.MaxK)
 
 	// Merge ranks the hits of all corpora; "" means MergeWeighted when
-	// Weights are given, else MergeDistance when every corpus searched shares
-	// metric and model, else MergeRRF.
+	// Weights are given, else MergeDistance when the scores of the corpora
+	// searched compare (mode dense: they share metric and model; mode
+	// hybrid: they are all cosine; mode lexical: never), else MergeRRF.
 	Merge   Merge
 	Weights map[string]float64 // corpus -> weight under MergeWeighted, at least 0; corpora left out weigh 1
 
 	Filter   vector.Filter // metadata conditions, applied inside each corpus's search
 	Exclude  []string      // items to leave out, as "corpus:id", before the top-K cut
-	MinScore *float64      // when set, hits whose score in their own corpus is below it are left out, before merging
+	MinScore *float64      // when set, each corpus's search leaves out its hits scoring below it (vector.SearchOptions.MinScore, on the Mode's scale), before merging and before a playbook boost
 	Partial  bool          // a missing or failing corpus is reported in its CorpusResult instead of failing the search
 
 	UsePlaybook    bool   // boost and inject the answers of past queries near this one (see playbook.go)
 	PlaybookCorpus string // the playbook consulted; "" means Matrix.Playbook.Corpus. Only with UsePlaybook
+
+	// Rerank, when set, scores the merged hits for relevance to a file
+	// under review, drops those below its threshold and orders the rest by
+	// relevance; each corpus is then asked for more hits (see RerankFactor).
+	Rerank *Rerank
 }
 
 // A Result is the merged answer of a Query.
 type Result struct {
+	Mode     vector.Mode    // the mode every corpus was searched in
 	Merge    Merge          // the merge used
 	Hits     []Hit          // best first, at most K
 	Corpora  []CorpusResult // one per corpus of the query, in its order
 	Playbook *PlaybookUse   // what the playbook did, with UsePlaybook
+	Rerank   *RerankUse     // what the rerank did, with Rerank
 }
 
 // A Hit is one item of one corpus in the merged ranking.
@@ -96,9 +116,14 @@ type Hit struct {
 	Rank       int     // place in Result.Hits, from 1
 	Merged     float64 // the merged score, higher is better; see Merge for what it is
 
-	// Playbook, when an entry moved the hit, says which and how; Score and
-	// Distance are then the boosted ones.
+	// Playbook, when an entry moved the hit, says which and how; Score
+	// (and, in modes dense and lexical, Distance) are then the boosted ones.
 	Playbook *PlaybookMove
+
+	// Relevance and Reasons, with Query.Rerank, are the hit's relevance to
+	// the focus and the signals it adds up from; the hits are ordered by it.
+	Relevance *float64
+	Reasons   []Reason
 }
 
 // A CorpusResult tells how the search of one corpus went.
@@ -112,7 +137,7 @@ type CorpusResult struct {
 // A Corpus is an index as matrix_search sees it.
 type Corpus struct {
 	vector.IndexInfo
-	Text     bool // query text can search it: it was built with the Embedder's model
+	Text     bool // query text can search it by meaning (modes dense and hybrid): it was built with the Embedder's model. Mode lexical searches any corpus by text
 	Playbook bool // it is a playbook: searches that name no corpora leave it out
 }
 
@@ -134,9 +159,9 @@ func (m *Matrix) textError(info vector.IndexInfo) error {
 	case model:
 		return nil
 	case "":
-		return errs.New(errs.Invalid, "corpus %q holds vectors given by callers, not from an embedding model, so query_text cannot search it; give query_vector (%d numbers) instead, or leave it out of corpora", info.Name, info.Dim)
+		return errs.New(errs.Invalid, "corpus %q holds vectors given by callers, not from an embedding model, so query_text cannot search it by meaning; give mode lexical to search its texts by their words, query_vector (%d numbers) instead, or leave it out of corpora", info.Name, info.Dim)
 	default:
-		return errs.New(errs.Invalid, "corpus %q was built with embedding model %s but this server embeds with %s, so query_text would not match its vectors; give query_vector instead, leave it out of corpora, or re-create it", info.Name, info.Model, model)
+		return errs.New(errs.Invalid, "corpus %q was built with embedding model %s but this server embeds with %s, so query_text would not match its vectors; give mode lexical to search its texts by their words, query_vector instead, leave it out of corpora, or re-create it", info.Name, info.Model, model)
 	}
 }
 
@@ -154,8 +179,9 @@ type corpusRun struct {
 // Search searches the corpora of q in parallel and merges their hits.
 //
 // Mistakes in q that are not about one corpus (k out of range, both or
-// neither of Text and Vector, an unknown merge, a distance merge over
-// corpora that differ) fail the search. So does a corpus that is missing,
+// neither of Text and Vector, an unknown mode or merge, a mode that needs
+// text without it, a distance merge in mode lexical or over corpora whose
+// scores do not compare, a bad rerank) fail the search. So does a corpus that is missing,
 // cannot take the query (its model, its dimension) or fails its search,
 // with an error naming it, unless q.Partial is set: then the other
 // corpora's hits come back and the corpus's CorpusResult holds the error.
@@ -163,17 +189,19 @@ type corpusRun struct {
 // does a playbook that exists but cannot be searched; one that does not
 // exist yet moves nothing.
 func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
-	k, perK, err := q.limits()
+	k, pool, perK, err := q.limits()
 	if err != nil {
 		return Result{}, err
 	}
-	switch {
-	case q.Vector != nil && q.Text != "":
-		return Result{}, errs.New(errs.Invalid, "give query_text or query_vector, not both")
-	case q.Vector == nil && q.Text == "":
-		return Result{}, errs.New(errs.Invalid, "give query_text (words to search for) or query_vector")
+	mode, err := q.mode()
+	if err != nil {
+		return Result{}, err
 	}
-	if err := checkMerge(q.Merge, q.Weights); err != nil {
+	if err := checkMerge(q.Merge, q.Weights, mode); err != nil {
+		return Result{}, err
+	}
+	rr, err := newReranker(q.Rerank)
+	if err != nil {
 		return Result{}, err
 	}
 	names, err := m.names(q.Corpora)
@@ -200,7 +228,8 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 		}
 		runs[i] = r
 	}
-	if q.Text != "" {
+	byMeaning := q.Text != "" && mode != vector.Lexical // the text's vector searches the corpora
+	if byMeaning {
 		for _, r := range live(runs) {
 			r.err = m.textError(r.info)
 		}
@@ -208,20 +237,24 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	if err := failure(runs, q.Partial); err != nil {
 		return Result{}, err // before searching: the search would fail anyway
 	}
-	how, err := chooseMerge(q.Merge, q.Weights, live(runs))
+	how, err := chooseMerge(q.Merge, q.Weights, mode, live(runs))
 	if err != nil {
 		return Result{}, err
 	}
 	query := q.Vector
-	if q.Text != "" {
-		// Once: every corpus left was built with the Embedder's model.
+	if q.Text != "" && (byMeaning || playbook != "") {
+		// Once: every corpus left was built with the Embedder's model, and
+		// so is every playbook (which a lexical search still consults by
+		// meaning: its entries are past queries, not these words).
 		vecs, err := m.Embedder.Embed(ctx, []string{q.Text})
 		if err != nil {
 			return Result{}, fmt.Errorf("embed query_text: %w", err)
 		}
 		query = vecs[0]
-		for _, r := range live(runs) {
-			r.query = query
+		if byMeaning {
+			for _, r := range live(runs) {
+				r.query = query
+			}
 		}
 	}
 
@@ -235,14 +268,17 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	for _, r := range live(runs) {
 		wg.Go(func() {
 			start := time.Now()
-			opts := vector.SearchOptions{K: min(perK+len(r.skip), vector.MaxK), Filter: q.Filter}
+			opts := vector.SearchOptions{
+				K: min(perK+len(r.skip), vector.MaxK), Filter: q.Filter,
+				Mode: mode, QueryText: q.Text, MinScore: q.MinScore,
+			}
 			hits, err := m.Corpora.Search(ctx, r.info.Name, r.query, opts)
 			r.took = time.Since(start)
 			if err != nil {
 				r.err = corpusError(r.info.Name, err)
 				return
 			}
-			r.hits = keep(hits, r.skip, q.MinScore, perK)
+			r.hits = keep(hits, r.skip, perK)
 		})
 	}
 	wg.Wait()
@@ -250,14 +286,20 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 		return Result{}, err
 	}
 
-	res := Result{Merge: how, Corpora: make([]CorpusResult, len(runs))}
+	res := Result{Mode: mode, Merge: how, Corpora: make([]CorpusResult, len(runs))}
+	// rank merges the runs' hits as they stand, reranks them, and cuts to k.
+	rank := func() ([]Hit, error) {
+		return rr.rerank(ctx, merge(how, rankedLists(runs, q.Weights), pool), k)
+	}
 	var before []Hit // the ranking without the playbook
 	if pb != nil {
 		if pb.err != nil {
 			return Result{}, pb.err
 		}
-		before = merge(how, rankedLists(runs, q.Weights), k)
-		if err := m.apply(pb, runs, &q); err != nil {
+		if before, err = rank(); err != nil {
+			return Result{}, err
+		}
+		if err := m.apply(pb, runs, &q, mode); err != nil {
 			return Result{}, err
 		}
 		res.Playbook = &pb.use
@@ -265,8 +307,11 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 	for i, r := range runs {
 		res.Corpora[i] = CorpusResult{Name: r.info.Name, Returned: len(r.hits), Elapsed: r.took, Err: r.err}
 	}
-	res.Hits = merge(how, rankedLists(runs, q.Weights), k)
+	if res.Hits, err = rank(); err != nil {
+		return Result{}, err
+	}
 	rankBefore(res.Hits, before)
+	res.Rerank = rr.use()
 	return res, nil
 }
 
@@ -279,17 +324,50 @@ func rankedLists(runs []*corpusRun, weights map[string]float64) []ranked {
 	return lists
 }
 
-// limits returns the K and PerCorpusK of q, defaults applied.
-func (q *Query) limits() (k, perK int, err error) {
+// limits returns the K of q, the merged hits a rerank chooses from (K
+// without one), and PerCorpusK, defaults applied.
+func (q *Query) limits() (k, pool, perK int, err error) {
 	k = cmp.Or(q.K, DefaultK)
 	if k < 1 || k > vector.MaxK {
-		return 0, 0, errs.New(errs.Invalid, "k = %d is out of range; ask for 1 to %d hits", q.K, vector.MaxK)
+		return 0, 0, 0, errs.New(errs.Invalid, "k = %d is out of range; ask for 1 to %d hits", q.K, vector.MaxK)
 	}
-	perK = cmp.Or(q.PerCorpusK, min(2*k, vector.MaxK))
+	pool, perK = k, min(2*k, vector.MaxK)
+	if q.Rerank != nil {
+		// Any one corpus may hold the whole pool.
+		pool = min(RerankFactor*k, vector.MaxK)
+		perK = pool
+	}
+	perK = cmp.Or(q.PerCorpusK, perK)
 	if perK < 1 || perK > vector.MaxK {
-		return 0, 0, errs.New(errs.Invalid, "per_corpus_k = %d is out of range; take 1 to %d hits from each corpus, or leave it out for 2k", q.PerCorpusK, vector.MaxK)
+		return 0, 0, 0, errs.New(errs.Invalid, "per_corpus_k = %d is out of range; take 1 to %d hits from each corpus, or leave it out for the default (2k, or %dk with rerank)", q.PerCorpusK, vector.MaxK, RerankFactor)
 	}
-	return k, perK, nil
+	return k, pool, perK, nil
+}
+
+// mode returns the mode of q, "" resolved, after checking that q has the
+// query it needs: text for lexical and hybrid, text or a vector for dense.
+func (q *Query) mode() (vector.Mode, error) {
+	switch {
+	case q.Vector != nil && q.Text != "":
+		return "", errs.New(errs.Invalid, "give query_text or query_vector, not both")
+	case q.Vector == nil && q.Text == "":
+		return "", errs.New(errs.Invalid, "give query_text (words to search for) or query_vector")
+	}
+	switch q.Mode {
+	case "":
+		if q.Text != "" {
+			return vector.Hybrid, nil
+		}
+		return vector.Dense, nil
+	case vector.Dense:
+		return vector.Dense, nil
+	case vector.Lexical, vector.Hybrid:
+		if q.Text == "" {
+			return "", errs.New(errs.Invalid, "mode %s ranks by the words of query_text, and there is only query_vector; give query_text, or use mode dense", q.Mode)
+		}
+		return q.Mode, nil
+	}
+	return "", errs.New(errs.Invalid, "mode %q is not one of dense (by meaning: the query's vector), lexical (by the exact words of query_text) or hybrid (both; the default with query_text)", string(q.Mode))
 }
 
 // names returns the corpora asked for, or every corpus when none is.
@@ -396,24 +474,30 @@ func corpusError(name string, err error) error {
 	return fmt.Errorf("corpus %q: %w", name, err)
 }
 
-// checkMerge refuses an unknown merge, and weights under another merge
-// than weighted.
-func checkMerge(asked Merge, weights map[string]float64) error {
+// checkMerge refuses an unknown merge, weights under another merge than
+// weighted, and a distance merge in mode lexical.
+func checkMerge(asked Merge, weights map[string]float64, mode vector.Mode) error {
 	switch {
 	case asked != "" && asked != MergeDistance && asked != MergeRRF && asked != MergeWeighted:
 		return errs.New(errs.Invalid, "merge %q is not one of distance, rrf or weighted", asked)
 	case len(weights) > 0 && asked != "" && asked != MergeWeighted:
 		return errs.New(errs.Invalid, "weights apply to merge weighted only, and merge is %s; leave out weights, or ask for merge weighted", asked)
+	case asked == MergeDistance && mode == vector.Lexical:
+		return errs.New(errs.Invalid, "merge distance is one global sort by vector distance (or, in mode hybrid, by the fused score), and mode lexical has neither: it ranks by BM25, whose scale grows with the query and differs from corpus to corpus; use merge rrf (by rank within each corpus, the default here) or weighted (BM25 min-max normalised per corpus)")
 	}
 	return nil
 }
 
 // chooseMerge returns the merge asked for, or the default, after checking
-// that a distance merge compares like with like.
-func chooseMerge(asked Merge, weights map[string]float64, runs []*corpusRun) (Merge, error) {
-	shared := true
+// that a distance merge compares like with like (see Merge).
+func chooseMerge(asked Merge, weights map[string]float64, mode vector.Mode, runs []*corpusRun) (Merge, error) {
+	shared := mode != vector.Lexical
 	for _, r := range runs {
-		shared = shared && r.info.Metric == runs[0].info.Metric && r.info.Model == runs[0].info.Model
+		if mode == vector.Hybrid {
+			shared = shared && r.info.Metric == vector.Cosine
+		} else {
+			shared = shared && r.info.Metric == runs[0].info.Metric && r.info.Model == runs[0].info.Model
+		}
 	}
 	switch {
 	case asked == "" && len(weights) > 0:
@@ -423,27 +507,29 @@ func chooseMerge(asked Merge, weights map[string]float64, runs []*corpusRun) (Me
 	case asked == "":
 		return MergeRRF, nil
 	case asked == MergeDistance && !shared:
+		why := "compares distances across corpora, which means something only when they share metric and embedding model"
+		if mode == vector.Hybrid {
+			why = "in mode hybrid sorts by the fused score, which is on one scale across corpora only when all are cosine (under dot and l2 its dense side is scaled to each corpus's own hits)"
+		}
 		var kinds []string
 		for _, r := range runs {
 			kinds = append(kinds, fmt.Sprintf("%s (%s, model %q)", r.info.Name, r.info.Metric, r.info.Model))
 		}
-		return "", errs.New(errs.Invalid, "merge distance compares distances across corpora, which means something only when they share metric and embedding model, and these do not: %s; use merge rrf (by rank within each corpus) or weighted", strings.Join(kinds, ", "))
+		return "", errs.New(errs.Invalid, "merge distance %s, and these do not: %s; use merge rrf (by rank within each corpus) or weighted", why, strings.Join(kinds, ", "))
 	}
 	return asked, nil
 }
 
-// keep returns the first n of hits that are not skipped and score at
-// least min.
-func keep(hits []vector.Hit, skip map[string]bool, min *float64, n int) []vector.Hit {
+// keep returns the first n of hits that are not skipped.
+func keep(hits []vector.Hit, skip map[string]bool, n int) []vector.Hit {
 	out := hits[:0]
 	for _, h := range hits {
 		if len(out) == n {
 			break
 		}
-		if skip[h.ID] || min != nil && float64(h.Score) < *min {
-			continue
+		if !skip[h.ID] {
+			out = append(out, h)
 		}
-		out = append(out, h)
 	}
 	return out
 }

@@ -10,21 +10,36 @@ import (
 // Merge names how the hits of several corpora become one ranking, and what
 // a merged score ([Hit.Merged]) is.
 //
-// MergeDistance sorts every hit by its distance, as if the corpora were one
-// index; the merged score is the hit's own score in its corpus (cosine
-// similarity, dot product, or -distance for l2). Distances of different
-// metrics, or of vectors from different models, do not compare, so it is
-// refused unless every corpus shares metric and model.
+// MergeDistance is one global sort, as if the corpora were one index; the
+// merged score is the hit's own score in its corpus. Under mode dense it
+// sorts by distance (the score being cosine similarity, dot product, or
+// -distance for l2). Distances of different metrics, or of vectors from
+// different models, do not compare, so it is refused unless every corpus
+// shares metric and model. Under mode hybrid it sorts by the fused score,
+// not by the hit's distance, which is only its dense side: sorting by that
+// would undo the fusion. The fused score is on one scale across corpora
+// only when they are cosine ones (hybrid.go in package vector: the lexical
+// side is the share of the query's weight a text matches, the dense side
+// the cosine similarity; under dot and l2 the dense side is scaled to each
+// corpus's own candidates), so it is refused unless every corpus is cosine.
+// Each corpus weighs words by its own statistics, which the lexical side's
+// normalisation allows for but does not cancel: the sort is as one index
+// would rank, near enough to be the default. Under mode lexical it is
+// refused: a lexical hit has no vector distance, and BM25 grows with the
+// query's length and each corpus's word statistics.
 //
 // MergeRRF is reciprocal rank fusion: a hit scores Σ 1/([RRFK] + rank) over
 // the ranked lists it appears in, rank counting from 1. A hit belongs to one
 // corpus, and each corpus gives one list, so its score is 1/(RRFK + its rank
 // in its corpus): the corpora are interleaved by rank, whatever their
-// metrics and models, which is why it is the default when those differ.
+// metrics, models and the mode's scores, which is why it is the default
+// when those differ and in the lexical and hybrid modes.
 //
 // MergeWeighted gives each corpus a weight (1 unless told) and scores a hit
 // weight × (score − min) / (max − min), min and max being the lowest and
 // highest score among the hits its corpus returned (1 when they are equal).
+// The score is the mode's: the similarity under dense, BM25 under lexical,
+// the fused score under hybrid.
 // Min-max normalisation puts every corpus on 0..1 whatever its metric (cosine
 // in −1..1, dot unbounded, l2 negative), so that the weights alone say how
 // much each corpus counts: each corpus's best hit scores its weight, its
@@ -37,11 +52,12 @@ import (
 // order.
 //
 // A playbook (Query.UsePlaybook) acts before any merge, inside each corpus,
-// where distances compare: the answers it boosts get their distance (and the
-// score that follows from it) moved by its factor, those it injects join
-// their corpus's hits, and each corpus's hits are sorted again by distance.
-// So under MergeDistance a boost moves a hit in the global sort by exactly
-// its factor; under MergeRRF it earns the hit a better rank within its
+// on one scale: the answers it boosts get what the mode ranks by (the
+// distance, BM25 or the fused score; see playbook.go) moved by its factor,
+// those it injects join their corpus's hits, and each corpus's hits are
+// sorted again. So under MergeDistance a boost moves a hit in the global
+// sort by exactly its factor (of its distance, or of 1 − its fused
+// score); under MergeRRF it earns the hit a better rank within its
 // corpus, so a larger 1/(RRFK + rank); under MergeWeighted a better
 // normalised score within its corpus. Rank and min-max scales know nothing
 // of how far apart two hits were, so under those two a tie goes to the hit
@@ -92,7 +108,11 @@ func merge(how Merge, lists []ranked, k int) []Hit {
 		}
 	}
 	if how == MergeDistance {
-		slices.SortStableFunc(all, func(a, b Hit) int { return cmp.Compare(a.Distance, b.Distance) })
+		// By score: under dense, corpora of one metric, it falls as the
+		// distance grows, and ties go to the nearer.
+		slices.SortStableFunc(all, func(a, b Hit) int {
+			return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Distance, b.Distance))
+		})
 	} else {
 		slices.SortStableFunc(all, func(a, b Hit) int {
 			return cmp.Or(cmp.Compare(b.Merged, a.Merged), cmp.Compare(a.factor(), b.factor()))

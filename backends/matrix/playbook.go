@@ -11,12 +11,37 @@ package matrix
 //
 // A search with Query.UsePlaybook looks up the entries whose query is within
 // PlaybookConfig.BoostDistance of its own (cosine distance) and moves the
-// answers they recorded up: an answer's distance in its corpus is multiplied
-// by 1 − score/2, at most halving it. An answer its corpus search did not
-// return is fetched from the corpus when the entry's query is within
-// InjectDistance, and competes with its own distance, boosted alike: so the
-// per-corpus cut (PerCorpusK) does not hide it. How that reaches each merge
+// answers they recorded up: in mode dense, an answer's distance in its
+// corpus is multiplied by 1 − score/2, at most halving it (the other modes
+// follow). An answer its corpus search did not return is fetched from the
+// corpus when the entry's query is within InjectDistance, and competes with
+// its own distance, boosted alike: so the per-corpus cut (PerCorpusK) does
+// not hide it. How that reaches each merge
 // is told at [Merge].
+//
+// The boost moves what the search's mode ranks by, by the same factor:
+//
+//	dense    the distance, × factor (÷ when negative, as dot distances are); the score follows
+//	lexical  the BM25 score, ÷ factor (at most doubled); the distance stays −score
+//	hybrid   the fused score s, to 1 − (1 − s) × factor; the distance (its dense side) stays as it was
+//
+// The fused score lies on the scale of a cosine similarity, 0 to 1 (its
+// dense side is one), so 1 − s is shrunk as a cosine distance is, and an
+// entry moves a hybrid hit as far as it moves the same hit under dense
+// cosine. Dividing the score instead, as BM25 (which has no upper bound) is
+// divided, was measured too: on bench/playbook (2 × 5k, mode hybrid, merge
+// distance) held-out paraphrases rose from MRR 0.532 to 0.831 with this
+// rule and to 0.827 dividing, recorded phrasings to 0.976 against 0.965,
+// unrelated questions lost 0.004 against 0.003; but hybrid scores mostly
+// lie under 0.5, and dividing left an answer recorded as right that matched
+// weakly (0.05, doubled to 0.09, in tools' TestPlaybookSession) behind the
+// query's best match. A hit is moved within its corpus, which ranks on one
+// scale.
+// Injection needs the answer's score in the search's mode: under
+// dense that is its distance to the query vector, computed here, but BM25
+// and the fused score depend on statistics only the corpus's search has,
+// so under lexical and hybrid a playbook boosts the answers the searches
+// returned and injects none (PlaybookUse.Note says how many it left out).
 //
 // Playbook corpora are named with [PlaybookPrefix], which is how a search
 // that names no corpora knows to leave them out: they hold questions, not
@@ -411,8 +436,9 @@ type PlaybookMove struct {
 	Query         string  // the entry's query
 	QueryDistance float64 // cosine distance from the search's query to the entry's
 	Score         float64 // the entry's score
-	Factor        float64 // the hit's distance was multiplied by it: 1 − Score/2
+	Factor        float64 // the boost's factor: 1 − Score/2 (see the notes at the top of the file)
 	Distance      float32 // the hit's distance before the boost
+	HitScore      float32 // the hit's score before the boost
 	RankBefore    int     // the hit's rank without the playbook; 0 when it was not among the K
 	Injected      bool    // its corpus search had not returned it: fetched from the corpus
 }
@@ -423,7 +449,7 @@ type PlaybookUse struct {
 	Near     int    // entries within BoostDistance, of answers in the corpora searched
 	Boosted  int    // hits it moved, injected ones included, before the top-K cut
 	Injected int    // of which it fetched
-	Note     string // why it did less than it could, e.g. the playbook does not exist yet
+	Note     string // why it did less than it could, e.g. the playbook does not exist yet, or a mode that injects nothing
 }
 
 // Boost returns distance d moved by factor f (0.5..1) towards better:
@@ -509,10 +535,11 @@ func (m *Matrix) consult(ctx context.Context, name string, query []float32, name
 }
 
 // apply boosts the hits of runs that entries of pb recorded, fetches and
-// adds those within InjectDistance that their corpus did not return, and
-// re-sorts each corpus's hits by distance.
-func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query) error {
+// adds, in mode dense, those within InjectDistance that their corpus did
+// not return, and re-sorts each corpus's hits by score.
+func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query, mode vector.Mode) error {
 	inject := m.Playbook.withDefaults().InjectDistance
+	missed := 0 // answers not injected, in a mode that cannot
 	for _, r := range live(runs) {
 		r.moves = map[string]*PlaybookMove{}
 		have := map[string]bool{}
@@ -520,7 +547,7 @@ func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query) error {
 			h := &r.hits[i]
 			have[h.ID] = true
 			if e, ok := pb.near[r.info.Name+":"+h.ID]; ok {
-				r.boost(h, e.PlaybookMove)
+				r.boost(h, e.PlaybookMove, mode)
 			}
 		}
 		var fetch []string
@@ -529,13 +556,23 @@ func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query) error {
 				fetch = append(fetch, e.id)
 			}
 		}
-		if len(fetch) > 0 {
+		switch {
+		case len(fetch) > 0 && mode != vector.Dense:
+			missed += len(fetch)
+		case len(fetch) > 0:
 			if err := m.inject(pb, r, fetch, q.Filter, q.MinScore); err != nil {
 				return err
 			}
 		}
 		pb.use.Boosted += len(r.moves)
-		slices.SortStableFunc(r.hits, func(a, b vector.Hit) int { return cmp.Compare(a.Distance, b.Distance) })
+		// Score orders every mode (under dense it falls as the distance
+		// grows); equal scores by distance.
+		slices.SortStableFunc(r.hits, func(a, b vector.Hit) int {
+			return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Distance, b.Distance))
+		})
+	}
+	if missed > 0 {
+		pb.use.Note = fmt.Sprintf("%d recorded answer(s) that the corpus searches did not return were not injected: under mode %s only answers a search returns can be boosted (mode dense fetches missed ones)", missed, mode)
 	}
 	return nil
 }
@@ -561,17 +598,26 @@ func (m *Matrix) inject(pb *playbookRun, r *corpusRun, ids []string, filter vect
 		move := pb.near[r.info.Name+":"+it.ID].PlaybookMove
 		move.Injected = true
 		r.hits = append(r.hits, h)
-		r.boost(&r.hits[len(r.hits)-1], move)
+		r.boost(&r.hits[len(r.hits)-1], move, vector.Dense)
 		pb.use.Injected++
 	}
 	return nil
 }
 
-// boost moves hit h of r by move, noting the move.
-func (r *corpusRun) boost(h *vector.Hit, move PlaybookMove) {
-	move.Distance = h.Distance
-	h.Distance = Boost(h.Distance, move.Factor)
-	h.Score = score(r.info.Metric, h.Distance)
+// boost moves hit h of r, found in mode, by move, noting the move (see
+// the notes at the top of the file).
+func (r *corpusRun) boost(h *vector.Hit, move PlaybookMove, mode vector.Mode) {
+	move.Distance, move.HitScore = h.Distance, h.Score
+	switch mode {
+	case vector.Dense:
+		h.Distance = Boost(h.Distance, move.Factor)
+		h.Score = score(r.info.Metric, h.Distance)
+	case vector.Lexical:
+		h.Distance = Boost(h.Distance, move.Factor) // −BM25, so divided
+		h.Score = -h.Distance
+	case vector.Hybrid:
+		h.Score = float32(1 - float64(1-h.Score)*move.Factor)
+	}
 	r.moves[h.ID] = &move
 }
 

@@ -96,7 +96,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-4 }
 // the inject distance.
 func TestPlaybook_RecordBoostInject(t *testing.T) {
 	mx, _ := playbookFixture(t, map[string]float64{"close": 0.1, "farther": 0.3})
-	q := matrix.Query{Text: "q", Corpora: []string{"docs"}, K: 3, UsePlaybook: true}
+	q := matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"docs"}, K: 3, UsePlaybook: true}
 
 	res := search(t, mx, q)
 	if got := keys(res.Hits); !slices.Equal(got, []string{"docs:a", "docs:b", "docs:c"}) || res.Playbook == nil || !strings.Contains(res.Playbook.Note, "does not exist yet") {
@@ -164,7 +164,7 @@ func TestPlaybook_RecordBoostInject(t *testing.T) {
 		t.Errorf("c not injected under a filter it meets: %+v", c)
 	}
 	// Without use_playbook, nothing moves.
-	plain := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"docs"}, K: 3})
+	plain := search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"docs"}, K: 3})
 	if c, _ := hitOf(plain, "docs:c"); c.Playbook != nil || !near(float64(c.Distance), 0.4) || plain.Playbook != nil {
 		t.Errorf("without use_playbook: %+v", plain)
 	}
@@ -182,12 +182,12 @@ func TestPlaybook_Thresholds(t *testing.T) {
 	} {
 		mx, _ := playbookFixture(t, map[string]float64{"entry": c.d})
 		record(t, mx, matrix.PlaybookEntry{Query: "entry", AnswerID: "c", AnswerCorpus: "docs", Score: 1})
-		res := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"docs"}, K: 3, UsePlaybook: true})
+		res := search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"docs"}, K: 3, UsePlaybook: true})
 		h, _ := hitOf(res, "docs:c")
 		if boosted := h.Playbook != nil; boosted != c.boost {
 			t.Errorf("entry at %v: boosted %v, want %v", c.d, boosted, c.boost)
 		}
-		res = search(t, mx, matrix.Query{Text: "q", Corpora: []string{"docs"}, K: 3, PerCorpusK: 2, UsePlaybook: true})
+		res = search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"docs"}, K: 3, PerCorpusK: 2, UsePlaybook: true})
 		if _, injected := hitOf(res, "docs:c"); injected != c.inject {
 			t.Errorf("entry at %v: injected %v, want %v", c.d, injected, c.inject)
 		}
@@ -196,7 +196,7 @@ func TestPlaybook_Thresholds(t *testing.T) {
 	mx, _ := playbookFixture(t, map[string]float64{"entry": 0.3})
 	mx.Playbook = matrix.PlaybookConfig{BoostDistance: 0.25, InjectDistance: 0.25}
 	record(t, mx, matrix.PlaybookEntry{Query: "entry", AnswerID: "c", AnswerCorpus: "docs", Score: 1})
-	if h, _ := hitOf(search(t, mx, matrix.Query{Text: "q", Corpora: []string{"docs"}, UsePlaybook: true}), "docs:c"); h.Playbook != nil {
+	if h, _ := hitOf(search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"docs"}, UsePlaybook: true}), "docs:c"); h.Playbook != nil {
 		t.Errorf("boost_distance 0.25, entry at 0.3: boosted %+v", h.Playbook)
 	}
 }
@@ -213,7 +213,7 @@ func TestPlaybook_ReRecordUpdates(t *testing.T) {
 	if info, _ := m.Info(matrix.DefaultPlaybookCorpus); info.Count != 1 {
 		t.Errorf("playbook holds %d entries, want 1", info.Count)
 	}
-	h, _ := hitOf(search(t, mx, matrix.Query{Text: "q", Corpora: []string{"docs"}, UsePlaybook: true}), "docs:c")
+	h, _ := hitOf(search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"docs"}, UsePlaybook: true}), "docs:c")
 	if h.Playbook == nil || h.Playbook.Score != 0.9 || !near(h.Playbook.Factor, 0.55) {
 		t.Errorf("move %+v, want score 0.9, factor 0.55", h.Playbook)
 	}
@@ -311,8 +311,8 @@ func TestPlaybook_Merges(t *testing.T) {
 	record(t, mx, matrix.PlaybookEntry{Query: "entry", AnswerID: "a", AnswerCorpus: "docs", Score: 1},
 		matrix.PlaybookEntry{Query: "entry", AnswerID: "b", AnswerCorpus: "docs", Score: 1})
 	for _, how := range []matrix.Merge{matrix.MergeRRF, matrix.MergeWeighted} {
-		plain := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"other", "docs"}, Merge: how})
-		res := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"other", "docs"}, Merge: how, UsePlaybook: true})
+		plain := search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"other", "docs"}, Merge: how})
+		res := search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"other", "docs"}, Merge: how, UsePlaybook: true})
 		if got := keys(plain.Hits)[0]; got != "other:x" {
 			t.Errorf("%s without playbook: first %s, want other:x (the first corpus)", how, got)
 		}
@@ -322,7 +322,7 @@ func TestPlaybook_Merges(t *testing.T) {
 	}
 	// Under distance the global sort moves by the factors alone: x stays
 	// first.
-	res := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"other", "docs"}, UsePlaybook: true})
+	res := search(t, mx, matrix.Query{Text: "q", Mode: vector.Dense, Corpora: []string{"other", "docs"}, UsePlaybook: true})
 	if got := keys(res.Hits); !slices.Equal(got, []string{"other:x", "docs:a", "docs:b", "other:y", "docs:c"}) {
 		t.Errorf("distance with playbook: %v", got)
 	}
@@ -400,7 +400,7 @@ func TestPlaybook_BadInput(t *testing.T) {
 			t.Errorf("Search(%+v): %v", q, err)
 		}
 	}
-	if _, err := mx.Search(context.Background(), matrix.Query{Text: "q", UsePlaybook: true, PlaybookCorpus: "playbook_l2"}); !errors.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "without use_playbook") {
+	if _, err := mx.Search(context.Background(), matrix.Query{Text: "q", Mode: vector.Dense, UsePlaybook: true, PlaybookCorpus: "playbook_l2"}); !errors.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "without use_playbook") {
 		t.Errorf("search with a playbook that is not one: %v", err)
 	}
 }
