@@ -229,11 +229,7 @@ func (r *rerankIn) query() (*matrix.Rerank, error) {
 	case r.Relevance == nil:
 		return nil, errs.New(errs.Invalid, "rerank names no reranker; give rerank: {relevance: {focus: {path: \"the/file/under_review.go\"}}}, or leave rerank out")
 	}
-	f := r.Relevance.Focus
-	return &matrix.Rerank{
-		Focus:     matrix.Focus{Path: f.Path, Content: f.Content, DefinedSymbols: f.DefinedSymbols, ImportedSymbols: f.ImportedSymbols},
-		Threshold: r.Relevance.Threshold,
-	}, nil
+	return &matrix.Rerank{Focus: r.Relevance.Focus.focus(), Threshold: r.Relevance.Threshold}, nil
 }
 
 func (b *Backends) listCorpora(context.Context, *mcp.CallToolRequest, struct{}) (listCorporaOut, error) {

@@ -17,6 +17,11 @@ type focusIn struct {
 	ImportedSymbols []string `json:"imported_symbols,omitempty" jsonschema:"modules and names it imports, up to 1000; empty = read from content"`
 }
 
+// focus is f in the engine's terms.
+func (f focusIn) focus() matrix.Focus {
+	return matrix.Focus{Path: f.Path, Content: f.Content, DefinedSymbols: f.DefinedSymbols, ImportedSymbols: f.ImportedSymbols}
+}
+
 type chunkIn struct {
 	Source string   `json:"source" jsonschema:"where the chunk comes from: a file path, URL or corpus name"`
 	DocID  string   `json:"doc_id" jsonschema:"its id there, often a path with a #fragment or :line"`
@@ -82,9 +87,7 @@ func (b *Backends) gate() *matrix.Gate {
 }
 
 func (b *Backends) scoreRelevance(ctx context.Context, _ *mcp.CallToolRequest, in scoreRelevanceIn) (scoreRelevanceOut, error) {
-	s, err := matrix.NewScorer(matrix.Focus{
-		Path: in.Focus.Path, Content: in.Focus.Content, DefinedSymbols: in.Focus.DefinedSymbols, ImportedSymbols: in.Focus.ImportedSymbols,
-	})
+	s, err := matrix.NewScorer(in.Focus.focus())
 	if err != nil {
 		return scoreRelevanceOut{}, err
 	}
