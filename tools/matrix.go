@@ -169,8 +169,9 @@ func (b *Backends) matrixEngine() *matrix.Matrix {
 }
 
 func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in matrixSearchIn) (matrixSearchOut, error) {
-	if in.MaxTextBytes < 0 || in.MaxTextBytes > maxHitText {
-		return matrixSearchOut{}, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", in.MaxTextBytes, maxHitText)
+	maxText, err := hitTextCap(in.MaxTextBytes)
+	if err != nil {
+		return matrixSearchOut{}, err
 	}
 	rerank, err := in.Rerank.query()
 	if err != nil {
@@ -189,7 +190,7 @@ func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in 
 	for i, h := range res.Hits {
 		found[i] = h.Hit
 	}
-	capped := capHits("", found, cmp.Or(in.MaxTextBytes, defaultHitText))
+	capped := capHits("", found, maxText)
 	out := matrixSearchOut{Mode: string(res.Mode), Merge: string(res.Merge), Hits: make([]matrixHit, len(capped.Hits)), Truncated: capped.Truncated}
 	for i, f := range capped.Hits {
 		h := res.Hits[i]

@@ -283,8 +283,9 @@ func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 		}
 		q = vecs[0]
 	}
-	if in.MaxTextBytes < 0 || in.MaxTextBytes > maxHitText {
-		return searchOut{}, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", in.MaxTextBytes, maxHitText)
+	maxText, err := hitTextCap(in.MaxTextBytes)
+	if err != nil {
+		return searchOut{}, err
 	}
 	hits, err := b.Vectors.Search(ctx, in.Index, q, vector.SearchOptions{
 		K: in.K, Ef: in.Ef, Filter: in.Filter, IncludeVectors: in.IncludeVectors,
@@ -293,7 +294,16 @@ func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 	if err != nil {
 		return searchOut{}, err
 	}
-	return capHits(in.Index, hits, cmp.Or(in.MaxTextBytes, defaultHitText)), nil
+	return capHits(in.Index, hits, maxText), nil
+}
+
+// hitTextCap checks a max_text_bytes argument and returns the cap it asks
+// for, defaultHitText when it is 0.
+func hitTextCap(n int) (int, error) {
+	if n < 0 || n > maxHitText {
+		return 0, errs.New(errs.Invalid, "max_text_bytes = %d: give 1 to %d", n, maxHitText)
+	}
+	return cmp.Or(n, defaultHitText), nil
 }
 
 // capHits cuts each hit's text to maxText bytes, and leaves out the hits
