@@ -193,24 +193,31 @@ func reportP50(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(p50(lat).Seconds()*1000, "p50-ms")
 }
 
+// vectorBench opens the engines of a fresh data directory for a vector
+// benchmark and returns them with the embedder's dimension.
+func vectorBench(b *testing.B) (*engines, int) {
+	cfg := defaultConfig()
+	cfg.DataDir = b.TempDir()
+	e, err := openEngines(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	dims, err := e.backends.Embed.Dims(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, dims
+}
+
 // BenchmarkSearchVectors times search_vectors by query_text through an
 // in-memory MCP session on an index of 100k vectors of the embedder's
 // dimension (drawn around 100 seeded cluster centres, as embeddings
 // cluster), against the index searched directly with a ready vector.
 func BenchmarkSearchVectors(b *testing.B) {
 	ctx := context.Background()
-	cfg := defaultConfig()
-	cfg.DataDir = b.TempDir()
-	e, err := openEngines(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.Close() })
+	e, dims := vectorBench(b)
 	vecs, emb := e.backends.Vectors, e.backends.Embed
-	dims, err := emb.Dims(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
 	if _, err := vecs.Create(ctx, "bench", dims, "", emb.Model()); err != nil {
 		b.Fatal(err)
 	}
@@ -265,18 +272,8 @@ func BenchmarkSearchVectors(b *testing.B) {
 // on the query half the time.
 func BenchmarkMatrixSearch(b *testing.B) {
 	ctx := context.Background()
-	cfg := defaultConfig()
-	cfg.DataDir = b.TempDir()
-	e, err := openEngines(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.Close() })
+	e, dims := vectorBench(b)
 	vecs, emb := e.backends.Vectors, e.backends.Embed
-	dims, err := emb.Dims(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
 	t0 := time.Now()
 	rng := rand.New(rand.NewPCG(3, 4))
 	centres := clusterCentres(rng, 100, dims)
