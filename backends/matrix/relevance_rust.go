@@ -39,14 +39,8 @@ func lexRust(src string) []tok {
 		case c == '\'':
 			i = skipCharOrLifetime(src, i)
 			continue
-		case isIdentStart(r):
-			t.kind = tIdent
-			end := scanIdent(src, i)
-			t.text, i = src[i:end], end
-		case c >= '0' && c <= '9':
-			t.kind = tNumber
-			end := scanIdent(src, i)
-			t.text, i = src[i:end], end
+		case isIdentStart(r) || c >= '0' && c <= '9':
+			i = t.word(src, i, r)
 		case strings.HasPrefix(src[i:], "::"):
 			t.kind, t.text = tPunct, "::"
 			i += 2

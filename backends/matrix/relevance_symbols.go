@@ -222,6 +222,18 @@ func (ts *tokens) skipGroup(open, close string) {
 
 func isIdentStart(r rune) bool { return r == '_' || r == '$' || unicode.IsLetter(r) }
 
+// word reads into t the identifier or number that starts at src[i] with
+// rune r, and returns the index past it.
+func (t *tok) word(src string, i int, r rune) int {
+	t.kind = tNumber
+	if isIdentStart(r) {
+		t.kind = tIdent
+	}
+	end := scanIdent(src, i)
+	t.text = src[i:end]
+	return end
+}
+
 // scanIdent returns the end of the identifier that starts at src[i].
 func scanIdent(src string, i int) int {
 	for i < len(src) {

@@ -41,14 +41,8 @@ func lexTSFrom(src string, i int, inExpr bool) ([]tok, int) {
 			} else {
 				t.kind, i = tString, end
 			}
-		case isIdentStart(r):
-			t.kind = tIdent
-			end := scanIdent(src, i)
-			t.text, i = src[i:end], end
-		case c >= '0' && c <= '9':
-			t.kind = tNumber
-			end := scanIdent(src, i)
-			t.text, i = src[i:end], end
+		case isIdentStart(r) || c >= '0' && c <= '9':
+			i = t.word(src, i, r)
 		case strings.HasPrefix(src[i:], "=>"):
 			t.kind, t.text = tPunct, "=>"
 			i += 2
