@@ -46,6 +46,7 @@ import (
 	"unicode"
 
 	"lakehouse/backends/embed"
+	"lakehouse/bench/internal/debian"
 )
 
 func main() {
@@ -168,44 +169,8 @@ func readCorpus(paths []string, maxWords int) ([]string, error) {
 		}
 		out = append(out, strings.Join(f, " "))
 	}
-	for _, path := range paths {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var (
-			summary string
-			para    []string
-			inDesc  bool
-			done    bool // first paragraph over
-		)
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "Description-en: "):
-				summary, para, inDesc, done = strings.TrimPrefix(line, "Description-en: "), nil, true, false
-			case inDesc && strings.HasPrefix(line, " "):
-				if strings.TrimSpace(line) == "." {
-					done = true
-				} else if !done {
-					para = append(para, strings.TrimSpace(line))
-				}
-			case line == "":
-				if inDesc {
-					add(summary, para)
-				}
-				inDesc = false
-			}
-		}
-		if inDesc {
-			add(summary, para)
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+	if err := debian.Descriptions(paths, add); err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no descriptions in %s", strings.Join(paths, ", "))

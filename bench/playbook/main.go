@@ -40,6 +40,7 @@ import (
 	"lakehouse/backends/embed"
 	"lakehouse/backends/matrix"
 	"lakehouse/backends/vector"
+	"lakehouse/bench/internal/debian"
 )
 
 func main() {
@@ -281,43 +282,13 @@ func upsert(ctx context.Context, vecs *vector.Manager, emb embed.Provider, name 
 func readTexts(paths []string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	for _, path := range paths {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
+	err := debian.Descriptions(paths, func(summary string, para []string) {
+		if t := strings.Join(append([]string{summary}, para...), " "); len(para) > 0 && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var cur []string
-		flush := func() {
-			if t := strings.Join(cur, " "); len(cur) > 1 && !seen[t] {
-				seen[t] = true
-				out = append(out, t)
-			}
-			cur = nil
-		}
-		para := false
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "Description-en: "):
-				flush()
-				cur, para = []string{strings.TrimPrefix(line, "Description-en: ")}, true
-			case para && strings.TrimSpace(line) == ".":
-				para = false
-			case para && strings.HasPrefix(line, " "):
-				cur = append(cur, strings.TrimSpace(line))
-			case line == "":
-				para = false
-			}
-		}
-		flush()
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // loadSynonyms maps each single-word lemma of WordNet to the other single
