@@ -299,7 +299,7 @@ func (m *Matrix) Search(ctx context.Context, q Query) (Result, error) {
 		if before, err = rank(); err != nil {
 			return Result{}, err
 		}
-		if err := m.apply(pb, runs, &q, mode); err != nil {
+		if err := m.apply(ctx, pb, runs, &q, mode); err != nil {
 			return Result{}, err
 		}
 		res.Playbook = &pb.use

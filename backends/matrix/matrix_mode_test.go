@@ -251,33 +251,39 @@ func TestSearch_MinScoreByMode(t *testing.T) {
 	const query = "the value of the scope"
 	vecs, _ := emb.Embed(context.Background(), []string{query})
 	two := []string{"errors", "notes"}
-	for _, c := range []struct {
-		mode vector.Mode
-		min  float64
-	}{{vector.Dense, 0.2}, {vector.Lexical, 1.0}, {vector.Hybrid, 0.3}} {
+	for _, mode := range []vector.Mode{vector.Dense, vector.Lexical, vector.Hybrid} {
 		q := vecs[0]
-		if c.mode == vector.Lexical {
+		if mode == vector.Lexical {
 			q = nil
 		}
-		var want []string
-		all := 0
-		for name, hits := range perCorpus(t, m, q, two, vector.SearchOptions{K: 20, Mode: c.mode, QueryText: query}) {
-			all += len(hits)
+		// The minimum is the median score of the corpora's hits, so that
+		// it keeps some and drops some whatever the scale of the mode.
+		opts := vector.SearchOptions{K: 20, Mode: mode, QueryText: query}
+		var scores []float64
+		for _, hits := range perCorpus(t, m, q, two, opts) {
 			for _, h := range hits {
-				if float64(h.Score) >= c.min {
+				scores = append(scores, float64(h.Score))
+			}
+		}
+		slices.Sort(scores)
+		floor := scores[len(scores)/2]
+		var want []string
+		for name, hits := range perCorpus(t, m, q, two, opts) {
+			for _, h := range hits {
+				if float64(h.Score) >= floor {
 					want = append(want, name+":"+h.ID)
 				}
 			}
 		}
-		if len(want) == 0 || len(want) == all {
-			t.Fatalf("%s: min %v keeps %d of %d; pick a minimum that drops some", c.mode, c.min, len(want), all)
+		if len(want) == 0 || len(want) == len(scores) {
+			t.Fatalf("%s: min %v keeps %d of %d; the fixture's scores are all alike", mode, floor, len(want), len(scores))
 		}
-		res := search(t, mx, matrix.Query{Text: query, Mode: c.mode, Corpora: two, K: 20, MinScore: &c.min})
+		res := search(t, mx, matrix.Query{Text: query, Mode: mode, Corpora: two, K: 20, MinScore: &floor})
 		got := keys(res.Hits)
 		slices.Sort(got)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s, min_score %v: %v, want %v", c.mode, c.min, got, want)
+			t.Errorf("%s, min_score %v: %v, want %v", mode, floor, got, want)
 		}
 	}
 }
@@ -352,8 +358,9 @@ func TestSearch_ModeBadInput(t *testing.T) {
 // numbers worked out by hand: under hybrid the answer's fused score s
 // becomes 1 − (1 − s) × factor, its distance left as it was; under lexical
 // its BM25 is divided by the factor, the distance following; and an answer
-// the search missed is not injected, which the playbook's note says, while
-// dense injects it.
+// the search missed is injected when the corpus scores it in the mode
+// (under lexical, when it holds a query word; the playbook's note says why
+// one was not).
 func TestPlaybook_Modes(t *testing.T) {
 	mx, m := playbookFixture(t, map[string]float64{"entry": 0.1})
 	ctx := context.Background()
@@ -402,13 +409,31 @@ func TestPlaybook_Modes(t *testing.T) {
 		!near(float64(be.Score), 2*float64(e.Score)) || be.Distance != -be.Score || be.Playbook.HitScore != e.Score || be.Playbook.Distance != e.Distance {
 		t.Errorf("lexical with the playbook: %v, e = %+v; want e first at twice %v", got, be, e.Score)
 	}
-	if u := res.Playbook; u.Injected != 0 || !strings.Contains(u.Note, "1 recorded answer(s)") || !strings.Contains(u.Note, "mode lexical") || !strings.Contains(u.Note, "mode dense") {
+	if u := res.Playbook; u.Injected != 0 || !strings.Contains(u.Note, "1 recorded answer(s)") || !strings.Contains(u.Note, "mode lexical") {
 		t.Errorf("lexical playbook use %+v, want no injection and a note saying why", u)
 	}
-	// Dense fetches f: it is within 0.2 of the entry's query.
-	q.Mode, q.K, q.PerCorpusK = vector.Dense, 3, 1
-	if f, ok := hitOf(search(t, mx, q), "words:f"); !ok || f.Playbook == nil || !f.Playbook.Injected {
-		t.Errorf("dense did not inject f: %+v", f)
+	// With one hit a corpus, d alone comes back, and lexical injects e,
+	// which holds "q", at its BM25 doubled.
+	q.PerCorpusK = 1
+	res = search(t, mx, q)
+	be, _ = hitOf(res, "words:e")
+	if got := keys(res.Hits); !slices.Equal(got, []string{"words:e", "words:d"}) || be.Playbook == nil || !be.Playbook.Injected || !near(float64(be.Score), 2*float64(e.Score)) {
+		t.Errorf("lexical, one hit a corpus: %v, e = %+v; want e injected first at twice %v", got, be, e.Score)
+	}
+	// Every mode injects f, within 0.2 of the entry's query, scored as its
+	// corpus scores it: hybrid, by meaning alone (it holds no "q").
+	plainHybrid := search(t, mx, matrix.Query{Text: "q", Corpora: []string{"words"}, K: 3})
+	pf, _ := hitOf(plainHybrid, "words:f")
+	for _, mode := range []vector.Mode{vector.Dense, vector.Hybrid} {
+		q.Mode, q.K = mode, 3
+		f, ok := hitOf(search(t, mx, q), "words:f")
+		if !ok || f.Playbook == nil || !f.Playbook.Injected {
+			t.Errorf("%s did not inject f: %+v", mode, f)
+			continue
+		}
+		if mode == vector.Hybrid && (f.Playbook.HitScore != pf.Score || !near(float64(f.Score), 1-(1-float64(pf.Score))*0.5)) {
+			t.Errorf("hybrid injected f at %v from %v, want from %v (its score in a plain search) to 1 − (1 − it)/2", f.Score, f.Playbook.HitScore, pf.Score)
+		}
 	}
 }
 

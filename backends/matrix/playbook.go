@@ -37,11 +37,12 @@ package matrix
 // weakly (0.05, doubled to 0.09, in tools' TestPlaybookSession) behind the
 // query's best match. A hit is moved within its corpus, which ranks on one
 // scale.
-// Injection needs the answer's score in the search's mode: under
-// dense that is its distance to the query vector, computed here, but BM25
-// and the fused score depend on statistics only the corpus's search has,
-// so under lexical and hybrid a playbook boosts the answers the searches
-// returned and injects none (PlaybookUse.Note says how many it left out).
+//
+// An injected answer is scored by its corpus as the search scores its hits
+// (vector.SearchOptions.Only), so it competes on the same scale in every
+// mode; under lexical an answer whose text holds no word of the query has
+// no score and is not injected (PlaybookUse.Note says how many were left
+// out).
 //
 // Playbook corpora are named with [PlaybookPrefix], which is how a search
 // that names no corpora knows to leave them out: they hold questions, not
@@ -60,7 +61,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -534,12 +534,13 @@ func (m *Matrix) consult(ctx context.Context, name string, query []float32, name
 	return run
 }
 
-// apply boosts the hits of runs that entries of pb recorded, fetches and
-// adds, in mode dense, those within InjectDistance that their corpus did
-// not return, and re-sorts each corpus's hits by score.
-func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query, mode vector.Mode) error {
+// apply boosts the hits of runs that entries of pb recorded, adds those
+// within InjectDistance that their corpus did not return, scored by the
+// corpus as its search scores hits, and re-sorts each corpus's hits by
+// score.
+func (m *Matrix) apply(ctx context.Context, pb *playbookRun, runs []*corpusRun, q *Query, mode vector.Mode) error {
 	inject := m.Playbook.withDefaults().InjectDistance
-	missed := 0 // answers not injected, in a mode that cannot
+	missed := 0 // answers to inject that their corpus could not score
 	for _, r := range live(runs) {
 		r.moves = map[string]*PlaybookMove{}
 		have := map[string]bool{}
@@ -556,13 +557,12 @@ func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query, mode vector
 				fetch = append(fetch, e.id)
 			}
 		}
-		switch {
-		case len(fetch) > 0 && mode != vector.Dense:
-			missed += len(fetch)
-		case len(fetch) > 0:
-			if err := m.inject(pb, r, fetch, q.Filter, q.MinScore); err != nil {
+		if len(fetch) > 0 {
+			n, err := m.inject(ctx, pb, r, fetch, q, mode)
+			if err != nil {
 				return err
 			}
+			missed += len(fetch) - n
 		}
 		pb.use.Boosted += len(r.moves)
 		// Score orders every mode (under dense it falls as the distance
@@ -572,36 +572,30 @@ func (m *Matrix) apply(pb *playbookRun, runs []*corpusRun, q *Query, mode vector
 		})
 	}
 	if missed > 0 {
-		pb.use.Note = fmt.Sprintf("%d recorded answer(s) that the corpus searches did not return were not injected: under mode %s only answers a search returns can be boosted (mode dense fetches missed ones)", missed, mode)
+		pb.use.Note = fmt.Sprintf("%d recorded answer(s) near this query were not injected: they are gone from their corpus, do not match the filter or min_score, or (mode lexical) hold no word of the query", missed)
 	}
 	return nil
 }
 
-// inject fetches the items ids of r's corpus, which its search did not
-// return, and adds those that meet filter and score at least min to its
-// hits, boosted.
-func (m *Matrix) inject(pb *playbookRun, r *corpusRun, ids []string, filter vector.Filter, min *float64) error {
+// inject asks r's corpus for the items ids, which its search did not
+// return, scored as that search scores its hits (see
+// vector.SearchOptions.Only), adds those it scores to r's hits, boosted,
+// and returns how many.
+func (m *Matrix) inject(ctx context.Context, pb *playbookRun, r *corpusRun, ids []string, q *Query, mode vector.Mode) (int, error) {
 	slices.Sort(ids)
-	items, err := m.Corpora.Get(r.info.Name, ids)
+	opts := vector.SearchOptions{Mode: mode, QueryText: q.Text, Filter: q.Filter, MinScore: q.MinScore, Only: ids}
+	hits, err := m.Corpora.Search(ctx, r.info.Name, r.query, opts)
 	if err != nil {
-		return corpusError(r.info.Name, err)
+		return 0, corpusError(r.info.Name, err)
 	}
-	for _, it := range items {
-		d := distance(r.info.Metric, r.query, it.Vector)
-		h := vector.Hit{ID: it.ID, Score: score(r.info.Metric, d), Distance: d, Text: it.Text, Metadata: it.Metadata}
-		if min != nil && float64(h.Score) < *min {
-			continue
-		}
-		if ok, err := filter.Match(it.Metadata); err != nil || !ok {
-			continue // the corpus search checked the filter already
-		}
-		move := pb.near[r.info.Name+":"+it.ID].PlaybookMove
+	for _, h := range hits {
+		move := pb.near[r.info.Name+":"+h.ID].PlaybookMove
 		move.Injected = true
 		r.hits = append(r.hits, h)
-		r.boost(&r.hits[len(r.hits)-1], move, vector.Dense)
+		r.boost(&r.hits[len(r.hits)-1], move, mode)
 		pb.use.Injected++
 	}
-	return nil
+	return len(hits), nil
 }
 
 // boost moves hit h of r, found in mode, by move, noting the move (see
@@ -619,25 +613,6 @@ func (r *corpusRun) boost(h *vector.Hit, move PlaybookMove, mode vector.Mode) {
 		h.Score = float32(1 - float64(1-h.Score)*move.Factor)
 	}
 	r.moves[h.ID] = &move
-}
-
-// distance is the distance of v from q under metric, as a search gives it.
-func distance(metric vector.Metric, q, v []float32) float32 {
-	var dot, qq, vv, sq float64
-	for i := range q {
-		a, b := float64(q[i]), float64(v[i])
-		dot, qq, vv, sq = dot+a*b, qq+a*a, vv+b*b, sq+(a-b)*(a-b)
-	}
-	switch metric {
-	case vector.L2:
-		return float32(math.Sqrt(sq))
-	case vector.Dot:
-		return float32(-dot)
-	}
-	if qq == 0 || vv == 0 {
-		return 1
-	}
-	return float32(1 - dot/math.Sqrt(qq*vv))
 }
 
 // score is the search score of distance d under metric.

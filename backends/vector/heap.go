@@ -162,6 +162,7 @@ type scratch struct {
 	fresh   []uint32
 	query   []float32
 	lex     []float32 // BM25 score by slot (see lexicon.score)
+	held    []float32 // by slot, the idf of the query words its text holds
 	touched []uint32  // the slots of lex that are not zero
 	res     []scored
 }

@@ -20,20 +20,24 @@ package vector
 // instead where the item's similarity lies between the lowest and the
 // highest of the dense candidates. The fused score is
 //
-//	score = (1 − w)·L + w·D,    w = 0.02 + 0.28·u
+//	score = (1 − w)·L + w·D,    w = 0.3·u
 //
-// where u is the share of Σ idf(t) that falls on query words no text of the
-// index holds: misspellings, or words the texts never use. When the index
-// knows every query word, BM25 decides and meaning only orders texts that
-// match about equally (w = 0.02); the more of the query BM25 cannot match
-// at all, the more the meaning side counts, up to w = 0.3 when it knows
-// none. Both numbers, and the scales, were chosen on the queries of
-// bench/embedquality (one seed of it) and checked on two others: a plain
+// where u is the share of Σ idf(t) on the query words that the candidate
+// holding the most of them lacks: 0 when some text holds every word of the
+// query, more for misspellings or words the texts do not use. When a text
+// matches the whole query, BM25 decides alone and orders texts it scores
+// alike as lexical mode does; the less of the query the best lexical match
+// holds, the more meaning counts, up to w = 0.3 when no text holds a word
+// of it. The weight and the scales were chosen on the queries of
+// bench/embedquality (one seed of it) and checked on two others. A plain
 // reciprocal rank fusion, or a fixed weight, fell below BM25 alone on exact
-// words and synonyms, where the default embedder is much the weaker side,
-// while this fusion matches BM25 there and adds 0.05–0.06 MRR on typos.
-// Scores on fixed scales also make MinScore mean the same for every query
-// and every index.
+// words and synonyms, where the default embedder is much the weaker side. A
+// weight that followed only the words no text holds, and so let meaning
+// reorder full matches a little, moved ties among near-duplicate texts and
+// lost up to 0.002 MRR to BM25 on exact words. This fusion matches BM25 on
+// exact words, is at or above it on synonyms, and adds about 0.06 MRR on
+// typos. Scores on fixed scales also make MinScore mean the same for every
+// query and every index.
 
 import (
 	"cmp"
@@ -51,10 +55,9 @@ const (
 	// benchmark: the items that fusion lifts into the top are near the top
 	// of one side already.
 	hybridPool = 50
-	// denseWeightKnown and denseWeightUnknown are the weight of the dense
-	// side when BM25 knows every word of the query and when it knows none.
-	denseWeightKnown   = 0.02
-	denseWeightUnknown = 0.3
+	// denseWeight is the weight of the dense side when no text holds a
+	// word of the query.
+	denseWeight = 0.3
 )
 
 // scored is a slot a search found, with what each side made of it.
@@ -128,26 +131,48 @@ func (s *segment) similarity(d float32) float32 {
 }
 
 // denseSearch returns the k live items nearest to q that match f, best
-// first.
-func (s *segment) denseSearch(q []float32, k, ef int, f *filter, sc *scratch) []scored {
+// first; or, when only is not nil, those of its slots that match f.
+func (s *segment) denseSearch(q []float32, k, ef int, f *filter, only map[uint32]bool, sc *scratch) []scored {
 	res := sc.res[:0]
-	for _, c := range s.search(q, k, ef, f, sc) {
-		res = append(res, scored{slot: c.id, d: c.d, score: s.similarity(c.d)})
+	if only != nil {
+		acc := s.acceptor(f)
+		for i := range only {
+			if acc.ok(i) {
+				d := s.dist(q, i)
+				res = append(res, scored{slot: i, d: d, score: s.similarity(d)})
+			}
+		}
+		sortScored(res)
+	} else {
+		for _, c := range s.search(q, k, ef, f, sc) {
+			res = append(res, scored{slot: c.id, d: c.d, score: s.similarity(c.d)})
+		}
 	}
 	sc.res = res
 	return res
 }
 
 // lexicalSearch returns the k live items that match f whose texts score
-// highest by BM25 for terms, best first. Only items holding a word of terms
-// score at all, so it may return fewer than k.
-func (s *segment) lexicalSearch(terms []string, k int, f *filter, sc *scratch) []scored {
+// highest by BM25 for terms, best first; or, when only is not nil, those of
+// its slots that match f. Only items holding a word of terms score at all,
+// so it may return fewer than k.
+func (s *segment) lexicalSearch(terms []string, k int, f *filter, only map[uint32]bool, sc *scratch) []scored {
 	s.lex.score(terms, s.dead, sc)
 	defer sc.clearLexical()
 	res := sc.res[:0]
-	for _, c := range s.lexicalTop(k, f, sc) {
-		lex := sc.lex[c.id]
-		res = append(res, scored{slot: c.id, lex: lex, score: lex})
+	if only != nil {
+		acc := s.acceptor(f)
+		for i := range only {
+			if lex := sc.lex[i]; lex > 0 && acc.ok(i) {
+				res = append(res, scored{slot: i, lex: lex, score: lex})
+			}
+		}
+		sortScored(res)
+	} else {
+		for _, c := range s.lexicalTop(k, f, sc) {
+			lex := sc.lex[c.id]
+			res = append(res, scored{slot: c.id, lex: lex, score: lex})
+		}
 	}
 	sc.res = res
 	return res
@@ -177,15 +202,16 @@ func (s *segment) lexicalTop(k int, f *filter, sc *scratch) []cand {
 
 // hybridSearch returns the k live items matching f that rank highest by
 // the fusion of their similarity to q and the BM25 of their texts for
-// terms (see the design notes), best first.
-func (s *segment) hybridSearch(q []float32, terms []string, k, ef int, metric Metric, f *filter, sc *scratch) []scored {
+// terms (see the design notes), best first; or, when only is not nil, those
+// of its slots that match f, scored as they would be among the others.
+func (s *segment) hybridSearch(q []float32, terms []string, k, ef int, metric Metric, f *filter, only map[uint32]bool, sc *scratch) []scored {
 	pool := max(k, hybridPool)
 	res := sc.res[:0]
 	for _, c := range s.search(q, pool, max(ef, pool), f, sc) {
 		res = append(res, scored{slot: c.id, d: c.d})
 	}
 	nDense := len(res)
-	ideal, unknown := s.lex.score(terms, s.dead, sc)
+	ideal := s.lex.score(terms, s.dead, sc)
 	defer sc.clearLexical()
 	// Add the lexical side's proposals that the dense side did not make.
 	sc.visited.reset(s.n())
@@ -199,13 +225,40 @@ func (s *segment) hybridSearch(q []float32, terms []string, k, ef int, metric Me
 	}
 
 	dense := s.denseScale(metric, res[:nDense])
-	w := denseWeightKnown + (denseWeightUnknown-denseWeightKnown)*unknown/ideal
+	held := float32(0)
+	for _, r := range res {
+		held = max(held, sc.held[r.slot])
+	}
+	if only != nil {
+		// The pool above sets the scales; the items asked for are scored
+		// on them, and they alone are kept.
+		res = slices.DeleteFunc(res, func(r scored) bool { return !only[r.slot] })
+		acc := s.acceptor(f)
+		for i := range only {
+			if !sc.visited.visit(i) && acc.ok(i) {
+				res = append(res, scored{slot: i, d: s.dist(q, i)})
+			}
+		}
+	}
+	w := denseWeight * max(1-float64(held)/ideal, 0)
 	full := (BM25K1 + 1) * ideal
 	for i := range res {
 		r := &res[i]
 		r.lex = sc.lex[r.slot]
 		r.score = float32((1-w)*float64(r.lex)/full + w*dense(s.similarity(r.d)))
 	}
+	sortScored(res)
+	if only == nil {
+		res = res[:min(k, len(res))]
+	}
+	sc.res = res
+	return res
+}
+
+// sortScored orders res best first: by score, then BM25, then as lexical
+// mode orders texts (by slot), except that texts holding no query word are
+// ordered by their distance to the query.
+func sortScored(res []scored) {
 	slices.SortFunc(res, func(a, b scored) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
@@ -213,11 +266,13 @@ func (s *segment) hybridSearch(q []float32, terms []string, k, ef int, metric Me
 		if c := cmp.Compare(b.lex, a.lex); c != 0 {
 			return c
 		}
+		if a.lex == 0 { // and b.lex: texts without a query word, by meaning
+			if c := cmp.Compare(a.d, b.d); c != 0 {
+				return c
+			}
+		}
 		return cmp.Compare(a.slot, b.slot)
 	})
-	res = res[:min(k, len(res))]
-	sc.res = res
-	return res
 }
 
 // denseScale returns the function that puts a similarity on the dense

@@ -2,6 +2,7 @@ package vector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -40,8 +41,9 @@ func search(t *testing.T, m *Manager, q []float32, opts SearchOptions) []Hit {
 }
 
 // TestSearch_Modes: dense ranks by vector, lexical by words, hybrid puts
-// each side's clear winner on top, and an empty mode picks by what the
-// query has. Hybrid hits carry the true vector distance and BM25 score.
+// the text that holds the whole query first and the nearest text without
+// it next, and an empty mode picks by what the query has. Hybrid hits
+// carry the true vector distance and BM25 score.
 func TestSearch_Modes(t *testing.T) {
 	engines(t, func(t *testing.T, m *Manager, _ bool) {
 		modeIndex(t, m)
@@ -54,8 +56,8 @@ func TestSearch_Modes(t *testing.T) {
 			t.Fatalf("lexical: %v, want [named] alone: no other text has the word", got)
 		}
 		hyb := search(t, m, origin, SearchOptions{K: 5, Mode: Hybrid, QueryText: "E0425"})
-		if got := hitIDs(hyb[:2]); !slices.Contains(got, "near") || !slices.Contains(got, "named") {
-			t.Fatalf("hybrid: top 2 %v, want near and named", got)
+		if got := hitIDs(hyb[:2]); !slices.Equal(got, []string{"named", "near"}) {
+			t.Fatalf("hybrid: top 2 %v, want [named near]", got)
 		}
 		for i, h := range hyb {
 			if h.Score < 0 || h.Score > 1 || i > 0 && h.Score > hyb[i-1].Score {
@@ -84,6 +86,119 @@ func TestSearch_Modes(t *testing.T) {
 			if !slices.Equal(hitIDs(got), hitIDs(want)) || got[0].Score != want[0].Score {
 				t.Fatalf("no mode, vector %v, text %q: %v, want as %s: %v", c.q, c.text, hitIDs(got), c.like, hitIDs(want))
 			}
+		}
+	})
+}
+
+// TestSearch_HybridWeight checks the fused score against the design
+// notes' formula, computed by hand: BM25 decides alone when a text holds
+// every word of the query, and the dense side weighs 0.3 × the share of
+// the query's idf that the best-matching text lacks.
+func TestSearch_HybridWeight(t *testing.T) {
+	engines(t, func(t *testing.T, m *Manager, _ bool) {
+		mustCreate(t, m, "modes", 2, Cosine)
+		items := []Item{
+			{ID: "both", Vector: []float32{1, 0}, Text: "alpha beta"},
+			{ID: "alpha", Vector: []float32{0.6, 0.8}, Text: "alpha gamma delta"},
+			{ID: "none", Vector: []float32{0, 1}, Text: "gamma"},
+		}
+		mustUpsert(t, m, "modes", items)
+		mustWait(t, m, "modes")
+		const n = 3
+		unknown := idf(0, n)
+		for _, c := range []struct {
+			text  string
+			ideal float64 // Σ idf over the words of the query
+			want  float64 // the dense weight
+		}{
+			{"alpha beta", idf(2, n) + idf(1, n), 0},
+			{"alpha zzzz", idf(2, n) + unknown, 0.3 * unknown / (idf(2, n) + unknown)},
+			{"zzzz", unknown, 0.3},
+		} {
+			q := []float32{0.8, 0.6}
+			hits := search(t, m, q, SearchOptions{K: 3, Mode: Hybrid, QueryText: c.text})
+			if len(hits) != 3 {
+				t.Fatalf("%q: %d hits, want 3", c.text, len(hits))
+			}
+			for _, h := range hits {
+				sim := 1 - float64(h.Distance)
+				want := (1-c.want)*float64(h.Lexical)/((BM25K1+1)*c.ideal) + c.want*max(sim, 0)
+				if math.Abs(float64(h.Score)-want) > 1e-5 {
+					t.Errorf("%q: %s scores %v, want %v (lexical %v, similarity %v, dense weight %v)", c.text, h.ID, h.Score, want, h.Lexical, sim, c.want)
+				}
+			}
+		}
+	})
+}
+
+// TestSearch_Only: a search for given ids scores them in every mode as
+// the search scores them among its top k, returns those beyond the top k
+// too (no better than its last hit), and keeps to the filter, to live
+// items and, under lexical, to texts holding a query word.
+func TestSearch_Only(t *testing.T) {
+	engines(t, func(t *testing.T, m *Manager, _ bool) {
+		rng := rand.New(rand.NewPCG(13, 14))
+		var items []Item
+		for i := range 80 {
+			text := "plain words"
+			if i%3 == 0 {
+				text += " rare"
+			}
+			v := []float32{rng.Float32(), rng.Float32(), rng.Float32()}
+			items = append(items, Item{ID: fmt.Sprint(i), Vector: v, Text: text, Metadata: map[string]any{"even": i%2 == 0}})
+		}
+		mustCreate(t, m, "modes", 3, Cosine)
+		mustUpsert(t, m, "modes", items)
+		mustWait(t, m, "modes")
+		if _, err := m.Delete(context.Background(), "modes", []string{"6"}); err != nil {
+			t.Fatal(err)
+		}
+		q := []float32{0.9, 0.1, 0.3}
+		for _, mode := range []Mode{Dense, Lexical, Hybrid} {
+			opts := SearchOptions{K: 10, Mode: mode, QueryText: "rare words", Filter: Filter{"even": true}}
+			top := search(t, m, q, opts)
+			scores := map[string]float32{}
+			for _, h := range top {
+				scores[h.ID] = h.Score
+			}
+			// Two of the top, every third item beyond it, a filtered-out
+			// one, a deleted one and an unknown one.
+			only := []string{top[1].ID, top[4].ID, "1", "6", "nope"}
+			for i := 0; i < 80; i += 3 {
+				if _, ok := scores[fmt.Sprint(i)]; !ok {
+					only = append(only, fmt.Sprint(i))
+				}
+			}
+			opts.Only = only
+			got := search(t, m, q, opts)
+			want := 0 // even ones but 6; under lexical, only those holding a word: all do
+			for _, id := range only {
+				var i int
+				if _, err := fmt.Sscan(id, &i); err == nil && i%2 == 0 && i != 6 {
+					want++
+				}
+			}
+			if len(got) != want {
+				t.Fatalf("%s: only %v returned %d hits (%v), want %d", mode, only, len(got), hitIDs(got), want)
+			}
+			for i, h := range got {
+				if i > 0 && h.Score > got[i-1].Score {
+					t.Fatalf("%s: hits out of order: %v", mode, got)
+				}
+				if s, ok := scores[h.ID]; ok && s != h.Score {
+					t.Errorf("%s: %s scores %v asked for, %v among the top", mode, h.ID, h.Score, s)
+				}
+				if _, ok := scores[h.ID]; !ok && h.Score > top[len(top)-1].Score && mode != Dense {
+					t.Errorf("%s: %s, beyond the top, scores %v, above its last hit (%v)", mode, h.ID, h.Score, top[len(top)-1].Score)
+				}
+			}
+		}
+		// Under lexical, an item holding no word of the query has no score.
+		if got := search(t, m, nil, SearchOptions{Mode: Lexical, QueryText: "rare", Only: []string{"1", "3"}}); !slices.Equal(hitIDs(got), []string{"3"}) {
+			t.Errorf("lexical only [1 3] for rare: %v, want [3]", hitIDs(got))
+		}
+		if _, err := m.Search(context.Background(), "modes", q, SearchOptions{Only: make([]string, MaxK+1)}); !errors.Is(err, errs.Invalid) {
+			t.Errorf("only with %d ids: %v, want Invalid", MaxK+1, err)
 		}
 	})
 }

@@ -524,6 +524,9 @@ func (ix *index) search(ctx context.Context, q []float32, opts SearchOptions) ([
 	if err != nil {
 		return nil, err
 	}
+	if len(opts.Only) > MaxK {
+		return nil, errs.New(errs.Invalid, "only lists %d ids; ask for at most %d", len(opts.Only), MaxK)
+	}
 	mode, terms, err := checkQuery(q, opts)
 	if err != nil {
 		return nil, err
@@ -550,14 +553,18 @@ func (ix *index) search(ctx context.Context, q []float32, opts SearchOptions) ([
 		return nil, ix.lost
 	}
 	s := ix.seg
+	var only map[uint32]bool // nil: the top k
+	if opts.Only != nil {
+		only = s.slotsOf(opts.Only)
+	}
 	var res []scored
 	switch mode {
 	case Dense:
-		res = s.denseSearch(sc.query, k, ef, f, sc)
+		res = s.denseSearch(sc.query, k, ef, f, only, sc)
 	case Lexical:
-		res = s.lexicalSearch(terms, k, f, sc)
+		res = s.lexicalSearch(terms, k, f, only, sc)
 	case Hybrid:
-		res = s.hybridSearch(sc.query, terms, k, ef, ix.metric, f, sc)
+		res = s.hybridSearch(sc.query, terms, k, ef, ix.metric, f, only, sc)
 	}
 	if opts.MinScore != nil {
 		// res is best first: cut at the first hit below the minimum.

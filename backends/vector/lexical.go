@@ -243,8 +243,9 @@ func idf(df, n int) float64 {
 }
 
 // score adds the BM25 score of every live slot holding a word of terms to
-// sc.lex (indexed by slot, and zero elsewhere) and lists those slots in
-// sc.touched; clearLexical undoes it. dead is the tombstone bitmap.
+// sc.lex (indexed by slot, and zero elsewhere), the idf of the words it
+// holds to sc.held, and lists those slots in sc.touched; clearLexical
+// undoes it. dead is the tombstone bitmap.
 //
 // For a text d of length |d| and a query q, with N live texts of average
 // length avgdl:
@@ -254,20 +255,20 @@ func idf(df, n int) float64 {
 // It returns the ideal score of q, Σ idf(t) over the words of q, known to
 // the index or not (a word no text holds has the idf of df = 0): what a
 // text of average length holding each word of q once would score, the
-// scale that fusion measures BM25 against. unknown is the part of it that
-// falls on words no live text holds.
-func (l *lexicon) score(terms []string, dead []uint64, sc *scratch) (ideal, unknown float64) {
+// scale that fusion measures BM25 against.
+func (l *lexicon) score(terms []string, dead []uint64, sc *scratch) (ideal float64) {
 	n := len(l.docLen)
 	if cap(sc.lex) < n {
 		sc.lex = make([]float32, n, n+n/4)
+		sc.held = make([]float32, n, n+n/4)
 	}
-	sc.lex = sc.lex[:n]
+	sc.lex, sc.held = sc.lex[:n], sc.held[:n]
 	sc.touched = sc.touched[:0]
 	avgdl := float64(l.words) / float64(max(l.docs, 1))
 	for _, t := range terms {
 		id, ok := l.ids[t]
 		if !ok || l.df[id] == 0 {
-			unknown += idf(0, l.docs)
+			ideal += idf(0, l.docs)
 			continue
 		}
 		w := idf(int(l.df[id]), l.docs)
@@ -282,15 +283,16 @@ func (l *lexicon) score(terms []string, dead []uint64, sc *scratch) (ideal, unkn
 				sc.touched = append(sc.touched, p.id)
 			}
 			sc.lex[p.id] += float32(w * tf * (BM25K1 + 1) / (tf + norm))
+			sc.held[p.id] += float32(w)
 		}
 	}
-	return ideal + unknown, unknown
+	return ideal
 }
 
-// clearLexical zeroes what score left in sc.lex.
+// clearLexical zeroes what score left in sc.lex and sc.held.
 func (sc *scratch) clearLexical() {
 	for _, i := range sc.touched {
-		sc.lex[i] = 0
+		sc.lex[i], sc.held[i] = 0, 0
 	}
 	sc.touched = sc.touched[:0]
 }

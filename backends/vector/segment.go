@@ -142,6 +142,17 @@ func (s *segment) kill(i uint32) {
 	}
 }
 
+// slotsOf returns the slots of the live items among ids, as a set.
+func (s *segment) slotsOf(ids []string) map[uint32]bool {
+	set := make(map[uint32]bool, len(ids))
+	for _, id := range ids {
+		if i, ok := s.slots[id]; ok {
+			set[i] = true
+		}
+	}
+	return set
+}
+
 func (s *segment) dist(q []float32, i uint32) float32 {
 	if s.l2 {
 		return l2sq(q, s.vec(i))

@@ -173,6 +173,13 @@ type SearchOptions struct {
 	// a search may return fewer than K. nil keeps K hits whenever K items
 	// match, however low they score.
 	MinScore *float64
+	// Only, if not empty, asks for these items alone (at most MaxK ids),
+	// scored as the search would score them among its hits and returned
+	// best first, however far down they rank: those that are live, match
+	// Filter and MinScore and, under lexical, hold a word of the query. K
+	// does not cut them. It is how a caller that knows which items it
+	// wants (a playbook's recorded answers) learns their scores in a mode.
+	Only []string
 }
 
 // Config tunes a Manager. The zero value gives the defaults.

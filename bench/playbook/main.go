@@ -14,7 +14,10 @@
 // score 1, as an agent would after finding it; 2 and 3 are held out, so a
 // held-out phrasing shares half its words with the nearest recorded one
 // and none of the synonyms. Unrelated questions are made the same way from
-// texts no recorded question came from.
+// other texts, keeping those that share at most one word with each asked
+// question (all phrasings counted); the other questions, which share two or
+// more with one of them (Debian descriptions repeat their words), are
+// reported apart.
 //
 // Every question is asked through matrix.Search over all corpora (k 100,
 // merge distance, and again with merge rrf) with and without
@@ -110,17 +113,25 @@ func main() {
 	}
 
 	// Questions: the first texts that give -words words with synonyms.
-	var asked, other []question
-	for i := 0; i < len(texts) && (len(asked) < *questions || len(other) < *unrelated); i++ {
+	// The others are unrelated when they share at most one word with each
+	// asked question (all phrasings of both counted; a held-out paraphrase
+	// shares two with its question), and share words otherwise.
+	var asked, other, sharing []question
+	for i := 0; i < len(texts) && (len(asked) < *questions || len(other) < *unrelated || len(sharing) < *unrelated); i++ {
 		q, ok := phrase(texts[i], syn, *words, rng)
 		if !ok {
 			continue
 		}
 		q.answer = answers[i]
-		if len(asked) < *questions {
+		switch {
+		case len(asked) < *questions:
 			asked = append(asked, q)
-		} else {
-			other = append(other, q)
+		case !slices.ContainsFunc(asked, func(a question) bool { return common(a, q) > 1 }):
+			if len(other) < *unrelated {
+				other = append(other, q)
+			}
+		case len(sharing) < *unrelated:
+			sharing = append(sharing, q)
 		}
 	}
 	mx := &matrix.Matrix{Corpora: vecs, Embedder: emb, Playbook: matrix.PlaybookConfig{BoostDistance: *boost, InjectDistance: *inject}}
@@ -144,23 +155,28 @@ func main() {
 		}
 	}
 
-	var heldOut, recorded, unrel []ask
+	var recorded []ask
+	heldOutOf := func(qs []question) []ask {
+		var asks []ask
+		for _, q := range qs {
+			asks = append(asks, ask{q.phrasings[2], q.answer}, ask{q.phrasings[3], q.answer})
+		}
+		return asks
+	}
+	unrel, shared := heldOutOf(other), heldOutOf(sharing)
 	for _, q := range asked {
 		recorded = append(recorded, ask{q.phrasings[0], q.answer}, ask{q.phrasings[1], q.answer})
-		heldOut = append(heldOut, ask{q.phrasings[2], q.answer}, ask{q.phrasings[3], q.answer})
 	}
-	for _, q := range other {
-		unrel = append(unrel, ask{q.phrasings[2], q.answer}, ask{q.phrasings[3], q.answer})
-	}
-	fmt.Printf("%d corpora × %d texts (%s, %d dims); %d questions recorded (2 phrasings each, %d entries), %d unrelated; %d words per phrasing; boost_distance %v, inject_distance %v\n\n",
-		*corpora, *n, emb.Model(), emb.Dim(), len(asked), 2*len(asked), len(other), *words, *boost, *inject)
+	heldOut := heldOutOf(asked)
+	fmt.Printf("%d corpora × %d texts (%s, %d dims); %d questions recorded (2 phrasings each, %d entries), %d unrelated, %d sharing words; %d words per phrasing; boost_distance %v, inject_distance %v\n\n",
+		*corpora, *n, emb.Model(), emb.Dim(), len(asked), 2*len(asked), len(other), len(sharing), *words, *boost, *inject)
 	fmt.Println("| merge | phrasings | MRR without | MRR with use_playbook | change | R@1 without → with | ranked worse / better |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, how := range []matrix.Merge{matrix.MergeDistance, matrix.MergeRRF} {
 		for _, set := range []struct {
 			name string
 			asks []ask
-		}{{"held-out paraphrases", heldOut}, {"unrelated questions", unrel}, {"recorded phrasings", recorded}} {
+		}{{"held-out paraphrases", heldOut}, {"unrelated questions", unrel}, {"other questions sharing words", shared}, {"recorded phrasings", recorded}} {
 			without := evaluate(ctx, mx, set.asks, how, false)
 			with := evaluate(ctx, mx, set.asks, how, true)
 			worse, better := 0, 0
@@ -185,6 +201,26 @@ type answer struct{ corpus, id string }
 type question struct {
 	phrasings [4]string
 	answer    answer
+}
+
+// common is how many distinct words the phrasings of a and b share.
+func common(a, b question) int {
+	in := map[string]bool{}
+	for _, p := range a.phrasings {
+		for _, w := range strings.Fields(p) {
+			in[w] = true
+		}
+	}
+	n := 0
+	for _, p := range b.phrasings {
+		for _, w := range strings.Fields(p) {
+			if in[w] {
+				n++
+				in[w] = false
+			}
+		}
+	}
+	return n
 }
 
 type ask struct {

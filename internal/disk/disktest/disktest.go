@@ -199,7 +199,17 @@ type Faults struct {
 	mu        sync.Mutex
 	writeErr  error
 	syncErr   error
-	remaining int // faults left to inject; < 0 = until Clear
+	remaining int    // faults left to inject; < 0 = until Clear
+	only      string // when set, faults hit only paths with this base name
+}
+
+// Only makes the faults hit only files and folders with the base name
+// name, so that a test can aim them at one file while other writers (a
+// background index build) go on unharmed. Clear lifts it.
+func (f *Faults) Only(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.only = name
 }
 
 // FailWrites makes writes fail with err (e.g. syscall.ENOSPC, syscall.EIO):
@@ -222,17 +232,17 @@ func (f *Faults) FailSyncs(err error, n int) {
 func (f *Faults) Clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.writeErr, f.syncErr, f.remaining = nil, nil, 0
+	f.writeErr, f.syncErr, f.remaining, f.only = nil, nil, 0, ""
 }
 
-func (f *Faults) write(string) error { return f.take(&f.writeErr) }
-func (f *Faults) sync(string) error  { return f.take(&f.syncErr) }
+func (f *Faults) write(path string) error { return f.take(&f.writeErr, path) }
+func (f *Faults) sync(path string) error  { return f.take(&f.syncErr, path) }
 
-func (f *Faults) take(which *error) error {
+func (f *Faults) take(which *error, path string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err := *which
-	if err == nil || f.remaining == 0 {
+	if err == nil || f.remaining == 0 || f.only != "" && filepath.Base(path) != f.only {
 		return nil
 	}
 	if f.remaining > 0 {

@@ -93,6 +93,18 @@ func TestFaults(t *testing.T) {
 	}
 	pc.Faults().Clear()
 	must(t, f.Sync())
+
+	// Aimed at one file, faults pass the others by.
+	g, err := d.OpenFile("g", os.O_WRONLY|os.O_CREATE, 0o644)
+	must(t, err)
+	defer g.Close()
+	pc.Faults().Only("g")
+	pc.Faults().FailSyncs(syscall.EIO, 1)
+	must(t, f.Sync())
+	if err := g.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync of the aimed-at file = %v, want EIO", err)
+	}
+	must(t, g.Sync())
 }
 
 // read returns every file beneath dir with its content.
