@@ -20,7 +20,7 @@
 // reported apart.
 //
 // Every question is asked through matrix.Search over all corpora (k 100,
-// merge distance, and again with merge rrf) with and without
+// -mode, merge distance and again with merge rrf) with and without
 // use_playbook; the figure is the mean reciprocal rank of the right answer
 // (0 past rank 100).
 //
@@ -59,6 +59,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	boost := flag.Float64("boost", matrix.DefaultBoostDistance, "boost_distance")
 	inject := flag.Float64("inject", matrix.DefaultInjectDistance, "inject_distance")
+	mode := flag.String("mode", "hybrid", "search mode: dense, lexical or hybrid")
 	flag.Parse()
 	if *descs == "" {
 		log.Fatal("-descriptions is required (see run.sh)")
@@ -168,8 +169,8 @@ func main() {
 		recorded = append(recorded, ask{q.phrasings[0], q.answer}, ask{q.phrasings[1], q.answer})
 	}
 	heldOut := heldOutOf(asked)
-	fmt.Printf("%d corpora × %d texts (%s, %d dims); %d questions recorded (2 phrasings each, %d entries), %d unrelated, %d sharing words; %d words per phrasing; boost_distance %v, inject_distance %v\n\n",
-		*corpora, *n, emb.Model(), emb.Dim(), len(asked), 2*len(asked), len(other), len(sharing), *words, *boost, *inject)
+	fmt.Printf("%d corpora × %d texts (%s, %d dims); %d questions recorded (2 phrasings each, %d entries), %d unrelated, %d sharing words; %d words per phrasing; mode %s, boost_distance %v, inject_distance %v\n\n",
+		*corpora, *n, emb.Model(), emb.Dim(), len(asked), 2*len(asked), len(other), len(sharing), *words, *mode, *boost, *inject)
 	fmt.Println("| merge | phrasings | MRR without | MRR with use_playbook | change | R@1 without → with | ranked worse / better |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, how := range []matrix.Merge{matrix.MergeDistance, matrix.MergeRRF} {
@@ -177,8 +178,8 @@ func main() {
 			name string
 			asks []ask
 		}{{"held-out paraphrases", heldOut}, {"unrelated questions", unrel}, {"other questions sharing words", shared}, {"recorded phrasings", recorded}} {
-			without := evaluate(ctx, mx, set.asks, how, false)
-			with := evaluate(ctx, mx, set.asks, how, true)
+			without := evaluate(ctx, mx, set.asks, how, vector.Mode(*mode), false)
+			with := evaluate(ctx, mx, set.asks, how, vector.Mode(*mode), true)
 			worse, better := 0, 0
 			for i := range without {
 				switch {
@@ -264,10 +265,10 @@ var stop = map[string]bool{"this": true, "that": true, "with": true, "from": tru
 
 // evaluate returns the reciprocal rank of the answer of each of asks (0
 // past rank 100).
-func evaluate(ctx context.Context, mx *matrix.Matrix, asks []ask, how matrix.Merge, use bool) []float64 {
+func evaluate(ctx context.Context, mx *matrix.Matrix, asks []ask, how matrix.Merge, mode vector.Mode, use bool) []float64 {
 	rr := make([]float64, len(asks))
 	for i, a := range asks {
-		res, err := mx.Search(ctx, matrix.Query{Text: a.text, K: 100, Merge: how, UsePlaybook: use})
+		res, err := mx.Search(ctx, matrix.Query{Text: a.text, K: 100, Merge: how, Mode: mode, UsePlaybook: use})
 		if err != nil {
 			log.Fatal(err)
 		}
