@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/catalog"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/ingest"
@@ -112,29 +110,27 @@ func datasetTools(b *Backends) []Tool {
 	}
 }
 
-func (b *Backends) ingestDataset(ctx context.Context, req *mcp.CallToolRequest, in ingestIn) (*ingest.Result, error) {
+func (b *Backends) ingestDataset(ctx context.Context, in ingestIn) (*ingest.Result, error) {
 	if max := b.maxObjectBytes(); int64(len(in.Source.Content)) > max {
 		return nil, errs.New(errs.TooLarge, "content is %d bytes, over the %d-byte cap (objects.max_bytes); ingest a large file from a path under ingest.allowed_paths instead", len(in.Source.Content), max)
 	}
 	return b.Ingest.Ingest(ctx, ingest.Request{
 		Name: in.Name, Content: in.Source.Content, ObjectKey: in.Source.ObjectKey, Path: in.Source.Path,
 		Format: in.Format, Mode: in.Mode, Options: in.Options,
-	}, progressOf(ctx, req))
+	}, progressOf(ctx))
 }
 
-// progressOf returns a Progress that sends MCP progress notifications, or nil
-// when the client did not ask for them.
-func progressOf(ctx context.Context, req *mcp.CallToolRequest) ingest.Progress {
-	token := req.Params.GetProgressToken()
-	if token == nil || req.Session == nil {
+// progressOf returns the ingest Progress that reports to the caller, or nil
+// when the caller did not ask for progress.
+func progressOf(ctx context.Context) ingest.Progress {
+	p := progressFrom(ctx)
+	if p == nil {
 		return nil
 	}
-	return func(step float64, message string) {
-		_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: step, Message: message})
-	}
+	return func(step float64, message string) { p(step, 0, message) }
 }
 
-func (b *Backends) listDatasets(ctx context.Context, _ *mcp.CallToolRequest, in listDatasetsIn) (listDatasetsOut, error) {
+func (b *Backends) listDatasets(ctx context.Context, in listDatasetsIn) (listDatasetsOut, error) {
 	limit, err := pageLimit(in.Limit)
 	if err != nil {
 		return listDatasetsOut{}, err
@@ -155,7 +151,7 @@ func (b *Backends) listDatasets(ctx context.Context, _ *mcp.CallToolRequest, in 
 	return out, nil
 }
 
-func (b *Backends) getManifest(ctx context.Context, _ *mcp.CallToolRequest, in getManifestIn) (*manifestOut, error) {
+func (b *Backends) getManifest(ctx context.Context, in getManifestIn) (*manifestOut, error) {
 	m, err := b.Catalog.Get(in.Name)
 	if err != nil {
 		return nil, err
@@ -192,7 +188,7 @@ func (b *Backends) getManifest(ctx context.Context, _ *mcp.CallToolRequest, in g
 	return out, nil
 }
 
-func (b *Backends) dropDataset(ctx context.Context, _ *mcp.CallToolRequest, in dropDatasetIn) (dropDatasetOut, error) {
+func (b *Backends) dropDataset(ctx context.Context, in dropDatasetIn) (dropDatasetOut, error) {
 	m, err := b.Ingest.Drop(ctx, in.Name)
 	if err != nil {
 		return dropDatasetOut{}, err

@@ -23,13 +23,13 @@ type infOut struct {
 func TestDefineContainsFailures(t *testing.T) {
 	s := mcp.NewServer(&mcp.Implementation{Name: "test"}, nil)
 	Register(s, []Tool{
-		define("boom", "panics", readOnly("Boom"), func(context.Context, *mcp.CallToolRequest, struct{}) (struct{}, error) {
+		define("boom", "panics", readOnly("Boom"), func(context.Context, struct{}) (struct{}, error) {
 			panic("kaboom")
 		}),
-		define("inf", "returns infinity", readOnly("Inf"), func(context.Context, *mcp.CallToolRequest, struct{}) (infOut, error) {
+		define("inf", "returns infinity", readOnly("Inf"), func(context.Context, struct{}) (infOut, error) {
 			return infOut{X: math.Inf(1)}, nil
 		}),
-		define("echo", "echoes n", readOnly("Echo"), func(_ context.Context, _ *mcp.CallToolRequest, in echoIO) (echoIO, error) {
+		define("echo", "echoes n", readOnly("Echo"), func(_ context.Context, in echoIO) (echoIO, error) {
 			return in, nil
 		}),
 	})

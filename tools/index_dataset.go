@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/corpus/dataset"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/ingest"
@@ -43,7 +41,7 @@ type indexDatasetOut struct {
 	ElapsedMS  int64    `json:"elapsed_ms"`
 }
 
-func (b *Backends) indexDataset(ctx context.Context, req *mcp.CallToolRequest, in indexDatasetIn) (*indexDatasetOut, error) {
+func (b *Backends) indexDataset(ctx context.Context, in indexDatasetIn) (*indexDatasetOut, error) {
 	start := time.Now()
 	spec := dataset.Spec{
 		Dataset: in.Dataset, IDColumn: in.IDColumn, TextColumns: in.TextColumns, TextTemplate: in.TextTemplate,
@@ -66,7 +64,7 @@ func (b *Backends) indexDataset(ctx context.Context, req *mcp.CallToolRequest, i
 	info, err := b.Vectors.Info(out.Index)
 	if errors.Is(err, errs.NotFound) {
 		var created *vector.IndexInfo
-		created, err = b.createIndex(ctx, req, createIndexIn{Name: out.Index})
+		created, err = b.createIndex(ctx, createIndexIn{Name: out.Index})
 		if created != nil {
 			info = *created
 		}
@@ -78,7 +76,7 @@ func (b *Backends) indexDataset(ctx context.Context, req *mcp.CallToolRequest, i
 	if err := b.checkModel(info); err != nil {
 		return nil, err
 	}
-	res, err := x.Run(ctx, plan, out.Index, rowProgress(ctx, req))
+	res, err := x.Run(ctx, plan, out.Index, rowProgress(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -89,17 +87,14 @@ func (b *Backends) indexDataset(ctx context.Context, req *mcp.CallToolRequest, i
 	return out, nil
 }
 
-// rowProgress sends the caller a progress notification, with the total, after
-// each page of rows, when the call asked for them.
-func rowProgress(ctx context.Context, req *mcp.CallToolRequest) dataset.Progress {
-	token := req.Params.GetProgressToken()
-	if token == nil || req.Session == nil {
+// rowProgress reports to the caller, with the total, after each page of
+// rows, when the call asked for progress.
+func rowProgress(ctx context.Context) dataset.Progress {
+	p := progressFrom(ctx)
+	if p == nil {
 		return nil
 	}
 	return func(done, total int64) {
-		_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-			ProgressToken: token, Progress: float64(done), Total: float64(total),
-			Message: fmt.Sprintf("%d of %d rows read", done, total),
-		})
+		p(float64(done), float64(total), fmt.Sprintf("%d of %d rows read", done, total))
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/errs"
 	"lakehouse/backends/matrix"
 	"lakehouse/backends/vector"
@@ -168,7 +166,7 @@ func (b *Backends) matrixEngine() *matrix.Matrix {
 	return &matrix.Matrix{Corpora: b.Vectors, Embedder: b.Embed, Playbook: b.Playbook}
 }
 
-func (b *Backends) matrixSearch(ctx context.Context, _ *mcp.CallToolRequest, in matrixSearchIn) (matrixSearchOut, error) {
+func (b *Backends) matrixSearch(ctx context.Context, in matrixSearchIn) (matrixSearchOut, error) {
 	maxText, err := hitTextCap(in.MaxTextBytes)
 	if err != nil {
 		return matrixSearchOut{}, err
@@ -233,7 +231,7 @@ func (r *rerankIn) query() (*matrix.Rerank, error) {
 	return &matrix.Rerank{Focus: r.Relevance.Focus.focus(), Threshold: r.Relevance.Threshold}, nil
 }
 
-func (b *Backends) listCorpora(context.Context, *mcp.CallToolRequest, struct{}) (listCorporaOut, error) {
+func (b *Backends) listCorpora(context.Context, struct{}) (listCorporaOut, error) {
 	out := listCorporaOut{Corpora: []corpusOut{}, Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Model()}
 	for _, c := range b.matrixEngine().List() {
 		out.Corpora = append(out.Corpora, corpusOut{
@@ -246,7 +244,7 @@ func (b *Backends) listCorpora(context.Context, *mcp.CallToolRequest, struct{}) 
 // recordPlaybook records one entry, given by the top-level fields, or the
 // entries. The one entry's mistake is the call's error; of several, each
 // is reported in its own result.
-func (b *Backends) recordPlaybook(ctx context.Context, _ *mcp.CallToolRequest, in recordPlaybookIn) (recordPlaybookOut, error) {
+func (b *Backends) recordPlaybook(ctx context.Context, in recordPlaybookIn) (recordPlaybookOut, error) {
 	single := in.playbookEntryIn
 	given := in.Entries
 	switch {

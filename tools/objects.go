@@ -9,8 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/errs"
 	"lakehouse/backends/store"
 )
@@ -92,7 +90,7 @@ func writableKey(key string) error {
 	return nil
 }
 
-func (b *Backends) putObject(ctx context.Context, _ *mcp.CallToolRequest, in putObjectIn) (store.Info, error) {
+func (b *Backends) putObject(ctx context.Context, in putObjectIn) (store.Info, error) {
 	if err := writableKey(in.Key); err != nil {
 		return store.Info{}, err
 	}
@@ -115,7 +113,7 @@ func (b *Backends) putObject(ctx context.Context, _ *mcp.CallToolRequest, in put
 	return info, err
 }
 
-func (b *Backends) getObject(ctx context.Context, _ *mcp.CallToolRequest, in getObjectIn) (getObjectOut, error) {
+func (b *Backends) getObject(ctx context.Context, in getObjectIn) (getObjectOut, error) {
 	limit := in.MaxBytes
 	switch {
 	case limit < 0:
@@ -178,7 +176,7 @@ func trimPartialRune(data []byte) []byte {
 	return data
 }
 
-func (b *Backends) listObjects(ctx context.Context, _ *mcp.CallToolRequest, in listObjectsIn) (listObjectsOut, error) {
+func (b *Backends) listObjects(ctx context.Context, in listObjectsIn) (listObjectsOut, error) {
 	limit, err := pageLimit(in.Limit)
 	if err != nil {
 		return listObjectsOut{}, err
@@ -193,7 +191,7 @@ func (b *Backends) listObjects(ctx context.Context, _ *mcp.CallToolRequest, in l
 	return listObjectsOut{Objects: items, NextCursor: next, Truncated: next != ""}, nil
 }
 
-func (b *Backends) deleteObject(ctx context.Context, _ *mcp.CallToolRequest, in deleteObjectIn) (deleteObjectOut, error) {
+func (b *Backends) deleteObject(ctx context.Context, in deleteObjectIn) (deleteObjectOut, error) {
 	if err := writableKey(in.Key); err != nil {
 		return deleteObjectOut{}, err
 	}

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/errs"
 	"lakehouse/backends/matrix"
 	"lakehouse/backends/observer"
@@ -75,7 +73,7 @@ func observerTools(b *Backends) []Tool {
 	}
 }
 
-func (b *Backends) recordEvent(ctx context.Context, _ *mcp.CallToolRequest, in recordEventIn) (recordEventOut, error) {
+func (b *Backends) recordEvent(ctx context.Context, in recordEventIn) (recordEventOut, error) {
 	op := observer.Op{
 		ID: in.ID, Endpoint: in.Endpoint, Source: in.Source, Success: in.Error == "", DurationMS: in.DurationMS,
 		InputSummary: in.InputSummary, OutputSummary: in.OutputSummary, Error: in.Error, SigHash: in.SigHash,
@@ -120,7 +118,7 @@ func (b *Backends) fold(ctx context.Context, op observer.Op) *foldOut {
 	return &foldOut{Error: err.Error()}
 }
 
-func (b *Backends) observerStats(_ context.Context, _ *mcp.CallToolRequest, in statsIn) (observer.Stats, error) {
+func (b *Backends) observerStats(_ context.Context, in statsIn) (observer.Stats, error) {
 	since, err := parseTime("since", in.Since)
 	if err != nil {
 		return observer.Stats{}, err
@@ -128,7 +126,7 @@ func (b *Backends) observerStats(_ context.Context, _ *mcp.CallToolRequest, in s
 	return b.Observer.Stats(since), nil
 }
 
-func (b *Backends) listEvents(_ context.Context, _ *mcp.CallToolRequest, in listEventsIn) (listEventsOut, error) {
+func (b *Backends) listEvents(_ context.Context, in listEventsIn) (listEventsOut, error) {
 	since, err := parseTime("since", in.Since)
 	if err != nil {
 		return listEventsOut{}, err

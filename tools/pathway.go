@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/errs"
 	"lakehouse/backends/pathway"
 )
@@ -141,7 +139,7 @@ func rawContent(v json.RawMessage, required bool) (json.RawMessage, error) {
 	return v, nil
 }
 
-func (b *Backends) addTrace(ctx context.Context, _ *mcp.CallToolRequest, in addTraceIn) (addTraceOut, error) {
+func (b *Backends) addTrace(ctx context.Context, in addTraceIn) (addTraceOut, error) {
 	content, err := rawContent(in.Content, true)
 	if err != nil {
 		return addTraceOut{}, err
@@ -150,7 +148,7 @@ func (b *Backends) addTrace(ctx context.Context, _ *mcp.CallToolRequest, in addT
 	return addTraceOut{Trace: t, Replayed: replayed}, err
 }
 
-func (b *Backends) updateTrace(ctx context.Context, _ *mcp.CallToolRequest, in updateTraceIn) (pathway.Trace, error) {
+func (b *Backends) updateTrace(ctx context.Context, in updateTraceIn) (pathway.Trace, error) {
 	content, err := rawContent(in.Content, false)
 	if err != nil {
 		return pathway.Trace{}, err
@@ -158,7 +156,7 @@ func (b *Backends) updateTrace(ctx context.Context, _ *mcp.CallToolRequest, in u
 	return b.Pathway.Update(ctx, in.UID, content, in.Text, in.Tags)
 }
 
-func (b *Backends) reviseTrace(ctx context.Context, _ *mcp.CallToolRequest, in reviseTraceIn) (pathway.Trace, error) {
+func (b *Backends) reviseTrace(ctx context.Context, in reviseTraceIn) (pathway.Trace, error) {
 	content, err := rawContent(in.Content, true)
 	if err != nil {
 		return pathway.Trace{}, err
@@ -166,15 +164,15 @@ func (b *Backends) reviseTrace(ctx context.Context, _ *mcp.CallToolRequest, in r
 	return b.Pathway.Revise(ctx, in.PredecessorUID, content, in.Text, in.Tags)
 }
 
-func (b *Backends) retireTrace(ctx context.Context, _ *mcp.CallToolRequest, in retireTraceIn) (pathway.Trace, error) {
+func (b *Backends) retireTrace(ctx context.Context, in retireTraceIn) (pathway.Trace, error) {
 	return b.Pathway.Retire(ctx, in.UID, in.Reason)
 }
 
-func (b *Backends) getTrace(ctx context.Context, _ *mcp.CallToolRequest, in traceIn) (pathway.Trace, error) {
+func (b *Backends) getTrace(ctx context.Context, in traceIn) (pathway.Trace, error) {
 	return b.Pathway.Get(ctx, in.UID)
 }
 
-func (b *Backends) traceHistory(ctx context.Context, _ *mcp.CallToolRequest, in traceIn) (historyOut, error) {
+func (b *Backends) traceHistory(ctx context.Context, in traceIn) (historyOut, error) {
 	h, err := b.Pathway.History(ctx, in.UID)
 	if err != nil {
 		return historyOut{}, err
@@ -187,7 +185,7 @@ func (b *Backends) traceHistory(ctx context.Context, _ *mcp.CallToolRequest, in 
 	return out, nil
 }
 
-func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in searchTracesIn) (searchTracesOut, error) {
+func (b *Backends) searchTraces(ctx context.Context, in searchTracesIn) (searchTracesOut, error) {
 	opts := pathway.SearchOptions{
 		Query: in.Query, Mode: pathway.Mode(in.Mode), MinScore: in.MinScore,
 		TagsAll: in.TagsAll, TagsAny: in.TagsAny,
@@ -213,6 +211,6 @@ func (b *Backends) searchTraces(ctx context.Context, _ *mcp.CallToolRequest, in 
 	return out, nil
 }
 
-func (b *Backends) pathwayStats(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (pathway.Stats, error) {
+func (b *Backends) pathwayStats(ctx context.Context, _ struct{}) (pathway.Stats, error) {
 	return b.Pathway.Stats(ctx)
 }

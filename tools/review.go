@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/matrix"
 )
 
@@ -86,7 +84,7 @@ func (b *Backends) gate() *matrix.Gate {
 	return g
 }
 
-func (b *Backends) scoreRelevance(ctx context.Context, _ *mcp.CallToolRequest, in scoreRelevanceIn) (scoreRelevanceOut, error) {
+func (b *Backends) scoreRelevance(ctx context.Context, in scoreRelevanceIn) (scoreRelevanceOut, error) {
 	s, err := matrix.NewScorer(in.Focus.focus())
 	if err != nil {
 		return scoreRelevanceOut{}, err
@@ -110,7 +108,7 @@ func (b *Backends) scoreRelevance(ctx context.Context, _ *mcp.CallToolRequest, i
 	}, nil
 }
 
-func (b *Backends) downgradeGate(_ context.Context, _ *mcp.CallToolRequest, in downgradeGateIn) (downgradeGateOut, error) {
+func (b *Backends) downgradeGate(_ context.Context, in downgradeGateIn) (downgradeGateOut, error) {
 	d, err := b.gate().Decide(in.Mode, in.Model, in.ForcedMode)
 	return downgradeGateOut{d}, err
 }

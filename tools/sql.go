@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/errs"
 	"lakehouse/backends/sqlengine"
 )
@@ -45,7 +43,7 @@ func sqlTools(b *Backends) []Tool {
 	}
 }
 
-func (b *Backends) querySQL(ctx context.Context, req *mcp.CallToolRequest, in querySQLIn) (queryOut, error) {
+func (b *Backends) querySQL(ctx context.Context, in querySQLIn) (queryOut, error) {
 	maxRows, timeout := in.MaxRows, in.TimeoutMS
 	switch {
 	case maxRows < 0 || maxRows > maxMaxRows:
@@ -62,7 +60,7 @@ func (b *Backends) querySQL(ctx context.Context, req *mcp.CallToolRequest, in qu
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Millisecond)
 	defer cancel()
 	// A call that waits for a query slot says so in progress notifications.
-	res, err := b.SQL.QueryProgress(ctx, in.SQL, maxRows, sqlengine.Progress(progressOf(ctx, req)))
+	res, err := b.SQL.QueryProgress(ctx, in.SQL, maxRows, sqlengine.Progress(progressOf(ctx)))
 	if err != nil {
 		return queryOut{}, err
 	}

@@ -65,69 +65,106 @@ func (b *Backends) maxObjectBytes() int64 {
 
 // Tool is one entry of the table.
 type Tool struct {
-	Name        string
-	Description string
-	Annotations *mcp.ToolAnnotations
-	add         func(*mcp.Server, *mcp.Tool)
+	Name         string
+	Description  string
+	Annotations  *mcp.ToolAnnotations
+	InputSchema  *jsonschema.Schema
+	OutputSchema *jsonschema.Schema
+	invoke       func(ctx context.Context, args json.RawMessage) (Result, error)
 }
+
+// Result is what a tool call returns: its structured output, encoded once,
+// and the text content that goes beside it.
+type Result struct {
+	JSON json.RawMessage // the output as JSON: structuredContent, a REST response body
+	Text string          // what the output renders (a markdown table, say), or JSON
+}
+
+// Invoke runs the tool on raw JSON arguments: the one call path behind every
+// front door (MCP, the REST gateway, and mcpd call through MCP). A caller's
+// mistake comes back as an error of a kind of package errs; a panic in the
+// tool as an error too, logged.
+func (t Tool) Invoke(ctx context.Context, args json.RawMessage) (res Result, err error) {
+	defer func() { // one broken call must not take the server, and every client of it, down
+		if p := recover(); p != nil {
+			slog.Error("tool panicked", "tool", t.Name, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in %s (logged by the server): %v", t.Name, p)
+		}
+	}()
+	res, err = t.invoke(ctx, args)
+	if err != nil && errs.KindOf(err) == nil && ctx.Err() == nil {
+		slog.Error("tool failed", "tool", t.Name, "err", err)
+	}
+	return res, err
+}
+
+// ReadOnly reports whether the tool changes nothing, as its annotations say.
+func (t Tool) ReadOnly() bool { return t.Annotations != nil && t.Annotations.ReadOnlyHint }
 
 // Texter is implemented by outputs that render themselves for the text
 // content of a result (a markdown table, say). Other outputs are sent as
 // compact JSON text beside the structured content.
 type Texter interface{ Text() string }
 
-// define makes a Tool from a typed handler. A handler's error becomes a tool
-// error (isError) whose text is the error's message; errors that are not a
-// caller's mistake (see package errs) are also logged as faults.
+// define makes a Tool from a typed handler. A handler's error is the
+// call's error; errors that are not a caller's mistake (see package errs)
+// are also logged as faults.
 //
 // Arguments are checked against the input schema, then decoded from the
 // request's own bytes: go-sdk's typed handlers re-encode arguments after
 // checking them, which turns big integers in free-form JSON (a trace's
 // content) into floats and reorders its keys. The output is not checked
 // against its schema: it is ours, and encoded once, on the wire.
-func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h func(context.Context, *mcp.CallToolRequest, In) (Out, error)) Tool {
+func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h func(context.Context, In) (Out, error)) Tool {
+	in := schemaFor[In]()
+	resolved, err := in.Resolve(nil)
+	if err != nil {
+		panic(fmt.Sprintf("input schema of %s: %v", name, err)) // a programming error, caught by every test
+	}
 	return Tool{
-		Name:        name,
-		Description: description,
-		Annotations: ann,
-		add: func(s *mcp.Server, t *mcp.Tool) {
-			in := schemaFor[In]()
-			t.InputSchema, t.OutputSchema = in, schemaFor[Out]()
-			resolved, err := in.Resolve(nil)
+		Name:         name,
+		Description:  description,
+		Annotations:  ann,
+		InputSchema:  in,
+		OutputSchema: schemaFor[Out](),
+		invoke: func(ctx context.Context, raw json.RawMessage) (Result, error) {
+			args, generic, err := decodeArgs[In](resolved, raw)
+			keepArgs(ctx, generic)
 			if err != nil {
-				panic(fmt.Sprintf("input schema of %s: %v", name, err)) // a programming error, caught by every test
+				return Result{}, err
 			}
-			s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
-				defer func() { // one broken call must not take the server, and every client of it, down
-					if p := recover(); p != nil {
-						slog.Error("tool panicked", "tool", name, "panic", p, "stack", string(debug.Stack()))
-						res = errorResult(fmt.Errorf("internal error in %s (logged by the server): %v", name, p))
-					}
-				}()
-				args, generic, err := decodeArgs[In](resolved, req.Params.Arguments)
-				keepArgs(ctx, generic)
-				if err != nil {
-					return errorResult(err), nil
-				}
-				out, err := h(ctx, req, args)
-				if err != nil {
-					if errs.KindOf(err) == nil && ctx.Err() == nil {
-						slog.Error("tool failed", "tool", name, "err", err)
-					}
-					return errorResult(err), nil
-				}
-				// Encoded here, once: a value JSON cannot hold (an infinite
-				// score, say) becomes a tool error rather than no answer.
-				structured, err := json.Marshal(out)
-				if err != nil {
-					slog.Error("tool output cannot be encoded", "tool", name, "err", err)
-					return errorResult(fmt.Errorf("the result of %s cannot be encoded as JSON: %w", name, err)), nil
-				}
-				keepOutput(ctx, out)
-				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text(out, structured)}}, StructuredContent: json.RawMessage(structured)}, nil
-			})
+			out, err := h(ctx, args)
+			if err != nil {
+				return Result{}, err
+			}
+			// Encoded here, once: a value JSON cannot hold (an infinite
+			// score, say) becomes an error rather than no answer.
+			structured, err := json.Marshal(out)
+			if err != nil {
+				return Result{}, fmt.Errorf("the result of %s cannot be encoded as JSON: %w", name, err)
+			}
+			keepOutput(ctx, out)
+			return Result{JSON: structured, Text: text(out, structured)}, nil
 		},
 	}
+}
+
+// Progress reports how far a long call has come: done of total (0 when the
+// total is not known), with a message.
+type Progress func(done, total float64, message string)
+
+type progressKey struct{}
+
+// WithProgress returns ctx carrying p, which tools that take long call as
+// they go (an MCP client's progress notifications, say).
+func WithProgress(ctx context.Context, p Progress) context.Context {
+	return context.WithValue(ctx, progressKey{}, p)
+}
+
+// progressFrom returns the Progress of ctx, or nil.
+func progressFrom(ctx context.Context) Progress {
+	p, _ := ctx.Value(progressKey{}).(Progress)
+	return p
 }
 
 // decodeArgs checks raw arguments against the input schema and decodes
@@ -142,10 +179,10 @@ func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (in In
 			// Valid JSON that a float64 cannot hold, such as 1e400.
 			return in, nil, errs.New(errs.Invalid, "arguments hold a number beyond what a double can hold (%s; about ±1.8e308): write it smaller, or as a string", te.Value)
 		}
-		return in, nil, fmt.Errorf("arguments are not JSON: %w", err)
+		return in, nil, errs.New(errs.Invalid, "arguments are not JSON: %w", err)
 	}
 	if err := schema.Validate(generic); err != nil {
-		return in, generic, fmt.Errorf("validating \"arguments\": %w", err)
+		return in, generic, errs.New(errs.Invalid, "validating \"arguments\": %w", err)
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return in, generic, argumentError(err)
@@ -158,7 +195,7 @@ func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (in In
 func argumentError(err error) error {
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) {
-		return fmt.Errorf("decoding \"arguments\": %w", err)
+		return errs.New(errs.Invalid, "decoding \"arguments\": %w", err)
 	}
 	want := "a " + te.Type.String()
 	switch te.Type.Kind() {
@@ -223,10 +260,24 @@ func All(b *Backends) []Tool {
 	return all
 }
 
-// Register adds tools to s.
+// Register adds tools to s. A call's error becomes a tool error (isError)
+// whose text is the error's message, and a progress token in the call
+// turns the tool's progress into notifications.
 func Register(s *mcp.Server, tools []Tool) {
 	for _, t := range tools {
-		t.add(s, &mcp.Tool{Name: t.Name, Description: t.Description, Annotations: t.Annotations})
+		mt := &mcp.Tool{Name: t.Name, Description: t.Description, Annotations: t.Annotations, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema}
+		s.AddTool(mt, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if token := req.Params.GetProgressToken(); token != nil && req.Session != nil {
+				ctx = WithProgress(ctx, func(done, total float64, message string) {
+					_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: done, Total: total, Message: message})
+				})
+			}
+			res, err := t.Invoke(ctx, req.Params.Arguments)
+			if err != nil {
+				return errorResult(err), nil
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Text}}, StructuredContent: res.JSON}, nil
+		})
 	}
 }
 

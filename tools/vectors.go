@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
 	"lakehouse/backends/observer"
@@ -141,7 +139,7 @@ func vectorTools(b *Backends) []Tool {
 	}
 }
 
-func (b *Backends) embedText(ctx context.Context, _ *mcp.CallToolRequest, in embedIn) (embedOut, error) {
+func (b *Backends) embedText(ctx context.Context, in embedIn) (embedOut, error) {
 	switch n := len(in.Texts); {
 	case n == 0:
 		return embedOut{}, errs.New(errs.Invalid, "texts is empty; give 1 to %d texts", maxEmbedTexts)
@@ -155,7 +153,7 @@ func (b *Backends) embedText(ctx context.Context, _ *mcp.CallToolRequest, in emb
 	return embedOut{Model: b.Embed.Model(), Dims: len(vecs[0]), Vectors: vecs}, nil
 }
 
-func (b *Backends) createIndex(ctx context.Context, _ *mcp.CallToolRequest, in createIndexIn) (*vector.IndexInfo, error) {
+func (b *Backends) createIndex(ctx context.Context, in createIndexIn) (*vector.IndexInfo, error) {
 	dims, err := b.Embed.Dims(ctx)
 	if err != nil && in.Dims == 0 {
 		return nil, fmt.Errorf("learn the embedding model's dimension: %w", err)
@@ -168,11 +166,11 @@ func (b *Backends) createIndex(ctx context.Context, _ *mcp.CallToolRequest, in c
 	return &info, err
 }
 
-func (b *Backends) listIndexes(context.Context, *mcp.CallToolRequest, struct{}) (listIndexesOut, error) {
+func (b *Backends) listIndexes(context.Context, struct{}) (listIndexesOut, error) {
 	return listIndexesOut{Indexes: b.Vectors.List(), Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Stats()}, nil
 }
 
-func (b *Backends) dropIndex(ctx context.Context, _ *mcp.CallToolRequest, in indexNameIn) (dropIndexOut, error) {
+func (b *Backends) dropIndex(ctx context.Context, in indexNameIn) (dropIndexOut, error) {
 	if err := b.Vectors.Drop(ctx, in.Name); err != nil {
 		return dropIndexOut{}, err
 	}
@@ -201,7 +199,7 @@ func (b *Backends) checkModel(info vector.IndexInfo) error {
 	return nil
 }
 
-func (b *Backends) upsertVectors(ctx context.Context, _ *mcp.CallToolRequest, in upsertIn) (upsertOut, error) {
+func (b *Backends) upsertVectors(ctx context.Context, in upsertIn) (upsertOut, error) {
 	if len(in.Items) == 0 {
 		return upsertOut{}, errs.New(errs.Invalid, "items is empty; give 1 to %d items", vector.MaxBatch)
 	}
@@ -250,7 +248,7 @@ func (b *Backends) count(index string) int {
 	return info.Count
 }
 
-func (b *Backends) deleteVectors(ctx context.Context, _ *mcp.CallToolRequest, in deleteVectorsIn) (deleteVectorsOut, error) {
+func (b *Backends) deleteVectors(ctx context.Context, in deleteVectorsIn) (deleteVectorsOut, error) {
 	if len(in.IDs) == 0 {
 		return deleteVectorsOut{}, errs.New(errs.Invalid, "ids is empty; give 1 to %d ids", vector.MaxBatch)
 	}
@@ -261,7 +259,7 @@ func (b *Backends) deleteVectors(ctx context.Context, _ *mcp.CallToolRequest, in
 	return deleteVectorsOut{Index: in.Index, Deleted: n, Count: b.count(in.Index)}, nil
 }
 
-func (b *Backends) searchVectors(ctx context.Context, _ *mcp.CallToolRequest, in searchIn) (searchOut, error) {
+func (b *Backends) searchVectors(ctx context.Context, in searchIn) (searchOut, error) {
 	info, err := b.Vectors.Info(in.Index)
 	if err != nil {
 		return searchOut{}, err
