@@ -23,6 +23,7 @@ import (
 type Config struct {
 	DataDir  string         `toml:"data_dir" env:"LAKEHOUSE_DATA"`
 	Server   ServerConfig   `toml:"server"`
+	Gateway  GatewayConfig  `toml:"gateway"`
 	Objects  ObjectsConfig  `toml:"objects"`
 	Ingest   IngestConfig   `toml:"ingest"`
 	SQL      SQLConfig      `toml:"sql"`
@@ -75,6 +76,34 @@ func (s *ServerConfig) validate() error {
 	for _, h := range s.AllowedHosts {
 		if net.ParseIP(h) == nil && (h == "" || strings.ContainsAny(h, ":/@[] ")) {
 			return fmt.Errorf("server.allowed_hosts: %q is not a host name or IP address (give it without scheme, port or path)", h)
+		}
+	}
+	return nil
+}
+
+// GatewayConfig configures the REST gateway at /v1, served beside /mcp and
+// /sse when mcpd listens on HTTP.
+type GatewayConfig struct {
+	Enabled          bool  `toml:"enabled"`
+	MaxBodyBytes     int64 `toml:"max_body_bytes"`     // a streamed body: PUT /v1/storage/put, POST /v1/ingest
+	MaxJSONBytes     int64 `toml:"max_json_bytes"`     // any other request body
+	MaxWrites        int   `toml:"max_writes"`         // writing calls in flight at once; more get 503
+	RequestTimeoutMS int   `toml:"request_timeout_ms"` // a /v1 call's time limit
+}
+
+// validate checks the [gateway] keys; errors name the key and its value.
+func (g *GatewayConfig) validate() error {
+	for _, k := range []struct {
+		key string
+		n   int64
+	}{
+		{"max_body_bytes", g.MaxBodyBytes},
+		{"max_json_bytes", g.MaxJSONBytes},
+		{"max_writes", int64(g.MaxWrites)},
+		{"request_timeout_ms", int64(g.RequestTimeoutMS)},
+	} {
+		if k.n < 1 {
+			return fmt.Errorf("gateway.%s = %d: must be at least 1", k.key, k.n)
 		}
 	}
 	return nil
@@ -199,6 +228,7 @@ func defaultConfig() Config {
 			AllowedOrigins: []string{}, AllowedHosts: []string{},
 			MaxSessions: 1000, SessionIdleTimeoutMS: 30 * 60_000, ReadTimeoutMS: 120_000, KeepAliveTimeoutMS: 60_000,
 		},
+		Gateway:  GatewayConfig{Enabled: true, MaxBodyBytes: 256 << 20, MaxJSONBytes: 96 << 20, MaxWrites: 8, RequestTimeoutMS: 600_000},
 		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
@@ -320,6 +350,9 @@ func defaultDataDir(env func(string) string) (string, error) {
 
 func (c *Config) validate() error {
 	if err := c.Server.validate(); err != nil {
+		return err
+	}
+	if err := c.Gateway.validate(); err != nil {
 		return err
 	}
 	switch {

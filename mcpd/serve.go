@@ -76,7 +76,7 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	if err != nil {
 		return err
 	}
-	handler, err := httpHandler(cfg, server)
+	handler, err := httpHandler(cfg, server, n.gatewayHandler(cfg))
 	if err != nil {
 		release()
 		return err
@@ -87,7 +87,7 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := httpServer(cfg.Server, handler)
-	fmt.Fprintf(os.Stderr, "mcpd listening on http://%s: streamable HTTP at /mcp, SSE at /sse, health at /health\n", ln.Addr())
+	fmt.Fprintf(os.Stderr, "mcpd listening on http://%s: streamable HTTP at /mcp, SSE at /sse, REST at /v1 (GET /v1/openapi.json), health at /health\n", ln.Addr())
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -104,10 +104,11 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	return nil
 }
 
-// httpHandler serves server at /mcp and /sse behind the guards of
-// cfg.Server, and GET /health. It adds to server the receiving middleware
-// that tells SSE sessions apart from idle ones (see sessionLimit.sse).
-func httpHandler(cfg Config, server *mcp.Server) (http.Handler, error) {
+// httpHandler serves server at /mcp and /sse, and v1 (the REST gateway;
+// nil when it is off) at /v1/, behind the guards of cfg.Server, and GET
+// /health. It adds to server the receiving middleware that tells SSE
+// sessions apart from idle ones (see sessionLimit.sse).
+func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler, error) {
 	sc := cfg.Server
 	origins, err := newOriginGuard(sc.AllowedOrigins)
 	if err != nil {
@@ -132,6 +133,9 @@ func httpHandler(cfg Config, server *mcp.Server) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", guard(streamable))
 	mux.Handle("/sse", guard(sse))
+	if v1 != nil {
+		mux.Handle("/v1/", guard(v1))
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "service": "mcpd", "version": version})

@@ -28,30 +28,54 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 			if !ok || method != "tools/call" {
 				return next(ctx, method, req)
 			}
-			start := time.Now()
-			c := &observedCall{session: call.Session}
+			c := &observedCall{session: call.Session, start: time.Now()}
 			ctx = context.WithValue(ctx, observedKey{}, c)
 			res, err := next(ctx, method, req)
-			op := observer.Op{
-				Endpoint:     call.Params.Name,
-				Source:       sourceOf(call.Session),
-				DurationMS:   float64(time.Since(start).Microseconds()) / 1000,
-				InputSummary: c.inputSummary(call.Params.Arguments),
-				SessionID:    call.Session.ID(),
-			}
+			failure := ""
 			switch r, _ := res.(*mcp.CallToolResult); {
 			case err != nil:
-				op.Error = err.Error()
+				failure = err.Error()
 			case r != nil && r.IsError:
-				op.Error = toolErrorText(r)
-			default:
-				op.Success = true
-				op.OutputSummary = summarizeOutput(c.out)
+				failure = toolErrorText(r)
 			}
-			obs.Record(ctx, op)
+			c.record(ctx, obs, call.Params.Name, sourceOf(call.Session), call.Session.ID(), call.Params.Arguments, failure)
 			return res, err
 		}
 	})
+}
+
+// Watch starts recording, with obs, one call of tool with args from a
+// front door other than MCP (whose calls Observe records), such as "rest".
+// The call runs with the returned context; done records it with its error,
+// nil when it succeeded.
+func Watch(ctx context.Context, obs *observer.Observer, source, tool string, args json.RawMessage) (_ context.Context, done func(error)) {
+	c := &observedCall{start: time.Now()}
+	ctx = context.WithValue(ctx, observedKey{}, c)
+	return ctx, func(err error) {
+		failure := ""
+		if err != nil {
+			failure = err.Error()
+		}
+		c.record(ctx, obs, tool, source, "", args, failure)
+	}
+}
+
+// record records the call c watched: of tool, from source, in session, with
+// raw arguments; failure is its error's text, "" when it succeeded.
+func (c *observedCall) record(ctx context.Context, obs *observer.Observer, tool, source, session string, raw json.RawMessage, failure string) {
+	op := observer.Op{
+		Endpoint:     tool,
+		Source:       source,
+		DurationMS:   float64(time.Since(c.start).Microseconds()) / 1000,
+		InputSummary: c.inputSummary(raw),
+		SessionID:    session,
+		Error:        failure,
+		Success:      failure == "",
+	}
+	if op.Success {
+		op.OutputSummary = summarizeOutput(c.out)
+	}
+	obs.Record(context.WithoutCancel(ctx), op)
 }
 
 // observedKey holds an *observedCall in the context of a call Observe sees.
@@ -61,7 +85,8 @@ type observedKey struct{}
 // result: the session, for Escalate, and the handler's typed output, which
 // define leaves here so that summaries need not decode the result's JSON.
 type observedCall struct {
-	session *mcp.ServerSession
+	session *mcp.ServerSession // nil for a call that came another way
+	start   time.Time
 	args    any // the arguments as generic JSON, when define decoded them
 	out     any
 }
