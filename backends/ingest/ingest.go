@@ -12,6 +12,7 @@
 package ingest
 
 import (
+	"io"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -39,12 +40,15 @@ const (
 	ModeReplace = "replace"
 )
 
-// Request is one ingest. Exactly one of Content, ObjectKey and Path is set.
+// Request is one ingest. Exactly one of Content, ObjectKey, Path and Body
+// is set.
 type Request struct {
 	Name      string
-	Content   string // inline text
-	ObjectKey string // an object in the store
-	Path      string // a local file under the allowed paths
+	Content   string    // inline text
+	ObjectKey string    // an object in the store
+	Path      string    // a local file under the allowed paths
+	Body      io.Reader // a stream (an upload), written to the temp folder as it arrives
+	MaxBody   int64     // the most bytes Body may hold; 0 means no limit
 	Format    string // auto (""), csv, tsv, json, ndjson or parquet
 	Mode      string // create (""), append or replace
 	Options   Options

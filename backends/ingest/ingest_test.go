@@ -1343,3 +1343,29 @@ func TestIngest_Progress(t *testing.T) {
 		t.Errorf("first message %q, want \"source ready (csv)\"", msgs[0])
 	}
 }
+
+// TestIngest_Body: a streamed body is ingested as content is, a second
+// identical one is unchanged, and one over its limit, or empty, is refused
+// and leaves nothing behind.
+func TestIngest_Body(t *testing.T) {
+	e := newEnv(t)
+	const csv = "id,name\n1,ada\n2,bob\n"
+	res := e.mustIngest(t, ingest.Request{Name: "people", Body: strings.NewReader(csv), MaxBody: int64(len(csv))})
+	if res.Rows != 2 || res.Format != "csv" {
+		t.Fatalf("body ingest: %+v, want 2 csv rows", res)
+	}
+	if got := e.rows(t, "people", 0); !slices.Equal(got, []string{"1|ada", "2|bob"}) {
+		t.Errorf("rows %v", got)
+	}
+	again := e.mustIngest(t, ingest.Request{Name: "people", Mode: ingest.ModeReplace, Body: strings.NewReader(csv)})
+	if !again.Unchanged || again.Version != 1 {
+		t.Errorf("the same body again: %+v, want unchanged at version 1", again)
+	}
+	_, err := e.in.Ingest(context.Background(), ingest.Request{Name: "big", Body: strings.NewReader(csv), MaxBody: int64(len(csv)) - 1}, nil)
+	wantErr(t, err, errs.TooLarge, "over", "bytes")
+	_, err = e.in.Ingest(context.Background(), ingest.Request{Name: "empty", Body: strings.NewReader("")}, nil)
+	wantErr(t, err, errs.Invalid, "empty")
+	_, err = e.in.Ingest(context.Background(), ingest.Request{Name: "two", Body: strings.NewReader(csv), Content: csv}, nil)
+	wantErr(t, err, errs.Invalid, "exactly one source")
+	e.wantTempEmpty(t)
+}

@@ -42,10 +42,15 @@ func (in *Ingester) resolveSource(ctx context.Context, req *Request, scratch str
 			given++
 		}
 	}
+	if req.Body != nil {
+		given++
+	}
 	if given != 1 {
 		return nil, errs.New(errs.Invalid, "give exactly one source: content (inline text), object_key (an object put earlier) or path (a local file under ingest.allowed_paths); got %d", given)
 	}
 	switch {
+	case req.Body != nil:
+		return in.streamSource(req.Body, req.MaxBody, scratch, "upload", req.Format)
 	case req.Content != "":
 		return in.contentSource(req, scratch)
 	case req.ObjectKey != "":
@@ -69,21 +74,34 @@ func (in *Ingester) contentSource(req *Request, scratch string) (*source, error)
 	if !utf8.ValidString(req.Content) {
 		return nil, errs.New(errs.Invalid, "content is not valid UTF-8; put binary data (such as Parquet) with put_object encoding=base64 and ingest it by object_key")
 	}
-	name := path.Join(scratch, "content")
+	return in.streamSource(strings.NewReader(req.Content), 0, scratch, "content", req.Format)
+}
+
+// streamSource writes r, at most max bytes of it (0: no limit), to a file
+// of the folder scratch of the temp folder, hashing it on the way.
+func (in *Ingester) streamSource(r io.Reader, max int64, scratch, desc, format string) (*source, error) {
+	name := path.Join(scratch, desc)
 	f, err := in.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	_, err = f.Write([]byte(req.Content))
+	if max > 0 {
+		r = io.LimitReader(r, max+1)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("receive the %s: %w", desc, err)
+	case max > 0 && n > max:
+		return nil, errs.New(errs.TooLarge, "the %s is over %d bytes, the limit", desc, max)
+	case n == 0:
+		return nil, errs.New(errs.Invalid, "the %s is empty: there is nothing to ingest", desc)
 	}
-	p := in.tmp.Path(name)
-	sum := sha256.Sum256([]byte(req.Content))
-	return &source{path: p, sha: known(hex.EncodeToString(sum[:])), desc: "content", format: req.Format}, nil
+	return &source{path: in.tmp.Path(name), sha: known(hex.EncodeToString(h.Sum(nil))), desc: desc, format: format}, nil
 }
 
 // pathSource accepts a local file only under one of the allowed paths, after

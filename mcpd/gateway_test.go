@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// gatewayBase serves the real engines of a data directory of its own over
+// HTTP with cfg (edit changes it first), /v1 included, and returns the base
+// URL.
+func gatewayBase(t *testing.T, edit func(*Config)) string {
+	t.Helper()
+	cfg := httpConfig(t)
+	if edit != nil {
+		edit(&cfg)
+	}
+	e, err := openEngines(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	n := &node{engines: e}
+	h, err := httpHandler(cfg, newServer(e.backends), n.gatewayHandler(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpServer(cfg.Server, h)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// do sends a request and returns the status, the headers and the body.
+func do(t *testing.T, method, url string, body io.Reader, header ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// doJSON sends a JSON body (nil for none) and decodes the answer, failing
+// the test unless its status is want.
+func doJSON(t *testing.T, method, url string, body any, want int) map[string]any {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	code, _, b := do(t, method, url, r, "Content-Type", "application/json")
+	if code != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, url, code, b, want)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: answer is not a JSON object: %s", method, url, b)
+	}
+	return out
+}
+
+// TestGateway_Tools: GET /v1/tools lists every tool with its schemas, POST
+// /v1/tools/{name} calls it with the body as arguments, and mistakes get
+// the status of their kind with {"error": ...}.
+func TestGateway_Tools(t *testing.T) {
+	base := gatewayBase(t, func(c *Config) { c.Gateway.MaxJSONBytes = 1 << 10 })
+	list := doJSON(t, "GET", base+"/v1/tools", nil, 200)["tools"].([]any)
+	names := map[string]bool{}
+	for _, x := range list {
+		tool := x.(map[string]any)
+		names[tool["name"].(string)] = true
+		if tool["input_schema"] == nil || tool["output_schema"] == nil || tool["description"] == "" {
+			t.Errorf("tool %v lacks a schema or description", tool["name"])
+		}
+	}
+	for _, want := range []string{"query_sql", "put_object", "matrix_search", "add_trace", "record_event"} {
+		if !names[want] {
+			t.Errorf("GET /v1/tools lacks %s", want)
+		}
+	}
+
+	res := doJSON(t, "POST", base+"/v1/tools/query_sql", map[string]any{"sql": "SELECT 40 + 2 AS answer"}, 200)
+	if rows := res["rows"].([]any); len(rows) != 1 || rows[0].([]any)[0] != 42.0 {
+		t.Errorf("query_sql rows = %v, want [[42]]", res["rows"])
+	}
+	for _, c := range []struct {
+		name, path string
+		body       any
+		code       int
+		says       string
+	}{
+		{"unknown tool", "/v1/tools/query_sq", map[string]any{}, 404, `did you mean "query_sql"`},
+		{"bad argument", "/v1/tools/query_sql", map[string]any{"query": "SELECT 1"}, 400, "query"},
+		{"refused SQL", "/v1/tools/query_sql", map[string]any{"sql": "CREATE TABLE x (i INT)"}, 400, "not allowed"},
+		{"missing dataset", "/v1/tools/get_manifest", map[string]any{"name": "nope"}, 404, "nope"},
+		{"body too big", "/v1/tools/query_sql", map[string]any{"sql": "SELECT '" + strings.Repeat("x", 2000) + "'"}, 413, "gateway.max_json_bytes"},
+	} {
+		got := doJSON(t, "POST", base+c.path, c.body, c.code)
+		if msg, _ := got["error"].(string); !strings.Contains(msg, c.says) {
+			t.Errorf("%s: error %q does not say %q", c.name, msg, c.says)
+		}
+	}
+	code, _, b := do(t, "POST", base+"/v1/tools/query_sql", strings.NewReader("{not json"))
+	if code != 400 || !bytes.Contains(b, []byte("not JSON")) {
+		t.Errorf("a body that is not JSON: %d %s, want 400", code, b)
+	}
+}
+
+// TestGateway_Storage: a raw PUT stores the body as it is, and GET gives it
+// back with its type and ETag, honouring If-None-Match and Range.
+func TestGateway_Storage(t *testing.T) {
+	base := gatewayBase(t, nil)
+	body := "hello, gateway\n"
+	code, _, b := do(t, "PUT", base+"/v1/storage/put/notes/a b.txt", strings.NewReader(body), "Content-Type", "text/plain; charset=utf-8")
+	if code != 200 {
+		t.Fatalf("PUT: %d %s", code, b)
+	}
+	var info map[string]any
+	json.Unmarshal(b, &info)
+	if info["key"] != "notes/a b.txt" || info["size"] != float64(len(body)) {
+		t.Fatalf("PUT answered %s", b)
+	}
+	code, h, got := do(t, "GET", base+"/v1/storage/get/notes/a%20b.txt", nil)
+	etag := h.Get("ETag")
+	if code != 200 || string(got) != body || h.Get("Content-Type") != "text/plain; charset=utf-8" || etag != fmt.Sprintf("%q", info["etag"]) {
+		t.Fatalf("GET: %d %q type %q etag %q", code, got, h.Get("Content-Type"), etag)
+	}
+	if code, _, _ := do(t, "GET", base+"/v1/storage/get/notes/a%20b.txt", nil, "If-None-Match", etag); code != 304 {
+		t.Errorf("GET with If-None-Match of its ETag: %d, want 304", code)
+	}
+	if code, _, got := do(t, "GET", base+"/v1/storage/get/notes/a%20b.txt", nil, "Range", "bytes=7-13"); code != 206 || string(got) != "gateway" {
+		t.Errorf("GET bytes=7-13: %d %q, want 206 \"gateway\"", code, got)
+	}
+	list := doJSON(t, "GET", base+"/v1/storage/list?prefix=notes/&limit=10", nil, 200)
+	if objs := list["objects"].([]any); len(objs) != 1 {
+		t.Errorf("list: %v", list)
+	}
+	if code, _, b := do(t, "PUT", base+"/v1/storage/put/_catalog/x", strings.NewReader("x")); code != 400 || !bytes.Contains(b, []byte("system area")) {
+		t.Errorf("PUT into the system area: %d %s, want 400", code, b)
+	}
+	doJSON(t, "DELETE", base+"/v1/storage/delete/notes/a%20b.txt", nil, 200)
+	if code, _, _ := do(t, "GET", base+"/v1/storage/get/notes/a%20b.txt", nil); code != 404 {
+		t.Errorf("GET after DELETE: %d, want 404", code)
+	}
+	if code, _, b := do(t, "GET", base+"/v1/storage/list?limit=many", nil); code != 400 || !bytes.Contains(b, []byte("integer")) {
+		t.Errorf("limit=many: %d %s, want 400", code, b)
+	}
+}
+
+// TestGateway_Ingest: a raw or multipart body becomes a dataset that the
+// catalog and SQL routes then show.
+func TestGateway_Ingest(t *testing.T) {
+	base := gatewayBase(t, func(c *Config) { c.Gateway.MaxBodyBytes = 1 << 16 })
+	csv := fixture(t, "sales.csv")
+	code, _, b := do(t, "POST", base+"/v1/ingest?name=sales", strings.NewReader(csv), "Content-Type", "text/csv")
+	if code != 200 {
+		t.Fatalf("raw ingest: %d %s", code, b)
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	mw.WriteField("note", "not a file")
+	fw, _ := mw.CreateFormFile("file", "more.csv")
+	io.WriteString(fw, fixture(t, "sales_more.csv"))
+	mw.Close()
+	code, _, b = do(t, "POST", base+"/v1/ingest?name=sales&mode=append", &form, "Content-Type", mw.FormDataContentType())
+	if code != 200 || !bytes.Contains(b, []byte(`"version":2`)) {
+		t.Fatalf("multipart append: %d %s", code, b)
+	}
+	datasets := doJSON(t, "GET", base+"/v1/catalog/list", nil, 200)["datasets"].([]any)
+	if len(datasets) != 1 {
+		t.Errorf("catalog list: %v", datasets)
+	}
+	m := doJSON(t, "GET", base+"/v1/catalog/manifest/sales?sample_rows=2", nil, 200)
+	if m["name"] != "sales" {
+		t.Errorf("manifest: %v", m)
+	}
+	res := doJSON(t, "POST", base+"/v1/sql", map[string]any{"sql": "SELECT count(*) FROM sales"}, 200)
+	if res["row_count"] != 1.0 {
+		t.Errorf("sql: %v", res)
+	}
+	for _, c := range []struct {
+		url, body string
+		code      int
+		says      string
+	}{
+		{"/v1/ingest", csv, 400, "name"},
+		{"/v1/ingest?name=big", strings.Repeat("a,b\n", 1<<15), 413, "gateway.max_body_bytes"},
+		{"/v1/ingest?name=opts&options=%7Bnope", csv, 400, "options"},
+	} {
+		code, _, b := do(t, "POST", base+c.url, strings.NewReader(c.body))
+		if code != c.code || !bytes.Contains(b, []byte(c.says)) {
+			t.Errorf("POST %s: %d %s, want %d saying %q", c.url, code, b, c.code, c.says)
+		}
+	}
+}
+
+// TestGateway_Routes: the resource routes of vectors, pathway, matrix and
+// observer reach their tools, path and query parameters included, and the
+// observer records the gateway's calls with source rest.
+func TestGateway_Routes(t *testing.T) {
+	base := gatewayBase(t, nil)
+	doJSON(t, "POST", base+"/v1/vectors/indexes", map[string]any{"name": "notes"}, 200)
+	up := doJSON(t, "POST", base+"/v1/vectors/indexes/notes/upsert", map[string]any{"items": []any{
+		map[string]any{"id": "a", "text": "error E4821 when uploading the backup"},
+		map[string]any{"id": "b", "text": "the weather was fine"},
+	}}, 200)
+	if up["upserted"] != 2.0 {
+		t.Errorf("upsert: %v", up)
+	}
+	hits := doJSON(t, "POST", base+"/v1/vectors/indexes/notes/search", map[string]any{"query_text": "E4821", "k": 1}, 200)["hits"].([]any)
+	if len(hits) != 1 || hits[0].(map[string]any)["id"] != "a" {
+		t.Errorf("search: %v", hits)
+	}
+	m := doJSON(t, "POST", base+"/v1/matrix/search", map[string]any{"query_text": "backup upload error", "k": 1}, 200)["hits"].([]any)
+	if len(m) != 1 || m[0].(map[string]any)["id"] != "a" {
+		t.Errorf("matrix search: %v", m)
+	}
+	if c := doJSON(t, "GET", base+"/v1/matrix/corpora", nil, 200)["corpora"].([]any); len(c) != 1 {
+		t.Errorf("corpora: %v", c)
+	}
+	tr := doJSON(t, "POST", base+"/v1/pathway/traces", map[string]any{"content": map[string]any{"tried": "rclone"}, "text": "tried rclone for the backup"}, 200)
+	uid := tr["uid"].(string)
+	if got := doJSON(t, "GET", base+"/v1/pathway/traces/"+uid, nil, 200); got["uid"] != uid {
+		t.Errorf("get trace: %v", got)
+	}
+	doJSON(t, "POST", base+"/v1/pathway/traces/"+uid+"/retire", map[string]any{"reason": "done"}, 200)
+	if h := doJSON(t, "GET", base+"/v1/pathway/traces/"+uid+"/history", nil, 200); len(h["traces"].([]any)) != 1 {
+		t.Errorf("history: %v", h)
+	}
+	doJSON(t, "DELETE", base+"/v1/vectors/indexes/notes", nil, 200)
+	doJSON(t, "GET", base+"/v1/vectors/indexes/notes/search", nil, 405)
+
+	events := doJSON(t, "GET", base+"/v1/observer/events?source=rest&limit=100", nil, 200)["events"].([]any)
+	seen := map[string]bool{}
+	for _, e := range events {
+		op := e.(map[string]any)
+		if op["source"] != "rest" {
+			t.Errorf("event from source %v in a source=rest listing", op["source"])
+		}
+		seen[op["endpoint"].(string)] = true
+	}
+	for _, want := range []string{"create_index", "upsert_vectors", "search_vectors", "matrix_search", "add_trace", "get_trace", "retire_trace", "drop_index"} {
+		if !seen[want] {
+			t.Errorf("the observer has no rest call of %s (saw %v)", want, seen)
+		}
+	}
+}
