@@ -11,6 +11,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+
+	"lakehouse/tools"
 )
 
 // gatewayBase serves the real engines of a data directory of its own over
@@ -114,7 +120,8 @@ func TestGateway_Tools(t *testing.T) {
 		code       int
 		says       string
 	}{
-		{"unknown tool", "/v1/tools/query_sq", map[string]any{}, 404, `did you mean "query_sql"`},
+		{"unknown tool", "/v1/tools/query_sq", map[string]any{}, 404, `the nearest are "query_sql"`},
+		{"unknown tool, far", "/v1/tools/sql", map[string]any{}, 404, `"query_sql"`},
 		{"bad argument", "/v1/tools/query_sql", map[string]any{"query": "SELECT 1"}, 400, "query"},
 		{"refused SQL", "/v1/tools/query_sql", map[string]any{"sql": "CREATE TABLE x (i INT)"}, 400, "not allowed"},
 		{"missing dataset", "/v1/tools/get_manifest", map[string]any{"name": "nope"}, 404, "nope"},
@@ -267,6 +274,94 @@ func TestGateway_Routes(t *testing.T) {
 	for _, want := range []string{"create_index", "upsert_vectors", "search_vectors", "matrix_search", "add_trace", "get_trace", "retire_trace", "drop_index"} {
 		if !seen[want] {
 			t.Errorf("the observer has no rest call of %s (saw %v)", want, seen)
+		}
+	}
+}
+
+// TestGateway_Saturated: with every write place taken, one more write gets
+// 503 with Retry-After, while reads go on; the place frees when the write
+// ends.
+func TestGateway_Saturated(t *testing.T) {
+	base := gatewayBase(t, func(c *Config) { c.Gateway.MaxWrites = 1 })
+	pr, pw := io.Pipe()
+	first := make(chan int)
+	go func() {
+		req, _ := http.NewRequest("PUT", base+"/v1/storage/put/slow.bin", pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	pw.Write([]byte("the first bytes")) // returns once the client has read them, at most
+	// The first PUT holds the place once its handler runs, which its first
+	// bytes do not prove: until then, another write may get it.
+	var code int
+	var h http.Header
+	var b []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if code, h, b = do(t, "PUT", base+"/v1/storage/put/other.bin", strings.NewReader("x")); code != 200 {
+			break
+		}
+	}
+	if code != 503 || h.Get("Retry-After") == "" || !bytes.Contains(b, []byte("gateway.max_writes")) {
+		t.Errorf("a write beyond the limit: %d %s (Retry-After %q), want 503", code, b, h.Get("Retry-After"))
+	}
+	if code, _, b := do(t, "POST", base+"/v1/tools/add_trace", strings.NewReader(`{"content": {}}`)); code != 503 {
+		t.Errorf("a writing tool beyond the limit: %d %s, want 503", code, b)
+	}
+	doJSON(t, "POST", base+"/v1/tools/query_sql", map[string]any{"sql": "SELECT 1"}, 200)
+	pw.Close()
+	if code := <-first; code != 200 {
+		t.Fatalf("the slow PUT: %d", code)
+	}
+	if code, _, b := do(t, "PUT", base+"/v1/storage/put/other.bin", strings.NewReader("x")); code != 200 {
+		t.Errorf("a write after the place freed: %d %s", code, b)
+	}
+}
+
+// TestGateway_OpenAPI: GET /v1/openapi.json is a valid OpenAPI 3.1
+// document (checked against the specification's schema) with a path for
+// every tool, and the paths it names for resource routes are served.
+func TestGateway_OpenAPI(t *testing.T) {
+	base := gatewayBase(t, nil)
+	code, _, b := do(t, "GET", base+"/v1/openapi.json", nil)
+	if code != 200 {
+		t.Fatalf("GET /v1/openapi.json: %d %s", code, b)
+	}
+	doc, err := libopenapi.NewDocument(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	if ok, problems := v.ValidateDocument(); !ok {
+		for _, p := range problems[:min(10, len(problems))] {
+			t.Errorf("invalid OpenAPI: %s %s", p.Message, p.Reason)
+			for _, se := range p.SchemaValidationErrors[:min(3, len(p.SchemaValidationErrors))] {
+				t.Errorf("  at %s: %s", se.FieldPath, se.Reason)
+			}
+		}
+	}
+	var parsed struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &parsed); err != nil || parsed.OpenAPI != "3.1.0" {
+		t.Fatalf("document %v: openapi %q", err, parsed.OpenAPI)
+	}
+	for _, tool := range tools.All(nil) {
+		if _, ok := parsed.Paths["/v1/tools/"+tool.Name]["post"]; !ok {
+			t.Errorf("no path for tool %s", tool.Name)
+		}
+	}
+	for _, p := range []string{"/v1/storage/put/{key}", "/v1/sql", "/v1/vectors/indexes/{index}/search", "/v1/pathway/traces/{uid}", "/v1/observer/events"} {
+		if parsed.Paths[p] == nil {
+			t.Errorf("no path %s", p)
 		}
 	}
 }

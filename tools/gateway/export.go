@@ -8,4 +8,5 @@ import (
 // streamFormat is the streamed format the request's Accept asks for.
 func (g *Gateway) streamFormat(r *http.Request) (string, bool) { return "", false }
 
-func (g *Gateway) export(w http.ResponseWriter, r *http.Request, body json.RawMessage, format string) {}
+func (g *Gateway) export(w http.ResponseWriter, r *http.Request, body json.RawMessage, format string) {
+}

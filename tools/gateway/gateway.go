@@ -13,13 +13,16 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,16 +75,8 @@ func (g *Gateway) init() {
 		for _, t := range g.Tools {
 			g.byName[t.Name] = t
 		}
-		g.writes = make(chan struct{}, cmpOr(g.MaxWrites, DefaultMaxWrites))
+		g.writes = make(chan struct{}, cmp.Or(g.MaxWrites, DefaultMaxWrites))
 	})
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Handler returns the gateway's routes, under /v1.
@@ -166,7 +161,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, name string, ar
 		return
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(r.Context(), cmpOr(g.RequestTimeout, DefaultRequestTimeout))
+	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(g.RequestTimeout, DefaultRequestTimeout))
 	defer cancel()
 	ctx, done := g.watch(ctx, name, args)
 	res, err := t.Invoke(ctx, args)
@@ -191,7 +186,7 @@ func (g *Gateway) watch(ctx context.Context, tool string, args json.RawMessage) 
 // readJSON reads a request's JSON body, at most MaxJSONBytes of it; an
 // empty body is no arguments.
 func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request) (json.RawMessage, error) {
-	max := cmpOr(g.MaxJSONBytes, DefaultMaxJSONBytes)
+	max := cmp.Or(g.MaxJSONBytes, DefaultMaxJSONBytes)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var tooBig *http.MaxBytesError
 	switch {
@@ -253,21 +248,30 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// nearest names the tools whose names are closest to name, as a hint.
+// nearest names the three tools whose names are nearest to name: those
+// that hold it or that it holds first, then by edit distance.
 func nearest(name string, all []tools.Tool) string {
-	best, hint := 4, "" // farther than 3 edits is no hint
-	for _, t := range all {
-		switch d := distance(name, t.Name); {
-		case d < best:
-			best, hint = d, strconv.Quote(t.Name)
-		case d == best && hint != "":
-			hint += " or " + strconv.Quote(t.Name)
-		}
+	type near struct {
+		name string
+		d    int
 	}
-	if hint == "" {
+	var ns []near
+	for _, t := range all {
+		d := distance(name, t.Name)
+		if strings.Contains(t.Name, name) || strings.Contains(name, t.Name) {
+			d = 0
+		}
+		ns = append(ns, near{t.Name, d})
+	}
+	slices.SortStableFunc(ns, func(a, b near) int { return cmp.Compare(a.d, b.d) })
+	var names []string
+	for _, n := range ns[:min(3, len(ns))] {
+		names = append(names, strconv.Quote(n.name))
+	}
+	if len(names) == 0 {
 		return ""
 	}
-	return "; did you mean " + hint + "?"
+	return "; the nearest are " + strings.Join(names, ", ")
 }
 
 // distance is the Levenshtein distance between a and b, in bytes.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,7 +47,7 @@ func (g *Gateway) begin(r *http.Request, tool string, args any) (ctx context.Con
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), cmpOr(g.RequestTimeout, DefaultRequestTimeout))
+	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(g.RequestTimeout, DefaultRequestTimeout))
 	raw, _ := json.Marshal(args)
 	ctx, done := g.watch(ctx, tool, raw)
 	return ctx, func(err error) {
@@ -63,7 +64,7 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	max := cmpOr(g.MaxBodyBytes, DefaultMaxBodyBytes)
+	max := cmp.Or(g.MaxBodyBytes, DefaultMaxBodyBytes)
 	if r.ContentLength > max {
 		err = errs.New(errs.TooLarge, "the body is %d bytes, over the %d-byte limit (gateway.max_body_bytes)", r.ContentLength, max)
 	} else {
@@ -144,7 +145,7 @@ func (g *Gateway) ingestBody(ctx context.Context, r *http.Request, name, format,
 			return nil, errs.New(errs.Invalid, "options=%s: want a JSON object of ingest_dataset's options: %v", o, err)
 		}
 	}
-	max := cmpOr(g.MaxBodyBytes, DefaultMaxBodyBytes)
+	max := cmp.Or(g.MaxBodyBytes, DefaultMaxBodyBytes)
 	if r.ContentLength > max {
 		return nil, errs.New(errs.TooLarge, "the body is %d bytes, over the %d-byte limit (gateway.max_body_bytes)", r.ContentLength, max)
 	}
