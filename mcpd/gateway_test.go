@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -364,4 +365,110 @@ func TestGateway_OpenAPI(t *testing.T) {
 			t.Errorf("no path %s", p)
 		}
 	}
+}
+
+// trickle is a body that sends n chunks, one every gap.
+type trickle struct {
+	n   int
+	gap time.Duration
+}
+
+func (tr *trickle) Read(p []byte) (int, error) {
+	if tr.n == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(tr.gap)
+	tr.n--
+	return copy(p, "chunk\n"), nil
+}
+
+// TestGateway_SlowBody: a streamed upload may take longer than
+// server.read_timeout_ms, which bounds JSON bodies, up to the call's own
+// limit.
+func TestGateway_SlowBody(t *testing.T) {
+	base := gatewayBase(t, func(c *Config) { c.Server.ReadTimeoutMS = 300 })
+	if code, _, b := do(t, "PUT", base+"/v1/storage/put/slow.txt", &trickle{n: 8, gap: 100 * time.Millisecond}); code != 200 {
+		t.Errorf("a streamed upload over 0.8 s with a 0.3 s read timeout: %d %s, want 200", code, b)
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/tools/query_sql", &trickle{n: 8, gap: 100 * time.Millisecond})
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Errorf("a JSON body over 0.8 s with a 0.3 s read timeout was read whole: %s", b)
+		}
+	}
+}
+
+// zeros is an endless body of one repeated line, made as it is read.
+type zeros struct{ left int64 }
+
+func (z *zeros) Read(p []byte) (int, error) {
+	if z.left <= 0 {
+		return 0, io.EOF
+	}
+	const line = "1234567,abcdefghij\n"
+	n := 0
+	for n+len(line) <= len(p) && z.left >= int64(len(line)) {
+		n += copy(p[n:], line)
+		z.left -= int64(len(line))
+	}
+	if n == 0 {
+		n = copy(p, line[:min(int64(len(p)), z.left)])
+		z.left -= int64(n)
+	}
+	return n, nil
+}
+
+// TestGateway_BigBodies: a 300 MB PUT and a 300 MB ingest body, with the
+// caps raised, go through while the process's Go heap grows by far less
+// than the body.
+func TestGateway_BigBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 600 MB")
+	}
+	const size = 19 * (300 << 20 / 19) // whole lines
+	base := gatewayBase(t, func(c *Config) { c.Gateway.MaxBodyBytes = 400 << 20 })
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/v1/storage/put/big.csv"},
+		{"POST", "/v1/ingest?name=big&format=csv&options=%7B%22header%22%3Afalse%7D"},
+	} {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		stop := heapPeak()
+		code, _, b := do(t, c.method, base+c.path, &zeros{left: size}, "Content-Type", "text/csv")
+		grew := int64(stop()) - int64(before.HeapInuse)
+		if code != 200 {
+			t.Fatalf("%s %s of %d bytes: %d %s", c.method, c.path, size, code, b)
+		}
+		t.Logf("%s %s of %d MB: the Go heap peaked %d MB above where it was", c.method, c.path, size>>20, grew>>20)
+		if grew > 64<<20 {
+			t.Errorf("%s %s: the heap grew by %d MB for a %d MB body", c.method, c.path, grew>>20, size>>20)
+		}
+	}
+	res := doJSON(t, "POST", base+"/v1/sql", map[string]any{"sql": "SELECT count(*) AS n FROM big"}, 200)
+	if got := res["rows"].([]any)[0].([]any)[0]; got != float64(size/19) {
+		t.Errorf("rows ingested: %v, want %d", got, size/19)
+	}
+}
+
+// heapPeak samples the Go heap in use until stop, which returns the peak.
+func heapPeak() (stop func() uint64) {
+	var peak uint64
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 { close(done); <-finished; return peak }
 }

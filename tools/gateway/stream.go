@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -57,7 +58,14 @@ func (g *Gateway) begin(r *http.Request, tool string, args any) (ctx context.Con
 	}, nil
 }
 
+// longBody lets the body of r arrive for as long as the call may take,
+// rather than the server's read timeout, which is sized for JSON.
+func (g *Gateway) longBody(w http.ResponseWriter) {
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(cmp.Or(g.RequestTimeout, DefaultRequestTimeout)))
+}
+
 func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) {
+	g.longBody(w)
 	key := chi.URLParam(r, "*")
 	ctx, end, err := g.begin(r, "put_object", map[string]any{"key": key, "content_type": r.Header.Get("Content-Type")})
 	if err != nil {
@@ -118,6 +126,7 @@ func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) ingest(w http.ResponseWriter, r *http.Request) {
+	g.longBody(w)
 	q := r.URL.Query()
 	name, format, mode := q.Get("name"), q.Get("format"), q.Get("mode")
 	ctx, end, err := g.begin(r, "ingest_dataset", map[string]any{"name": name, "format": format, "mode": mode})
