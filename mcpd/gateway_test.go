@@ -472,3 +472,23 @@ func heapPeak() (stop func() uint64) {
 	}()
 	return func() uint64 { close(done); <-finished; return peak }
 }
+
+// TestGateway_Limits: an upload over gateway.max_body_bytes gets 413,
+// whether it says its length or not, and gateway.enabled = false leaves
+// /v1 unserved while /mcp goes on.
+func TestGateway_Limits(t *testing.T) {
+	base := gatewayBase(t, func(c *Config) { c.Gateway.MaxBodyBytes = 1000 })
+	if code, _, b := do(t, "PUT", base+"/v1/storage/put/big.bin", strings.NewReader(strings.Repeat("x", 1001))); code != 413 || !bytes.Contains(b, []byte("gateway.max_body_bytes")) {
+		t.Errorf("a 1001-byte PUT with Content-Length: %d %s, want 413", code, b)
+	}
+	if code, _, b := do(t, "PUT", base+"/v1/storage/put/big.bin", &zeros{left: 5000}); code != 413 {
+		t.Errorf("a 5000-byte chunked PUT: %d %s, want 413", code, b)
+	}
+	if code, _, _ := do(t, "GET", base+"/v1/storage/get/big.bin", nil); code != 404 {
+		t.Errorf("the refused upload left an object: GET %d", code)
+	}
+	off := gatewayBase(t, func(c *Config) { c.Gateway.Enabled = false })
+	if code, _, _ := do(t, "GET", off+"/v1/tools", nil); code != 404 {
+		t.Errorf("GET /v1/tools with the gateway off: %d, want 404", code)
+	}
+}
