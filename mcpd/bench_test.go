@@ -217,7 +217,7 @@ func vectorBench(b *testing.B) (*engines, int) {
 func BenchmarkSearchVectors(b *testing.B) {
 	ctx := context.Background()
 	e, dims := vectorBench(b)
-	vecs, emb := e.backends.Vectors, e.backends.Embed
+	vecs, emb := e.vectors, e.backends.Embed
 	if _, err := vecs.Create(ctx, "bench", dims, "", emb.Model()); err != nil {
 		b.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func BenchmarkSearchVectors(b *testing.B) {
 func BenchmarkMatrixSearch(b *testing.B) {
 	ctx := context.Background()
 	e, dims := vectorBench(b)
-	vecs, emb := e.backends.Vectors, e.backends.Embed
+	vecs, emb := e.vectors, e.backends.Embed
 	t0 := time.Now()
 	rng := rand.New(rand.NewPCG(3, 4))
 	centres := clusterCentres(rng, 100, dims)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,6 +25,7 @@ type Config struct {
 	DataDir  string         `toml:"data_dir" env:"LAKEHOUSE_DATA"`
 	Server   ServerConfig   `toml:"server"`
 	Gateway  GatewayConfig  `toml:"gateway"`
+	Auth     AuthConfig     `toml:"auth"`
 	Objects  ObjectsConfig  `toml:"objects"`
 	Ingest   IngestConfig   `toml:"ingest"`
 	SQL      SQLConfig      `toml:"sql"`
@@ -105,6 +107,81 @@ func (g *GatewayConfig) validate() error {
 		if k.n < 1 {
 			return fmt.Errorf("gateway.%s = %d: must be at least 1", k.key, k.n)
 		}
+	}
+	return nil
+}
+
+// AuthConfig says who may call /mcp, /sse and /v1 and what they may do
+// there (see auth.go). lakehouse.toml gives each key's default.
+type AuthConfig struct {
+	// Tokens are static bearer tokens, each held by an environment
+	// variable so that no secret is written in the file. Several of one
+	// scope let a token be rotated: add the new one, move the clients,
+	// drop the old one. No environment variable sets the list.
+	Tokens []TokenConfig `toml:"tokens"`
+	// AllowedIPs, when not empty, are the only client addresses (CIDR
+	// prefixes or single addresses) that may call; others get 403.
+	AllowedIPs []string `toml:"allowed_ips" envsep:","`
+	// ReadOnly leaves out every tool that changes data, for every caller.
+	ReadOnly bool        `toml:"read_only"`
+	OAuth    OAuthConfig `toml:"oauth"`
+}
+
+// TokenConfig is one static bearer token: the variable that holds it and
+// what it may do, "read" (read-only tools) or "write" (every tool).
+type TokenConfig struct {
+	Env   string `toml:"env"`
+	Scope string `toml:"scope"`
+
+	secret string // the value of Env, read by loadConfig
+}
+
+// OAuthConfig makes mcpd an OAuth 2.1 resource server that accepts JWT
+// access tokens from one authorization server. It is on when Issuer is set.
+type OAuthConfig struct {
+	Issuer      string   `toml:"issuer"`
+	Audience    string   `toml:"audience"` // "" = Resource
+	JWKSURL     string   `toml:"jwks_url"` // "" = the jwks_uri of the issuer's metadata
+	ReadScopes  []string `toml:"read_scopes" envsep:","`
+	WriteScopes []string `toml:"write_scopes" envsep:","`
+	Resource    string   `toml:"resource"` // this server's URL, as clients reach it
+}
+
+// validate checks the [auth] keys; errors name the key and its value. That
+// each token's variable is set is checked when HTTP starts, the one place
+// tokens are used (see newAuthenticator).
+func (a *AuthConfig) validate() error {
+	for i, t := range a.Tokens {
+		if t.Env == "" {
+			return fmt.Errorf("auth.tokens[%d].env is empty: name the environment variable that holds the token", i)
+		}
+		if t.Scope != "read" && t.Scope != "write" {
+			return fmt.Errorf("auth.tokens[%d].scope = %q (env %s): want \"read\" or \"write\"", i, t.Scope, t.Env)
+		}
+	}
+	if _, err := parsePrefixes(a.AllowedIPs); err != nil {
+		return fmt.Errorf("auth.allowed_ips: %w", err)
+	}
+	o := a.OAuth
+	if o.Issuer == "" {
+		return nil
+	}
+	if p, err := url.Parse(o.Resource); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return fmt.Errorf("auth.oauth.resource = %q: want this server's http(s) URL, as clients reach it", o.Resource)
+	}
+	// Keys fetched over plain HTTP could be anyone's: HTTPS, except on loopback.
+	for _, u := range []struct{ key, url string }{{"issuer", o.Issuer}, {"jwks_url", o.JWKSURL}} {
+		if u.url == "" { // jwks_url: discovered
+			continue
+		}
+		p, err := url.Parse(u.url)
+		ip := net.ParseIP(p.Hostname())
+		if err != nil || p.Host == "" || (p.Scheme != "https" && (p.Scheme != "http" || ((ip == nil || !ip.IsLoopback()) && p.Hostname() != "localhost"))) {
+			return fmt.Errorf("auth.oauth.%s = %q: want an https URL (http only on a loopback address)", u.key, u.url)
+		}
+	}
+	if len(o.ReadScopes) == 0 || len(o.WriteScopes) == 0 {
+		return fmt.Errorf("auth.oauth: read_scopes and write_scopes must each name at least one scope")
 	}
 	return nil
 }
@@ -228,7 +305,8 @@ func defaultConfig() Config {
 			AllowedOrigins: []string{}, AllowedHosts: []string{},
 			MaxSessions: 1000, SessionIdleTimeoutMS: 30 * 60_000, ReadTimeoutMS: 120_000, KeepAliveTimeoutMS: 60_000,
 		},
-		Gateway:  GatewayConfig{Enabled: true, MaxBodyBytes: 256 << 20, MaxJSONBytes: 96 << 20, MaxWrites: 8, RequestTimeoutMS: 600_000},
+		Gateway:  GatewayConfig{Enabled: true, MaxBodyBytes: 256 << 20, MaxJSONBytes: 96 << 20, MaxWrites: 16, RequestTimeoutMS: 600_000},
+		Auth:     AuthConfig{AllowedIPs: []string{}, OAuth: OAuthConfig{ReadScopes: []string{"lakehouse:read"}, WriteScopes: []string{"lakehouse:write"}}},
 		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
@@ -269,6 +347,9 @@ func loadConfig(path string, env func(string) string) (Config, error) {
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "LAKEHOUSE", env); err != nil {
 		return cfg, err
 	}
+	for i := range cfg.Auth.Tokens {
+		cfg.Auth.Tokens[i].secret = env(cfg.Auth.Tokens[i].Env)
+	}
 	if cfg.DataDir == "" {
 		dir, err := defaultDataDir(env)
 		if err != nil {
@@ -281,10 +362,14 @@ func loadConfig(path string, env func(string) string) (Config, error) {
 
 // applyEnv sets each field of v from the variable PREFIX_KEY (or the field's
 // env tag), descending into sections. Lists are split on the OS path list
-// separator (":" on Unix), as in PATH, or on the field's envsep tag.
+// separator (":" on Unix), as in PATH, or on the field's envsep tag. Lists
+// of tables ([[auth.tokens]]) have no variable, nor do unexported fields.
 func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 	for i := 0; i < v.NumField(); i++ {
 		f, sf := v.Field(i), v.Type().Field(i)
+		if !sf.IsExported() || (f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct) {
+			continue
+		}
 		name := prefix + "_" + strings.ToUpper(sf.Tag.Get("toml"))
 		if tag := sf.Tag.Get("env"); tag != "" {
 			name = tag
@@ -353,6 +438,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Gateway.validate(); err != nil {
+		return err
+	}
+	if err := c.Auth.validate(); err != nil {
 		return err
 	}
 	switch {

@@ -31,6 +31,7 @@ var version = "0.1.0-dev"
 // owns it.
 type engines struct {
 	backends *tools.Backends
+	vectors  *vector.Manager // the vector engine itself, beyond what the tools see of it
 	closers  []func() error
 }
 
@@ -73,7 +74,8 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, fmt.Errorf("open dataset folder: %w", err)
 	}
 	dsDir.Close()
-	sql, err := sqlengine.New(duck, datasetDir, ingest.Views(cat, st))
+	views := ingest.Views(cat, st)
+	sql, err := sqlengine.New(duck, datasetDir, views)
 	if err != nil {
 		return nil, fmt.Errorf("open SQL engine: %w", err)
 	}
@@ -103,6 +105,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open vector indexes: %w", err)
 	}
+	e.vectors = vec
 	e.closers = append(e.closers, vec.Close)
 	for name, why := range vec.Unavailable() {
 		slog.Error("vector index unavailable", "index", name, "reason", why)
@@ -127,7 +130,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("matrix.gate.%w", err)
 	}
-	e.backends = &tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
+	e.backends = &tools.Backends{Store: st, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
 
@@ -140,11 +143,15 @@ func (e *engines) Close() error {
 	return errors.Join(errs...)
 }
 
-// newServer returns an MCP server with every tool of b.
+// newServer returns an MCP server with every tool of b, of which a
+// session that may only read sees and calls the read-only ones (see
+// scopeFilter).
 func newServer(b *tools.Backends) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpd", Title: "Lakehouse MCP", Version: version},
 		&mcp.ServerOptions{Instructions: tools.Instructions})
-	tools.Register(s, tools.All(b))
+	all := tools.All(b)
+	tools.Register(s, all)
+	s.AddReceivingMiddleware(scopeFilter(readOnlyNames(all))) // inside Observe: refused calls are recorded
 	if b != nil && b.Observer != nil {
 		tools.Observe(s, b.Observer)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"lakehouse/tools"
 	"lakehouse/tools/gateway"
@@ -27,10 +28,15 @@ func (n *node) gatewayHandler(cfg Config) http.Handler {
 		})
 	}
 	b := n.engines.backends
+	all := tools.All(b)
+	if cfg.Auth.ReadOnly { // the tools that change data are not there at all
+		all = slices.DeleteFunc(all, func(t tools.Tool) bool { return !t.ReadOnly() })
+	}
 	g := &gateway.Gateway{
-		Tools: tools.All(b), Backends: b,
+		Tools: all, Backends: b,
 		MaxBodyBytes: gc.MaxBodyBytes, MaxJSONBytes: gc.MaxJSONBytes, MaxWrites: gc.MaxWrites,
 		RequestTimeout: millis(gc.RequestTimeoutMS),
+		Permit:         permit, // a reader calls and lists only read-only tools
 	}
 	if b.Observer != nil {
 		g.Watch = func(ctx context.Context, tool string, args json.RawMessage) (context.Context, func(error)) {
@@ -39,4 +45,3 @@ func (n *node) gatewayHandler(cfg Config) http.Handler {
 	}
 	return g.Handler()
 }
-

@@ -3,17 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
@@ -491,4 +497,108 @@ func TestGateway_Limits(t *testing.T) {
 	if code, _, _ := do(t, "GET", off+"/v1/tools", nil); code != 404 {
 		t.Errorf("GET /v1/tools with the gateway off: %d, want 404", code)
 	}
+}
+
+// TestGateway_SQLStream: POST /v1/sql with Accept set to CSV, NDJSON, Arrow
+// IPC or Parquet streams the whole result (past query_sql's row cap) in that
+// format with its row count in the trailer; read back (Arrow with arrow-go,
+// the others with DuckDB) it holds what the JSON answer holds.
+func TestGateway_SQLStream(t *testing.T) {
+	base := gatewayBase(t, nil)
+	const q = "SELECT i, i / 2 AS half, 'r' || i AS name, CASE WHEN i % 7 = 0 THEN NULL ELSE i END AS maybe FROM range(25000) t(i)"
+	want := doJSON(t, "POST", base+"/v1/sql", map[string]any{"sql": "SELECT count(*), sum(i), sum(half), count(maybe), max(name) FROM (" + q + ")"}, 200)["rows"].([]any)[0].([]any)
+	capped := doJSON(t, "POST", base+"/v1/sql", map[string]any{"sql": q}, 200)
+	if capped["truncated"] != true {
+		t.Fatalf("the JSON answer of 25000 rows is not capped: %v", capped["row_count"])
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct{ accept, read string }{
+		{"text/csv", "read_csv('%s')"},
+		{"application/x-ndjson", "read_json('%s', format = 'newline_delimited')"},
+		{"application/vnd.apache.parquet", "read_parquet('%s')"},
+		{"application/vnd.apache.arrow.stream", ""},
+	} {
+		req, _ := http.NewRequest("POST", base+"/v1/sql", strings.NewReader(fmt.Sprintf(`{"sql": %q}`, q)))
+		req.Header.Set("Accept", c.accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != c.accept {
+			t.Fatalf("%s: %d %v, type %q: %.200s", c.accept, resp.StatusCode, err, resp.Header.Get("Content-Type"), body)
+		}
+		if n := resp.Trailer.Get("Lakehouse-Rows"); n != "25000" {
+			t.Errorf("%s: trailer Lakehouse-Rows = %q, want 25000", c.accept, n)
+		}
+		var got []any
+		if c.read == "" {
+			got = arrowSums(t, body)
+		} else {
+			path := filepath.Join(t.TempDir(), "result")
+			os.WriteFile(path, body, 0o644)
+			row := db.QueryRow(fmt.Sprintf("SELECT count(*), sum(i), sum(half), count(maybe), max(name) FROM "+c.read, path))
+			var n, sumI, count int64
+			var half float64
+			var name string
+			if err := row.Scan(&n, &sumI, &half, &count, &name); err != nil {
+				t.Fatalf("%s: read back: %v", c.accept, err)
+			}
+			got = []any{float64(n), float64(sumI), half, float64(count), name}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: read back %v, want %v", c.accept, got, want)
+		}
+	}
+	code, h, b := do(t, "POST", base+"/v1/sql", strings.NewReader(`{"sql": "CREATE TABLE x (i INT)"}`), "Accept", "text/csv")
+	if code != 400 || h.Get("Content-Type") != "application/json" || !bytes.Contains(b, []byte("not allowed")) {
+		t.Errorf("a refused statement, streamed: %d %q %s, want a 400 JSON error", code, h.Get("Content-Type"), b)
+	}
+}
+
+// arrowSums reads an Arrow IPC stream of the columns i, half, name and
+// maybe, and returns what TestGateway_SQLStream's JSON query computes.
+func arrowSums(t *testing.T, stream []byte) []any {
+	t.Helper()
+	rd, err := ipc.NewReader(bytes.NewReader(stream))
+	if err != nil {
+		t.Fatalf("arrow: %v", err)
+	}
+	defer rd.Release()
+	var n, sumI, count int64
+	var half float64
+	name := ""
+	for rd.Next() {
+		rec := rd.RecordBatch()
+		cols := map[string]arrow.Array{}
+		for i, f := range rec.Schema().Fields() {
+			cols[f.Name] = rec.Column(i)
+		}
+		is, hs, ns, ms := cols["i"].(*array.Int64), cols["half"], cols["name"].(*array.String), cols["maybe"].(*array.Int64)
+		for r := 0; r < int(rec.NumRows()); r++ {
+			n++
+			sumI += is.Value(r)
+			switch h := hs.(type) {
+			case *array.Float64:
+				half += h.Value(r)
+			case *array.Decimal128:
+				half += h.Value(r).ToFloat64(h.DataType().(*arrow.Decimal128Type).Scale)
+			default:
+				t.Fatalf("arrow: half is %T", hs)
+			}
+			if !ms.IsNull(r) {
+				count++
+			}
+			name = max(name, ns.Value(r))
+		}
+	}
+	if err := rd.Err(); err != nil {
+		t.Fatalf("arrow: %v", err)
+	}
+	return []any{float64(n), float64(sumI), half, float64(count), name}
 }

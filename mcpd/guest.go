@@ -76,17 +76,23 @@ func (g *guest) upstream() upstream {
 }
 
 // proxy builds the server clients see: the owner's tools and instructions,
-// each call sent on the current session.
+// each call sent on the current session. Of them, a session that may only
+// read sees and calls those the owner annotates read-only (see scopeFilter).
 func (g *guest) proxy(ctx context.Context) (*mcp.Server, error) {
 	cs := g.upstream().cs
 	init := cs.InitializeResult()
 	s := mcp.NewServer(init.ServerInfo, &mcp.ServerOptions{Instructions: init.Instructions})
+	readOnly := map[string]bool{}
 	for t, err := range cs.Tools(ctx, nil) {
 		if err != nil {
 			return nil, fmt.Errorf("list the owner's tools: %w", err)
 		}
 		s.AddTool(t, g.forward)
+		if t.Annotations != nil && t.Annotations.ReadOnlyHint {
+			readOnly[t.Name] = true
+		}
 	}
+	s.AddReceivingMiddleware(scopeFilter(readOnly))
 	return s, nil
 }
 

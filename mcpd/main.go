@@ -35,8 +35,10 @@ Flags:
   --config PATH   lakehouse.toml to load (also LAKEHOUSE_CONFIG); every key has a default
   --data DIR      data directory (also LAKEHOUSE_DATA; default $XDG_DATA_HOME/lakehouse,
                   else ~/.local/share/lakehouse)
-  --http ADDR     serve HTTP on ADDR instead of stdio (loopback unless server.auth_token is set)
+  --http ADDR     serve HTTP on ADDR instead of stdio (loopback unless a token is required:
+                  server.auth_token, [[auth.tokens]] or [auth.oauth])
   --stateless     streamable HTTP without sessions
+  --read-only     leave out every tool that changes data, over MCP and /v1 (auth.read_only)
 
 Environment variables LAKEHOUSE_<SECTION>_<KEY> override single config keys, e.g.
 LAKEHOUSE_SQL_THREADS=2 or LAKEHOUSE_INGEST_ALLOWED_PATHS=/data/in (see lakehouse.toml).
@@ -91,6 +93,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	dataDir := fs.String("data", "", "")
 	httpAddr := fs.String("http", "", "")
 	stateless := fs.Bool("stateless", false, "")
+	readOnly := fs.Bool("read-only", false, "")
 	parse := func(args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -142,6 +145,9 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *stateless {
 		cfg.Server.Stateless = true
 	}
+	if *readOnly {
+		cfg.Auth.ReadOnly = true
+	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -151,6 +157,16 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 
+	if cfg.Auth.ReadOnly {
+		// The sessions this process opens itself (stdio, mcpd call) may only
+		// read; HTTP callers get their scope, capped too, from auth.go.
+		ctx = withScope(ctx, scopeRead)
+		if cmd == "call" && len(rest) > 0 && !readOnlyNames(tools.All(nil))[rest[0]] {
+			// Refused here too: an owner of the data directory in another
+			// process would not know of this flag.
+			return usageError(fmt.Sprintf("--read-only (auth.read_only): tool %q changes data, or does not exist; mcpd tools lists the tools", rest[0]))
+		}
+	}
 	if cmd == "call" {
 		return callCommand(ctx, cfg, rest, stdin, stdout, stderr)
 	}

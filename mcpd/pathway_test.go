@@ -96,7 +96,7 @@ func TestPathwayMemory(t *testing.T) {
 		args map[string]any
 		want string
 	}{
-		{"add_trace", map[string]any{"text": "no content"}, `missing properties: ["content"]`},
+		{"add_trace", map[string]any{"text": "no content"}, `missing argument "content"`},
 		{"search_traces", map[string]any{"query": "???"}, "give words"},
 		{"add_trace", map[string]any{"content": nil}, "content is required"},
 		{"add_trace", map[string]any{"content": strings.Repeat("x", 2000)}, "1000"},

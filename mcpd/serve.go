@@ -11,7 +11,10 @@ package main
 //   - Origin: a browser request from another origin is refused unless
 //     server.allowed_origins lists it; listed origins get the CORS headers a
 //     browser needs to go on. Clients that send no Origin are not browsers.
-//   - Token: with server.auth_token set, "Authorization: Bearer <token>".
+//   - Address and token (auth.go): with auth.allowed_ips set, only those
+//     addresses; with tokens or OAuth configured, "Authorization: Bearer
+//     <token>", whose scope (read or write) decides which tools the caller
+//     sees and may call.
 //   - Sessions: at most server.max_sessions open at once, both transports
 //     together. A session idle for server.session_idle_timeout_ms ends: the
 //     SDK times streamable sessions, and sessionLimit.sse times SSE ones.
@@ -25,7 +28,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,8 +69,8 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	if err != nil {
 		return fmt.Errorf("--http %q: want host:port, e.g. 127.0.0.1:3110", addr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && cfg.Server.AuthToken == "" {
-		return fmt.Errorf("--http %s is not a loopback address: anyone who can reach it could read and change your data. Set server.auth_token (or LAKEHOUSE_SERVER_AUTH_TOKEN) to require a bearer token, or bind 127.0.0.1", addr)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && !authConfigured(cfg) {
+		return fmt.Errorf("--http %s is not a loopback address: anyone who can reach it could read and change your data. Require a bearer token with server.auth_token (or LAKEHOUSE_SERVER_AUTH_TOKEN), [[auth.tokens]] or [auth.oauth], or bind 127.0.0.1", addr)
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -114,6 +116,10 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 	if err != nil {
 		return nil, err
 	}
+	authn, err := newAuthenticator(cfg)
+	if err != nil {
+		return nil, err
+	}
 	getServer := func(*http.Request) *mcp.Server { return server }
 	body := int64(maxLine(cfg))
 	idle := millis(sc.SessionIdleTimeoutMS)
@@ -128,9 +134,10 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 	sse := sessions.sse(idle, mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: body}))
 
 	guard := func(h http.Handler) http.Handler {
-		return requireHost(sc.AllowedHosts, origins.wrap(requireToken(sc.AuthToken, h)))
+		return requireHost(sc.AllowedHosts, origins.wrap(authn.wrap(h)))
 	}
 	mux := http.NewServeMux()
+	authn.routes(mux)
 	mux.Handle("/mcp", guard(streamable))
 	mux.Handle("/sse", guard(sse))
 	if v1 != nil {
@@ -158,25 +165,6 @@ func httpServer(sc ServerConfig, h http.Handler) *http.Server {
 
 // millis is n milliseconds, as the config's *_ms keys give durations.
 func millis(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
-// requireToken lets a request through only with "Authorization: Bearer
-// token", the scheme in any case (RFC 9110 §11.1, RFC 6750 §2.1); an empty
-// token lets everything through (loopback only, see serveHTTP).
-func requireToken(token string, h http.Handler) http.Handler {
-	if token == "" {
-		return h
-	}
-	want := []byte(token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpd"`)
-			http.Error(w, "missing or wrong bearer token (server.auth_token)", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
 
 // requireHost refuses a request whose Host header, without its port, is not
 // one of hosts; with no hosts it lets every request through.

@@ -11,15 +11,33 @@ import (
 	"lakehouse/backends/sqlengine"
 )
 
+// Datasets is what the tools need of the dataset catalog.
+type Datasets interface {
+	Damaged() []string
+	Get(name string) (*catalog.Manifest, error)
+	List() []*catalog.Manifest
+}
+
+// Ingester is what the tools need of ingest: loading and dropping datasets.
+type Ingester interface {
+	Ingest(ctx context.Context, req ingest.Request, progress ingest.Progress) (*ingest.Result, error)
+	Drop(ctx context.Context, name string) (*catalog.Manifest, error)
+}
+
+var (
+	_ Datasets = (*catalog.Catalog)(nil)
+	_ Ingester = (*ingest.Ingester)(nil)
+)
+
 // maxSampleRows caps get_manifest's sample.
 const maxSampleRows = 20
 
 type ingestIn struct {
 	Name    string         `json:"name" jsonschema:"dataset name: lowercase letters, digits and _, starting with a letter or _; becomes the SQL table name"`
 	Source  ingestSource   `json:"source" jsonschema:"where the data comes from: exactly one of content, object_key, path"`
-	Format  string         `json:"format,omitempty" jsonschema:"auto (default: by extension, then content), csv, tsv, json, ndjson or parquet"`
+	Format  string         `json:"format,omitempty" jsonschema:"auto (default: by its bytes, then extension, then content), csv, tsv, json, ndjson, parquet or arrow"`
 	Mode    string         `json:"mode,omitempty" jsonschema:"create (default; fails if the dataset exists), append (same schema), or replace"`
-	Options ingest.Options `json:"options,omitempty" jsonschema:"CSV/TSV reading options; DuckDB detects whatever is not set"`
+	Options ingest.Options `json:"options,omitempty" jsonschema:"how to read the data; DuckDB detects whatever is not set"`
 }
 
 type ingestSource struct {
@@ -96,7 +114,7 @@ type dropDatasetOut struct {
 func datasetTools(b *Backends) []Tool {
 	return []Tool{
 		define("ingest_dataset",
-			"Load CSV, TSV, JSON, NDJSON or Parquet into a dataset you can query with query_sql. source is exactly one of content (inline text), object_key (an object put earlier) or path (a local file, if allowed). mode: create (new dataset), append (adds rows; the schema must match), replace (new contents). Every ingest makes a new version; older versions stay queryable as \"name@vN\". Re-sending byte-identical data is a no-op that returns unchanged=true. Returns rows, columns with DuckDB types, version, bytes.",
+			"Load CSV, TSV, JSON, NDJSON (each also gzip- or zstd-compressed), Parquet or Arrow IPC into a dataset you can query with query_sql. source is exactly one of content (inline text), object_key (an object put earlier) or path (a local file, if allowed). mode: create (new dataset), append (adds rows; the schema must match), replace (new contents). Every ingest makes a new version; older versions stay queryable as \"name@vN\". Re-sending byte-identical data is a no-op that returns unchanged=true. options set column types, keep or rename columns, and parse text dates. Returns rows, columns with DuckDB types, version, bytes, and widened: columns whose mixed values were stored as text, and why.",
 			additive("Ingest dataset", true), b.ingestDataset),
 		define("list_datasets",
 			"List datasets: name, rows, column count, current version, last update. Start here to see what data exists; then get_manifest for a schema or query_sql to read it.",

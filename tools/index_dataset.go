@@ -9,7 +9,6 @@ import (
 
 	"lakehouse/backends/corpus/dataset"
 	"lakehouse/backends/errs"
-	"lakehouse/backends/ingest"
 	"lakehouse/backends/vector"
 )
 
@@ -53,7 +52,7 @@ func (b *Backends) indexDataset(ctx context.Context, in indexDatasetIn) (*indexD
 		}
 		spec.TextColumns = []string{in.TextColumn}
 	}
-	x := &dataset.Indexer{Catalog: b.Catalog, Views: ingest.Views(b.Catalog, b.Store), SQL: b.SQL, Vectors: b.Vectors, Embed: b.Embed, Records: b.Store}
+	x := &dataset.Indexer{Catalog: b.Catalog, Views: b.Views, SQL: b.SQL, Vectors: b.Vectors, Embed: b.Embed, Records: b.Store}
 	// Planning checks the columns, the where clause and the ids before
 	// anything is created.
 	plan, err := x.Plan(ctx, spec)
@@ -87,6 +86,8 @@ func (b *Backends) indexDataset(ctx context.Context, in indexDatasetIn) (*indexD
 	return out, nil
 }
 
+// views are b.Views, or else the views ingest makes of the catalog and
+// store engines.
 // rowProgress reports to the caller, with the total, after each page of
 // rows, when the call asked for progress.
 func rowProgress(ctx context.Context) dataset.Progress {

@@ -51,7 +51,7 @@ func datasetBackends(t *testing.T) *Backends {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb}
+	return &Backends{Store: st, Catalog: cat, Views: ingest.Views(cat, st), Ingest: in, SQL: sql, Vectors: vec, Embed: emb}
 }
 
 // index_dataset over MCP: a template and no id column; progress carries the

@@ -13,6 +13,17 @@ import (
 	"lakehouse/backends/store"
 )
 
+// ObjectStore is what the tools need of the object store.
+type ObjectStore interface {
+	Put(ctx context.Context, key string, r io.Reader, contentType string, maxBytes int64) (store.Info, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, store.Info, error)
+	Stat(ctx context.Context, key string) (store.Info, error)
+	List(ctx context.Context, prefix, after string, limit int) (items []store.Info, next string, err error)
+	Delete(ctx context.Context, key string) error
+}
+
+var _ ObjectStore = (*store.FS)(nil)
+
 // Paging and size defaults of the object tools.
 const (
 	defaultListLimit = 100

@@ -21,7 +21,7 @@ const CLIClient = "mcpd-call"
 // Observe records every tool call that reaches s with obs: endpoint, source,
 // outcome, duration and summaries of arguments and result that leave out
 // contents, vectors and secrets.
-func Observe(s *mcp.Server, obs *observer.Observer) {
+func Observe(s *mcp.Server, obs Operations) {
 	s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			call, ok := req.(*mcp.CallToolRequest)
@@ -48,7 +48,7 @@ func Observe(s *mcp.Server, obs *observer.Observer) {
 // front door other than MCP (whose calls Observe records), such as "rest".
 // The call runs with the returned context; done records it with its error,
 // nil when it succeeded.
-func Watch(ctx context.Context, obs *observer.Observer, source, tool string, args json.RawMessage) (_ context.Context, done func(error)) {
+func Watch(ctx context.Context, obs Operations, source, tool string, args json.RawMessage) (_ context.Context, done func(error)) {
 	c := &observedCall{start: time.Now()}
 	ctx = context.WithValue(ctx, observedKey{}, c)
 	return ctx, func(err error) {
@@ -62,7 +62,7 @@ func Watch(ctx context.Context, obs *observer.Observer, source, tool string, arg
 
 // record records the call c watched: of tool, from source, in session, with
 // raw arguments; failure is its error's text, "" when it succeeded.
-func (c *observedCall) record(ctx context.Context, obs *observer.Observer, tool, source, session string, raw json.RawMessage, failure string) {
+func (c *observedCall) record(ctx context.Context, obs Operations, tool, source, session string, raw json.RawMessage, failure string) {
 	op := observer.Op{
 		Endpoint:     tool,
 		Source:       source,

@@ -10,6 +10,16 @@ import (
 	"lakehouse/backends/observer"
 )
 
+// Operations is what the tools, Observe and Watch need of the observer.
+type Operations interface {
+	Record(ctx context.Context, op observer.Op) observer.Op
+	RecordDurable(ctx context.Context, op observer.Op) (observer.Op, error)
+	Stats(since time.Time) observer.Stats
+	List(q observer.Query) ([]observer.Op, string, error)
+}
+
+var _ Operations = (*observer.Observer)(nil)
+
 // recordEventIn is an observed op as earlier clients of this system send it.
 type recordEventIn struct {
 	ID            string         `json:"id,omitempty" jsonschema:"your id for the event; default a new UUID"`

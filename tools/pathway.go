@@ -8,6 +8,20 @@ import (
 	"lakehouse/backends/pathway"
 )
 
+// Traces is what the tools need of the pathway memory.
+type Traces interface {
+	Add(ctx context.Context, content json.RawMessage, text string, tags []string, uid string) (t pathway.Trace, replayed bool, err error)
+	Update(ctx context.Context, uid string, content json.RawMessage, text *string, tags []string) (pathway.Trace, error)
+	Revise(ctx context.Context, predecessorUID string, content json.RawMessage, text *string, tags []string) (pathway.Trace, error)
+	Retire(ctx context.Context, uid, reason string) (pathway.Trace, error)
+	Get(ctx context.Context, uid string) (pathway.Trace, error)
+	History(ctx context.Context, uid string) (pathway.History, error)
+	Search(ctx context.Context, opts pathway.SearchOptions) (pathway.SearchResult, error)
+	Stats(ctx context.Context) (pathway.Stats, error)
+}
+
+var _ Traces = (*pathway.Pathway)(nil)
+
 // searchContentBytes is the largest content search_traces returns whole;
 // bigger contents are left out, and get_trace returns them.
 const searchContentBytes = 4 << 10

@@ -8,6 +8,16 @@ import (
 	"lakehouse/backends/matrix"
 )
 
+// Gate is what downgrade_gate needs of the downgrade gate: its rules.
+type Gate interface {
+	Decide(mode, model, forcedMode string) (matrix.Decision, error)
+	FullMode() string
+	IsolationMode() string
+	Modes() []string
+}
+
+var _ Gate = (*matrix.Gate)(nil)
+
 type focusIn struct {
 	Path            string   `json:"path" jsonschema:"path of the file under review, repository-relative, e.g. backends/matrix/gate.go"`
 	Content         string   `json:"content,omitempty" jsonschema:"its text, up to 1 MiB: the words chunks are compared with and, unless given below, where its symbols are read from (Go, Rust, TypeScript/JavaScript, Python)"`
@@ -73,7 +83,7 @@ func reviewTools(b *Backends) []Tool {
 }
 
 // gate is b's downgrade gate: the configured one, or the default rules.
-func (b *Backends) gate() *matrix.Gate {
+func (b *Backends) gate() Gate {
 	if b != nil && b.Gate != nil {
 		return b.Gate
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -26,6 +27,15 @@ const (
 	maxCellText      = 80      // characters of one cell in the markdown table
 	maxResultBytes   = 4 << 20 // JSON bytes of the rows of one result
 )
+
+// SQL is what the tools need of the SQL engine: read-only queries and exports.
+type SQL interface {
+	Query(ctx context.Context, query string, maxRows int) (*sqlengine.Result, error)
+	QueryProgress(ctx context.Context, query string, maxRows int, progress sqlengine.Progress) (*sqlengine.Result, error)
+	Export(ctx context.Context, query string, f sqlengine.Format, w io.Writer) (sqlengine.Export, error)
+}
+
+var _ SQL = (*sqlengine.Engine)(nil)
 
 type querySQLIn struct {
 	SQL       string `json:"sql" jsonschema:"one read-only DuckDB statement (SELECT, WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN)"`

@@ -13,36 +13,38 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"reflect"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"lakehouse/backends/catalog"
-	"lakehouse/backends/embed"
 	"lakehouse/backends/errs"
-	"lakehouse/backends/ingest"
 	"lakehouse/backends/matrix"
-	"lakehouse/backends/observer"
-	"lakehouse/backends/pathway"
 	"lakehouse/backends/sqlengine"
-	"lakehouse/backends/store"
-	"lakehouse/backends/vector"
 )
 
-// Backends are the engines behind the tools.
+// Backends are the engines behind the tools, each seen through the interface
+// its tools need: mcpd passes the real engines, a test may pass fakes.
 type Backends struct {
-	Store    *store.FS
-	Catalog  *catalog.Catalog
-	Ingest   *ingest.Ingester
-	SQL      *sqlengine.Engine
-	Vectors  *vector.Manager
-	Embed    *embed.Embedder
-	Observer *observer.Observer
-	Pathway  *pathway.Pathway
-	Gate     *matrix.Gate // downgrade_gate's rules; nil = the defaults
+	Store    ObjectStore
+	Catalog  Datasets
+	Ingest   Ingester
+	SQL      SQL
+	Vectors  Vectors
+	Embed    Embedder
+	Observer Operations
+	Pathway  Traces
+	Gate     Gate // downgrade_gate's rules; nil = the defaults
+
+	// Views are the Parquet files behind each dataset version, as the SQL
+	// engine sees them (ingest.Views), for index_dataset.
+	Views sqlengine.Catalog
 
 	// Playbook sets where record_playbook writes and how use_playbook
 	// boosts; the zero value gives the defaults.
@@ -116,17 +118,23 @@ type Texter interface{ Text() string }
 // content) into floats and reorders its keys. The output is not checked
 // against its schema: it is ours, and encoded once, on the wire.
 func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h func(context.Context, In) (Out, error)) Tool {
-	in := schemaFor[In]()
-	resolved, err := in.Resolve(nil)
+	inSchema, outSchema := schemaFor[In](), schemaFor[Out]()
+	resolved, err := inSchema.Resolve(nil)
 	if err != nil {
 		panic(fmt.Sprintf("input schema of %s: %v", name, err)) // a programming error, caught by every test
+	}
+	var outResolved *jsonschema.Resolved
+	if checkOutputs {
+		if outResolved, err = outSchema.Resolve(nil); err != nil {
+			panic(fmt.Sprintf("output schema of %s: %v", name, err))
+		}
 	}
 	return Tool{
 		Name:         name,
 		Description:  description,
 		Annotations:  ann,
-		InputSchema:  in,
-		OutputSchema: schemaFor[Out](),
+		InputSchema:  inSchema,
+		OutputSchema: outSchema,
 		invoke: func(ctx context.Context, raw json.RawMessage) (Result, error) {
 			args, generic, err := decodeArgs[In](resolved, raw)
 			keepArgs(ctx, generic)
@@ -143,11 +151,24 @@ func define[In, Out any](name, description string, ann *mcp.ToolAnnotations, h f
 			if err != nil {
 				return Result{}, fmt.Errorf("the result of %s cannot be encoded as JSON: %w", name, err)
 			}
+			if outResolved != nil {
+				var v any
+				if err := json.Unmarshal(structured, &v); err != nil {
+					return Result{}, err
+				}
+				if err := outResolved.Validate(v); err != nil {
+					return Result{}, fmt.Errorf("the result of %s does not match its output schema: %w", name, err)
+				}
+			}
 			keepOutput(ctx, out)
 			return Result{JSON: structured, Text: text(out, structured)}, nil
 		},
 	}
 }
+
+// checkOutputs makes every tool check its results against its output
+// schema, as a strict client would; the tests turn it on.
+var checkOutputs bool
 
 // Progress reports how far a long call has come: done of total (0 when the
 // total is not known), with a message.
@@ -181,6 +202,9 @@ func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (in In
 		}
 		return in, nil, errs.New(errs.Invalid, "arguments are not JSON: %w", err)
 	}
+	if err := checkArgs(schema.Schema(), generic); err != nil {
+		return in, generic, err
+	}
 	if err := schema.Validate(generic); err != nil {
 		return in, generic, errs.New(errs.Invalid, "validating \"arguments\": %w", err)
 	}
@@ -188,6 +212,77 @@ func decodeArgs[In any](schema *jsonschema.Resolved, raw json.RawMessage) (in In
 		return in, generic, argumentError(err)
 	}
 	return in, generic, nil
+}
+
+// checkArgs explains, before the schema's own check, the mistakes callers
+// make most, in the tool's words: arguments that are not an object, an
+// unknown argument (with the ones the tool takes), a required one missing,
+// and one of the wrong JSON type.
+func checkArgs(s *jsonschema.Schema, generic any) error {
+	args, ok := generic.(map[string]any)
+	if !ok {
+		return errs.New(errs.Invalid, "arguments must be a JSON object of named arguments, not %s", jsonKind(generic))
+	}
+	names := slices.Sorted(maps.Keys(s.Properties))
+	for _, name := range slices.Sorted(maps.Keys(args)) {
+		p, ok := s.Properties[name]
+		if !ok {
+			return errs.New(errs.Invalid, "unknown argument %q; this tool takes %s", name, strings.Join(names, ", "))
+		}
+		if want := p.Type; want != "" && !isKind(args[name], want) {
+			return errs.New(errs.Invalid, "argument %s must be %s, not %s", name, withArticle(want), jsonKind(args[name]))
+		}
+	}
+	for _, name := range s.Required {
+		if _, ok := args[name]; !ok {
+			return errs.New(errs.Invalid, "missing argument %q; this tool takes %s (required: %s)", name, strings.Join(names, ", "), strings.Join(s.Required, ", "))
+		}
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a decoded value, with an article.
+func jsonKind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64:
+		if x == math.Trunc(x) {
+			return "an integer"
+		}
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	}
+	return "an object"
+}
+
+// isKind reports whether decoded value v has JSON Schema type t.
+func isKind(v any, t string) bool {
+	switch x := v.(type) {
+	case bool:
+		return t == "boolean"
+	case float64:
+		return t == "number" || t == "integer" && x == math.Trunc(x)
+	case string:
+		return t == "string"
+	case []any:
+		return t == "array"
+	case map[string]any:
+		return t == "object"
+	}
+	return t == "null"
+}
+
+func withArticle(t string) string {
+	if t == "integer" || t == "array" || t == "object" {
+		return "an " + t
+	}
+	return "a " + t
 }
 
 // argumentError explains an argument that has the schema's JSON type but
@@ -217,14 +312,13 @@ func errorResult(err error) *mcp.CallToolResult {
 }
 
 // schemaOptions describe json.RawMessage (a trace's content) as any JSON
-// value, not as the byte array it is in Go. The description keeps the schema
-// an object: an empty one encodes as true, which some clients refuse as a
-// property schema.
+// value, not as the byte array it is in Go.
 var schemaOptions = &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
 	reflect.TypeFor[json.RawMessage](): {Description: "any JSON value"},
 }}
 
-// schemaFor infers the JSON schema of T (of what it points to, for a pointer).
+// schemaFor infers the JSON schema of T (of what it points to, for a
+// pointer), in the subset every client takes (see portable).
 func schemaFor[T any]() *jsonschema.Schema {
 	rt := reflect.TypeFor[T]()
 	if rt.Kind() == reflect.Pointer {
@@ -234,6 +328,7 @@ func schemaFor[T any]() *jsonschema.Schema {
 	if err != nil {
 		panic(fmt.Sprintf("schema of %v: %v", rt, err)) // a programming error, caught by every test
 	}
+	portable(s)
 	return s
 }
 
@@ -252,6 +347,7 @@ func All(b *Backends) []Tool {
 	all = append(all, objectTools(b)...)
 	all = append(all, datasetTools(b)...)
 	all = append(all, sqlTools(b)...)
+	all = append(all, exportTools(b)...)
 	all = append(all, vectorTools(b)...)
 	all = append(all, matrixTools(b)...)
 	all = append(all, reviewTools(b)...)

@@ -12,6 +12,33 @@ import (
 	"lakehouse/backends/vector"
 )
 
+// Vectors is what the vector, matrix and index_dataset tools need of the vector indexes.
+type Vectors interface {
+	Create(ctx context.Context, name string, dim int, metric vector.Metric, model string) (vector.IndexInfo, error)
+	List() []vector.IndexInfo
+	Unavailable() map[string]string
+	Info(name string) (vector.IndexInfo, error)
+	Drop(ctx context.Context, name string) error
+	Upsert(ctx context.Context, name string, items []vector.Item) (int, error)
+	Delete(ctx context.Context, name string, ids []string) (int, error)
+	Get(name string, ids []string) ([]vector.Item, error)
+	Search(ctx context.Context, name string, query []float32, opts vector.SearchOptions) ([]vector.Hit, error)
+}
+
+// Embedder is what the tools need of the embedder, matrix_search's embed.Provider included.
+type Embedder interface {
+	Model() string
+	Dim() int
+	Dims(ctx context.Context) (int, error)
+	Stats() embed.Stats
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+var (
+	_ Vectors  = (*vector.Manager)(nil)
+	_ Embedder = (*embed.Embedder)(nil)
+)
+
 // maxEmbedTexts caps embed_text: 64 vectors of a few hundred floats stay a
 // result a model can take.
 const maxEmbedTexts = 64

@@ -161,7 +161,7 @@ func (in *Ingester) smallRun(ctx context.Context, files []string) (int, error) {
 // rows within them (its preserve_insertion_order, on by default), so queries
 // without ORDER BY see them as before.
 func (in *Ingester) merge(ctx context.Context, v *catalog.Version, from, to int, out string) error {
-	merged, err := in.db.ExecContext(ctx, parquetCopy(in.readParquet(v.Files[from:to]), out))
+	merged, err := in.db.ExecContext(ctx, parquetCopy("SELECT * FROM "+in.readParquet(v.Files[from:to]), out))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
-// Package ingest turns CSV, TSV, JSON, NDJSON and Parquet into dataset
-// versions: DuckDB reads the source, detects types and writes one zstd
-// Parquet file, which is moved into the store and recorded in the catalog.
+// Package ingest turns CSV, TSV, JSON, NDJSON (each optionally gzip- or
+// zstd-compressed), Parquet and Arrow IPC into dataset versions: DuckDB
+// reads the source, detects types and writes one zstd Parquet file, which is
+// moved into the store and recorded in the catalog. detect.go recognises
+// the format, shape.go decides the columns and their types, arrow.go turns
+// Arrow IPC into Parquet first.
 //
 // An ingest holds its dataset's lock from the moment it compares the source
 // with the current version until the new manifest is durable, so two ingests
@@ -12,12 +15,12 @@
 package ingest
 
 import (
-	"io"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"regexp"
@@ -49,37 +52,52 @@ type Request struct {
 	Path      string    // a local file under the allowed paths
 	Body      io.Reader // a stream (an upload), written to the temp folder as it arrives
 	MaxBody   int64     // the most bytes Body may hold; 0 means no limit
-	Format    string // auto (""), csv, tsv, json, ndjson or parquet
-	Mode      string // create (""), append or replace
+	Format    string    // auto (""), csv, tsv, json, ndjson, parquet or arrow
+	Mode      string    // create (""), append or replace
 	Options   Options
 }
 
-// Options tune how CSV and TSV are read; DuckDB detects whatever is not set.
+// Options tune how a source is read; DuckDB detects whatever is not set.
+// Delimiter, Header, Quote and NullStrings apply to CSV and TSV; Types,
+// DateFormat and TimestampFormat to CSV, TSV, JSON and NDJSON; Columns to
+// every format. An option that does not apply is refused.
 // The jsonschema tags describe the fields to models calling the tool.
 type Options struct {
-	Delimiter   string            `json:"delimiter,omitempty" jsonschema:"field separator; default , for csv and tab for tsv"`
-	Header      *bool             `json:"header,omitempty" jsonschema:"whether the first line names the columns; default detected"`
-	Quote       string            `json:"quote,omitempty" jsonschema:"quote character; default detected"`
-	NullStrings []string          `json:"null_strings,omitempty" jsonschema:"values read as NULL, e.g. [\"NA\", \"-\"]"`
-	Types       map[string]string `json:"types,omitempty" jsonschema:"column name to DuckDB type, overriding detection, e.g. {\"zip\": \"VARCHAR\"}"`
+	Delimiter       string            `json:"delimiter,omitempty" jsonschema:"csv/tsv: field separator; default , for csv and tab for tsv"`
+	Header          *bool             `json:"header,omitempty" jsonschema:"csv/tsv: whether the first line names the columns; default detected"`
+	Quote           string            `json:"quote,omitempty" jsonschema:"csv/tsv: quote character; default detected"`
+	NullStrings     []string          `json:"null_strings,omitempty" jsonschema:"csv/tsv: values read as NULL, e.g. [\"NA\", \"-\"]"`
+	Types           map[string]string `json:"types,omitempty" jsonschema:"csv/tsv/json/ndjson: source column name to DuckDB type, overriding detection, e.g. {\"zip\": \"VARCHAR\", \"day\": \"DATE\"}. A json field whose values mix types becomes VARCHAR (objects and arrays: JSON) unless given a type here"`
+	Columns         map[string]string `json:"columns,omitempty" jsonschema:"any format: the columns to keep, as source name to stored name; only these are kept, in the source's order, each renamed to its value (\"\" keeps the name), e.g. {\"Title\": \"title\", \"Year\": \"\"}. types uses the source names"`
+	DateFormat      string            `json:"date_format,omitempty" jsonschema:"csv/tsv/json/ndjson: strptime format of text dates, e.g. %d/%m/%Y, or %b %d %Y for 'Jan 1 2000'; matching columns are detected as DATE (or name them in types)"`
+	TimestampFormat string            `json:"timestamp_format,omitempty" jsonschema:"csv/tsv/json/ndjson: strptime format of text timestamps, e.g. %Y-%m-%d %H:%M:%S or %d/%m/%Y %I:%M %p"`
 }
 
 func (o Options) empty() bool {
-	return o.Delimiter == "" && o.Header == nil && o.Quote == "" && len(o.NullStrings) == 0 && len(o.Types) == 0
+	return o.Delimiter == "" && o.Header == nil && o.Quote == "" && len(o.NullStrings) == 0 && len(o.Types) == 0 &&
+		len(o.Columns) == 0 && o.DateFormat == "" && o.TimestampFormat == ""
 }
 
 // Result summarises the dataset version an ingest made (or found unchanged).
 type Result struct {
-	Name      string           `json:"name"`
-	Version   int              `json:"version"`
-	Mode      string           `json:"mode"`
-	Format    string           `json:"format"`
-	Rows      int64            `json:"rows"`
-	AddedRows int64            `json:"added_rows"`
-	Columns   []catalog.Column `json:"columns"`
-	Bytes     int64            `json:"bytes"`
-	ElapsedMS int64            `json:"elapsed_ms"`
-	Unchanged bool             `json:"unchanged"`
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Mode    string `json:"mode"`
+	Format  string `json:"format"`
+	// Compression is the compression the source was read through: gzip,
+	// zstd, or "" for none.
+	Compression string           `json:"compression,omitempty" jsonschema:"gzip or zstd when the source was compressed"`
+	Rows        int64            `json:"rows"`
+	AddedRows   int64            `json:"added_rows"`
+	Columns     []catalog.Column `json:"columns"`
+	Bytes       int64            `json:"bytes"`
+	ElapsedMS   int64            `json:"elapsed_ms"`
+	Unchanged   bool             `json:"unchanged"`
+	// Widened lists the columns given a wider type than some of their
+	// values have (a JSON field mixing strings and numbers stored as
+	// VARCHAR, say), and why. An unchanged ingest reads nothing, so it
+	// reports none.
+	Widened []Widening `json:"widened,omitempty" jsonschema:"columns whose values mixed types and which were given a wider type, and why; set options.types to choose otherwise"`
 }
 
 // Progress is told how an ingest advances; step grows with every call.
@@ -249,15 +267,23 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	if err != nil {
 		return nil, err
 	}
-	format, err := detectFormat(src)
+	det, err := detectFormat(src)
 	if err != nil {
 		return nil, err
 	}
-	reader, optionsJSON, err := readExpr(src.path, format, req.Options)
+	format := det.format
+	if err := in.checkOptions(ctx, format, req.Options); err != nil {
+		return nil, err
+	}
+	optionsJSON, err := canonical(req.Options)
 	if err != nil {
 		return nil, err
 	}
-	progress(1, "source ready ("+format+")")
+	ready := "source ready (" + format + ")"
+	if det.compression != "" {
+		ready = "source ready (" + det.compression + "-compressed " + format + ")"
+	}
+	progress(1, ready)
 
 	unlock, err := in.lock(ctx, req.Name)
 	if err != nil {
@@ -273,7 +299,9 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 			return nil, fmt.Errorf("hash source: %w", err)
 		}
 		if unchanged(prev, sha, format, optionsJSON, mode) {
-			return result(cur, prev, start, true), nil
+			res := result(cur, prev, start, true)
+			res.Compression = det.compression
+			return res, nil
 		}
 	}
 	switch {
@@ -283,14 +311,45 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 		return nil, errs.New(errs.NotFound, "dataset %q does not exist, so it cannot %s; use mode create", req.Name, mode)
 	}
 
+	path := src.path
+	if format == "arrow" {
+		// DuckDB reads the Arrow IPC source as the Parquet file arrow-go
+		// writes from it (see arrow.go).
+		path = filepath.Join(dir, "arrow.parquet")
+		progress(1.5, "converting Arrow IPC to Parquet")
+		if err := arrowToParquet(ctx, src, path); err != nil {
+			return nil, err
+		}
+	}
+	p, err := in.plan(ctx, path, det, req.Options)
+	if err != nil {
+		return nil, in.readError(ctx, err, p, src)
+	}
 	out := filepath.Join(dir, "part.parquet")
-	added, err := in.convert(ctx, reader, out, src, format, req.Options, progress)
+	// A compressed source is checked to its end while DuckDB reads it.
+	checked := make(chan error, 1)
+	if det.compression == "" {
+		checked <- nil
+	} else {
+		go func() { checked <- checkCompressed(ctx, src.path, det.compression) }()
+	}
+	added, err := in.convert(ctx, p, out, src, progress)
+	if cerr := <-checked; cerr != nil && ctx.Err() == nil {
+		return nil, errs.New(errs.Invalid, "cannot read the %s-compressed %s source (%s): its %s data is truncated or corrupt (%v); send the whole file again", det.compression, format, src.desc, det.compression, cerr)
+	}
 	if err != nil {
 		return nil, err
 	}
 	cols, err := in.columns(ctx, out)
 	if err != nil {
 		return nil, err
+	}
+	if format == "csv" || format == "tsv" {
+		w, err := in.textWidenings(ctx, p, out, cols, req.Options)
+		if err != nil {
+			return nil, err
+		}
+		p.widened = append(p.widened, w...)
 	}
 	sha, err := src.sha()
 	if err != nil {
@@ -324,7 +383,10 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 		return nil, err
 	}
 	in.compactSoon(req.Name, m.Current())
-	return result(m, m.Current(), start, false), nil
+	res := result(m, m.Current(), start, false)
+	res.Compression = det.compression
+	res.Widened = p.widened
+	return res, nil
 }
 
 // publish moves the Parquet file at out into the store under key, then runs
@@ -373,41 +435,56 @@ func result(m *catalog.Manifest, v *catalog.Version, start time.Time, unchanged 
 	}
 }
 
-// convert has DuckDB write the source as one zstd Parquet file and returns
-// its row count, telling progress every second while DuckDB works.
-func (in *Ingester) convert(ctx context.Context, reader, out string, src *source, format string, opts Options, progress Progress) (int64, error) {
+// convert has DuckDB write the rows p selects as one zstd Parquet file
+// and returns its row count, telling progress every second while DuckDB
+// works.
+func (in *Ingester) convert(ctx context.Context, p *plan, out string, src *source, progress Progress) (int64, error) {
 	defer heartbeat(progress)()
-	res, err := in.db.ExecContext(ctx, parquetCopy(reader, out))
+	res, err := in.db.ExecContext(ctx, parquetCopy(p.query(), out))
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("ingest stopped: %w", ctx.Err())
-		}
-		msg := duckMessage(err, src)
-		if format == "csv" || format == "tsv" {
-			if bad := in.diagnoseCSV(ctx, src, format, opts); bad != "" {
-				msg += "\nRows DuckDB could not read:\n" + bad
-			}
-		}
-		return 0, errs.New(errs.Invalid, "cannot read the %s source (%s): %s\n(fix the data, or set options: delimiter, header, quote, null_strings, types)", format, src.desc, msg)
+		return 0, in.readError(ctx, err, p, src)
 	}
 	return res.RowsAffected()
 }
 
-// parquetCopy is the statement that writes the rows of the table function
-// reader as one zstd Parquet file at out.
-func parquetCopy(reader, out string) string {
-	return fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", reader, quote(out))
+// readError explains an error DuckDB gave reading the source of plan p: an
+// errs error (an option refused) as it is, a DuckDB error as the data's
+// fault, with the rows DuckDB refused for a CSV source.
+func (in *Ingester) readError(ctx context.Context, err error, p *plan, src *source) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("ingest stopped: %w", ctx.Err())
+	}
+	if errs.KindOf(err) != nil {
+		return err
+	}
+	msg := duckMessage(err, src)
+	if p.path != src.path && p.path != "" {
+		msg = strings.ReplaceAll(msg, p.path, src.desc) // the Parquet made of an Arrow source
+	}
+	if (p.format == "csv" || p.format == "tsv") && p.reader != "" {
+		if bad := in.diagnoseCSV(ctx, p.reader); bad != "" {
+			msg += "\nRows DuckDB could not read:\n" + bad
+		}
+	}
+	what := p.format
+	if p.compression != "" {
+		what = p.compression + "-compressed " + what
+	}
+	return errs.New(errs.Invalid, "cannot read the %s source (%s): %s\n(fix the data, or set options: %s)", what, src.desc, msg, optionsFor(p.format))
 }
 
-// diagnoseCSV rereads a CSV source that DuckDB refused, this time letting
-// DuckDB set the bad rows aside, and returns DuckDB's account of the first of
-// them (line number, what was wrong, the line itself), or "" when it finds none.
-// DuckDB's first error often says only that the dialect could not be detected.
-func (in *Ingester) diagnoseCSV(ctx context.Context, src *source, format string, opts Options) string {
-	reader, _, err := readExpr(src.path, format, opts)
-	if err != nil {
-		return ""
-	}
+// parquetCopy is the statement that writes the rows of query as one zstd
+// Parquet file at out.
+func parquetCopy(query, out string) string {
+	return fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", query, quote(out))
+}
+
+// diagnoseCSV rereads a CSV source that DuckDB refused, with the same
+// read_csv call, reader, this time letting DuckDB set the bad rows aside,
+// and returns DuckDB's account of the first of them (line number, what was
+// wrong, the line itself), or "" when it finds none. DuckDB's first error
+// often says only that the dialect could not be detected.
+func (in *Ingester) diagnoseCSV(ctx context.Context, reader string) string {
 	// reject_errors is a temporary table of the connection that read the file.
 	conn, err := in.db.Conn(ctx)
 	if err != nil {
@@ -498,64 +575,17 @@ func sameSchema(name string, have, got []catalog.Column) error {
 	return errs.New(errs.Invalid, "cannot append to %q: the schema differs: %s. Use options.types to force column types, or mode replace to change the schema", name, strings.Join(diffs, "; "))
 }
 
-// readExpr builds the DuckDB table function that reads path as format, and
-// the canonical JSON of the options, which is part of what makes a re-ingest
-// "unchanged".
-func readExpr(path, format string, o Options) (string, string, error) {
-	if !o.empty() && format != "csv" && format != "tsv" {
-		return "", "", errs.New(errs.Invalid, "options (delimiter, header, quote, null_strings, types) apply to csv and tsv only, not %s", format)
+// canonical is the JSON of the options, which is part of what makes a
+// re-ingest "unchanged"; "" when none is set.
+func canonical(o Options) (string, error) {
+	if o.empty() {
+		return "", nil
 	}
-	canon, err := json.Marshal(o)
+	b, err := json.Marshal(o)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	optionsJSON := ""
-	if !o.empty() {
-		optionsJSON = string(canon)
-	}
-	switch format {
-	case "json":
-		return fmt.Sprintf("read_json(%s, format='auto')", quote(path)), optionsJSON, nil
-	case "ndjson":
-		return fmt.Sprintf("read_json(%s, format='newline_delimited')", quote(path)), optionsJSON, nil
-	case "parquet":
-		return fmt.Sprintf("read_parquet(%s)", quote(path)), optionsJSON, nil
-	}
-	delim := o.Delimiter
-	if delim == "" {
-		delim = ","
-		if format == "tsv" {
-			delim = "\t"
-		}
-	}
-	// skip=0: never let the dialect sniffer silently drop leading rows.
-	args := []string{quote(path), "delim=" + quote(delim), "skip=0"}
-	if o.Header != nil {
-		args = append(args, fmt.Sprintf("header=%t", *o.Header))
-	}
-	if o.Quote != "" {
-		args = append(args, "quote="+quote(o.Quote))
-	}
-	if len(o.NullStrings) > 0 {
-		q := make([]string, len(o.NullStrings))
-		for i, s := range o.NullStrings {
-			q[i] = quote(s)
-		}
-		args = append(args, "nullstr=["+strings.Join(q, ", ")+"]")
-	}
-	if len(o.Types) > 0 {
-		names := make([]string, 0, len(o.Types))
-		for n := range o.Types {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		pairs := make([]string, len(names))
-		for i, n := range names {
-			pairs[i] = quote(n) + ": " + quote(o.Types[n])
-		}
-		args = append(args, "types={"+strings.Join(pairs, ", ")+"}")
-	}
-	return "read_csv(" + strings.Join(args, ", ") + ")", optionsJSON, nil
+	return string(b), nil
 }
 
 // quote makes s a SQL string literal.

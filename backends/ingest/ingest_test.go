@@ -463,18 +463,20 @@ func TestIngest_OptionsOnlyForCSV(t *testing.T) {
 	parquet := mustParquet(t, filepath.Join(t.TempDir(), "p.parquet"), peopleQuery)
 	e.mustPut(t, "in/p.parquet", parquet)
 	for _, tc := range []struct {
-		name string
-		req  ingest.Request
+		name  string
+		req   ingest.Request
+		parts []string
 	}{
-		{"json", ingest.Request{Content: peopleJSON, Format: "json", Options: ingest.Options{Delimiter: ";"}}},
-		{"json_sniffed", ingest.Request{Content: peopleJSON, Options: ingest.Options{Header: yes()}}},
-		{"ndjson", ingest.Request{Content: peopleNDJSON, Format: "ndjson", Options: ingest.Options{NullStrings: []string{"NA"}}}},
-		{"parquet", ingest.Request{ObjectKey: "in/p.parquet", Options: ingest.Options{Types: map[string]string{"id": "VARCHAR"}}}},
+		{"json", ingest.Request{Content: peopleJSON, Format: "json", Options: ingest.Options{Delimiter: ";"}}, []string{"options.delimiter", "csv and tsv only", "types, columns, date_format"}},
+		{"json_sniffed", ingest.Request{Content: peopleJSON, Options: ingest.Options{Header: yes()}}, []string{"options.header", "csv and tsv only"}},
+		{"ndjson", ingest.Request{Content: peopleNDJSON, Format: "ndjson", Options: ingest.Options{NullStrings: []string{"NA"}}}, []string{"options.null_strings", "csv and tsv only"}},
+		{"parquet", ingest.Request{ObjectKey: "in/p.parquet", Options: ingest.Options{Types: map[string]string{"id": "VARCHAR"}}}, []string{"options.types", "csv, tsv, json and ndjson only, not parquet", "the options are columns"}},
+		{"parquet_dates", ingest.Request{ObjectKey: "in/p.parquet", Options: ingest.Options{DateFormat: "%d/%m/%Y"}}, []string{"options.date_format", "not parquet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Name = tc.name
 			_, err := e.in.Ingest(context.Background(), tc.req, nil)
-			wantErr(t, err, errs.Invalid, "csv and tsv only")
+			wantErr(t, err, errs.Invalid, tc.parts...)
 			if e.cat.Lookup(tc.name) != nil {
 				t.Error("a dataset was created")
 			}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,16 +15,13 @@ import (
 	"lakehouse/backends/errs"
 )
 
-// Formats that Ingest reads.
-var formats = []string{"auto", "csv", "tsv", "json", "ndjson", "parquet"}
-
 // source is a resolved ingest source: a local file DuckDB can read, its
 // sha256, and a description for the manifest.
 type source struct {
 	path   string
 	sha    func() (string, error) // waits for the hash when it is computed in the background
 	desc   string                 // "content", "object:<key>" or "path:<path>"
-	format string                 // as asked, then resolved by detectFormat
+	format string                 // as asked; detectFormat resolves it
 }
 
 // known returns a sha func for a hash already at hand.
@@ -170,60 +166,4 @@ func hashFile(p string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// detectFormat resolves "auto" (or "") from the source's name, then from its
-// first bytes: Parquet's magic, a JSON bracket, a tab-separated first line, or CSV.
-func detectFormat(s *source) (string, error) {
-	f := strings.ToLower(s.format)
-	if f != "" && f != "auto" {
-		for _, known := range formats {
-			if f == known {
-				return f, nil
-			}
-		}
-		return "", errs.New(errs.Invalid, "unknown format %q; use one of %s", s.format, strings.Join(formats, ", "))
-	}
-	switch strings.ToLower(filepath.Ext(strings.TrimSuffix(s.desc, ".gz"))) {
-	case ".csv":
-		return "csv", nil
-	case ".tsv", ".tab":
-		return "tsv", nil
-	case ".json":
-		return "json", nil
-	case ".ndjson", ".jsonl":
-		return "ndjson", nil
-	case ".parquet":
-		return "parquet", nil
-	}
-	head, err := readHead(s.path, 64<<10)
-	if err != nil {
-		return "", err
-	}
-	if bytes.HasPrefix(head, []byte("PAR1")) {
-		return "parquet", nil
-	}
-	trimmed := bytes.TrimLeft(head, " \t\r\n\ufeff")
-	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
-		return "json", nil
-	}
-	first, _, _ := bytes.Cut(head, []byte("\n"))
-	if bytes.Contains(first, []byte("\t")) && !bytes.Contains(first, []byte(",")) {
-		return "tsv", nil
-	}
-	return "csv", nil
-}
-
-func readHead(p string, n int) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf := make([]byte, n)
-	k, err := io.ReadFull(f, buf)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	return buf[:k], nil
 }

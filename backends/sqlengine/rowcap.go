@@ -31,22 +31,35 @@ import (
 // capRows prepares query, a query node whose syntax tree is tree, as a
 // subquery under LIMIT n. The caller closes the statement.
 func capRows(ctx context.Context, conn driver.Conn, query, tree string, n int) (*duckdb.Stmt, error) {
-	body := query
-	if end := statementEnd(query); strings.Contains(query[end:], ";") {
-		body = query[:end]
-		cut, _, err := serialize(ctx, conn, body)
-		if err != nil {
-			return nil, err
-		}
-		if cut != tree {
-			return nil, errs.New(errs.Invalid, "cannot cap the rows of this statement: send it without the semicolon at its end")
-		}
+	body, ok, err := statementBody(ctx, conn, query, tree)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errs.New(errs.Invalid, "cannot cap the rows of this statement: send it without the semicolon at its end")
 	}
 	stmt, err := prepareOne(conn, "SELECT * FROM (\n"+body+"\n) LIMIT "+strconv.Itoa(n))
 	if err != nil {
 		return nil, errs.New(errs.Invalid, "cannot cap the rows of this statement (%v); send it without anything after its end", err)
 	}
 	return stmt, nil
+}
+
+// statementBody returns query, a query node whose syntax tree is tree,
+// without the semicolons at its end, so that it can stand inside
+// parentheses. It reports false when DuckDB does not prove the cut: what is
+// left does not parse to tree.
+func statementBody(ctx context.Context, conn driver.Conn, query, tree string) (string, bool, error) {
+	end := statementEnd(query)
+	if !strings.Contains(query[end:], ";") {
+		return query, true, nil
+	}
+	body := query[:end]
+	cut, _, err := serialize(ctx, conn, body)
+	if err != nil {
+		return "", false, err
+	}
+	return body, cut == tree, nil
 }
 
 // statementEnd returns the index just past the last part of query that is

@@ -127,7 +127,7 @@ func run(rows int, extra string) (*result, error) {
 		return nil, err
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "bench"}, nil)
-	tools.Register(s, tools.All(&tools.Backends{Store: st, Catalog: cat, Ingest: in, SQL: sql, Vectors: vec, Embed: emb}))
+	tools.Register(s, tools.All(&tools.Backends{Store: st, Catalog: cat, Views: ingest.Views(cat, st), Ingest: in, SQL: sql, Vectors: vec, Embed: emb}))
 	st1, ct := mcp.NewInMemoryTransports()
 	ss, err := s.Connect(ctx, st1, nil)
 	if err != nil {

@@ -1,29 +1,46 @@
-// Command load puts a mixed load on mcpd over streamable HTTP (/mcp) and
-// reports each tool's calls, errors and latency, and the server's memory.
+// Command load puts a mixed load on mcpd over streamable HTTP (/mcp), over
+// the REST gateway (POST /v1/tools/{name}), or over both one after the
+// other, and reports each tool's calls, errors and latency, and the
+// server's memory, per transport.
 //
 // It builds mcpd, starts it on a free loopback port with a fresh data
 // directory and no configuration besides LAKEHOUSE_DATA and
-// LAKEHOUSE_INGEST_ALLOWED_PATHS, and prepares a 1M-row dataset (ingested by
-// path from a generated CSV), an index of 10k items upserted by text, and a
-// few objects of 4 KB. Then -clients sessions, one per client for the whole
-// run, call their tools for -duration: the clients are split evenly over
+// LAKEHOUSE_INGEST_ALLOWED_PATHS, and prepares (over /mcp) a 1M-row dataset
+// (ingested by path from a generated CSV), an index of 10k items upserted
+// by text, and a few objects of 4 KB. Then, for each phase, -clients
+// clients call their tools for -duration: the clients are split evenly over
 // the four tools of the mix (client i calls mix[i%4] in a loop), so each
-// tool sees a quarter of the clients whatever the others' latency.
+// tool sees a quarter of the clients whatever the others' latency. Over
+// /mcp a client is one session (go-sdk streamable client) for the whole
+// phase; over REST it is an http.Client with keep-alive that POSTs the same
+// arguments as the JSON body. With -transport both each round runs both
+// transports on the same server and data, one after the other, in an order
+// that alternates from round to round (mcp first in odd rounds).
 //
-// A tool error and a transport error both count as errors. A 503 answer is
-// counted, and its Retry-After respected, should the server send one.
+// A tool error, a transport error and, over REST, any answer but 200 count
+// as errors. A 503 answer is counted apart, not as an error nor as a call,
+// and the client waits for its Retry-After (1 s if it gives none) before
+// calling again. The server's peak RSS is reset (clear_refs) before each
+// phase, so each phase's VmHWM is its own; VmRSS is also sampled every
+// 100 ms during each phase. Before the first round an unreported warm-up
+// (-warmup) runs over each transport, so that the first phase neither pays
+// for first calls nor starts from the RSS the ingest left.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -83,15 +100,33 @@ var mix = []tool{
 }
 
 func main() {
-	clients := flag.Int("clients", 64, "concurrent client sessions, split evenly over the four tools")
-	duration := flag.Duration("duration", 30*time.Second, "how long the clients call")
+	clients := flag.Int("clients", 64, "concurrent clients, split evenly over the four tools")
+	duration := flag.Duration("duration", 30*time.Second, "how long the clients of one phase call")
 	rows := flag.Int("rows", 1_000_000, "rows of the dataset the SQL GROUP BY scans")
 	items := flag.Int("items", 10_000, "items of the vector index")
 	callTimeout := flag.Duration("call-timeout", 60*time.Second, "give up on one call after this (the server's SQL timeout is 30 s)")
+	via := flag.String("transport", "both", "mcp (sessions over /mcp), rest (POST /v1/tools/{name}) or both, one after the other")
+	rounds := flag.Int("rounds", 1, "phases of each transport; with both, the order alternates from round to round")
+	warmup := flag.Duration("warmup", 5*time.Second, "an unreported load over each transport before the first round, 0 for none")
 	flag.Parse()
 
+	var list []string
+	switch *via {
+	case "mcp", "rest":
+		list = []string{*via}
+	case "both":
+		list = []string{"mcp", "rest"}
+	default:
+		fmt.Fprintf(os.Stderr, "load: -transport %q: want mcp, rest or both\n", *via)
+		os.Exit(2)
+	}
+	if *rounds < 1 {
+		fmt.Fprintf(os.Stderr, "load: -rounds %d: want at least 1\n", *rounds)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *clients, *duration, *rows, *items, *callTimeout)
+	err := run(ctx, options{clients: *clients, duration: *duration, rows: *rows, items: *items,
+		callTimeout: *callTimeout, transports: list, rounds: *rounds, warmup: *warmup})
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: %v\n", err)
@@ -99,7 +134,32 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, clients int, duration time.Duration, rows, items int, callTimeout time.Duration) error {
+// options are the flags of a run.
+type options struct {
+	clients     int
+	duration    time.Duration
+	rows, items int
+	callTimeout time.Duration
+	transports  []string // "mcp", "rest", in the order of the first round
+	rounds      int
+	warmup      time.Duration
+}
+
+// A phase is one transport's load in one round, and what it cost the server.
+type phase struct {
+	transport string
+	round     int
+	res       []*result // per tool of the mix
+	elapsed   time.Duration
+
+	serverCPU, selfCPU time.Duration
+	loadavg            string // before it
+	peak, maxSampled   int64  // VmHWM since the reset before it; largest VmRSS sample, kB
+	before, after      int64  // VmRSS, kB
+	fdsBefore, fds     int    // the server's open files before and after it
+}
+
+func run(ctx context.Context, o options) error {
 	tmp, err := os.MkdirTemp("", "lakehouse-load-")
 	if err != nil {
 		return err
@@ -117,10 +177,10 @@ func run(ctx context.Context, clients int, duration time.Duration, rows, items i
 		return fmt.Errorf("go build ./mcpd: %w", err)
 	}
 	csv := filepath.Join(in, "orders.csv")
-	if err := writeCSV(csv, rows); err != nil {
+	if err := writeCSV(csv, o.rows); err != nil {
 		return err
 	}
-	fmt.Printf("built mcpd and wrote %d-row CSV in %.1fs\n", rows, time.Since(step).Seconds())
+	fmt.Printf("built mcpd and wrote %d-row CSV in %.1fs\n", o.rows, time.Since(step).Seconds())
 
 	srv, err := startServer(ctx, bin, data, in, filepath.Join(tmp, "mcpd.log"))
 	if err != nil {
@@ -128,41 +188,94 @@ func run(ctx context.Context, clients int, duration time.Duration, rows, items i
 	}
 	defer srv.stop()
 
-	if err := prepare(ctx, srv.url, csv, items); err != nil {
+	if err := prepare(ctx, srv.url+"/mcp", csv, o.items); err != nil {
 		return err
 	}
 	prepPeak, err := procStatus(srv.pid(), "VmHWM")
 	if err != nil {
 		return err
 	}
-	before, _ := procStatus(srv.pid(), "VmRSS")
-	// Reset the peak, so that VmHWM at the end is the load's own.
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", srv.pid()), []byte("5"), 0); err != nil {
-		return fmt.Errorf("reset the server's peak RSS: %w", err)
+	prepRSS, _ := procStatus(srv.pid(), "VmRSS")
+	fmt.Printf("server RSS after preparing: %s (peak while preparing %s, VmHWM)\n", mib(prepRSS), mib(prepPeak))
+
+	// Warm up: so that the first phase neither pays for first calls (caches,
+	// connections) nor starts from the RSS the ingest left.
+	for _, name := range o.transports {
+		if o.warmup <= 0 {
+			break
+		}
+		tr := newTransport(name, srv.url, o.clients)
+		res, elapsed := load(ctx, tr, o.clients, o.warmup, o.callTimeout)
+		tr.close()
+		calls, failed, refused := 0, 0, 0
+		for _, r := range res {
+			calls, failed, refused = calls+len(r.latencies), failed+r.errors, refused+r.refused
+		}
+		rss, _ := procStatus(srv.pid(), "VmRSS")
+		fmt.Printf("warm-up over %s: %d calls in %.1fs, %d errors, %d answers 503; server RSS after it %s\n", name, calls, elapsed.Seconds(), failed, refused, mib(rss))
 	}
 
+	var phases []*phase
+	for round := 1; round <= o.rounds && ctx.Err() == nil; round++ {
+		order := slices.Clone(o.transports)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, name := range order {
+			if len(phases) > 0 {
+				// Let the last phase's connections close and its background
+				// work (group commits, index snapshots) settle.
+				time.Sleep(2 * time.Second)
+			}
+			p, err := runPhase(ctx, srv, newTransport(name, srv.url, o.clients), round, o)
+			if err != nil {
+				return err
+			}
+			phases = append(phases, p)
+			p.report(o.clients)
+		}
+	}
+	if len(phases) > 1 {
+		summary(phases, o.clients)
+	}
+	// VmHWM was reset before each phase: the run's peak is the largest.
+	runPeak := prepPeak
+	for _, p := range phases {
+		runPeak = max(runPeak, p.peak)
+	}
+	fmt.Printf("\nserver peak RSS over the whole run: %s (VmHWM; while preparing %s)\n", mib(runPeak), mib(prepPeak))
+	srv.stop()
+	return srv.printWarnings()
+}
+
+// runPhase resets the server's peak RSS, runs the load over tr and notes
+// what it cost the server.
+func runPhase(ctx context.Context, srv *server, tr transport, round int, o options) (*phase, error) {
+	p := &phase{transport: tr.name(), round: round}
+	p.before, _ = procStatus(srv.pid(), "VmRSS")
+	p.fdsBefore = openFiles(srv.pid())
+	// Reset the peak, so that VmHWM at the end is this phase's own.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", srv.pid()), []byte("5"), 0); err != nil {
+		return nil, fmt.Errorf("reset the server's peak RSS: %w", err)
+	}
 	sampled := make(chan int64)
 	stopSampling := make(chan struct{})
 	go func() { sampled <- sampleRSS(srv.pid(), stopSampling) }()
 	loadavg, _ := os.ReadFile("/proc/loadavg")
+	p.loadavg = strings.Join(strings.Fields(string(loadavg))[:3], " ")
 	serverCPU, selfCPU := serverCPUTime(srv.pid()), ownCPUTime()
-	res, elapsed := load(ctx, srv.url, clients, duration, callTimeout)
-	serverCPU, selfCPU = serverCPUTime(srv.pid())-serverCPU, ownCPUTime()-selfCPU
+	p.res, p.elapsed = load(ctx, tr, o.clients, o.duration, o.callTimeout)
+	tr.close()
+	p.serverCPU, p.selfCPU = serverCPUTime(srv.pid())-serverCPU, ownCPUTime()-selfCPU
 	close(stopSampling)
-	maxSampled := <-sampled
-	peak, err := procStatus(srv.pid(), "VmHWM")
-	if err != nil {
-		return err
+	p.maxSampled = <-sampled
+	var err error
+	if p.peak, err = procStatus(srv.pid(), "VmHWM"); err != nil {
+		return nil, err
 	}
-	after, _ := procStatus(srv.pid(), "VmRSS")
-
-	report(res, clients, elapsed)
-	fmt.Printf("\nCPU during the load: server %.1fs, this client %.1fs (of %d cores × %.1fs); load average before it: %s\n",
-		serverCPU.Seconds(), selfCPU.Seconds(), runtime.NumCPU(), elapsed.Seconds(), strings.Join(strings.Fields(string(loadavg))[:3], " "))
-	fmt.Printf("server RSS: after preparing %s (peak while preparing %s); during the load peak %s (VmHWM; max of 100 ms samples %s); at the end %s\n",
-		mib(before), mib(prepPeak), mib(peak), mib(maxSampled), mib(after))
-	srv.stop()
-	return srv.printWarnings()
+	p.after, _ = procStatus(srv.pid(), "VmRSS")
+	p.fds = openFiles(srv.pid())
+	return p, nil
 }
 
 // writeCSV writes rows of seeded sales orders to path.
@@ -191,7 +304,7 @@ func writeCSV(path string, rows int) error {
 // A server is a running mcpd child process.
 type server struct {
 	cmd  *exec.Cmd
-	url  string // of /mcp
+	url  string // http://host:port
 	log  string // its stderr
 	done chan struct{}
 	once sync.Once
@@ -224,7 +337,7 @@ func startServer(ctx context.Context, bin, data, in, log string) (*server, error
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, url: "http://" + addr + "/mcp", log: log, done: make(chan struct{})}
+	s := &server{cmd: cmd, url: "http://" + addr, log: log, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 
 	for deadline := time.Now().Add(60 * time.Second); ; {
@@ -368,14 +481,16 @@ func text(res *mcp.CallToolResult) string {
 
 // A result is what the clients of one tool saw.
 type result struct {
-	latencies   []time.Duration // of every call, failed ones included
+	latencies   []time.Duration // of every call answered, failed ones included; not of 503s
 	errors      int
 	texts       []string // distinct error texts, in the order first seen
 	counts      map[string]int
-	sessions    int      // sessions opened
+	opened      int      // sessions (mcp) or TCP connections (rest) opened
 	refused     int      // 503 answers
 	retryAfters []string // of the 503 answers
 }
+
+func newResult() *result { return &result{counts: map[string]int{}} }
 
 func (r *result) fail(msg string) {
 	r.errors++
@@ -395,17 +510,197 @@ func (r *result) merge(o *result) {
 		}
 		r.counts[t] += o.counts[t]
 	}
-	r.sessions += o.sessions
+	r.opened += o.opened
 	r.refused += o.refused
 	r.retryAfters = append(r.retryAfters, o.retryAfters...)
 }
 
-// load runs the clients: each opens its session, all start together, and
-// each calls its tool until duration has passed. It returns what each tool
-// saw and how long the calls took, from the start to the last one's end.
-func load(ctx context.Context, url string, clients int, duration, callTimeout time.Duration) ([]*result, time.Duration) {
+// A transport opens the clients' connections to the server: sessions over
+// /mcp, or http.Clients of the REST gateway.
+type transport interface {
+	name() string
+	// close closes the idle connections the clients left.
+	close()
+	// open opens client i's connection, which adds to res.opened what it
+	// opens. A refusal is a *refusedError.
+	open(ctx context.Context, i int, res *result) (conn, error)
+}
+
+// A conn is one client's connection.
+type conn interface {
+	// call calls tool with args. A failed call is an error: a
+	// *refusedError for a 503 answer, errLost (wrapped) when the
+	// connection is gone and another must be opened.
+	call(ctx context.Context, tool string, args any) error
+	close()
+}
+
+// A refusedError is a 503 answer, and how long it asks the client to wait.
+type refusedError struct {
+	retryAfter time.Duration
+	msg        string
+}
+
+func (e *refusedError) Error() string { return "503: " + e.msg }
+
+// errLost says a connection is gone: the server closed or forgot it.
+var errLost = errors.New("connection lost")
+
+// retryAfter is the Retry-After of a 503 answer h, 1 s if it gives none.
+func retryAfter(h http.Header) time.Duration {
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return time.Second
+}
+
+func newTransport(name, url string, clients int) transport {
+	if name == "rest" {
+		return &restTransport{url: url}
+	}
+	// One pool for all the sessions, with room for each one's connections.
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 2 * clients // a POST and the standalone SSE stream per session
+	return &mcpTransport{url: url + "/mcp", base: base}
+}
+
+// mcpTransport opens one go-sdk streamable session per client.
+type mcpTransport struct {
+	url  string // of /mcp
+	base *http.Transport
+}
+
+func (*mcpTransport) name() string { return "mcp" }
+func (t *mcpTransport) close()     { t.base.CloseIdleConnections() }
+
+func (t *mcpTransport) open(ctx context.Context, i int, res *result) (conn, error) {
+	rt := &refusals{base: t.base}
+	transport := &mcp.StreamableClientTransport{Endpoint: t.url, HTTPClient: &http.Client{Transport: rt}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: fmt.Sprintf("load-%d", i)}, nil).Connect(ctx, transport, nil)
+	if err != nil {
+		if d := rt.take(); d > 0 {
+			return nil, &refusedError{d, "connect: " + err.Error()}
+		}
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	res.opened++
+	return &mcpConn{cs: cs, rt: rt, res: res}, nil
+}
+
+type mcpConn struct {
+	cs  *mcp.ClientSession
+	rt  *refusals
+	res *result // counts a 503 that refused no call
+}
+
+func (c *mcpConn) call(ctx context.Context, tool string, args any) error {
+	out, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	// A 503 on a request of the session since the last call (the SDK sends
+	// more than the call's POST: the standalone SSE stream, say) refused
+	// this call if it failed; if it did not, it is counted all the same.
+	if d := c.rt.take(); d > 0 {
+		if err != nil {
+			return &refusedError{d, err.Error()}
+		}
+		c.res.refused++
+		c.res.retryAfters = append(c.res.retryAfters, d.String())
+	}
+	switch {
+	case errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, mcp.ErrSessionMissing):
+		return fmt.Errorf("%w: %w", errLost, err)
+	case err != nil:
+		return err
+	case out.IsError:
+		return errors.New(text(out))
+	}
+	return nil
+}
+
+func (c *mcpConn) close() { c.cs.Close() }
+
+// refusals passes requests to base and notes the Retry-After of a 503
+// answer.
+type refusals struct {
+	base       http.RoundTripper
+	retryAfter atomic.Int64 // nanoseconds; 0: no 503 since the last take
+}
+
+func (rt *refusals) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
+		rt.retryAfter.Store(int64(retryAfter(resp.Header)))
+	}
+	return resp, err
+}
+
+// take returns the Retry-After of the last 503 since the previous take, or 0.
+func (rt *refusals) take() time.Duration { return time.Duration(rt.retryAfter.Swap(0)) }
+
+// restTransport gives each client an http.Client of its own that POSTs to
+// /v1/tools/{name}, keeping its connection alive between calls: one
+// connection per client, as a session is over /mcp.
+type restTransport struct {
+	url string
+}
+
+func (*restTransport) name() string { return "rest" }
+func (*restTransport) close()       {} // each client closes its own
+
+func (t *restTransport) open(_ context.Context, _ int, res *result) (conn, error) {
+	pool := http.DefaultTransport.(*http.Transport).Clone()
+	return &restConn{url: t.url + "/v1/tools/", client: &http.Client{Transport: pool}, res: res}, nil
+}
+
+type restConn struct {
+	url    string // of /v1/tools/
+	client *http.Client
+	res    *result // counts the connections opened
+}
+
+func (c *restConn) call(ctx context.Context, tool string, args any) error {
+	body, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	// Count the connections dialled, to see that keep-alive holds.
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			c.res.opened++
+		}
+	}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+tool, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	// Read the whole answer, as a client uses it and so that the
+	// connection goes back to the pool.
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		return &refusedError{retryAfter(resp.Header), strings.TrimSpace(string(answer))}
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(answer)))
+	case err != nil:
+		return fmt.Errorf("read the answer: %w", err)
+	case !json.Valid(answer):
+		return fmt.Errorf("200 with a body that is not JSON: %s", cut(string(answer), 100))
+	}
+	return nil
+}
+
+func (c *restConn) close() { c.client.CloseIdleConnections() }
+
+// load runs the clients over tr: each opens its connection, all start
+// together, and each calls its tool until duration has passed. It returns
+// what each tool saw and how long the calls took, from the start to the
+// last one's end.
+func load(ctx context.Context, tr transport, clients int, duration, callTimeout time.Duration) ([]*result, time.Duration) {
 	var ready, done sync.WaitGroup
 	start := make(chan struct{})
 	var began time.Time
@@ -415,7 +710,7 @@ func load(ctx context.Context, url string, clients int, duration, callTimeout ti
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			per[i] = runClient(ctx, i, url, base, &ready, start, &began, duration, callTimeout)
+			per[i] = runClient(ctx, tr, i, &ready, start, &began, duration, callTimeout)
 		}()
 	}
 	ready.Wait()
@@ -426,7 +721,7 @@ func load(ctx context.Context, url string, clients int, duration, callTimeout ti
 
 	res := make([]*result, len(mix))
 	for t := range mix {
-		res[t] = &result{counts: map[string]int{}}
+		res[t] = newResult()
 	}
 	for i, r := range per {
 		res[i%len(mix)].merge(r)
@@ -434,16 +729,13 @@ func load(ctx context.Context, url string, clients int, duration, callTimeout ti
 	return res, elapsed
 }
 
-// runClient is client i: it opens a session, says it is ready, and from
-// start calls its tool in a loop until duration has passed. A session lost
-// (closed, or forgotten by the server) is opened again.
-func runClient(ctx context.Context, i int, url string, base http.RoundTripper, ready *sync.WaitGroup, start <-chan struct{}, began *time.Time, duration, callTimeout time.Duration) *result {
+// runClient is client i: it opens its connection, says it is ready, and
+// from start calls its tool in a loop until duration has passed. A
+// connection lost is opened again.
+func runClient(ctx context.Context, tr transport, i int, ready *sync.WaitGroup, start <-chan struct{}, began *time.Time, duration, callTimeout time.Duration) *result {
 	t := mix[i%len(mix)]
 	r := rand.New(rand.NewPCG(uint64(i), 5))
-	res := &result{counts: map[string]int{}}
-	rt := &refusals{base: base}
-	transport := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: rt}}
-	client := mcp.NewClient(&mcp.Implementation{Name: fmt.Sprintf("load-%d", i)}, nil)
+	res := newResult()
 
 	// pause waits for d, but not past end.
 	pause := func(d time.Duration, end time.Time) {
@@ -452,106 +744,74 @@ func runClient(ctx context.Context, i int, url string, base http.RoundTripper, r
 		case <-ctx.Done():
 		}
 	}
-	// refused reports whether a 503 came since it was last asked, and then
-	// waits for its Retry-After, up to end.
-	refused := func(end time.Time) bool {
-		d := rt.take()
-		if d > 0 {
-			res.refused++
-			res.retryAfters = append(res.retryAfters, d.String())
-			pause(d, end)
+	// refused counts a 503 and waits for its Retry-After, up to end; it
+	// reports whether err was one.
+	refused := func(err error, end time.Time) bool {
+		var ref *refusedError
+		if !errors.As(err, &ref) {
+			return false
 		}
-		return d > 0
+		res.refused++
+		res.retryAfters = append(res.retryAfters, ref.retryAfter.String())
+		pause(ref.retryAfter, end)
+		return true
 	}
-	connect := func(end time.Time) *mcp.ClientSession {
+	connect := func(end time.Time) conn {
 		for time.Now().Before(end) && ctx.Err() == nil {
-			cs, err := client.Connect(ctx, transport, nil)
+			c, err := tr.open(ctx, i, res)
 			if err == nil {
-				res.sessions++
-				return cs
+				return c
 			}
-			res.fail("connect: " + err.Error())
-			if !refused(end) {
+			if !refused(err, end) {
+				res.fail(err.Error())
 				pause(time.Second, end)
 			}
 		}
 		return nil
 	}
 
-	cs := connect(time.Now().Add(duration))
+	c := connect(time.Now().Add(duration))
 	ready.Done()
 	<-start
 	end := began.Add(duration)
 	for n := 0; time.Now().Before(end) && ctx.Err() == nil; n++ {
-		if cs == nil {
-			if cs = connect(end); cs == nil {
+		if c == nil {
+			if c = connect(end); c == nil {
 				break
 			}
 		}
 		callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		t0 := time.Now()
-		out, err := cs.CallTool(callCtx, &mcp.CallToolParams{Name: t.name, Arguments: t.args(r, i, n)})
-		res.latencies = append(res.latencies, time.Since(t0))
+		err := c.call(callCtx, t.name, t.args(r, i, n))
+		took := time.Since(t0)
 		cancel()
-		switch {
-		case err != nil:
+		if refused(err, end) {
+			continue
+		}
+		res.latencies = append(res.latencies, took)
+		if err != nil {
 			res.fail(err.Error())
-			if errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, mcp.ErrSessionMissing) {
-				cs.Close()
-				cs = nil
+			if errors.Is(err, errLost) {
+				c.close()
+				c = nil
 			}
-			refused(end)
-		case out.IsError:
-			res.fail(text(out))
 		}
 	}
-	if cs != nil {
-		cs.Close()
+	if c != nil {
+		c.close()
 	}
 	return res
 }
 
-// refusals passes requests to base and notes the Retry-After of a 503
-// answer (1 s if it gives none).
-type refusals struct {
-	base       http.RoundTripper
-	retryAfter atomic.Int64 // nanoseconds; 0: no 503 since the last take
-}
-
-func (rt *refusals) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
-		d := time.Second
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			d = time.Duration(s) * time.Second
-		}
-		rt.retryAfter.Store(int64(d))
-	}
-	return resp, err
-}
-
-// take returns the Retry-After of the last 503 since the previous take, or 0.
-func (rt *refusals) take() time.Duration { return time.Duration(rt.retryAfter.Swap(0)) }
-
-// report prints the table of the tools and their errors.
-func report(res []*result, clients int, elapsed time.Duration) {
-	fmt.Printf("\n%d clients (%d per tool), one session each, for %.1fs\n\n", clients, clients/len(mix), elapsed.Seconds())
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "tool\tcalls\terrors\tcalls/s\tp50 ms\tp99 ms\tmax ms\t")
-	total, errs := 0, 0
-	for t, r := range res {
-		lat := r.latencies
-		slices.Sort(lat)
-		total, errs = total+len(lat), errs+r.errors
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t\n", mix[t].name, len(lat), r.errors,
-			float64(len(lat))/elapsed.Seconds(), ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), ms(quantile(lat, 1)))
-	}
-	fmt.Fprintf(w, "total\t%d\t%d\t%.1f\t\t\t\t\n", total, errs, float64(total)/elapsed.Seconds())
-	w.Flush()
+// report prints the phase's table of the tools, their errors and 503s, and
+// what it cost the server.
+func (p *phase) report(clients int) {
+	fmt.Printf("\n== %s, round %d: %d clients (%d per tool) for %.1fs\n\n", p.transport, p.round, clients, clients/len(mix), p.elapsed.Seconds())
+	table(p.res, p.elapsed)
 
 	fmt.Println()
-	for t, r := range res {
-		fmt.Printf("%s: %d sessions opened, %d answers 503", mix[t].name, r.sessions, r.refused)
+	for t, r := range p.res {
+		fmt.Printf("%s: %d %s, %d answers 503", mix[t].name, r.opened, opened(p.transport), r.refused)
 		if r.refused > 0 {
 			fmt.Printf(" (Retry-After %s)", strings.Join(r.retryAfters[:min(len(r.retryAfters), 5)], ", "))
 		}
@@ -563,6 +823,82 @@ func report(res []*result, clients int, elapsed time.Duration) {
 			fmt.Printf("  … %d more distinct error texts\n", len(r.texts)-maxShown)
 		}
 	}
+	fmt.Printf("\nCPU during the phase: server %.1fs, this client %.1fs (of %d cores × %.1fs); load average before it: %s\n",
+		p.serverCPU.Seconds(), p.selfCPU.Seconds(), runtime.NumCPU(), p.elapsed.Seconds(), p.loadavg)
+	fmt.Printf("server RSS: before %s; during the phase peak %s (VmHWM, reset before it; max of 100 ms VmRSS samples %s); at the end %s\n",
+		mib(p.before), mib(p.peak), mib(p.maxSampled), mib(p.after))
+	fmt.Printf("server open files: %d before, %d at the end (connections the clients just closed may still count)\n", p.fdsBefore, p.fds)
+}
+
+// opened is what result.opened counts over transport name.
+func opened(name string) string {
+	if name == "rest" {
+		return "TCP connections opened"
+	}
+	return "sessions opened"
+}
+
+// table prints calls, errors, 503s, calls/s and latencies of each tool.
+func table(res []*result, elapsed time.Duration) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "tool\tcalls\terrors\t503s\tcalls/s\tp50 ms\tp99 ms\tmax ms\t")
+	total, errs, refused := 0, 0, 0
+	for t, r := range res {
+		lat := r.latencies
+		slices.Sort(lat)
+		total, errs, refused = total+len(lat), errs+r.errors, refused+r.refused
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t\n", mix[t].name, len(lat), r.errors, r.refused,
+			float64(len(lat))/elapsed.Seconds(), ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99)), ms(quantile(lat, 1)))
+	}
+	fmt.Fprintf(w, "total\t%d\t%d\t%d\t%.1f\t\t\t\t\n", total, errs, refused, float64(total)/elapsed.Seconds())
+	w.Flush()
+}
+
+// summary prints, per transport, its phases merged (calls/s over their
+// summed time, quantiles over all their calls), and the server's RSS in
+// each phase.
+func summary(phases []*phase, clients int) {
+	var names []string
+	for _, p := range phases {
+		if !slices.Contains(names, p.transport) {
+			names = append(names, p.transport)
+		}
+	}
+	fmt.Printf("\n== summary: %d phases, %d clients each\n", len(phases), clients)
+	for _, name := range names {
+		res := make([]*result, len(mix))
+		for t := range mix {
+			res[t] = newResult()
+		}
+		var elapsed time.Duration
+		var rounds []string
+		var peak int64
+		for _, p := range phases {
+			if p.transport != name {
+				continue
+			}
+			elapsed += p.elapsed
+			peak = max(peak, p.peak)
+			rounds = append(rounds, strconv.Itoa(p.round))
+			for t, r := range p.res {
+				res[t].merge(r)
+			}
+		}
+		fmt.Printf("\n%s (rounds %s, %.1fs in all; server peak RSS %s, VmHWM, the largest of its phases):\n\n", name, strings.Join(rounds, ", "), elapsed.Seconds(), mib(peak))
+		table(res, elapsed)
+	}
+	fmt.Println()
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "phase\tRSS before\tpeak (VmHWM)\tpeak (VmRSS samples)\tRSS after\tserver CPU s\tper call ms\tclient CPU s\topen files before, after\t")
+	for _, p := range phases {
+		calls := 0
+		for _, r := range p.res {
+			calls += len(r.latencies)
+		}
+		fmt.Fprintf(w, "%s %d\t%s\t%s\t%s\t%s\t%.1f\t%.2f\t%.1f\t%d, %d\t\n", p.transport, p.round, mib(p.before), mib(p.peak), mib(p.maxSampled), mib(p.after),
+			p.serverCPU.Seconds(), p.serverCPU.Seconds()*1000/float64(max(calls, 1)), p.selfCPU.Seconds(), p.fdsBefore, p.fds)
+	}
+	w.Flush()
 }
 
 // quantile is the q-quantile of sorted lat, by nearest rank.
@@ -614,6 +950,15 @@ func procStatus(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// openFiles is how many files process pid has open, -1 if unreadable.
+func openFiles(pid int) int {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(fds)
 }
 
 // serverCPUTime is the user and system time process pid has used, from

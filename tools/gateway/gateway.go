@@ -39,7 +39,7 @@ type Gateway struct {
 
 	MaxBodyBytes   int64         // a streamed body (object, ingest); 0 means 256 MiB
 	MaxJSONBytes   int64         // any other body; 0 means 96 MiB
-	MaxWrites      int           // writing calls in flight at once; 0 means 8
+	MaxWrites      int           // writing calls in flight at once; 0 means 16
 	RequestTimeout time.Duration // one call's time limit; 0 means 10 minutes
 
 	// Permit says whether the request may call tool t (by its token's
@@ -61,7 +61,7 @@ type Gateway struct {
 const (
 	DefaultMaxBodyBytes   = 256 << 20
 	DefaultMaxJSONBytes   = 96 << 20
-	DefaultMaxWrites      = 8
+	DefaultMaxWrites      = 16
 	DefaultRequestTimeout = 10 * time.Minute
 )
 
@@ -145,13 +145,21 @@ func (g *Gateway) tool(r *http.Request, name string) (t tools.Tool, release func
 	if t.ReadOnly() {
 		return t, func() {}, nil
 	}
+	wait := time.NewTimer(writeWait)
+	defer wait.Stop()
 	select {
 	case g.writes <- struct{}{}:
 		return t, func() { <-g.writes }, nil
-	default:
-		return t, nil, &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("%d writing calls are in flight, the limit (gateway.max_writes): retry in a moment", cap(g.writes))}
+	case <-wait.C:
+	case <-r.Context().Done():
 	}
+	return t, nil, &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("%d writing calls were in flight, the limit (gateway.max_writes), for %v: retry in a moment", cap(g.writes), writeWait)}
 }
+
+// writeWait is how long a write waits for a place before it is refused:
+// long enough to ride out a burst of short writes, short enough that a
+// saturated server says so.
+const writeWait = time.Second
 
 // invoke calls tool name with args and writes its structured result.
 func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, name string, args json.RawMessage) {

@@ -82,6 +82,7 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, info)
 			return
 		}
+		err = bodyLimit(err)
 	}
 	end(err)
 	writeError(w, err)
@@ -171,10 +172,15 @@ func (g *Gateway) ingestBody(ctx context.Context, r *http.Request, name, format,
 		body = part
 	}
 	res, err := g.Backends.IngestStream(ctx, name, format, mode, options, body, max)
+	return res, bodyLimit(err)
+}
+
+// bodyLimit names the setting in an error about a body over the limit.
+func bodyLimit(err error) error {
 	if errs.KindOf(err) == errs.TooLarge {
-		err = errs.New(errs.TooLarge, "%v (gateway.max_body_bytes)", err)
+		return errs.New(errs.TooLarge, "%v (gateway.max_body_bytes)", err)
 	}
-	return res, err
+	return err
 }
 
 // firstFile returns the first part of a multipart form that is a file.
