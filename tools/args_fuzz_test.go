@@ -50,6 +50,7 @@ var argCases = []argCase{
 	argCaseFor[getManifestIn]("get_manifest"),
 	argCaseFor[dropDatasetIn]("drop_dataset"),
 	argCaseFor[querySQLIn]("query_sql"),
+	argCaseFor[exportQueryIn]("export_query"),
 	argCaseFor[embedIn]("embed_text"),
 	argCaseFor[createIndexIn]("create_index"),
 	argCaseFor[struct{}]("list_indexes"),

@@ -32,16 +32,6 @@ const (
 	maxExportTimeoutMS     = 600000
 )
 
-// Exporter is what export_query needs of the SQL engine: a whole result
-// written once, in a file format. [sqlengine.Engine] is one; an engine
-// behind Backends.SQL that is not makes export_query fail. (Once SQL itself
-// has Export, this interface and the assertion in exportTo can go.)
-type Exporter interface {
-	Export(ctx context.Context, query string, f sqlengine.Format, w io.Writer) (sqlengine.Export, error)
-}
-
-var _ Exporter = (*sqlengine.Engine)(nil)
-
 type exportQueryIn struct {
 	SQL       string `json:"sql" jsonschema:"one read-only DuckDB query (SELECT, WITH, VALUES, FROM, ...) whose whole result is exported"`
 	Key       string `json:"key" jsonschema:"object key to write the result to, e.g. exports/sales-2024.parquet; replaces any object there; no leading _"`
@@ -102,10 +92,6 @@ var errStoreStopped = errors.New("the object store stopped reading the export")
 // gives the error: the export's (a refused statement, a timeout) or the
 // store's (the size bound, a key that clashes).
 func (b *Backends) exportTo(ctx context.Context, key, query string, f sqlengine.Format) (sqlengine.Export, error) {
-	ex, ok := b.SQL.(Exporter)
-	if !ok {
-		return sqlengine.Export{}, fmt.Errorf("export_query: the SQL engine (%T) cannot export", b.SQL)
-	}
 	// A store that gives up (a clashing key, the size bound) cancels the
 	// export, which may not have written a byte yet.
 	exportCtx, cancelExport := context.WithCancel(ctx)
@@ -117,7 +103,7 @@ func (b *Backends) exportTo(ctx context.Context, key, query string, f sqlengine.
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		exp, err := ex.Export(exportCtx, query, f, pw)
+		exp, err := b.SQL.Export(exportCtx, query, f, pw)
 		pw.CloseWithError(err) // nil: the store reads to the end and commits
 		done <- outcome{exp, err}
 	}()

@@ -22,8 +22,6 @@ import (
 
 // FuzzDecodeArgs covers every tool of the table; export_query's case is
 // added here, beside the tool's other tests.
-func init() { argCases = append(argCases, argCaseFor[exportQueryIn]("export_query")) }
-
 // exportSession serves the object and export tools over a real store and
 // SQL engine to an in-memory client.
 func exportSession(t *testing.T) (*mcp.ClientSession, *store.FS) {
