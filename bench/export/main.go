@@ -11,6 +11,10 @@
 //	-side arrowapi duckdb-go's Arrow API (build tag duckdb_arrow) written as
 //	               an Arrow IPC stream with arrow-go; it materialises the
 //	               whole result first
+//	-side gateway  POST /v1/sql with Accept set to the format, to an mcpd
+//	               (-mcpd) started on loopback with the same threads and
+//	               memory limit, the answer written to a file; the peak RSS
+//	               and CPU are mcpd's
 //
 // Each run prints one JSON line; -report prints them as markdown tables.
 // bench/export/run.sh runs the sides alternately.
@@ -18,15 +22,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -62,6 +71,7 @@ func main() {
 	dir := flag.String("dir", "", "folder to write into (required)")
 	round := flag.Int("round", 1, "round number, for the report")
 	report := flag.String("report", "", "print the JSON lines of this file as markdown and exit")
+	flag.StringVar(&mcpdPath, "mcpd", "", "the mcpd binary, for -side gateway")
 	flag.Parse()
 	if *report != "" {
 		if err := printReport(*report); err != nil {
@@ -150,6 +160,8 @@ func run(side, format string, rows, threads int, memory, dir string) (*result, e
 		if err != nil {
 			return nil, err
 		}
+	case "gateway":
+		return gateway(ctx, f, q, out, threads, memory, dir)
 	default:
 		return nil, fmt.Errorf("unknown side %q", side)
 	}
@@ -158,8 +170,103 @@ func run(side, format string, rows, threads int, memory, dir string) (*result, e
 		return nil, err
 	}
 	res.Bytes, res.Seconds, res.CPU = fi.Size(), elapsed.Seconds(), (cpuTime() - cpu0).Seconds()
-	res.PeakMiB, err = peakRSS()
+	res.PeakMiB, err = peakRSS("self")
 	return res, err
+}
+
+// mcpdPath is the mcpd binary of -side gateway.
+var mcpdPath string
+
+// gateway measures -side gateway: mcpd's /v1/sql streaming the result of
+// q in format f into the file out.
+func gateway(ctx context.Context, f sqlengine.Format, q, out string, threads int, memory, dir string) (*result, error) {
+	if mcpdPath == "" {
+		return nil, fmt.Errorf("-side gateway needs -mcpd")
+	}
+	data := filepath.Join(dir, "gateway-data")
+	defer os.RemoveAll(data)
+	cmd := exec.CommandContext(ctx, mcpdPath, "--http", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "LAKEHOUSE_DATA="+data, "LAKEHOUSE_CONFIG=",
+		"LAKEHOUSE_SQL_THREADS="+strconv.Itoa(threads), "LAKEHOUSE_SQL_MEMORY_LIMIT="+memory)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	base, err := listening(stderr)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(map[string]string{"sql": q})
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/sql", bytes.NewReader(body))
+	req.Header.Set("Accept", f.ContentType())
+	file, err := os.Create(out)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(out)
+	cpu0, err := processCPU(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(file, resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/v1/sql: %s", resp.Status)
+	}
+	res := &result{Side: "gateway", Format: string(f), Bytes: n, Seconds: elapsed.Seconds()}
+	if res.Rows, err = strconv.ParseInt(resp.Trailer.Get("Lakehouse-Rows"), 10, 64); err != nil {
+		return nil, fmt.Errorf("no row count in the trailer: %v", err)
+	}
+	cpu1, err := processCPU(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	res.CPU = (cpu1 - cpu0).Seconds()
+	res.PeakMiB, err = peakRSS(strconv.Itoa(cmd.Process.Pid))
+	return res, err
+}
+
+// listening reads mcpd's stderr until it says where it listens.
+func listening(stderr io.Reader) (string, error) {
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			addr, _, _ := strings.Cut(rest, ": ")
+			go io.Copy(io.Discard, stderr)
+			return strings.TrimSuffix(addr, ":"), nil
+		}
+	}
+	return "", fmt.Errorf("mcpd did not say where it listens")
+}
+
+// processCPU is the user and system time process pid has used.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields 14 and 15 (utime, stime, in clock ticks) follow the command
+	// name, which is in parentheses.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, nil
 }
 
 // noViews is a catalog without datasets: the query reads none.
@@ -177,9 +284,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// peakRSS reads VmHWM, in MiB.
-func peakRSS() (float64, error) {
-	b, err := os.ReadFile("/proc/self/status")
+// peakRSS reads the VmHWM of process pid ("self" for this one), in MiB.
+func peakRSS(pid string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, err
 	}
@@ -192,7 +299,7 @@ func peakRSS() (float64, error) {
 			return kb / 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+	return 0, fmt.Errorf("no VmHWM in /proc/%s/status", pid)
 }
 
 // sideNames describe each side in the tables.
@@ -200,6 +307,7 @@ var sideNames = map[string]string{
 	"copy":     "DuckDB COPY to a file",
 	"export":   "Engine.Export to a file",
 	"arrowapi": "duckdb-go Arrow API → IPC (tag duckdb_arrow)",
+	"gateway":  "mcpd POST /v1/sql over loopback to a file",
 }
 
 func printReport(path string) error {
@@ -254,6 +362,13 @@ func printReport(path string) error {
 		cc, ce := median(cpus[key{format, "copy"}]), median(cpus[key{format, "export"}])
 		fmt.Printf("| %s%s | %s | %s | %.2f× | %.2f s / %.2f s (%.2f×) | %.0f MiB | %.0f MiB |\n", format, baseline, rate(c), rate(e), e/c,
 			cc, ce, cc/ce, median(peaks[key{format, "copy"}]), median(peaks[key{format, "export"}]))
+	}
+	for _, format := range []string{"csv", "parquet", "arrow"} {
+		k := key{format, "gateway"}
+		if g := median(rates[k]); g > 0 {
+			fmt.Printf("\nmcpd /v1/sql, %s, median: %s rows/s (%.2f× COPY), mcpd CPU time %.2f s, mcpd peak RSS %.0f MiB\n",
+				format, rate(g), g/median(rates[key{format, "copy"}]), median(cpus[k]), median(peaks[k]))
+		}
 	}
 	if a := median(rates[key{"arrow", "arrowapi"}]); a > 0 {
 		k := key{"arrow", "arrowapi"}
