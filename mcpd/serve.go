@@ -128,7 +128,8 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 	var streamable http.Handler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		Stateless: sc.Stateless, MaxRequestBodyBytes: body, SessionTimeout: idle})
 	if !sc.Stateless {
-		streamable = sessions.streamable(server, streamable)
+		stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: true, MaxRequestBodyBytes: body})
+		streamable = byRevision(stateless, sessions.streamable(server, streamable))
 	}
 	server.AddReceivingMiddleware(noteActivity)
 	sse := sessions.sse(idle, mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: body}))
@@ -148,6 +149,25 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "service": "mcpd", "version": version})
 	})
 	return mux, nil
+}
+
+// statelessRevision is the first revision of the protocol without
+// sessions: its requests say so in MCP-Protocol-Version from the first one
+// (server/discover) on.
+const statelessRevision = "2026-07-28"
+
+// byRevision serves the requests of clients of the stateless revisions of
+// the protocol (2026-07-28 and later) with stateless, which go-sdk's
+// stateful handler refuses, and every other request with stateful: so one
+// /mcp serves both eras of clients over the same tools.
+func byRevision(stateless, stateful http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get("Mcp-Protocol-Version"); v >= statelessRevision {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
+	})
 }
 
 // httpServer serves h with the time limits of sc: read_timeout_ms for a
