@@ -438,3 +438,40 @@ func TestCallCommand(t *testing.T) {
 		t.Errorf("unknown command: exit %d, %q", code, errOut)
 	}
 }
+
+// TestStdio_InputEnds: JSON-RPC requests piped into mcpd, whose input then
+// ends (mcpd < requests.jsonl), are all answered before mcpd exits, the
+// slow call included.
+func TestStdio_InputEnds(t *testing.T) {
+	dir := t.TempDir()
+	requests := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pipe","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"query_sql","arguments":{"sql":"SELECT count(*) FROM range(50000000)"}}}`,
+		`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"add_trace","arguments":{"content":{"piped":true}}}}`,
+	}, "\n") + "\n"
+	for try := range 3 {
+		cmd := command(t, dir)
+		cmd.Stdin = strings.NewReader(requests)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("try %d: mcpd: %v", try, err)
+		}
+		ids := map[float64]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var m struct {
+				ID     float64         `json:"id"`
+				Result json.RawMessage `json:"result"`
+			}
+			if json.Unmarshal([]byte(line), &m) == nil && m.Result != nil {
+				ids[m.ID] = true
+			}
+		}
+		for _, id := range []float64{1, 2, 3, 4} {
+			if !ids[id] {
+				t.Errorf("try %d: no answer to request %v; got %s", try, id, out)
+			}
+		}
+	}
+}

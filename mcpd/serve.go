@@ -52,7 +52,7 @@ func serveStdio(ctx context.Context, cfg Config, n *node) error {
 	if err != nil {
 		return err
 	}
-	err = server.Run(ctx, &mcp.StdioTransport{MaxLineLength: maxLine(cfg)})
+	err = server.Run(ctx, stdioTransport(os.Stdin, os.Stdout, maxLine(cfg)))
 	if failed := release(); failed != nil {
 		return failed
 	}
