@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"lakehouse/tools"
@@ -23,8 +22,10 @@ const usage = `mcpd: Lakehouse MCP, object storage, datasets and SQL as MCP tool
 Usage:
   mcpd [flags]                      serve MCP on stdio (what MCP clients launch)
   mcpd [flags] --http 127.0.0.1:3110
-                                    serve streamable HTTP at /mcp, SSE at /sse, GET /health
-  mcpd [flags] tools                list the tools
+                                    serve streamable HTTP at /mcp, SSE at /sse, the REST
+                                    gateway at /v1 (GET /v1/openapi.json), GET /health
+  mcpd tools [--json]               list the tools (--json: with their schemas)
+  mcpd help TOOL                    show one tool's description and arguments
   mcpd [flags] call TOOL [ARGS]     run one tool and print its result as JSON; ARGS is
                                     '{json}', @file or - (stdin); default {}. A tool error
                                     exits 1 with the message on stderr.
@@ -94,6 +95,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	httpAddr := fs.String("http", "", "")
 	stateless := fs.Bool("stateless", false, "")
 	readOnly := fs.Bool("read-only", false, "")
+	asJSON := fs.Bool("json", false, "")
 	parse := func(args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -117,16 +119,15 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	switch cmd {
 	case "help":
+		if len(rest) == 1 {
+			return toolHelp(stdout, rest[0])
+		}
 		return flag.ErrHelp
 	case "version":
 		fmt.Fprintf(stdout, "mcpd %s\n", version)
 		return nil
 	case "tools":
-		for _, t := range tools.All(nil) {
-			first, _, _ := strings.Cut(t.Description, ". ")
-			fmt.Fprintf(stdout, "%-16s %s\n", t.Name, strings.TrimSuffix(first, ".")+".")
-		}
-		return nil
+		return listTools(stdout, *asJSON)
 	case "", "call":
 	default:
 		return usageError(fmt.Sprintf("unknown command %q", cmd))

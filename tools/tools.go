@@ -100,6 +100,21 @@ func (t Tool) Invoke(ctx context.Context, args json.RawMessage) (res Result, err
 	return res, err
 }
 
+// Info is a tool as listings outside MCP show it (the REST gateway's GET
+// /v1/tools, mcpd tools --json).
+type Info struct {
+	Name         string             `json:"name"`
+	Description  string             `json:"description"`
+	ReadOnly     bool               `json:"read_only"`
+	InputSchema  *jsonschema.Schema `json:"input_schema"`
+	OutputSchema *jsonschema.Schema `json:"output_schema"`
+}
+
+// Info describes the tool.
+func (t Tool) Info() Info {
+	return Info{Name: t.Name, Description: t.Description, ReadOnly: t.ReadOnly(), InputSchema: t.InputSchema, OutputSchema: t.OutputSchema}
+}
+
 // ReadOnly reports whether the tool changes nothing, as its annotations say.
 func (t Tool) ReadOnly() bool { return t.Annotations != nil && t.Annotations.ReadOnlyHint }
 

@@ -101,22 +101,13 @@ func (g *Gateway) Handler() http.Handler {
 	return r
 }
 
-// toolInfo is a tool as GET /v1/tools lists it.
-type toolInfo struct {
-	Name         string `json:"name"`
-	Description  string `json:"description"`
-	ReadOnly     bool   `json:"read_only"`
-	InputSchema  any    `json:"input_schema"`
-	OutputSchema any    `json:"output_schema"`
-}
-
 func (g *Gateway) listTools(w http.ResponseWriter, r *http.Request) {
-	list := []toolInfo{}
+	list := []tools.Info{}
 	for _, t := range g.Tools {
 		if g.Permit != nil && g.Permit(r, t) != nil {
 			continue
 		}
-		list = append(list, toolInfo{Name: t.Name, Description: t.Description, ReadOnly: t.ReadOnly(), InputSchema: t.InputSchema, OutputSchema: t.OutputSchema})
+		list = append(list, t.Info())
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tools": list})
 }
