@@ -571,3 +571,8 @@ func (f *File) Close() error { return f.f.Close() }
 
 // Fd returns the file's descriptor, for flock.
 func (f *File) Fd() uintptr { return f.f.Fd() }
+
+// OSFile returns the open file itself, for a reader that hands it to code
+// whose fast paths need an *os.File (net/http sends one to a socket with
+// sendfile). Writes through it bypass the Hooks: read only.
+func (f *File) OSFile() *os.File { return f.f }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -116,6 +117,9 @@ func (g *Gateway) getObject(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", info.ContentType)
 	h.Set("ETag", strconv.Quote(info.ETag))
 	if rs, ok := body.(io.ReadSeeker); ok {
+		if f, ok := body.(interface{ OSFile() *os.File }); ok {
+			rs = f.OSFile() // sent with sendfile
+		}
 		// Range, If-None-Match, If-Modified-Since and HEAD.
 		http.ServeContent(w, r, path.Base(key), info.Modified, rs)
 		return
