@@ -602,3 +602,17 @@ func arrowSums(t *testing.T, stream []byte) []any {
 	}
 	return []any{float64(n), float64(sumI), half, float64(count), name}
 }
+
+// TestGateway_Timeout: a call that outlasts gateway.request_timeout_ms is
+// stopped and answered as a timeout.
+func TestGateway_Timeout(t *testing.T) {
+	base := gatewayBase(t, func(c *Config) { c.Gateway.RequestTimeoutMS = 200 })
+	start := time.Now()
+	code, _, b := do(t, "POST", base+"/v1/tools/query_sql", strings.NewReader(`{"sql": "SELECT count(*) FROM range(100000000000)"}`))
+	if took := time.Since(start); code == 200 || took > 20*time.Second {
+		t.Fatalf("a query past the call's limit: %d %s after %v", code, b, took)
+	}
+	if code != 504 || !bytes.Contains(b, []byte("gateway.request_timeout_ms")) {
+		t.Errorf("a query past the call's limit: %d %s, want 504 naming gateway.request_timeout_ms", code, b)
+	}
+}

@@ -164,6 +164,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, name string, ar
 	defer cancel()
 	ctx, done := g.watch(ctx, name, args)
 	res, err := t.Invoke(ctx, args)
+	err = g.overtime(ctx, r, err)
 	done(err)
 	if err != nil {
 		writeError(w, err)
@@ -172,6 +173,15 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, name string, ar
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(res.JSON)
+}
+
+// overtime says, of err, that the call ran out of the gateway's time, when
+// it did (and not its caller, who went away, or a limit of its own).
+func (g *Gateway) overtime(ctx context.Context, r *http.Request, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) || r.Context().Err() != nil {
+		return err
+	}
+	return &Error{Status: http.StatusGatewayTimeout, Msg: fmt.Sprintf("the call ran past its %v (gateway.request_timeout_ms): %v", cmp.Or(g.RequestTimeout, DefaultRequestTimeout), err)}
 }
 
 // watch starts the record of a call, when the gateway records calls.

@@ -55,7 +55,7 @@ func (g *Gateway) document(r *http.Request) map[string]any {
 		"info": map[string]any{
 			"title":       "Lakehouse MCP REST gateway",
 			"version":     "1",
-			"description": "Every tool of the MCP server at POST /v1/tools/{name} (body: its arguments), and resource-style routes over the same tools. Errors are {\"error\": \"...\"}: 400 bad input, 401 no or bad token, 403 not allowed, 404 missing, 409 conflict, 413 too large, 503 busy (with Retry-After).",
+			"description": "Every tool of the MCP server at POST /v1/tools/{name} (body: its arguments), and resource-style routes over the same tools. Errors are {\"error\": \"...\"}: 400 bad input, 401 no or bad token, 403 not allowed, 404 missing, 409 conflict, 413 too large, 503 busy (with Retry-After), 504 past gateway.request_timeout_ms.",
 		},
 		"paths": paths,
 		"components": map[string]any{
@@ -157,7 +157,7 @@ func responses(out *jsonschema.Schema) map[string]any {
 	res := map[string]any{"200": jsonResponse("the tool's structured result", out)}
 	for code, why := range map[string]string{
 		"400": "bad input", "401": "no or bad token", "403": "not allowed for this token", "404": "not found",
-		"409": "conflict", "413": "too large", "503": "busy: retry after Retry-After seconds",
+		"409": "conflict", "413": "too large", "503": "busy: retry after Retry-After seconds", "504": "the call ran past gateway.request_timeout_ms",
 	} {
 		res[code] = jsonResponse(why, map[string]any{"$ref": "#/components/schemas/Error"})
 	}
