@@ -21,6 +21,7 @@ import (
 	"lakehouse/backends/store"
 	"lakehouse/backends/vector"
 	"lakehouse/internal/disk"
+	"lakehouse/prompts"
 	"lakehouse/tools"
 )
 
@@ -145,12 +146,17 @@ func (e *engines) Close() error {
 
 // newServer returns an MCP server with every tool of b, of which a
 // session that may only read sees and calls the read-only ones (see
-// scopeFilter).
+// scopeFilter), and b's resources, prompts and completions.
 func newServer(b *tools.Backends) *mcp.Server {
+	res := tools.NewResources(b)
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpd", Title: "Lakehouse MCP", Version: version},
-		&mcp.ServerOptions{Instructions: tools.Instructions})
+		&mcp.ServerOptions{Instructions: tools.Instructions, PageSize: tools.ResourcePageSize,
+			CompletionHandler: prompts.Complete(b, res.Complete),
+			SubscribeHandler:  res.Subscribe, UnsubscribeHandler: res.Unsubscribe})
 	all := tools.All(b)
 	tools.Register(s, all)
+	res.Register(s)
+	prompts.Register(s, b)
 	s.AddReceivingMiddleware(scopeFilter(readOnlyNames(all))) // inside Observe: refused calls are recorded
 	if b != nil && b.Observer != nil {
 		tools.Observe(s, b.Observer)

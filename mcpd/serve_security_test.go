@@ -114,9 +114,11 @@ var transports = []struct {
 	}},
 }
 
-// dial connects an MCP client over transport.
+// dial connects an MCP client over transport, speaking 2025-11-25, the
+// last revision with sessions, which these tests are about (a 2026-07-28
+// client is served without one; see byRevision).
 func dial(transport mcp.Transport, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
-	return mcp.NewClient(&mcp.Implementation{Name: "test", Version: "0"}, opts).Connect(context.Background(), transport, nil)
+	return mcp.NewClient(&mcp.Implementation{Name: "test", Version: "0"}, opts).Connect(context.Background(), transport, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 }
 
 const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`

@@ -116,8 +116,10 @@ func (c *observedCall) inputSummary(raw json.RawMessage) string {
 }
 
 // Escalate tells the client whose call made a failure cluster reach the
-// threshold, as an MCP logging notification (warning), when it listens.
+// threshold, as an MCP logging notification (warning), when it listens,
+// and the subscribers of EscalationsURI, on every server, that it changed.
 func Escalate(ctx context.Context, c observer.Cluster, op observer.Op) {
+	escalated(ctx)
 	call, _ := ctx.Value(observedKey{}).(*observedCall)
 	if call == nil || call.session == nil {
 		return
