@@ -49,6 +49,7 @@ var argCases = []argCase{
 	argCaseFor[listDatasetsIn]("list_datasets"),
 	argCaseFor[getManifestIn]("get_manifest"),
 	argCaseFor[dropDatasetIn]("drop_dataset"),
+	argCaseFor[refreshDatasetIn]("refresh_dataset"),
 	argCaseFor[querySQLIn]("query_sql"),
 	argCaseFor[exportQueryIn]("export_query"),
 	argCaseFor[embedIn]("embed_text"),

@@ -2,7 +2,11 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"lakehouse/backends/catalog"
@@ -16,6 +20,9 @@ type Datasets interface {
 	Damaged() []string
 	Get(name string) (*catalog.Manifest, error)
 	List() []*catalog.Manifest
+	// Dependents names the datasets whose current version was derived by
+	// SQL from dataset name.
+	Dependents(name string) []string
 }
 
 // Ingester is what the tools need of ingest: loading and dropping datasets.
@@ -24,9 +31,17 @@ type Ingester interface {
 	Drop(ctx context.Context, name string) (*catalog.Manifest, error)
 }
 
+// Deriver is what the tools need of the SQL engine, beside SQL, to make a
+// dataset from a statement: its whole result as Parquet, and the dataset
+// versions it read.
+type Deriver interface {
+	Derive(ctx context.Context, query string, w io.Writer) (sqlengine.Derived, error)
+}
+
 var (
 	_ Datasets = (*catalog.Catalog)(nil)
 	_ Ingester = (*ingest.Ingester)(nil)
+	_ Deriver  = (*sqlengine.Engine)(nil)
 )
 
 // maxSampleRows caps get_manifest's sample.
@@ -34,7 +49,7 @@ const maxSampleRows = 20
 
 type ingestIn struct {
 	Name    string         `json:"name" jsonschema:"dataset name: lowercase letters, digits and _, starting with a letter or _; becomes the SQL table name"`
-	Source  ingestSource   `json:"source" jsonschema:"where the data comes from: exactly one of content, object_key, path"`
+	Source  ingestSource   `json:"source" jsonschema:"where the data comes from: exactly one of content, object_key, path, sql"`
 	Format  string         `json:"format,omitempty" jsonschema:"auto (default: by its bytes, then extension, then content), csv, tsv, json, ndjson, parquet or arrow"`
 	Mode    string         `json:"mode,omitempty" jsonschema:"create (default; fails if the dataset exists), append (same schema), or replace"`
 	Options ingest.Options `json:"options,omitempty" jsonschema:"how to read the data; DuckDB detects whatever is not set"`
@@ -44,6 +59,7 @@ type ingestSource struct {
 	Content   string `json:"content,omitempty" jsonschema:"the data itself, as text"`
 	ObjectKey string `json:"object_key,omitempty" jsonschema:"key of an object stored with put_object"`
 	Path      string `json:"path,omitempty" jsonschema:"absolute path of a local file under ingest.allowed_paths (off by default)"`
+	SQL       string `json:"sql,omitempty" jsonschema:"one read-only query over the datasets, as in query_sql; its whole result becomes the dataset, with the statement and the dataset versions it read recorded as lineage"`
 }
 
 type listDatasetsIn struct {
@@ -70,18 +86,20 @@ type getManifestIn struct {
 	Name       string `json:"name" jsonschema:"dataset name"`
 	Version    int    `json:"version,omitempty" jsonschema:"version to describe; default the current one"`
 	SampleRows int    `json:"sample_rows,omitempty" jsonschema:"include up to this many rows of the version (at most 20)"`
+	Sample     string `json:"sample,omitempty" jsonschema:"which rows sample_rows shows: first (default, the first rows stored) or random (drawn uniformly from the whole version)"`
 }
 
 type versionSummary struct {
-	Version     int       `json:"version"`
-	Mode        string    `json:"mode"`
-	Source      string    `json:"source"`
-	Format      string    `json:"format"`
-	Rows        int64     `json:"rows"`
-	AddedRows   int64     `json:"added_rows"`
-	Bytes       int64     `json:"bytes"`
-	Fingerprint string    `json:"fingerprint"`
-	Created     time.Time `json:"created"`
+	Version     int              `json:"version"`
+	Mode        string           `json:"mode"`
+	Source      string           `json:"source"`
+	Format      string           `json:"format"`
+	Rows        int64            `json:"rows"`
+	AddedRows   int64            `json:"added_rows"`
+	Bytes       int64            `json:"bytes"`
+	Fingerprint string           `json:"fingerprint"`
+	Created     time.Time        `json:"created"`
+	Lineage     *catalog.Lineage `json:"lineage,omitempty" jsonschema:"for a version made from source.sql: its statement, the dataset versions it read (name@vN) and a checksum of its rows"`
 }
 
 type manifestOut struct {
@@ -98,11 +116,17 @@ type manifestOut struct {
 	Created     time.Time         `json:"created"`
 	Updated     time.Time         `json:"updated"`
 	Versions    []versionSummary  `json:"versions"`
+	Lineage     *catalog.Lineage  `json:"lineage,omitempty" jsonschema:"for a version made from source.sql: its statement, the dataset versions it read (name@vN) and a checksum of its rows; refresh_dataset re-runs the statement"`
 	Sample      *sqlengine.Result `json:"sample,omitempty"`
 }
 
 type dropDatasetIn struct {
-	Name string `json:"name" jsonschema:"dataset name"`
+	Name  string `json:"name" jsonschema:"dataset name"`
+	Force bool   `json:"force,omitempty" jsonschema:"drop it even when the current version of another dataset was derived from it by SQL (that dataset stays as it is, but refresh_dataset on it fails)"`
+}
+
+type refreshDatasetIn struct {
+	Name string `json:"name" jsonschema:"a dataset made with ingest_dataset source.sql"`
 }
 
 type dropDatasetOut struct {
@@ -114,21 +138,48 @@ type dropDatasetOut struct {
 func datasetTools(b *Backends) []Tool {
 	return []Tool{
 		define("ingest_dataset",
-			"Load CSV, TSV, JSON, NDJSON (each also gzip- or zstd-compressed), Parquet or Arrow IPC into a dataset you can query with query_sql. source is exactly one of content (inline text), object_key (an object put earlier) or path (a local file, if allowed). mode: create (new dataset), append (adds rows; the schema must match), replace (new contents). Every ingest makes a new version; older versions stay queryable as \"name@vN\". Re-sending byte-identical data is a no-op that returns unchanged=true. options set column types, keep or rename columns, and parse text dates. Returns rows, columns with DuckDB types, version, bytes, and widened: columns whose mixed values were stored as text, and why.",
+			"Load CSV, TSV, JSON, NDJSON (each also gzip- or zstd-compressed), Parquet or Arrow IPC into a dataset you can query with query_sql, or make one from SQL over other datasets. source is exactly one of content (inline text), object_key (an object put earlier), path (a local file, if allowed) or sql: one read-only query, as in query_sql, whose whole result (any number of rows; it never passes through you) becomes the dataset, e.g. {\"sql\": \"SELECT region, sum(qty) AS qty FROM sales GROUP BY region\"}; such a version records its statement and the dataset versions it read (lineage, in get_manifest), and refresh_dataset re-runs it later. mode: create (new dataset), append (adds rows; the schema must match), replace (new contents). Every ingest makes a new version; older versions stay queryable as \"name@vN\". Re-sending byte-identical data (for sql: the same statement with the same result) is a no-op that returns unchanged=true. options (not for sql: shape columns in the statement) set column types, keep or rename columns, and parse text dates. Returns rows, columns with DuckDB types, version, bytes, lineage for sql, and widened: columns whose mixed values were stored as text, and why.",
 			additive("Ingest dataset", true), b.ingestDataset),
 		define("list_datasets",
 			"List datasets: name, rows, column count, current version, last update. Start here to see what data exists; then get_manifest for a schema or query_sql to read it.",
 			readOnly("List datasets"), b.listDatasets),
 		define("get_manifest",
-			"Describe one dataset: id, schema (columns and DuckDB types), row count, bytes, schema fingerprint, and every version with its source, mode, rows and time. version picks a past version; sample_rows (<= 20) adds example rows.",
+			"Describe one dataset: id, schema (columns and DuckDB types), row count, bytes, schema fingerprint, every version with its source, mode, rows and time, and for a version made from SQL its lineage (statement, input versions as name@vN). version picks a past version; sample_rows (<= 20) adds example rows, the first ones or, with sample=random, rows drawn from the whole version.",
 			readOnly("Get dataset manifest"), b.getManifest),
 		define("drop_dataset",
-			"Delete a dataset with all its versions and files. Cannot be undone.",
+			"Delete a dataset with all its versions and files. Cannot be undone. Refused when the current version of another dataset was derived from it by SQL (the error names them) unless force is true.",
 			destructive("Drop dataset"), b.dropDataset),
 	}
 }
 
+// derivedTools are the tools of datasets made from SQL, beside
+// ingest_dataset's source.sql.
+func derivedTools(b *Backends) []Tool {
+	// refresh_dataset is additive: it adds a version and the one before
+	// stays queryable. It is idempotent: a second call with no input changed
+	// finds the same result and adds nothing (unchanged=true); only a
+	// statement that is itself random (random(), now(), USING SAMPLE) gives
+	// a new result each time, as it would for ingest_dataset.
+	return []Tool{
+		define("refresh_dataset",
+			"Bring a dataset made from SQL (ingest_dataset with source.sql) up to date: re-run the statement its current version recorded on the current versions of the datasets it reads, and make a new version with the result (mode replace; the old version stays queryable as \"name@vN\"). Use it after an input dataset changed: get_manifest shows the input versions a dataset was made from (lineage.inputs, name@vN) and list_datasets the current ones. Returns unchanged=true, and makes no version, when the result holds the same rows as now (compared by checksum, whatever their order). A name written \"name@vK\" in the statement still reads version K. Fails for a dataset not made from SQL, and for one whose current version appended SQL rows to earlier rows (re-make it with mode replace first).",
+			additive("Refresh dataset", true), b.refreshDataset),
+	}
+}
+
 func (b *Backends) ingestDataset(ctx context.Context, in ingestIn) (*ingest.Result, error) {
+	if in.Source.SQL != "" {
+		src := in.Source
+		switch {
+		case src.Content != "" || src.ObjectKey != "" || src.Path != "":
+			return nil, errs.New(errs.Invalid, "give exactly one source: content, object_key, path or sql; got sql and another")
+		case in.Format != "" && !strings.EqualFold(in.Format, "parquet") && !strings.EqualFold(in.Format, "auto"):
+			return nil, errs.New(errs.Invalid, "format does not apply to source.sql, whose rows keep the types the statement gives them; leave format out")
+		case !optionsEmpty(in.Options):
+			return nil, errs.New(errs.Invalid, "options do not apply to source.sql: choose, rename and cast columns in the statement itself, e.g. SELECT a AS b, c::DATE AS c FROM t")
+		}
+		return b.derive(ctx, in.Name, in.Mode, src.SQL)
+	}
 	if max := b.maxObjectBytes(); int64(len(in.Source.Content)) > max {
 		return nil, errs.New(errs.TooLarge, "content is %d bytes, over the %d-byte cap (objects.max_bytes); ingest a large file from a path under ingest.allowed_paths instead", len(in.Source.Content), max)
 	}
@@ -169,6 +220,82 @@ func (b *Backends) listDatasets(ctx context.Context, in listDatasetsIn) (listDat
 	return out, nil
 }
 
+// errIngestEnded stops an export whose ingest no longer reads it.
+var errIngestEnded = errors.New("the ingest ended")
+
+// derive makes dataset name, in mode, from the whole result of the
+// read-only statement query. The SQL engine writes the result as Parquet
+// into a pipe that the ingest reads as its source, so no row passes
+// through here and memory does not grow with the rows. The version
+// records the statement and the dataset versions it read, which the
+// engine tells once the result is written: they are filled into the
+// request's lineage before the pipe is closed, and the ingest reads them
+// only after it has read the pipe to its end.
+func (b *Backends) derive(ctx context.Context, name, mode, query string) (*ingest.Result, error) {
+	d, ok := b.SQL.(Deriver)
+	if !ok {
+		return nil, errs.New(errs.Invalid, "this server's SQL engine cannot make datasets from SQL")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lineage := &catalog.Lineage{SQL: query, Inputs: []string{}}
+	pr, pw := io.Pipe()
+	derived := make(chan error, 1)
+	go func() {
+		res, err := d.Derive(ctx, query, pw)
+		if err == nil {
+			lineage.Inputs, lineage.Checksum = pins(res), res.Checksum
+		}
+		pw.CloseWithError(err) // nil: the ingest reads to the end
+		derived <- err
+	}()
+	res, err := b.Ingest.Ingest(ctx, ingest.Request{Name: name, Body: pr, Format: "parquet", Mode: mode, Lineage: lineage}, progressOf(ctx))
+	pr.CloseWithError(errIngestEnded)
+	if err != nil {
+		cancel() // a statement still running has no reader any more
+	}
+	// The engine's own error (a refused statement, a query DuckDB
+	// rejects) says more than the ingest's failure to read the pipe.
+	if derr := <-derived; derr != nil && !errors.Is(derr, errIngestEnded) && !errors.Is(derr, context.Canceled) {
+		return nil, derr
+	}
+	return res, err
+}
+
+// pins lists the dataset versions d read as "name@vN", sorted, each once.
+func pins(d sqlengine.Derived) []string {
+	out := make([]string, 0, len(d.Inputs))
+	for i, in := range d.Inputs {
+		in.Version = d.Pinned[i]
+		if t := in.Table(); !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (b *Backends) refreshDataset(ctx context.Context, in refreshDatasetIn) (*ingest.Result, error) {
+	m, err := b.Catalog.Get(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	cur := m.Current()
+	switch {
+	case cur.Lineage == nil:
+		return nil, errs.New(errs.Invalid, "dataset %q was not made from SQL (its version %d came from %s), so there is no statement to re-run; ingest it again, or make it with ingest_dataset source.sql to refresh it later", in.Name, cur.Version, cur.Source)
+	case cur.Mode == ingest.ModeAppend:
+		return nil, errs.New(errs.Invalid, "version %d of %q appended the result of its statement to the rows before it, and re-running that statement would replace them all; to make %q refreshable, ingest_dataset it with mode replace and source.sql a statement that gives all its rows (e.g. with UNION ALL)", cur.Version, in.Name, in.Name)
+	}
+	return b.derive(ctx, in.Name, ingest.ModeReplace, cur.Lineage.SQL)
+}
+
+// optionsEmpty reports whether no reading option is set.
+func optionsEmpty(o ingest.Options) bool {
+	return o.Delimiter == "" && o.Header == nil && o.Quote == "" && len(o.NullStrings) == 0 && len(o.Types) == 0 &&
+		len(o.Columns) == 0 && o.DateFormat == "" && o.TimestampFormat == ""
+}
+
 func (b *Backends) getManifest(ctx context.Context, in getManifestIn) (*manifestOut, error) {
 	m, err := b.Catalog.Get(in.Name)
 	if err != nil {
@@ -184,10 +311,14 @@ func (b *Backends) getManifest(ctx context.Context, in getManifestIn) (*manifest
 	if in.SampleRows < 0 || in.SampleRows > maxSampleRows {
 		return nil, errs.New(errs.Invalid, "sample_rows must be between 0 and %d; use query_sql for more rows", maxSampleRows)
 	}
+	sample := strings.ToLower(in.Sample)
+	if sample != "" && sample != "first" && sample != "random" {
+		return nil, errs.New(errs.Invalid, "sample %q is not a kind of sample: use first (the first rows, the default) or random", in.Sample)
+	}
 	out := &manifestOut{
 		ID: m.ID, Name: m.Name, Version: v.Version, Current: cur.Version, Table: m.Name,
 		Columns: v.Columns, Rows: v.Rows, Bytes: v.Bytes, Fingerprint: v.Fingerprint(), Files: v.Files,
-		Created: m.Created, Updated: m.Updated,
+		Created: m.Created, Updated: m.Updated, Lineage: v.Lineage,
 	}
 	if v != cur {
 		out.Table = fmt.Sprintf("%q", fmt.Sprintf("%s@v%d", m.Name, v.Version))
@@ -195,11 +326,17 @@ func (b *Backends) getManifest(ctx context.Context, in getManifestIn) (*manifest
 	for _, pv := range m.Versions {
 		out.Versions = append(out.Versions, versionSummary{
 			Version: pv.Version, Mode: pv.Mode, Source: pv.Source, Format: pv.Format, Rows: pv.Rows,
-			AddedRows: pv.AddedRows, Bytes: pv.Bytes, Fingerprint: pv.Fingerprint(), Created: pv.Created,
+			AddedRows: pv.AddedRows, Bytes: pv.Bytes, Fingerprint: pv.Fingerprint(), Created: pv.Created, Lineage: pv.Lineage,
 		})
 	}
 	if in.SampleRows > 0 {
-		if out.Sample, err = b.SQL.Query(ctx, fmt.Sprintf("SELECT * FROM %s LIMIT %d", out.Table, in.SampleRows), in.SampleRows); err != nil {
+		q := fmt.Sprintf("SELECT * FROM %s LIMIT %d", out.Table, in.SampleRows)
+		if sample == "random" {
+			// A fixed number of rows is a reservoir sample: every row of
+			// the version is as likely to be drawn.
+			q = fmt.Sprintf("SELECT * FROM %s USING SAMPLE %d ROWS", out.Table, in.SampleRows)
+		}
+		if out.Sample, err = b.SQL.Query(ctx, q, in.SampleRows); err != nil {
 			return nil, err
 		}
 	}
@@ -207,9 +344,33 @@ func (b *Backends) getManifest(ctx context.Context, in getManifestIn) (*manifest
 }
 
 func (b *Backends) dropDataset(ctx context.Context, in dropDatasetIn) (dropDatasetOut, error) {
+	if deps := b.Catalog.Dependents(in.Name); len(deps) > 0 && !in.Force {
+		return dropDatasetOut{}, errs.New(errs.Conflict, "dataset %q is an input of the current version of %s, made from SQL that reads it; refresh_dataset on %s would fail once %q is gone. Drop %s first, or call drop_dataset again with force: true (what was derived keeps its rows)",
+			in.Name, quoteJoin(deps), them(deps), in.Name, them(deps))
+	}
 	m, err := b.Ingest.Drop(ctx, in.Name)
 	if err != nil {
 		return dropDatasetOut{}, err
 	}
 	return dropDatasetOut{Name: m.Name, Dropped: true, Versions: len(m.Versions)}, nil
+}
+
+// quoteJoin lists names quoted: "a", "b" and "c".
+func quoteJoin(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
+
+// them refers to names: "it" for one, "them" for more.
+func them(names []string) string {
+	if len(names) == 1 {
+		return "it"
+	}
+	return "them"
 }

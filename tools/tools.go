@@ -361,6 +361,7 @@ func All(b *Backends) []Tool {
 	var all []Tool
 	all = append(all, objectTools(b)...)
 	all = append(all, datasetTools(b)...)
+	all = append(all, derivedTools(b)...)
 	all = append(all, sqlTools(b)...)
 	all = append(all, exportTools(b)...)
 	all = append(all, vectorTools(b)...)

@@ -27,6 +27,11 @@
 // full file list) are read too: Open rewrites such a root, in one Put, as a
 // root holding the same versions as entries.
 //
+// A version made by SQL over other datasets carries its Lineage: the
+// statement, the dataset versions it read and a checksum of its result. It
+// is part of the version's entry, so manifests written before lineage
+// existed read as versions without one.
+//
 // The catalog is loaded into memory on Open; a dataset whose root or log
 // cannot be read is reported and skipped rather than stopping the server.
 package catalog
@@ -38,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,7 +76,7 @@ type Column struct {
 type Version struct {
 	Version   int       `json:"version"`
 	Mode      string    `json:"mode"`   // create, append or replace
-	Source    string    `json:"source"` // "content", "object:<key>" or "path:<path>"
+	Source    string    `json:"source"` // "content", "upload", "sql", "object:<key>" or "path:<path>"
 	SourceSHA string    `json:"source_sha256"`
 	Format    string    `json:"format"`
 	Options   string    `json:"options,omitempty"` // canonical JSON of the reading options
@@ -80,6 +86,49 @@ type Version struct {
 	Files     []string  `json:"files,omitempty"`   // store keys of the Parquet files, in row order
 	Columns   []Column  `json:"columns"`
 	Created   time.Time `json:"created"`
+	Lineage   *Lineage  `json:"lineage,omitempty"` // how the version was derived by SQL; nil for any other source
+}
+
+// Lineage says how a version was made from other datasets: it holds the
+// whole result of one read-only SQL statement over them. Versions written
+// before lineage was recorded, and versions of any other source, have none.
+type Lineage struct {
+	// SQL is the statement as the caller wrote it. Refreshing runs it again:
+	// a plain dataset name then reads that dataset's current version,
+	// "name@vK" still version K.
+	SQL string `json:"sql"`
+	// Inputs are the dataset versions the statement read, as "name@vN",
+	// sorted: a plain name is pinned to the version that was current when
+	// the statement ran.
+	Inputs []string `json:"inputs"`
+	// Checksum identifies the result whatever the order of its rows:
+	// "<rows>:<sum of the rows' hashes>", both computed by DuckDB.
+	Checksum string `json:"checksum"`
+}
+
+// InputNames returns the names of the datasets l read, without versions.
+func (l *Lineage) InputNames() []string {
+	var names []string
+	for _, in := range l.Inputs {
+		name, _ := SplitVersion(in)
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// SplitVersion splits "name@vN" into name and N; a plain name has N = 0.
+func SplitVersion(table string) (name string, version int) {
+	i := strings.LastIndex(table, "@v")
+	if i <= 0 {
+		return table, 0
+	}
+	n, err := strconv.Atoi(table[i+2:])
+	if err != nil || n <= 0 || strconv.Itoa(n) != table[i+2:] {
+		return table, 0
+	}
+	return table[:i], n
 }
 
 // Fingerprint is a short hash of the (column, type) pairs of v: equal
@@ -161,7 +210,8 @@ func (c *Catalog) Generation() uint64 {
 
 // Get returns a copy of the manifest of name, or an errs.NotFound error that
 // names the datasets that do exist. The caller must not change the elements
-// of its versions' Files and Columns, which the catalog shares.
+// of its versions' Files and Columns, nor their Lineage, which the catalog
+// shares.
 func (c *Catalog) Get(name string) (*Manifest, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -212,6 +262,23 @@ func (c *Catalog) List() []*Manifest {
 	out := make([]*Manifest, 0, len(c.datasets))
 	for _, n := range c.namesLocked() {
 		out = append(out, clone(c.datasets[n].m))
+	}
+	return out
+}
+
+// Dependents returns, sorted, the datasets other than name whose current
+// version was derived by SQL from some version of name.
+func (c *Catalog) Dependents(name string) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []string
+	for _, n := range c.namesLocked() {
+		if n == name {
+			continue
+		}
+		if l := c.datasets[n].m.Current().Lineage; l != nil && slices.Contains(l.InputNames(), name) {
+			out = append(out, n)
+		}
 	}
 	return out
 }

@@ -10,13 +10,20 @@
 // into one dataset never interleave; ingests into different datasets run in
 // parallel.
 //
+// A derived dataset's source is the Parquet that the SQL engine wrote from
+// a statement (see Request.Lineage): it is stored as it is, and its version
+// records the statement, the dataset versions it read and a checksum of its
+// rows.
+//
 // Each append adds a file; when a version ends with many small files, a
 // background compaction merges them into one (see compact.go).
 package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +62,19 @@ type Request struct {
 	Format    string    // auto (""), csv, tsv, json, ndjson, parquet or arrow
 	Mode      string    // create (""), append or replace
 	Options   Options
+
+	// Lineage, when set, says that Body is the whole result of a SQL
+	// statement over other datasets, as Parquet that the SQL engine wrote:
+	// Format must be parquet and Options empty. The file is stored as it
+	// is, and the version keeps Lineage: SQL and Inputs as given, and the
+	// Checksum of the rows, which Ingest computes (sqlengine.ChecksumQuery)
+	// unless it is set already (the SQL engine computes it while it writes
+	// Body, which saves reading the file again). An ingest whose statement,
+	// rows and columns equal those of the current version is unchanged, as
+	// a re-sent file is. Ingest reads Lineage's fields only once it has
+	// read Body to its end, so whoever writes Body may fill them in until
+	// it closes it.
+	Lineage *catalog.Lineage
 }
 
 // Options tune how a source is read; DuckDB detects whatever is not set.
@@ -98,6 +118,8 @@ type Result struct {
 	// VARCHAR, say), and why. An unchanged ingest reads nothing, so it
 	// reports none.
 	Widened []Widening `json:"widened,omitempty" jsonschema:"columns whose values mixed types and which were given a wider type, and why; set options.types to choose otherwise"`
+	// Lineage is how the version was derived by SQL, if it was.
+	Lineage *catalog.Lineage `json:"lineage,omitempty" jsonschema:"for a version made from source.sql: the statement, the dataset versions it read (name@vN) and the checksum of its rows"`
 }
 
 // Progress is told how an ingest advances; step grows with every call.
@@ -257,6 +279,14 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	default:
 		return nil, errs.New(errs.Invalid, "unknown mode %q; use create (new dataset), append (add rows, same schema) or replace (new contents)", req.Mode)
 	}
+	if req.Lineage != nil {
+		// A statement may run long before its result is all here: say at
+		// once what the mode makes of the dataset as it is now. The check
+		// under the dataset's lock still decides.
+		if err := modeFits(req.Name, mode, in.cat.Lookup(req.Name)); err != nil {
+			return nil, err
+		}
+	}
 	scratch, dir, err := in.scratch("ingest-")
 	if err != nil {
 		return nil, err
@@ -272,6 +302,9 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 		return nil, err
 	}
 	format := det.format
+	if req.Lineage != nil && (format != "parquet" || !req.Options.empty()) {
+		return nil, fmt.Errorf("ingest: a source with lineage must be Parquet without options, not %s", format)
+	}
 	if err := in.checkOptions(ctx, format, req.Options); err != nil {
 		return nil, err
 	}
@@ -292,7 +325,9 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	defer unlock()
 	cur := in.cat.Lookup(req.Name)
 	var prev *catalog.Version
-	if cur != nil {
+	if cur != nil && req.Lineage != nil {
+		prev = cur.Current() // the result is compared once it is known
+	} else if cur != nil {
 		prev = cur.Current()
 		sha, err := src.sha()
 		if err != nil {
@@ -304,13 +339,13 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 			return res, nil
 		}
 	}
-	switch {
-	case cur != nil && mode == ModeCreate:
-		return nil, errs.New(errs.Conflict, "dataset %q already exists (version %d, %d rows); use mode append to add rows or mode replace to change its contents", req.Name, prev.Version, prev.Rows)
-	case cur == nil && mode != ModeCreate:
-		return nil, errs.New(errs.NotFound, "dataset %q does not exist, so it cannot %s; use mode create", req.Name, mode)
+	if err := modeFits(req.Name, mode, cur); err != nil {
+		return nil, err
 	}
 
+	if req.Lineage != nil {
+		return in.ingestDerived(ctx, req, mode, src, cur, start, progress)
+	}
 	path := src.path
 	if format == "arrow" {
 		// DuckDB reads the Arrow IPC source as the Parquet file arrow-go
@@ -389,6 +424,110 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	return res, nil
 }
 
+// ingestDerived finishes an ingest of the result of a SQL statement (see
+// Request.Lineage), src, into dataset req.Name, whose manifest is cur (nil
+// when it does not exist), holding its lock. DuckDB's Parquet is stored as
+// it is: reading it only to write the same rows again would double the
+// cost of a derived dataset. DuckDB reads it once, for the checksum.
+func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string, src *source, cur *catalog.Manifest, start time.Time, progress Progress) (*Result, error) {
+	rows, checksum, err := in.checksum(ctx, src.path, req.Lineage.Checksum)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := in.columns(ctx, src.path)
+	if err != nil {
+		return nil, err
+	}
+	lineage := &catalog.Lineage{SQL: req.Lineage.SQL, Inputs: slices.Clone(req.Lineage.Inputs), Checksum: checksum}
+	v := catalog.Version{
+		Version: 1, Mode: mode, Source: src.desc, Format: "parquet",
+		AddedRows: rows, Rows: rows, Columns: cols, Created: time.Now().UTC(), Lineage: lineage,
+	}
+	// What makes the result "the same" is the statement, its rows in any
+	// order and its columns; the bytes of the file are not, since a
+	// parallel query may write the rows in another order.
+	v.SourceSHA = derivedSHA(lineage.SQL, checksum, v.Fingerprint())
+	var prev *catalog.Version
+	if cur != nil {
+		prev = cur.Current()
+		if unchanged(prev, v.SourceSHA, v.Format, "", mode) {
+			return result(cur, prev, start, true), nil
+		}
+		v.Version = prev.Version + 1
+		if mode == ModeAppend {
+			if err := sameSchema(req.Name, prev.Columns, cols); err != nil {
+				return nil, err
+			}
+			v.Files = slices.Clone(prev.Files)
+			v.Rows += prev.Rows
+			v.Bytes = prev.Bytes
+		}
+	}
+	key := catalog.DataKey(req.Name, v.Version, len(v.Files))
+	progress(float64(time.Since(start).Seconds())+2, "publishing version")
+	var m *catalog.Manifest
+	err = in.publish(ctx, key, src.path, func(ctx context.Context, size int64) (err error) {
+		v.Files = append(v.Files, key)
+		v.Bytes += size
+		m, err = in.cat.Commit(ctx, req.Name, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	in.compactSoon(req.Name, m.Current())
+	return result(m, m.Current(), start, false), nil
+}
+
+// checksum returns the rows of the Parquet file at path and its checksum:
+// "<rows>:<sum of the rows' hashes>", which is the same for the same rows in
+// any order. A checksum known already (known, not "") is kept, and only the
+// rows are counted, from the file's metadata.
+func (in *Ingester) checksum(ctx context.Context, path, known string) (int64, string, error) {
+	var rows int64
+	var sum string
+	q := sqlengine.ChecksumQuery(path)
+	if known != "" {
+		q = "SELECT count(*), '' FROM read_parquet(" + quote(path) + ")"
+	}
+	if err := in.db.QueryRowContext(ctx, q).Scan(&rows, &sum); err != nil {
+		if ctx.Err() != nil {
+			return 0, "", fmt.Errorf("ingest stopped: %w", ctx.Err())
+		}
+		return 0, "", fmt.Errorf("checksum of the derived rows: %w", err)
+	}
+	if known != "" {
+		if !strings.HasPrefix(known, fmt.Sprintf("%d:", rows)) {
+			return 0, "", fmt.Errorf("the checksum of the derived rows, %s, is not of the %d rows received", known, rows)
+		}
+		return rows, known, nil
+	}
+	return rows, fmt.Sprintf("%d:%s", rows, sum), nil
+}
+
+// derivedSHA stands for the source sha256 of a derived version: the hash of
+// its statement, the checksum of its rows and the fingerprint of its
+// columns.
+func derivedSHA(sql, checksum, fingerprint string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "sql\x00%s\x00%s\x00%s", sql, checksum, fingerprint)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// modeFits refuses an ingest in mode into dataset name, whose manifest is
+// cur (nil when it does not exist), that the mode does not allow: create
+// over an existing dataset, append or replace to a missing one.
+func modeFits(name, mode string, cur *catalog.Manifest) error {
+	switch {
+	case cur != nil && mode == ModeCreate:
+		prev := cur.Current()
+		return errs.New(errs.Conflict, "dataset %q already exists (version %d, %d rows); use mode append to add rows or mode replace to change its contents", name, prev.Version, prev.Rows)
+	case cur == nil && mode != ModeCreate:
+		return errs.New(errs.NotFound, "dataset %q does not exist, so it cannot %s; use mode create", name, mode)
+	}
+	return nil
+}
+
 // publish moves the Parquet file at out into the store under key, then runs
 // commit with its size to record it in the catalog. Once the file is in the
 // store commit runs even if ctx is cancelled, and when commit fails the
@@ -432,6 +571,7 @@ func result(m *catalog.Manifest, v *catalog.Version, start time.Time, unchanged 
 	return &Result{
 		Name: m.Name, Version: v.Version, Mode: v.Mode, Format: v.Format, Rows: v.Rows, AddedRows: v.AddedRows,
 		Columns: v.Columns, Bytes: v.Bytes, ElapsedMS: time.Since(start).Milliseconds(), Unchanged: unchanged,
+		Lineage: v.Lineage,
 	}
 }
 

@@ -45,6 +45,8 @@ func (in *Ingester) resolveSource(ctx context.Context, req *Request, scratch str
 		return nil, errs.New(errs.Invalid, "give exactly one source: content (inline text), object_key (an object put earlier) or path (a local file under ingest.allowed_paths); got %d", given)
 	}
 	switch {
+	case req.Body != nil && req.Lineage != nil:
+		return in.streamSource(req.Body, req.MaxBody, scratch, "sql", req.Format)
 	case req.Body != nil:
 		return in.streamSource(req.Body, req.MaxBody, scratch, "upload", req.Format)
 	case req.Content != "":
@@ -84,8 +86,14 @@ func (in *Ingester) streamSource(r io.Reader, max int64, scratch, desc, format s
 	if max > 0 {
 		r = io.LimitReader(r, max+1)
 	}
+	// The result of a SQL statement is known by its checksum (see
+	// Request.Lineage), not by the hash of its bytes.
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
+	var w io.Writer = io.MultiWriter(f, h)
+	if desc == "sql" {
+		w = f
+	}
+	n, err := io.Copy(w, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,0 +1,428 @@
+package sqlengine
+
+// The datasets a statement reads, for the lineage of a version derived by
+// SQL, found the way names.go finds refused names: in DuckDB's own parse of
+// the statement (json_serialize_sql), never in its text.
+//
+// Every table the tree names (a BASE_TABLE node) is a candidate. It is a
+// dataset read when it is one of the catalog's views ("sales", or
+// "sales@v2" for a past version) and not the name of a common table
+// expression in scope where it is named. Table functions (range(),
+// read_parquet(), ...) are TABLE_FUNCTION nodes and never count.
+//
+// A WITH clause is a "cte_map" beside the query node it belongs to: its
+// names are in scope in that node and, in order, in the CTEs after each
+// one. A CTE's own name is in scope in its own body only when it is a
+// recursive CTE (DuckDB gives its body a RECURSIVE_CTE_NODE).
+//
+// [Engine.Derive] is what a derived dataset is made with: the inputs, the
+// version each one read, and the whole result as Parquet, in one pass.
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse/backends/errs"
+)
+
+// An Input is a dataset that a statement reads.
+type Input struct {
+	Dataset string `json:"dataset"`
+	// Version is the version the statement names ("sales@v2" is 2), or 0
+	// when it names the dataset alone and so reads its current version.
+	Version int `json:"version,omitempty"`
+}
+
+// Table returns the name the statement used: "sales" or "sales@v2".
+func (in Input) Table() string {
+	if in.Version == 0 {
+		return in.Dataset
+	}
+	return fmt.Sprintf("%s@v%d", in.Dataset, in.Version)
+}
+
+// Inputs returns the datasets that query reads, each view once, sorted by
+// name then version. query must be a single read-only query node
+// (SELECT, WITH, VALUES, FROM, ...); anything else is refused as
+// [Engine.Query] refuses it, and a name it uses that is not allowed fails
+// likewise, and so does a table that does not exist (errs.NotFound, with
+// the datasets that do). Table functions and CTEs are not datasets.
+func (e *Engine) Inputs(ctx context.Context, query string) ([]Input, error) {
+	start := time.Now()
+	if isBlank(query) {
+		return nil, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales")
+	}
+	release, err := e.acquire(ctx, start, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	// The statement is prepared, which needs the views.
+	if err := e.syncViews(ctx); err != nil {
+		return nil, e.queryError(ctx, start, err)
+	}
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, e.queryError(ctx, start, err)
+	}
+	defer conn.Close()
+
+	var tree string
+	err = conn.Raw(func(dc any) error {
+		dconn, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
+		}
+		// prepareRead makes every check Query makes, and gives the tree of
+		// a query node; an EXPLAIN or a PRAGMA has none, and no rows to
+		// keep.
+		stmt, t, err := prepareRead(ctx, dconn, query)
+		if err != nil {
+			return err
+		}
+		stmt.Close()
+		if t == "" {
+			return errs.New(errs.Invalid, "only the rows of a query can make a dataset (SELECT, WITH, VALUES, FROM, ...); EXPLAIN and PRAGMA cannot")
+		}
+		tree = t
+		return nil
+	})
+	if err != nil {
+		return nil, e.queryError(ctx, start, err)
+	}
+	_, views := e.cat.Views()
+	known := make(map[string]bool, len(views))
+	for _, v := range views {
+		known[v.Name] = true
+	}
+	return inputsOf(tree, known)
+}
+
+// inputsOf returns the views of known that the syntax tree names outside
+// the scope of a CTE of the same name.
+func inputsOf(tree string, known map[string]bool) ([]Input, error) {
+	var parsed any
+	if err := json.Unmarshal([]byte(tree), &parsed); err != nil {
+		return nil, fmt.Errorf("sqlengine: read syntax tree: %w", err)
+	}
+	seen := map[string]bool{}
+	walkTables(parsed, nil, func(schema, name string) {
+		name = strings.ToLower(name)
+		switch strings.ToLower(schema) {
+		case "", "main":
+		default:
+			return
+		}
+		if known[name] {
+			seen[name] = true
+		}
+	})
+	out := make([]Input, 0, len(seen))
+	for _, table := range slices.Sorted(maps.Keys(seen)) {
+		name, version := splitView(table)
+		out = append(out, Input{Dataset: name, Version: version})
+	}
+	slices.SortFunc(out, func(a, b Input) int {
+		if c := strings.Compare(a.Dataset, b.Dataset); c != 0 {
+			return c
+		}
+		return a.Version - b.Version
+	})
+	return out, nil
+}
+
+// walkTables calls visit with the schema and name of every BASE_TABLE of
+// the syntax tree v that no CTE in scope (ctes, lower-case) names.
+func walkTables(v any, ctes []string, visit func(schema, name string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		if t, _ := v["type"].(string); t == "BASE_TABLE" {
+			name, _ := v["table_name"].(string)
+			schema, _ := v["schema_name"].(string)
+			catalog, _ := v["catalog_name"].(string)
+			if catalog != "" || schema != "" || !slices.Contains(ctes, strings.ToLower(name)) {
+				if catalog == "" || strings.EqualFold(catalog, "memory") {
+					visit(schema, name)
+				}
+			}
+		}
+		inner := ctes
+		if m, ok := v["cte_map"].(map[string]any); ok {
+			entries, _ := m["map"].([]any)
+			for _, entry := range entries {
+				kv, _ := entry.(map[string]any)
+				key, _ := kv["key"].(string)
+				key = strings.ToLower(key)
+				scope := inner
+				if isRecursiveCTE(kv["value"]) {
+					scope = append(slices.Clip(scope), key)
+				}
+				walkTables(kv["value"], scope, visit)
+				inner = append(slices.Clip(inner), key)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if k == "cte_map" {
+				continue
+			}
+			walkTables(v[k], inner, visit)
+		}
+	case []any:
+		for _, e := range v {
+			walkTables(e, ctes, visit)
+		}
+	}
+}
+
+// isRecursiveCTE reports whether the CTE definition v (a cte_map value) is
+// a recursive CTE, whose body may name the CTE itself.
+func isRecursiveCTE(v any) bool {
+	def, _ := v.(map[string]any)
+	query, _ := def["query"].(map[string]any)
+	node, _ := query["node"].(map[string]any)
+	t, _ := node["type"].(string)
+	return t == "RECURSIVE_CTE_NODE"
+}
+
+// splitView splits a view name into its dataset and version: "sales@v2" is
+// sales and 2, "sales" is sales and 0.
+func splitView(view string) (string, int) {
+	base := baseName(view)
+	if base == view {
+		return view, 0
+	}
+	var n int
+	fmt.Sscanf(view[len(base)+2:], "%d", &n)
+	return base, n
+}
+
+// A Derived is what [Engine.Derive] wrote.
+type Derived struct {
+	// Inputs are the datasets the statement read, as in [Engine.Inputs].
+	Inputs []Input
+	// Pinned gives, in the order of Inputs, the version each one read:
+	// its Version, or for a plain name the version whose files the view
+	// of the name had when the statement started (0 if none matched).
+	Pinned []int
+	Rows   int64 // rows written
+	Bytes  int64 // bytes written to w
+	// Checksum identifies the rows whatever their order: "<rows>:<sum of
+	// the rows' hashes>", DuckDB's hash(*COLUMNS(*)) of each row of the
+	// file written.
+	Checksum string
+}
+
+// Derive runs one read-only statement and writes its whole result to w as
+// Parquet (DuckDB's writer and defaults, as [Engine.Export] with
+// [Parquet]), with memory that does not grow with the rows, and says which
+// dataset versions it read: what a dataset derived by SQL needs, in one
+// pass. It checks and refuses the statement as [Engine.Inputs] does.
+//
+// Unlike Export it keeps no preview, so the statement runs once: a
+// preview runs it under LIMIT, which for an aggregate costs the whole
+// aggregation again. The file is written as Export writes it (a COPY of the
+// checked statement into DuckDB's temp folder, see export.go for why that
+// keeps the sandbox), then copied to w and removed. The query slot is
+// given back before the copy.
+func (e *Engine) Derive(ctx context.Context, query string, w io.Writer) (Derived, error) {
+	start := time.Now()
+	if isBlank(query) {
+		return Derived{}, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales")
+	}
+	out, d, err := e.deriveFile(ctx, start, query)
+	if err != nil {
+		return Derived{}, err
+	}
+	defer out.root.Close()
+	defer out.root.Remove(out.name)
+	// DuckDB reads the file for its checksum while it is copied out: the
+	// one is work for the CPU, the other for the disk.
+	summed := make(chan error, 1)
+	go func() {
+		var err error
+		d.Checksum, err = e.checksum(ctx, start, out.path)
+		summed <- err
+	}()
+	cw := &countingWriter{w: w}
+	err = copyFile(ctx, out.root, out.name, cw)
+	d.Bytes = cw.n
+	if serr := <-summed; err == nil {
+		err = serr
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return Derived{}, e.queryError(ctx, start, ctx.Err())
+		}
+		return Derived{}, err
+	}
+	return d, nil
+}
+
+// ChecksumQuery returns the statement whose one row is the count of the
+// rows of the Parquet file at path and the sum of their hashes, as text:
+// the same for the same rows in any order.
+func ChecksumQuery(path string) string {
+	return "SELECT count(*), coalesce(sum(hash(*COLUMNS(*))), 0)::VARCHAR FROM read_parquet(" + QuoteString(path) + ")"
+}
+
+// checksum returns "<rows>:<sum of the rows' hashes>" of the Parquet file
+// at path, in DuckDB's temp folder, taking a query slot to read it.
+func (e *Engine) checksum(ctx context.Context, start time.Time, path string) (string, error) {
+	release, err := e.acquire(ctx, start, nil)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	var rows int64
+	var sum string
+	if err := e.db.QueryRowContext(ctx, ChecksumQuery(path)).Scan(&rows, &sum); err != nil {
+		return "", e.queryError(ctx, start, err)
+	}
+	return fmt.Sprintf("%d:%s", rows, sum), nil
+}
+
+// deriveFile checks query, takes a query slot, and has DuckDB write its
+// result as Parquet to a new file in its temp folder. The caller removes
+// the file and closes the root.
+func (e *Engine) deriveFile(ctx context.Context, start time.Time, query string) (*derivedFile, Derived, error) {
+	release, err := e.acquire(ctx, start, nil)
+	if err != nil {
+		return nil, Derived{}, err
+	}
+	defer release()
+	if err := e.syncViews(ctx); err != nil {
+		return nil, Derived{}, e.queryError(ctx, start, err)
+	}
+	// The files of every view as DuckDB has them now, to pin plain names.
+	e.mu.Lock()
+	views := maps.Clone(e.views)
+	e.mu.Unlock()
+	known := make(map[string]bool, len(views))
+	for name := range views {
+		known[name] = true
+	}
+
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, Derived{}, e.queryError(ctx, start, err)
+	}
+	defer conn.Close()
+	var out *derivedFile
+	var d Derived
+	err = conn.Raw(func(dc any) error {
+		dconn, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
+		}
+		stmt, tree, err := prepareRead(ctx, dconn, query)
+		if err != nil {
+			return err
+		}
+		stmt.Close()
+		if tree == "" {
+			return errs.New(errs.Invalid, "only the rows of a query can make a dataset (SELECT, WITH, VALUES, FROM, ...); EXPLAIN and PRAGMA cannot")
+		}
+		if d.Inputs, err = inputsOf(tree, known); err != nil {
+			return err
+		}
+		d.Pinned = pin(d.Inputs, views)
+		body, ok, err := statementBody(ctx, dconn, query, tree)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errs.New(errs.Invalid, "cannot run this statement: send it without the semicolon at its end")
+		}
+		out, err = copyParquet(ctx, dconn, body)
+		if err == nil {
+			d.Rows = out.Rows
+		}
+		return err
+	})
+	if err != nil {
+		return nil, Derived{}, e.queryError(ctx, start, err)
+	}
+	return out, d, nil
+}
+
+// pin returns the version each input reads: its own, or for a plain name
+// the highest N whose view "name@vN" has the files of the view "name".
+func pin(inputs []Input, views map[string]string) []int {
+	pinned := make([]int, len(inputs))
+	for i, in := range inputs {
+		if in.Version != 0 {
+			pinned[i] = in.Version
+			continue
+		}
+		files, ok := views[in.Dataset]
+		if !ok {
+			continue
+		}
+		for name, f := range views {
+			if base, n := splitView(name); base == in.Dataset && n > pinned[i] && f == files {
+				pinned[i] = n
+			}
+		}
+	}
+	return pinned
+}
+
+// derivedFile is a Parquet file that Derive wrote in the temp folder.
+type derivedFile struct {
+	written
+	path string // its absolute path
+}
+
+// copyParquet has DuckDB write the rows of body, a checked query node, as
+// Parquet to a new file in its temp folder. On error no file is left.
+func copyParquet(ctx context.Context, conn driver.Conn, body string) (_ *derivedFile, err error) {
+	dir, err := tempDirOf(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sqlengine: open temp folder: %w", err)
+	}
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	name := "derive-" + hex.EncodeToString(rnd[:]) + ".parquet"
+	defer func() {
+		if err != nil {
+			root.Remove(name)
+			root.Close()
+		}
+	}()
+	path := filepath.Join(dir, name)
+	stmt, err := prepareOne(conn, "COPY (\n"+body+"\n) TO "+QuoteString(path)+" (FORMAT parquet)")
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	if t, err := stmt.StatementType(); err != nil || t != duckdb.STATEMENT_TYPE_COPY {
+		// Cannot happen: body parsed alone as one query node.
+		return nil, fmt.Errorf("sqlengine: derive statement is not a COPY (type %d, %v)", t, err)
+	}
+	r, err := stmt.ExecContext(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("sqlengine: derive rows: %w", err)
+	}
+	return &derivedFile{written{Export: Export{Rows: rows}, root: root, name: name}, path}, nil
+}
