@@ -165,11 +165,12 @@ for (const d of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
 }
 
 const count = { passed: 0, failed: 0, skipped: 0, unscoredPassed: 0, unscoredFailed: 0 };
-const out = [];
+const out = [], passed = [], na = [];
+const naFile = rowFile + '.na';
 const short = (v, n = 1200) => { const s = typeof v === 'string' ? v : JSON.stringify(v); return s && s.length > n ? s.slice(0, n) + '…' : s; };
 for (const name of [...ran].sort()) {
   const tag = unscored.has(name) ? ` (unscored: ${unscored.get(name)})` : '';
-  if (naScen.has(name)) { count.skipped++; out.push(`  skip ${name}${tag}: not applicable: ${naScen.get(name)}`); continue; }
+  if (naScen.has(name)) { count.skipped++; na.push(name); fs.appendFileSync(naFile, name + '\n'); continue; }
   const cs = checks.get(name);
   let verdict, lines = [];
   if (!cs) { verdict = 'fail'; lines.push('    the suite saved no checks.json for it'); }
@@ -195,10 +196,13 @@ for (const name of [...ran].sort()) {
     else if (verdict === 'fail') count.unscoredFailed++;
     else count.skipped++;
   } else count[{ pass: 'passed', fail: 'failed', skip: 'skipped' }[verdict]]++;
+  if (verdict === 'pass') passed.push(name + tag);
   if (verdict !== 'pass' || lines.length) out.push(`  ${verdict} ${name}${tag}`, ...lines);
 }
 if (!ran.size) { count.failed++; out.push('  fail: the suite ran no scenario (see its log)'); }
 console.log(`== ${mode} × ${rev}`);
+console.log(`  passed: ${passed.join(', ') || '(none)'}`);
+console.log(`  not applicable (listed in the script): ${na.length}`);
 if (out.length) console.log(out.join('\n'));
 fs.appendFileSync(rowFile, [mode, rev, count.passed, count.failed, count.skipped, `${count.unscoredPassed}/${count.unscoredFailed}`].join('\t') + '\n');
 EOF
@@ -237,7 +241,14 @@ for mode in "${MODES[@]}"; do
 	mcpd_pid=
 done
 
-# Step 5: the table, the totals and the verdict.
+# Step 5: the not-applicable scenarios that ran, the table, the totals and the verdict.
+echo
+echo "not applicable (skipped, not counted as failures):"
+sort -u "$rows.na" 2>/dev/null | while read -r name; do
+	printf '  %s: %s\n' "$name" "$(printf '%s\n' "$NOT_APPLICABLE" | sed -n "s/^$name | //p")"
+done
+echo "not applicable checks of scenarios that apply:"
+printf '%s\n' "$NOT_APPLICABLE_CHECKS" | sed '/^$/d; s/^/  /'
 echo
 printf '%-10s %-11s %7s %7s %8s %18s\n' mode revision passed failed skipped 'unscored pass/fail'
 total_pass=0 total_fail=0 total_skip=0
