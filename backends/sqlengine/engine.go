@@ -106,6 +106,43 @@ func (e *Engine) Query(ctx context.Context, query string, maxRows int) (*Result,
 	return e.QueryProgress(ctx, query, maxRows, nil)
 }
 
+// withConn runs f on a driver connection of its own, in a query slot
+// (telling progress, when not nil, while it waits for one), after the views
+// are in step with the catalog, and maps f's error as queries' errors are
+// mapped (see Query). The statement is prepared, checked and run on the
+// driver connection directly (see prepareRead for why); the pool has a
+// connection for every slot, so getting one does not wait. synced, when
+// not nil, is called with the slot taken and the views synced.
+func (e *Engine) withConn(ctx context.Context, start time.Time, progress Progress, synced func(), f func(driver.Conn) error) error {
+	release, err := e.acquire(ctx, start, progress)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := e.syncViews(ctx); err != nil {
+		return e.queryError(ctx, start, err)
+	}
+	if synced != nil {
+		synced()
+	}
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return e.queryError(ctx, start, err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		dconn, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
+		}
+		return f(dconn)
+	})
+	if err != nil {
+		return e.queryError(ctx, start, err)
+	}
+	return nil
+}
+
 // Progress is told how a query is getting on; step grows with every call.
 type Progress func(step float64, message string)
 
@@ -120,37 +157,13 @@ func (e *Engine) QueryProgress(ctx context.Context, query string, maxRows int, p
 		return nil, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales LIMIT 10")
 	}
 
-	release, err := e.acquire(ctx, start, progress)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-
-	if err := e.syncViews(ctx); err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-
-	// A dedicated connection: the statement is prepared, checked and run on
-	// the driver connection directly (see prepareRead for why). The pool has
-	// a connection for every slot, so this does not wait.
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-	defer conn.Close()
-
 	var res *Result
-	err = conn.Raw(func(dc any) error {
-		dconn, ok := dc.(driver.Conn)
-		if !ok {
-			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
-		}
-		var err error
-		res, err = run(ctx, dconn, query, maxRows)
+	err := e.withConn(ctx, start, progress, nil, func(conn driver.Conn) (err error) {
+		res, err = run(ctx, conn, query, maxRows)
 		return err
 	})
 	if err != nil {
-		return nil, e.queryError(ctx, start, err)
+		return nil, err
 	}
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	return res, nil

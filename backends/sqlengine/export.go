@@ -207,41 +207,19 @@ type written struct {
 	Export
 	root *os.Root // the temp folder
 	name string   // the file's name in it
+	path string   // and its absolute path
 }
 
 // copyOut checks query, takes a query slot, and has DuckDB write the whole
 // result to a new file in its temp folder, in the form f is made from. The
 // caller removes the file and closes the root.
 func (e *Engine) copyOut(ctx context.Context, start time.Time, query string, f Format) (*written, error) {
-	release, err := e.acquire(ctx, start, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-
-	if err := e.syncViews(ctx); err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-	defer conn.Close()
-
 	var out *written
-	err = conn.Raw(func(dc any) error {
-		dconn, ok := dc.(driver.Conn)
-		if !ok {
-			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
-		}
-		var err error
-		out, err = copyQuery(ctx, dconn, query, f)
+	err := e.withConn(ctx, start, nil, nil, func(conn driver.Conn) (err error) {
+		out, err = copyQuery(ctx, conn, query, f)
 		return err
 	})
-	if err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // copyQuery checks query on conn as Query does, reads its preview, and
@@ -278,6 +256,19 @@ func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format) (_
 		return nil, errs.New(errs.Invalid, "cannot export this statement: send it without the semicolon at its end")
 	}
 
+	out, err := copyToTemp(ctx, conn, "export", string(f), func(path string) string { return copyStatement(body, res.Columns, f, path) })
+	if err != nil {
+		return nil, err
+	}
+	out.Export = Export{Columns: res.Columns, Rows: out.Rows, Preview: res.Rows}
+	return out, nil
+}
+
+// copyToTemp has DuckDB run the COPY statement that copy builds for a path
+// into a new file, named prefix-<random>.ext, of its temp folder, and
+// returns the file with the rows written (Export.Rows). On error no file is
+// left.
+func copyToTemp(ctx context.Context, conn driver.Conn, prefix, ext string, copy func(path string) string) (_ *written, err error) {
 	dir, err := tempDirOf(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -288,22 +279,22 @@ func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format) (_
 	}
 	var rnd [16]byte
 	rand.Read(rnd[:])
-	name := "export-" + hex.EncodeToString(rnd[:]) + "." + string(f)
+	name := prefix + "-" + hex.EncodeToString(rnd[:]) + "." + ext
 	defer func() {
 		if err != nil {
 			root.Remove(name)
 			root.Close()
 		}
 	}()
-
-	stmt, err := prepareOne(conn, copyStatement(body, res.Columns, f, filepath.Join(dir, name)))
+	path := filepath.Join(dir, name)
+	stmt, err := prepareOne(conn, copy(path))
 	if err != nil {
 		return nil, err
 	}
 	defer stmt.Close()
 	if t, err := stmt.StatementType(); err != nil || t != duckdb.STATEMENT_TYPE_COPY {
-		// Cannot happen: body parsed alone as one query node.
-		return nil, fmt.Errorf("sqlengine: export statement is not a COPY (type %d, %v)", t, err)
+		// Cannot happen: the body parsed alone as one query node.
+		return nil, fmt.Errorf("sqlengine: %s statement is not a COPY (type %d, %v)", prefix, t, err)
 	}
 	r, err := stmt.ExecContext(ctx, nil)
 	if err != nil {
@@ -311,12 +302,9 @@ func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format) (_
 	}
 	rows, err := r.RowsAffected()
 	if err != nil {
-		return nil, fmt.Errorf("sqlengine: export rows: %w", err)
+		return nil, fmt.Errorf("sqlengine: %s rows: %w", prefix, err)
 	}
-	return &written{
-		Export: Export{Columns: res.Columns, Rows: rows, Preview: res.Rows},
-		root:   root, name: name,
-	}, nil
+	return &written{Export: Export{Rows: rows}, root: root, name: name, path: path}, nil
 }
 
 // tempDirOf returns DuckDB's temp folder, an absolute path.

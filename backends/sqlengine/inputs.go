@@ -20,20 +20,14 @@ package sqlengine
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"lakehouse/backends/errs"
 )
@@ -65,27 +59,8 @@ func (e *Engine) Inputs(ctx context.Context, query string) ([]Input, error) {
 	if isBlank(query) {
 		return nil, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales")
 	}
-	release, err := e.acquire(ctx, start, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	// The statement is prepared, which needs the views.
-	if err := e.syncViews(ctx); err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		return nil, e.queryError(ctx, start, err)
-	}
-	defer conn.Close()
-
 	var tree string
-	err = conn.Raw(func(dc any) error {
-		dconn, ok := dc.(driver.Conn)
-		if !ok {
-			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
-		}
+	err := e.withConn(ctx, start, nil, nil, func(dconn driver.Conn) error {
 		// prepareRead makes every check Query makes, and gives the tree of
 		// a query node; an EXPLAIN or a PRAGMA has none, and no rows to
 		// keep.
@@ -101,7 +76,7 @@ func (e *Engine) Inputs(ctx context.Context, query string) ([]Input, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, e.queryError(ctx, start, err)
+		return nil, err
 	}
 	_, views := e.cat.Views()
 	known := make(map[string]bool, len(views))
@@ -297,36 +272,22 @@ func (e *Engine) checksum(ctx context.Context, start time.Time, path string) (st
 // deriveFile checks query, takes a query slot, and has DuckDB write its
 // result as Parquet to a new file in its temp folder. The caller removes
 // the file and closes the root.
-func (e *Engine) deriveFile(ctx context.Context, start time.Time, query string) (*derivedFile, Derived, error) {
-	release, err := e.acquire(ctx, start, nil)
-	if err != nil {
-		return nil, Derived{}, err
-	}
-	defer release()
-	if err := e.syncViews(ctx); err != nil {
-		return nil, Derived{}, e.queryError(ctx, start, err)
-	}
-	// The files of every view as DuckDB has them now, to pin plain names.
-	e.mu.Lock()
-	views := maps.Clone(e.views)
-	e.mu.Unlock()
-	known := make(map[string]bool, len(views))
-	for name := range views {
-		known[name] = true
-	}
-
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		return nil, Derived{}, e.queryError(ctx, start, err)
-	}
-	defer conn.Close()
-	var out *derivedFile
-	var d Derived
-	err = conn.Raw(func(dc any) error {
-		dconn, ok := dc.(driver.Conn)
-		if !ok {
-			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
+func (e *Engine) deriveFile(ctx context.Context, start time.Time, query string) (*written, Derived, error) {
+	// The files of every view as DuckDB has them once synced, to pin plain
+	// names.
+	var views map[string]string
+	known := map[string]bool{}
+	synced := func() {
+		e.mu.Lock()
+		views = maps.Clone(e.views)
+		e.mu.Unlock()
+		for name := range views {
+			known[name] = true
 		}
+	}
+	var out *written
+	var d Derived
+	err := e.withConn(ctx, start, nil, synced, func(dconn driver.Conn) error {
 		stmt, tree, err := prepareRead(ctx, dconn, query)
 		if err != nil {
 			return err
@@ -353,7 +314,7 @@ func (e *Engine) deriveFile(ctx context.Context, start time.Time, query string) 
 		return err
 	})
 	if err != nil {
-		return nil, Derived{}, e.queryError(ctx, start, err)
+		return nil, Derived{}, err
 	}
 	return out, d, nil
 }
@@ -380,49 +341,10 @@ func pin(inputs []Input, views map[string]string) []int {
 	return pinned
 }
 
-// derivedFile is a Parquet file that Derive wrote in the temp folder.
-type derivedFile struct {
-	written
-	path string // its absolute path
-}
-
 // copyParquet has DuckDB write the rows of body, a checked query node, as
 // Parquet to a new file in its temp folder. On error no file is left.
-func copyParquet(ctx context.Context, conn driver.Conn, body string) (_ *derivedFile, err error) {
-	dir, err := tempDirOf(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("sqlengine: open temp folder: %w", err)
-	}
-	var rnd [16]byte
-	rand.Read(rnd[:])
-	name := "derive-" + hex.EncodeToString(rnd[:]) + ".parquet"
-	defer func() {
-		if err != nil {
-			root.Remove(name)
-			root.Close()
-		}
-	}()
-	path := filepath.Join(dir, name)
-	stmt, err := prepareOne(conn, "COPY (\n"+body+"\n) TO "+QuoteString(path)+" (FORMAT parquet)")
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	if t, err := stmt.StatementType(); err != nil || t != duckdb.STATEMENT_TYPE_COPY {
-		// Cannot happen: body parsed alone as one query node.
-		return nil, fmt.Errorf("sqlengine: derive statement is not a COPY (type %d, %v)", t, err)
-	}
-	r, err := stmt.ExecContext(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := r.RowsAffected()
-	if err != nil {
-		return nil, fmt.Errorf("sqlengine: derive rows: %w", err)
-	}
-	return &derivedFile{written{Export: Export{Rows: rows}, root: root, name: name}, path}, nil
+func copyParquet(ctx context.Context, conn driver.Conn, body string) (*written, error) {
+	return copyToTemp(ctx, conn, "derive", "parquet", func(path string) string {
+		return "COPY (\n" + body + "\n) TO " + QuoteString(path) + " (FORMAT parquet)"
+	})
 }
