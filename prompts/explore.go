@@ -48,7 +48,7 @@ func getExploreDataset(ctx context.Context, b *tools.Backends, args map[string]s
 	for i, c := range v.Columns {
 		cols[i] = []any{c.Name, c.Type}
 	}
-	sb.WriteString(table([]string{"column", "type"}, cols))
+	sb.WriteString(tools.MarkdownTable([]string{"column", "type"}, cols))
 	if b.SQL != nil && v.Rows > 0 {
 		res, err := b.SQL.Query(ctx, fmt.Sprintf("SELECT * FROM %s LIMIT %d", tbl, exploreSampleRows), exploreSampleRows)
 		if err != nil {
@@ -58,7 +58,7 @@ func getExploreDataset(ctx context.Context, b *tools.Backends, args map[string]s
 		for i, c := range res.Columns {
 			header[i] = c.Name
 		}
-		fmt.Fprintf(&sb, "\n\nSample rows (%d of %d):\n%s", res.RowCount, v.Rows, table(header, res.Rows))
+		fmt.Fprintf(&sb, "\n\nSample rows (%d of %d):\n%s", res.RowCount, v.Rows, tools.MarkdownTable(header, res.Rows))
 	}
 	sb.WriteString("\n\nQueries to start from (query_sql):\n")
 	for _, q := range suggestedQueries(tbl, v.Columns) {

@@ -48,7 +48,7 @@ func getReviewFailures(_ context.Context, b *tools.Backends, _ map[string]string
 		}
 		rows = append(rows, []any{c.Endpoint, c.Count, escalated[c.SigHash], c.LastSeen.UTC().Format(time.RFC3339), c.Example, c.SigHash})
 	}
-	fmt.Fprintf(&sb, "Failure clusters (%d of %d):\n%s\n", len(rows), st.ClusterCount, table([]string{"tool", "failures", "escalated", "last seen", "example error", "sig_hash"}, rows))
+	fmt.Fprintf(&sb, "Failure clusters (%d of %d):\n%s\n", len(rows), st.ClusterCount, tools.MarkdownTable([]string{"tool", "failures", "escalated", "last seen", "example error", "sig_hash"}, rows))
 	sb.WriteString(`
 For each cluster, escalated and most frequent first:
 1. list_events {tool, success: false, limit: 5} shows the inputs that failed and when.

@@ -94,26 +94,38 @@ func capBytes(r *sqlengine.Result, max int) {
 // Text renders the result as a compact markdown table.
 func (q queryOut) Text() string {
 	r := q.Result
+	header := make([]string, len(r.Columns))
+	for i, c := range r.Columns {
+		header[i] = c.Name
+	}
 	var sb strings.Builder
-	sb.WriteString("|")
-	for _, c := range r.Columns {
-		fmt.Fprintf(&sb, " %s |", cell(c.Name))
-	}
-	sb.WriteString("\n|")
-	for range r.Columns {
-		sb.WriteString("---|")
-	}
-	for _, row := range r.Rows {
-		sb.WriteString("\n|")
-		for _, v := range row {
-			fmt.Fprintf(&sb, " %s |", cell(v))
-		}
-	}
+	sb.WriteString(MarkdownTable(header, r.Rows))
 	fmt.Fprintf(&sb, "\n\n%d row(s)", r.RowCount)
 	if r.Truncated {
 		sb.WriteString(", truncated: more rows exist (add LIMIT/OFFSET, select fewer or shorter columns, or aggregate)")
 	}
 	fmt.Fprintf(&sb, ", %d ms", r.ElapsedMS)
+	return sb.String()
+}
+
+// MarkdownTable renders rows under header as a markdown table, each value
+// as cell shows it.
+func MarkdownTable(header []string, rows [][]any) string {
+	var sb strings.Builder
+	sb.WriteString("|")
+	for _, h := range header {
+		fmt.Fprintf(&sb, " %s |", cell(h))
+	}
+	sb.WriteString("\n|")
+	for range header {
+		sb.WriteString("---|")
+	}
+	for _, row := range rows {
+		sb.WriteString("\n|")
+		for _, v := range row {
+			fmt.Fprintf(&sb, " %s |", cell(v))
+		}
+	}
 	return sb.String()
 }
 
