@@ -244,7 +244,7 @@ func (b *Backends) derive(ctx context.Context, name, mode, query string) (*inges
 	go func() {
 		res, err := d.Derive(ctx, query, pw)
 		if err == nil {
-			lineage.Inputs, lineage.Checksum = pins(res), res.Checksum
+			lineage.Inputs = pins(res)
 		}
 		pw.CloseWithError(err) // nil: the ingest reads to the end
 		derived <- err

@@ -102,8 +102,10 @@ type Lineage struct {
 	// the statement ran.
 	Inputs []string `json:"inputs"`
 	// Checksum identifies the result whatever the order of its rows:
-	// "<rows>:<sum of the rows' hashes>", both computed by DuckDB.
-	Checksum string `json:"checksum"`
+	// "<rows>:<sum of the rows' hashes>", both computed by DuckDB, when a
+	// re-run of the statement had to be compared with the version before
+	// (the ingest does not read the rows again only to make it).
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // InputNames returns the names of the datasets l read, without versions.

@@ -30,7 +30,9 @@ func TestIngest_Lineage(t *testing.T) {
 		return res
 	}
 	first := derive("create", "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(k, s) ORDER BY k")
-	if first.Version != 1 || first.Rows != 2 || first.Lineage == nil || !strings.HasPrefix(first.Lineage.Checksum, "2:") || first.Lineage.Inputs[0] != "src@v1" {
+	// Made, a derived dataset is not read again for a checksum: only a
+	// re-run of its statement needs one.
+	if first.Version != 1 || first.Rows != 2 || first.Lineage == nil || first.Lineage.Checksum != "" || first.Lineage.Inputs[0] != "src@v1" {
 		t.Fatalf("create = %+v (lineage %+v)", first, first.Lineage)
 	}
 	again := derive("replace", "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(k, s) ORDER BY k DESC")
@@ -38,7 +40,7 @@ func TestIngest_Lineage(t *testing.T) {
 		t.Errorf("same rows in another order = %+v", again)
 	}
 	next := derive("replace", "SELECT * FROM (VALUES (1, 'a'), (3, 'b')) v(k, s)")
-	if next.Unchanged || next.Version != 2 || next.Lineage.Checksum == first.Lineage.Checksum {
+	if next.Unchanged || next.Version != 2 || !strings.HasPrefix(next.Lineage.Checksum, "2:") {
 		t.Errorf("other rows = %+v (lineage %+v)", next, next.Lineage)
 	}
 	v := e.cat.Lookup("d").Current()

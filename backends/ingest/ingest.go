@@ -66,14 +66,13 @@ type Request struct {
 	// Lineage, when set, says that Body is the whole result of a SQL
 	// statement over other datasets, as Parquet that the SQL engine wrote:
 	// Format must be parquet and Options empty. The file is stored as it
-	// is, and the version keeps Lineage: SQL and Inputs as given, and the
-	// Checksum of the rows, which Ingest computes (sqlengine.ChecksumQuery)
-	// unless it is set already (the SQL engine computes it while it writes
-	// Body, which saves reading the file again). An ingest whose statement,
-	// rows and columns equal those of the current version is unchanged, as
-	// a re-sent file is. Ingest reads Lineage's fields only once it has
-	// read Body to its end, so whoever writes Body may fill them in until
-	// it closes it.
+	// is, and the version keeps Lineage: SQL and Inputs as given. An
+	// ingest of the current version's own statement whose rows (in any
+	// order: sqlengine.ChecksumQuery) and columns equal that version's is
+	// unchanged, as a re-sent file is; the rows are read for that only
+	// then, so that making a dataset costs no second pass over it. Ingest
+	// reads Lineage's fields only once it has read Body to its end, so
+	// whoever writes Body may fill them in until it closes it.
 	Lineage *catalog.Lineage
 }
 
@@ -428,9 +427,9 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 // Request.Lineage), src, into dataset req.Name, whose manifest is cur (nil
 // when it does not exist), holding its lock. DuckDB's Parquet is stored as
 // it is: reading it only to write the same rows again would double the
-// cost of a derived dataset. DuckDB reads it once, for the checksum.
+// cost of a derived dataset.
 func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string, src *source, cur *catalog.Manifest, start time.Time, progress Progress) (*Result, error) {
-	rows, checksum, err := in.checksum(ctx, src.path, req.Lineage.Checksum)
+	rows, err := in.rowCount(ctx, src.path)
 	if err != nil {
 		return nil, err
 	}
@@ -438,21 +437,42 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 	if err != nil {
 		return nil, err
 	}
-	lineage := &catalog.Lineage{SQL: req.Lineage.SQL, Inputs: slices.Clone(req.Lineage.Inputs), Checksum: checksum}
+	lineage := &catalog.Lineage{SQL: req.Lineage.SQL, Inputs: slices.Clone(req.Lineage.Inputs)}
 	v := catalog.Version{
 		Version: 1, Mode: mode, Source: src.desc, Format: "parquet",
 		AddedRows: rows, Rows: rows, Columns: cols, Created: time.Now().UTC(), Lineage: lineage,
 	}
-	// What makes the result "the same" is the statement, its rows in any
-	// order and its columns; the bytes of the file are not, since a
-	// parallel query may write the rows in another order.
-	v.SourceSHA = derivedSHA(lineage.SQL, checksum, v.Fingerprint())
 	var prev *catalog.Version
 	if cur != nil {
 		prev = cur.Current()
-		if unchanged(prev, v.SourceSHA, v.Format, "", mode) {
+	}
+	// What makes the result "the same" is the statement, its rows in any
+	// order and its columns; the bytes of the file are not, since a
+	// parallel query may write the rows in another order. Only a re-run of
+	// the current version's statement can be the same, so only then are
+	// the rows read for their checksum, and the current version's too when
+	// it was made without one.
+	rerun := prev != nil && prev.Lineage != nil && prev.Lineage.SQL == lineage.SQL && mode != ModeAppend
+	if rerun {
+		if lineage.Checksum, err = in.checksum(ctx, src.path); err != nil {
+			return nil, err
+		}
+		prevSum := prev.Lineage.Checksum
+		if prevSum == "" {
+			paths := make([]string, len(prev.Files))
+			for i, k := range prev.Files {
+				paths[i] = in.store.Path(k)
+			}
+			if prevSum, err = in.checksum(ctx, paths...); err != nil {
+				return nil, err
+			}
+		}
+		if prevSum == lineage.Checksum && prev.Fingerprint() == v.Fingerprint() {
 			return result(cur, prev, start, true), nil
 		}
+	}
+	v.SourceSHA = derivedSHA(lineage.SQL, lineage.Checksum, v.Fingerprint())
+	if prev != nil {
 		v.Version = prev.Version + 1
 		if mode == ModeAppend {
 			if err := sameSchema(req.Name, prev.Columns, cols); err != nil {
@@ -479,30 +499,32 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 	return result(m, m.Current(), start, false), nil
 }
 
-// checksum returns the rows of the Parquet file at path and its checksum:
-// "<rows>:<sum of the rows' hashes>", which is the same for the same rows in
-// any order. A checksum known already (known, not "") is kept, and only the
-// rows are counted, from the file's metadata.
-func (in *Ingester) checksum(ctx context.Context, path, known string) (int64, string, error) {
+// rowCount returns the rows of the Parquet file at path, from its metadata.
+func (in *Ingester) rowCount(ctx context.Context, path string) (int64, error) {
+	var rows int64
+	if err := in.db.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+quote(path)+")").Scan(&rows); err != nil {
+		return 0, derivedError(ctx, err)
+	}
+	return rows, nil
+}
+
+// checksum returns "<rows>:<sum of the rows' hashes>" of the Parquet files
+// at paths: the same for the same rows in any order.
+func (in *Ingester) checksum(ctx context.Context, paths ...string) (string, error) {
 	var rows int64
 	var sum string
-	q := sqlengine.ChecksumQuery(path)
-	if known != "" {
-		q = "SELECT count(*), '' FROM read_parquet(" + quote(path) + ")"
+	if err := in.db.QueryRowContext(ctx, sqlengine.ChecksumQuery(paths...)).Scan(&rows, &sum); err != nil {
+		return "", derivedError(ctx, err)
 	}
-	if err := in.db.QueryRowContext(ctx, q).Scan(&rows, &sum); err != nil {
-		if ctx.Err() != nil {
-			return 0, "", fmt.Errorf("ingest stopped: %w", ctx.Err())
-		}
-		return 0, "", fmt.Errorf("checksum of the derived rows: %w", err)
+	return fmt.Sprintf("%d:%s", rows, sum), nil
+}
+
+// derivedError explains a failure to read the derived rows.
+func derivedError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("ingest stopped: %w", ctx.Err())
 	}
-	if known != "" {
-		if !strings.HasPrefix(known, fmt.Sprintf("%d:", rows)) {
-			return 0, "", fmt.Errorf("the checksum of the derived rows, %s, is not of the %d rows received", known, rows)
-		}
-		return rows, known, nil
-	}
-	return rows, fmt.Sprintf("%d:%s", rows, sum), nil
+	return fmt.Errorf("read the derived rows: %w", err)
 }
 
 // derivedSHA stands for the source sha256 of a derived version: the hash of

@@ -194,10 +194,6 @@ type Derived struct {
 	Pinned []int
 	Rows   int64 // rows written
 	Bytes  int64 // bytes written to w
-	// Checksum identifies the rows whatever their order: "<rows>:<sum of
-	// the rows' hashes>", DuckDB's hash(*COLUMNS(*)) of each row of the
-	// file written.
-	Checksum string
 }
 
 // Derive runs one read-only statement and writes its whole result to w as
@@ -223,20 +219,9 @@ func (e *Engine) Derive(ctx context.Context, query string, w io.Writer) (Derived
 	}
 	defer out.root.Close()
 	defer out.root.Remove(out.name)
-	// DuckDB reads the file for its checksum while it is copied out: the
-	// one is work for the CPU, the other for the disk.
-	summed := make(chan error, 1)
-	go func() {
-		var err error
-		d.Checksum, err = e.checksum(ctx, start, out.path)
-		summed <- err
-	}()
 	cw := &countingWriter{w: w}
 	err = copyFile(ctx, out.root, out.name, cw)
 	d.Bytes = cw.n
-	if serr := <-summed; err == nil {
-		err = serr
-	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return Derived{}, e.queryError(ctx, start, ctx.Err())
@@ -247,26 +232,14 @@ func (e *Engine) Derive(ctx context.Context, query string, w io.Writer) (Derived
 }
 
 // ChecksumQuery returns the statement whose one row is the count of the
-// rows of the Parquet file at path and the sum of their hashes, as text:
+// rows of the Parquet files at paths and the sum of their hashes, as text:
 // the same for the same rows in any order.
-func ChecksumQuery(path string) string {
-	return "SELECT count(*), coalesce(sum(hash(*COLUMNS(*))), 0)::VARCHAR FROM read_parquet(" + QuoteString(path) + ")"
-}
-
-// checksum returns "<rows>:<sum of the rows' hashes>" of the Parquet file
-// at path, in DuckDB's temp folder, taking a query slot to read it.
-func (e *Engine) checksum(ctx context.Context, start time.Time, path string) (string, error) {
-	release, err := e.acquire(ctx, start, nil)
-	if err != nil {
-		return "", err
+func ChecksumQuery(paths ...string) string {
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = QuoteString(p)
 	}
-	defer release()
-	var rows int64
-	var sum string
-	if err := e.db.QueryRowContext(ctx, ChecksumQuery(path)).Scan(&rows, &sum); err != nil {
-		return "", e.queryError(ctx, start, err)
-	}
-	return fmt.Sprintf("%d:%s", rows, sum), nil
+	return "SELECT count(*), coalesce(sum(hash(*COLUMNS(*))), 0)::VARCHAR FROM read_parquet([" + strings.Join(quoted, ", ") + "])"
 }
 
 // deriveFile checks query, takes a query slot, and has DuckDB write its
