@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,24 +33,7 @@ func gatewayBase(t *testing.T, edit func(*Config)) string {
 	if edit != nil {
 		edit(&cfg)
 	}
-	e, err := openEngines(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	n := &node{engines: e}
-	h, err := httpHandler(cfg, newServer(e.backends), n.gatewayHandler(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httpServer(cfg.Server, h)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	return serveAll(t, cfg)
 }
 
 // do sends a request and returns the status, the headers and the body.

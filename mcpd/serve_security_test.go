@@ -39,6 +39,13 @@ func serve(t *testing.T, cfg Config, server *mcp.Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return listenHTTP(t, cfg, h)
+}
+
+// listenHTTP serves h with cfg's time limits on a loopback port until the
+// test ends, and returns the base URL.
+func listenHTTP(t *testing.T, cfg Config, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
