@@ -114,6 +114,20 @@ func TestIngestDataset_Formats(t *testing.T) {
 		if rows, _ := q["rows"].([]any); len(rows) != 1 || rows[0].([]any)[0] != "300" {
 			t.Errorf("a number title: %v", q)
 		}
+		// Kept as JSON on request, Title compared with text fails, and the
+		// error names the JSON columns and what to write instead.
+		callTool(t, cs, "ingest_dataset", map[string]any{
+			"name": "movies_json", "source": map[string]any{"content": string(read("movies_mixed.json"))},
+			"options": map[string]any{"types": map[string]any{"Title": "JSON"}},
+		}, false)
+		res, _ := callTool(t, cs, "query_sql", map[string]any{"sql": "SELECT Year FROM movies_json WHERE Title = 'Avatar'"}, true)
+		if text := toolText(res); !strings.Contains(text, "Malformed JSON") || !strings.Contains(text, `movies_json."Title"`) || !strings.Contains(text, "->>'$'") || !strings.Contains(text, "options.types") {
+			t.Errorf("a JSON column compared with text: %s", text)
+		}
+		_, q = callTool(t, cs, "query_sql", map[string]any{"sql": "SELECT Year FROM movies_json WHERE Title->>'$' = 'Avatar'"}, false)
+		if rows, _ := q["rows"].([]any); len(rows) != 1 || rows[0].([]any)[0] != 2009.0 {
+			t.Errorf("the fix the error gives: %v", q)
+		}
 	})
 
 	t.Run("options", func(t *testing.T) {

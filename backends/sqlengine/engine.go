@@ -135,7 +135,7 @@ func (e *Engine) withConn(ctx context.Context, start time.Time, progress Progres
 		if !ok {
 			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
 		}
-		return f(dconn)
+		return jsonHint(ctx, dconn, f(dconn))
 	})
 	if err != nil {
 		return e.queryError(ctx, start, err)
