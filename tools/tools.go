@@ -388,7 +388,8 @@ func Register(s *mcp.Server, tools []Tool) {
 			if err != nil {
 				return errorResult(err), nil
 			}
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Text}}, StructuredContent: res.JSON}, nil
+			content := append([]mcp.Content{&mcp.TextContent{Text: res.Text}}, links(t.Name, res.JSON)...)
+			return &mcp.CallToolResult{Content: content, StructuredContent: res.JSON}, nil
 		})
 	}
 }
