@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"lakehouse/backends/matrix"
+	"lakehouse/tools"
 )
 
 // Config is lakehouse.toml. Every key has a default that works; the file
@@ -34,6 +35,31 @@ type Config struct {
 	Pathway  PathwayConfig  `toml:"pathway"`
 	Observer ObserverConfig `toml:"observer"`
 	Matrix   MatrixConfig   `toml:"matrix"`
+	MCP      MCPConfig      `toml:"mcp"`
+}
+
+// MCPConfig chooses what the MCP server offers.
+type MCPConfig struct {
+	// Toolsets are the groups of tools (tools.Toolsets) that the MCP server
+	// lists and serves at /mcp, /sse and on stdio; over HTTP each of them is
+	// also served alone at /mcp/{toolset}. The REST gateway and mcpd call
+	// keep every tool. Default: all of them.
+	Toolsets []string `toml:"toolsets" envsep:","`
+}
+
+// validate checks the [mcp] keys, trimming the spaces a comma-separated
+// environment variable leaves around names.
+func (m *MCPConfig) validate() error {
+	for i, name := range m.Toolsets {
+		m.Toolsets[i] = strings.TrimSpace(name)
+	}
+	if len(m.Toolsets) == 0 {
+		return fmt.Errorf("mcp.toolsets is empty: name at least one of %s", strings.Join(tools.Toolsets, ", "))
+	}
+	if err := tools.CheckToolsets(m.Toolsets); err != nil {
+		return fmt.Errorf("mcp.toolsets: %w", err)
+	}
+	return nil
 }
 
 // ServerConfig configures the HTTP listener. lakehouse.toml gives each
@@ -319,6 +345,7 @@ func defaultConfig() Config {
 		}, Playbook: PlaybookConfig{
 			Corpus: matrix.DefaultPlaybookCorpus, BoostDistance: matrix.DefaultBoostDistance, InjectDistance: matrix.DefaultInjectDistance,
 		}},
+		MCP: MCPConfig{Toolsets: slices.Clone(tools.Toolsets)},
 	}
 }
 
@@ -441,6 +468,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.MCP.validate(); err != nil {
 		return err
 	}
 	switch {

@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/tools"
 )
 
 // serveStdio serves MCP on stdin/stdout until the client closes stdin.
@@ -52,7 +54,8 @@ func serveStdio(ctx context.Context, cfg Config, n *node) error {
 	if err != nil {
 		return err
 	}
-	err = server.Run(ctx, stdioTransport(os.Stdin, os.Stdout, maxLine(cfg)))
+	server.AddReceivingMiddleware(tools.ToolsetFilter)
+	err = server.Run(tools.WithToolsets(ctx, cfg.MCP.Toolsets), stdioTransport(os.Stdin, os.Stdout, maxLine(cfg)))
 	if failed := release(); failed != nil {
 		return failed
 	}
@@ -106,7 +109,8 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	return nil
 }
 
-// httpHandler serves server at /mcp and /sse, and v1 (the REST gateway;
+// httpHandler serves server at /mcp and /sse with the tools of
+// mcp.toolsets, each of those toolsets alone at /mcp/{toolset}, and v1 (the REST gateway;
 // nil when it is off) at /v1/, behind the guards of cfg.Server, and GET
 // /health. It adds to server the receiving middleware that tells SSE
 // sessions apart from idle ones (see sessionLimit.sse).
@@ -125,21 +129,30 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 	idle := millis(sc.SessionIdleTimeoutMS)
 	sessions := &sessionLimit{max: sc.MaxSessions, ids: map[string]bool{}}
 
-	var streamable http.Handler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		Stateless: sc.Stateless, MaxRequestBodyBytes: body, SessionTimeout: idle})
-	if !sc.Stateless {
-		stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: true, MaxRequestBodyBytes: body})
-		streamable = byRevision(stateless, sessions.streamable(server, streamable))
+	// streamable serves the tools of toolsets. Each path has handlers of
+	// its own, so a session opened at /mcp/sql is not known at /mcp; the
+	// session limit is shared.
+	streamable := func(toolsets []string) http.Handler {
+		var h http.Handler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+			Stateless: sc.Stateless, MaxRequestBodyBytes: body, SessionTimeout: idle})
+		if !sc.Stateless {
+			stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: true, MaxRequestBodyBytes: body})
+			h = byRevision(stateless, sessions.streamable(server, h))
+		}
+		return withToolsets(toolsets, h)
 	}
-	server.AddReceivingMiddleware(noteActivity)
-	sse := sessions.sse(idle, mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: body}))
+	server.AddReceivingMiddleware(tools.ToolsetFilter, noteActivity)
+	sse := withToolsets(cfg.MCP.Toolsets, sessions.sse(idle, mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: body})))
 
 	guard := func(h http.Handler) http.Handler {
 		return requireHost(sc.AllowedHosts, origins.wrap(authn.wrap(h)))
 	}
 	mux := http.NewServeMux()
 	authn.routes(mux)
-	mux.Handle("/mcp", guard(streamable))
+	mux.Handle("/mcp", guard(streamable(cfg.MCP.Toolsets)))
+	for _, set := range cfg.MCP.Toolsets {
+		mux.Handle("/mcp/"+set, guard(streamable([]string{set})))
+	}
 	mux.Handle("/sse", guard(sse))
 	if v1 != nil {
 		mux.Handle("/v1/", guard(v1))
@@ -149,6 +162,14 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "service": "mcpd", "version": version})
 	})
 	return mux, nil
+}
+
+// withToolsets serves h requests whose MCP sessions see only the tools of
+// toolsets (see tools.ToolsetFilter).
+func withToolsets(toolsets []string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(tools.WithToolsets(r.Context(), toolsets)))
+	})
 }
 
 // statelessRevision is the first revision of the protocol without

@@ -48,23 +48,23 @@ var (
 const maxSampleRows = 20
 
 type ingestIn struct {
-	Name    string         `json:"name" jsonschema:"dataset name: lowercase letters, digits and _, starting with a letter or _; becomes the SQL table name"`
-	Source  ingestSource   `json:"source" jsonschema:"where the data comes from: exactly one of content, object_key, path, sql"`
-	Format  string         `json:"format,omitempty" jsonschema:"auto (default: by its bytes, then extension, then content), csv, tsv, json, ndjson, parquet or arrow"`
-	Mode    string         `json:"mode,omitempty" jsonschema:"create (default; fails if the dataset exists), append (same schema), or replace"`
-	Options ingest.Options `json:"options,omitempty" jsonschema:"how to read the data; DuckDB detects whatever is not set"`
+	Name    string         `json:"name" jsonschema:"[a-z_][a-z0-9_]*; the SQL table name"`
+	Source  ingestSource   `json:"source" jsonschema:"exactly one of these"`
+	Format  string         `json:"format,omitempty" jsonschema:"csv, tsv, json, ndjson, parquet, arrow"`
+	Mode    string         `json:"mode,omitempty" jsonschema:"create, append or replace"`
+	Options ingest.Options `json:"options,omitempty"`
 }
 
 type ingestSource struct {
-	Content   string `json:"content,omitempty" jsonschema:"the data itself, as text"`
-	ObjectKey string `json:"object_key,omitempty" jsonschema:"key of an object stored with put_object"`
-	Path      string `json:"path,omitempty" jsonschema:"absolute path of a local file under ingest.allowed_paths (off by default)"`
-	SQL       string `json:"sql,omitempty" jsonschema:"one read-only query over the datasets, as in query_sql; its whole result becomes the dataset, with the statement and the dataset versions it read recorded as lineage"`
+	Content   string `json:"content,omitempty"`
+	ObjectKey string `json:"object_key,omitempty"`
+	Path      string `json:"path,omitempty" jsonschema:"under ingest.allowed_paths"`
+	SQL       string `json:"sql,omitempty" jsonschema:"read-only query"`
 }
 
 type listDatasetsIn struct {
-	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
+	Cursor string `json:"cursor,omitempty"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"default 100, max 1000"`
 }
 
 type datasetSummary struct {
@@ -83,10 +83,10 @@ type listDatasetsOut struct {
 }
 
 type getManifestIn struct {
-	Name       string `json:"name" jsonschema:"dataset name"`
-	Version    int    `json:"version,omitempty" jsonschema:"version to describe; default the current one"`
-	SampleRows int    `json:"sample_rows,omitempty" jsonschema:"include up to this many rows of the version (at most 20)"`
-	Sample     string `json:"sample,omitempty" jsonschema:"which rows sample_rows shows: first (default, the first rows stored) or random (drawn uniformly from the whole version)"`
+	Name       string `json:"name"`
+	Version    int    `json:"version,omitempty"`
+	SampleRows int    `json:"sample_rows,omitempty" jsonschema:"up to 20"`
+	Sample     string `json:"sample,omitempty" jsonschema:"first or random"`
 }
 
 type versionSummary struct {
@@ -121,12 +121,12 @@ type manifestOut struct {
 }
 
 type dropDatasetIn struct {
-	Name  string `json:"name" jsonschema:"dataset name"`
-	Force bool   `json:"force,omitempty" jsonschema:"drop it even when the current version of another dataset was derived from it by SQL (that dataset stays as it is, but refresh_dataset on it fails)"`
+	Name  string `json:"name"`
+	Force bool   `json:"force,omitempty"`
 }
 
 type refreshDatasetIn struct {
-	Name string `json:"name" jsonschema:"a dataset made with ingest_dataset source.sql"`
+	Name string `json:"name"`
 }
 
 type dropDatasetOut struct {
@@ -138,16 +138,16 @@ type dropDatasetOut struct {
 func datasetTools(b *Backends) []Tool {
 	return []Tool{
 		define("ingest_dataset",
-			"Load CSV, TSV, JSON, NDJSON (each also gzip- or zstd-compressed), Parquet or Arrow IPC into a dataset you can query with query_sql, or make one from SQL over other datasets. source is exactly one of content (inline text), object_key (an object put earlier), path (a local file, if allowed) or sql: one read-only query, as in query_sql, whose whole result (any number of rows; it never passes through you) becomes the dataset, e.g. {\"sql\": \"SELECT region, sum(qty) AS qty FROM sales GROUP BY region\"}; such a version records its statement and the dataset versions it read (lineage, in get_manifest), and refresh_dataset re-runs it later. mode: create (new dataset), append (adds rows; the schema must match), replace (new contents). Every ingest makes a new version; older versions stay queryable as \"name@vN\". Re-sending byte-identical data (for sql: the same statement with the same result) is a no-op that returns unchanged=true. options (not for sql: shape columns in the statement) set column types, keep or rename columns, and parse text dates. Returns rows, columns with DuckDB types, version, bytes, lineage for sql, and widened: columns whose mixed values were stored as text, and why.",
+			"Make a dataset (a table for query_sql) from CSV, TSV, JSON, NDJSON (gzip/zstd too), Parquet or Arrow, inline, as an object or a local file; or from a read-only query's whole result (source.sql; refresh_dataset re-runs it). Each ingest adds a version; old ones are \"name@vN\". Identical data again: unchanged=true.",
 			additive("Ingest dataset", true), b.ingestDataset),
 		define("list_datasets",
-			"List datasets: name, rows, column count, current version, last update. Start here to see what data exists; then get_manifest for a schema or query_sql to read it.",
+			"List datasets (name, rows, columns, version); page with cursor. Start here.",
 			readOnly("List datasets"), b.listDatasets),
 		define("get_manifest",
-			"Describe one dataset: id, schema (columns and DuckDB types), row count, bytes, schema fingerprint, every version with its source, mode, rows and time, and for a version made from SQL its lineage (statement, input versions as name@vN). version picks a past version; sample_rows (<= 20) adds example rows, the first ones or, with sample=random, rows drawn from the whole version.",
+			"Describe a dataset: typed columns, rows, versions with source and lineage, optional sample rows.",
 			readOnly("Get dataset manifest"), b.getManifest),
 		define("drop_dataset",
-			"Delete a dataset with all its versions and files. Cannot be undone. Refused when the current version of another dataset was derived from it by SQL (the error names them) unless force is true.",
+			"Delete a dataset and its versions. Cannot be undone. Refused while others are derived from it, unless force.",
 			destructive("Drop dataset"), b.dropDataset),
 	}
 }
@@ -162,7 +162,7 @@ func derivedTools(b *Backends) []Tool {
 	// a new result each time, as it would for ingest_dataset.
 	return []Tool{
 		define("refresh_dataset",
-			"Bring a dataset made from SQL (ingest_dataset with source.sql) up to date: re-run the statement its current version recorded on the current versions of the datasets it reads, and make a new version with the result (mode replace; the old version stays queryable as \"name@vN\"). Use it after an input dataset changed: get_manifest shows the input versions a dataset was made from (lineage.inputs, name@vN) and list_datasets the current ones. Returns unchanged=true, and makes no version, when the result holds the same rows as now (compared by checksum, whatever their order). A name written \"name@vK\" in the statement still reads version K. Fails for a dataset not made from SQL, and for one whose current version appended SQL rows to earlier rows (re-make it with mode replace first).",
+			"Re-run the SQL a dataset was made from (source.sql) on its inputs' current versions, adding a version; unchanged=true if the rows are the same.",
 			additive("Refresh dataset", true), b.refreshDataset),
 	}
 }

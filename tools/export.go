@@ -33,10 +33,10 @@ const (
 )
 
 type exportQueryIn struct {
-	SQL       string `json:"sql" jsonschema:"one read-only DuckDB query (SELECT, WITH, VALUES, FROM, ...) whose whole result is exported"`
-	Key       string `json:"key" jsonschema:"object key to write the result to, e.g. exports/sales-2024.parquet; replaces any object there; no leading _"`
-	Format    string `json:"format,omitempty" jsonschema:"parquet (default), csv, ndjson or arrow (Arrow IPC stream)"`
-	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"stop after this many milliseconds, waiting for a query slot and storing included; default 120000, at most 600000"`
+	SQL       string `json:"sql" jsonschema:"read-only query"`
+	Key       string `json:"key" jsonschema:"object to write"`
+	Format    string `json:"format,omitempty" jsonschema:"parquet, csv, ndjson, arrow"`
+	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"default 120000"`
 }
 
 type exportQueryOut struct {
@@ -51,7 +51,7 @@ type exportQueryOut struct {
 func exportTools(b *Backends) []Tool {
 	return []Tool{
 		define("export_query",
-			"Run one read-only SQL query (DuckDB dialect, as in query_sql) and write its WHOLE result, with no row cap, as an object at key, replacing any object there. Use it for results too big for query_sql's rows: whole tables, millions of rows, a join to hand on. format: parquet (default; smallest, typed), csv (with a header), ndjson, or arrow (Arrow IPC stream). Returns rows, bytes, columns and a preview of the first 5 rows. Then read the object with get_object, load it as a dataset with ingest_dataset(object_key=key), or download it over the REST gateway (GET /v1/storage/get/{key}). Up to 16 GiB per export. Writes, COPY, ATTACH, SET and file access are refused.",
+			"Write a read-only query's whole result (no row cap) to an object as parquet, csv, ndjson or arrow; returns rows, bytes, columns, 5 preview rows. Then ingest_dataset or get_object it.",
 			destructive("Export query"), b.exportQuery),
 	}
 }

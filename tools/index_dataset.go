@@ -13,14 +13,14 @@ import (
 )
 
 type indexDatasetIn struct {
-	Dataset         string   `json:"dataset" jsonschema:"dataset to index"`
-	TextColumn      string   `json:"text_column,omitempty" jsonschema:"column whose text is embedded (or give text_columns or text_template)"`
-	TextColumns     []string `json:"text_columns,omitempty" jsonschema:"columns whose texts are embedded together, one per line"`
-	TextTemplate    string   `json:"text_template,omitempty" jsonschema:"text to embed with column names in braces, e.g. {Title} ({Major Genre}, {Release Date}); {{ and }} for braces"`
-	IDColumn        string   `json:"id_column,omitempty" jsonschema:"column that identifies a row (its value becomes the item id; must be unique). Without it a row's id is a hash of its values, with -2, -3... on repeats of an equal row"`
-	MetadataColumns []string `json:"metadata_columns,omitempty" jsonschema:"columns stored as metadata, to filter on in search_vectors"`
-	Where           string   `json:"where,omitempty" jsonschema:"SQL condition choosing the rows, e.g. lang = 'en'"`
-	Index           string   `json:"index,omitempty" jsonschema:"index to fill; default the dataset's name. Created when missing"`
+	Dataset         string   `json:"dataset"`
+	TextColumn      string   `json:"text_column,omitempty"`
+	TextColumns     []string `json:"text_columns,omitempty"`
+	TextTemplate    string   `json:"text_template,omitempty" jsonschema:"e.g. {Title} ({Year})"`
+	IDColumn        string   `json:"id_column,omitempty" jsonschema:"unique; default a row hash"`
+	MetadataColumns []string `json:"metadata_columns,omitempty"`
+	Where           string   `json:"where,omitempty" jsonschema:"SQL, e.g. lang = 'en'"`
+	Index           string   `json:"index,omitempty"`
 }
 
 type indexDatasetOut struct {

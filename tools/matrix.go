@@ -15,31 +15,31 @@ import (
 )
 
 type matrixSearchIn struct {
-	QueryText      string             `json:"query_text,omitempty" jsonschema:"text to search for: matched word for word against the items' texts and, in modes hybrid and dense, embedded once with the server's embedder, so every corpus searched must have been built with it (list_corpora: query_text); mode lexical searches any corpus"`
-	QueryVector    []float32          `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of query_text; every corpus searched must have its dimension"`
-	Mode           string             `json:"mode,omitempty" jsonschema:"how each corpus ranks, as in search_vectors. hybrid (the default with query_text): meaning and exact words together, best for most searches. lexical: exact words only (BM25 over the items' texts), for identifiers, error codes and names; needs no embedding, so it also reaches corpora of your own vectors. dense: meaning only (vector similarity); the default with query_vector"`
-	Corpora        []string           `json:"corpora,omitempty" jsonschema:"names of the vector indexes to search, in order of precedence for ties; default every index but playbooks (list_corpora)"`
-	K              int                `json:"k,omitempty" jsonschema:"hits in the merged result: default 10, at most 1000"`
-	PerCorpusK     int                `json:"per_corpus_k,omitempty" jsonschema:"hits each corpus contributes at most, before merging: default 2k, at most 1000"`
-	Merge          string             `json:"merge,omitempty" jsonschema:"how hits of different corpora are ranked together: distance (one global sort: by distance in mode dense, for corpora of one metric and model; by the fused score in mode hybrid, for cosine corpora; not in mode lexical), rrf (by rank within each corpus, any mode) or weighted (weights over each corpus's scores min-max normalised). Default: weighted when weights are given, else distance where it applies, else rrf"`
-	Weights        map[string]float64 `json:"weights,omitempty" jsonschema:"corpus name -> weight (0 or more) for merge weighted; corpora left out weigh 1"`
-	Filter         map[string]any     `json:"filter,omitempty" jsonschema:"metadata conditions as in search_vectors, applied inside each corpus's search: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range"`
-	ExcludeIDs     []string           `json:"exclude_ids,omitempty" jsonschema:"items to leave out, as corpus:id (e.g. docs:42), such as those you have seen; k hits still come back when enough others exist"`
-	MinScore       *float64           `json:"min_score,omitempty" jsonschema:"leave out hits whose score in their own corpus is below this, before merging, as search_vectors' min_score does: hybrid 0 to 1 (a text holding every query word once scores about 0.45); dense the metric's score (cosine similarity, dot product, or -distance for l2); lexical BM25 (0 and up)"`
-	Partial        bool               `json:"partial,omitempty" jsonschema:"when a corpus is missing or fails, return the others' hits and its error instead of failing the call"`
-	MaxTextBytes   int                `json:"max_text_bytes,omitempty" jsonschema:"cut each hit's text to this many bytes: default 1000, at most 65536"`
-	UsePlaybook    bool               `json:"use_playbook,omitempty" jsonschema:"let past outcomes (record_playbook, or record_event with query_text, answer_id and answer_corpus in fields) move answers up: an answer recorded for a query near this one has, with f = 1 - score/2, its distance multiplied by f (dense), its BM25 divided by f (lexical), or its fused score s raised to 1 - (1 - s) f (hybrid); if the search missed it and that query is very near, it is fetched from its corpus and scored there. Such hits say so under playbook"`
-	PlaybookCorpus string             `json:"playbook_corpus,omitempty" jsonschema:"the playbook use_playbook consults; default playbook_memory"`
-	Rerank         *rerankIn          `json:"rerank,omitempty" jsonschema:"re-order the merged hits by another signal; each corpus is then asked for 5k hits (unless per_corpus_k says) so that k can survive"`
+	QueryText      string             `json:"query_text,omitempty"`
+	QueryVector    []float32          `json:"query_vector,omitempty"`
+	Mode           string             `json:"mode,omitempty"`
+	Corpora        []string           `json:"corpora,omitempty" jsonschema:"default all"`
+	K              int                `json:"k,omitempty" jsonschema:"default 10, max 1000"`
+	PerCorpusK     int                `json:"per_corpus_k,omitempty"`
+	Merge          string             `json:"merge,omitempty" jsonschema:"distance, rrf or weighted"`
+	Weights        map[string]float64 `json:"weights,omitempty"`
+	Filter         map[string]any     `json:"filter,omitempty"`
+	ExcludeIDs     []string           `json:"exclude_ids,omitempty"`
+	MinScore       *float64           `json:"min_score,omitempty"`
+	Partial        bool               `json:"partial,omitempty"`
+	MaxTextBytes   int                `json:"max_text_bytes,omitempty" jsonschema:"default 1000"`
+	UsePlaybook    bool               `json:"use_playbook,omitempty"`
+	PlaybookCorpus string             `json:"playbook_corpus,omitempty"`
+	Rerank         *rerankIn          `json:"rerank,omitempty"`
 }
 
 type rerankIn struct {
-	Relevance *relevanceRerankIn `json:"relevance,omitempty" jsonschema:"score each hit for relevance to one file under review, as score_relevance does (its text; its id as doc_id; its metadata path, or else its corpus, as source), drop those below threshold, and order the rest by relevance, ties in the merged order"`
+	Relevance *relevanceRerankIn `json:"relevance,omitempty"`
 }
 
 type relevanceRerankIn struct {
-	Focus     focusIn  `json:"focus" jsonschema:"the file under review"`
-	Threshold *float64 `json:"threshold,omitempty" jsonschema:"relevance below which a hit is dropped, -0.5 to 2.6; default 0.3"`
+	Focus     focusIn  `json:"focus"`
+	Threshold *float64 `json:"threshold,omitempty" jsonschema:"default 0.3"`
 }
 
 type rerankUse struct {
@@ -119,17 +119,17 @@ type corpusOut struct {
 }
 
 type playbookEntryIn struct {
-	QueryText      string   `json:"query_text,omitempty" jsonschema:"the question or search that the answer answered (required)"`
-	AnswerID       string   `json:"answer_id,omitempty" jsonschema:"id of the item that answered, as matrix_search gave it (required)"`
-	AnswerCorpus   string   `json:"answer_corpus,omitempty" jsonschema:"the corpus (vector index) holding it (required)"`
-	Score          *float64 `json:"score,omitempty" jsonschema:"how good an answer it was: 0 (wrong) to 1 (right) (required)"`
-	Tags           []string `json:"tags,omitempty" jsonschema:"labels kept with the entry, up to 32"`
-	PlaybookCorpus string   `json:"playbook_corpus,omitempty" jsonschema:"the playbook to write to, a name beginning playbook_; default playbook_memory, created on first use"`
+	QueryText      string   `json:"query_text,omitempty"`
+	AnswerID       string   `json:"answer_id,omitempty"`
+	AnswerCorpus   string   `json:"answer_corpus,omitempty"`
+	Score          *float64 `json:"score,omitempty" jsonschema:"0 (wrong) to 1 (right)"`
+	Tags           []string `json:"tags,omitempty" jsonschema:"up to 32"`
+	PlaybookCorpus string   `json:"playbook_corpus,omitempty"`
 }
 
 type recordPlaybookIn struct {
 	playbookEntryIn
-	Entries []playbookEntryIn `json:"entries,omitempty" jsonschema:"several outcomes at once (up to 1000), instead of the fields of one; each gets its own result"`
+	Entries []playbookEntryIn `json:"entries,omitempty" jsonschema:"instead of one"`
 }
 
 type recordPlaybookOut struct {
@@ -150,13 +150,13 @@ type playbookEntryOut struct {
 func matrixTools(b *Backends) []Tool {
 	return []Tool{
 		define("matrix_search",
-			"Search several vector indexes (corpora) at once with one query_text or query_vector and get one merged ranking, best first: corpus, id, rank, score, distance, text and metadata. Use it instead of several search_vectors calls when the answer may be in any of your corpora; corpora defaults to every index but playbooks. mode, as in search_vectors: hybrid (default with query_text: meaning and exact words), lexical (exact words only: identifiers, error codes, names; reaches any corpus) or dense (meaning only). merge decides how corpora are ranked together (default one global sort, distance, where scores compare, else rrf; weighted with weights). filter applies inside each corpus; exclude_ids (corpus:id) leaves out hits you have seen; min_score drops weak hits. A missing or failing corpus fails the call unless partial: true. use_playbook: true ranks higher the answers recorded as right (record_playbook, or record_event with query_text, answer_id and answer_corpus in fields) for queries like this one. rerank: {relevance: {focus: {path, content}}} keeps the hits relevant to a file under review, ordered by relevance with reasons (as score_relevance).",
+			"Search several indexes (corpora, see list_corpora) with one query into one merged ranking. use_playbook boosts answers recorded as right; rerank keeps hits relevant to a file under review.",
 			readOnly("Search across corpora"), b.matrixSearch),
 		define("list_corpora",
-			"List the corpora matrix_search can search (every vector index): items, dims, metric, embedding model, engine, whether query_text reaches it by meaning (modes hybrid and dense; mode lexical reaches every corpus by its texts' words), and whether it is a playbook.",
+			"List the corpora matrix_search searches, whether query_text reaches them by meaning, and playbooks.",
 			readOnly("List corpora"), b.listCorpora),
 		define("record_playbook",
-			"Tell the server which answer worked for a query, so matrix_search with use_playbook ranks it higher next time for that query and ones like it: query_text, answer_id and answer_corpus (a hit of matrix_search), score 0 (wrong) to 1 (right). Recording the same query, answer and corpus again replaces the score. entries records several at once, each with its own result. A record_event whose fields carry query_text, answer_id and answer_corpus teaches the playbook too, with its success.",
+			"Record that answer_id in answer_corpus (a matrix_search hit) was right (score 1) or wrong (0) for query_text, so use_playbook ranks it for similar queries.",
 			destructive("Record playbook outcomes"), b.recordPlaybook),
 	}
 }

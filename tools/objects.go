@@ -32,16 +32,16 @@ const (
 )
 
 type putObjectIn struct {
-	Key         string `json:"key" jsonschema:"object key, e.g. reports/q1.csv; segments split by /, no leading /, no . or .. segments"`
-	Content     string `json:"content" jsonschema:"the object's content, as text or base64 (see encoding)"`
-	Encoding    string `json:"encoding,omitempty" jsonschema:"utf8 (default) or base64 for binary content"`
-	ContentType string `json:"content_type,omitempty" jsonschema:"MIME type; default guessed from the key's extension"`
+	Key         string `json:"key" jsonschema:"e.g. notes/a.md"`
+	Content     string `json:"content"`
+	Encoding    string `json:"encoding,omitempty" jsonschema:"utf8 or base64"`
+	ContentType string `json:"content_type,omitempty"`
 }
 
 type getObjectIn struct {
-	Key      string `json:"key" jsonschema:"object key"`
-	Encoding string `json:"encoding,omitempty" jsonschema:"utf8 or base64; default utf8 when the content is valid UTF-8 text, else base64"`
-	MaxBytes int64  `json:"max_bytes,omitempty" jsonschema:"return at most this many bytes (default 1048576); truncated says if there was more"`
+	Key      string `json:"key"`
+	Encoding string `json:"encoding,omitempty" jsonschema:"utf8 or base64"`
+	MaxBytes int64  `json:"max_bytes,omitempty" jsonschema:"default 1048576"`
 }
 
 type getObjectOut struct {
@@ -53,9 +53,9 @@ type getObjectOut struct {
 }
 
 type listObjectsIn struct {
-	Prefix string `json:"prefix,omitempty" jsonschema:"only keys starting with this"`
-	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
+	Prefix string `json:"prefix,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"default 100, max 1000"`
 }
 
 type listObjectsOut struct {
@@ -65,7 +65,7 @@ type listObjectsOut struct {
 }
 
 type deleteObjectIn struct {
-	Key string `json:"key" jsonschema:"object key"`
+	Key string `json:"key"`
 }
 
 type deleteObjectOut struct {
@@ -76,16 +76,16 @@ type deleteObjectOut struct {
 func objectTools(b *Backends) []Tool {
 	return []Tool{
 		define("put_object",
-			"Store a file in the lakehouse under a key, replacing any object with that key. Use it to keep notes, results or raw data across sessions; CSV/JSON/Parquet objects can then be loaded with ingest_dataset(object_key=...). Binary content goes base64-encoded with encoding=base64. Returns size, sha256 etag, content type and modified time.",
+			"Store a file under key, replacing any object there. Data files can then be loaded with ingest_dataset.",
 			destructive("Put object"), b.putObject),
 		define("get_object",
-			"Read an object by key. Text comes back as UTF-8, binary as base64. Large objects are cut at max_bytes (default 1 MiB) with truncated=true.",
+			"Read an object: text as UTF-8, binary as base64; truncated=true past max_bytes.",
 			readOnly("Get object"), b.getObject),
 		define("list_objects",
-			"List objects (key, size, etag, content type, modified), in key order, optionally under a prefix. Pages of up to 1000; pass next_cursor to continue. Keys starting with _ are system areas (dataset files and manifests).",
+			"List objects (key, size, etag, type, modified) in key order; page with cursor.",
 			readOnly("List objects"), b.listObjects),
 		define("delete_object",
-			"Delete one object by key. Cannot be undone. System keys (starting with _) cannot be deleted; use drop_dataset for datasets.",
+			"Delete an object. Cannot be undone.",
 			destructive("Delete object"), b.deleteObject),
 	}
 }

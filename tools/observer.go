@@ -22,19 +22,19 @@ var _ Operations = (*observer.Observer)(nil)
 
 // recordEventIn is an observed op as earlier clients of this system send it.
 type recordEventIn struct {
-	ID            string         `json:"id,omitempty" jsonschema:"your id for the event; default a new UUID"`
-	Endpoint      string         `json:"endpoint" jsonschema:"what the event is about: a tool, route, scenario or workflow name (required)"`
-	Source        string         `json:"source,omitempty" jsonschema:"mcp, http, cli, scenario, langfuse, overseer_correction, workflow, inbox or agent (default agent)"`
-	Success       *bool          `json:"success,omitempty" jsonschema:"whether it went well; default true unless error is given"`
+	ID            string         `json:"id,omitempty"`
+	Endpoint      string         `json:"endpoint"`
+	Source        string         `json:"source,omitempty" jsonschema:"agent (default), scenario, workflow, overseer_correction, ..."`
+	Success       *bool          `json:"success,omitempty"`
 	DurationMS    float64        `json:"duration_ms,omitempty"`
-	InputSummary  string         `json:"input_summary,omitempty" jsonschema:"what was tried (cut to 256 bytes)"`
-	OutputSummary string         `json:"output_summary,omitempty" jsonschema:"what came of it (cut to 256 bytes)"`
-	Error         string         `json:"error,omitempty" jsonschema:"the error, for a failure; equal errors are clustered"`
-	SigHash       string         `json:"sig_hash,omitempty" jsonschema:"your own cluster key for the failure; default a hash of endpoint and normalised error"`
+	InputSummary  string         `json:"input_summary,omitempty"`
+	OutputSummary string         `json:"output_summary,omitempty"`
+	Error         string         `json:"error,omitempty"`
+	SigHash       string         `json:"sig_hash,omitempty"`
 	SessionID     string         `json:"session_id,omitempty"`
 	Tags          []string       `json:"tags,omitempty"`
-	Fields        map[string]any `json:"fields,omitempty" jsonschema:"any other facts, as a JSON object"`
-	Timestamp     string         `json:"timestamp,omitempty" jsonschema:"when it happened, RFC 3339 or a date (YYYY-MM-DD); default now"`
+	Fields        map[string]any `json:"fields,omitempty"`
+	Timestamp     string         `json:"timestamp,omitempty" jsonschema:"RFC 3339"`
 }
 
 // recordEventOut is the op recorded, and what it taught the playbook.
@@ -52,16 +52,16 @@ type foldOut struct {
 }
 
 type statsIn struct {
-	Since string `json:"since,omitempty" jsonschema:"only ops at or after this time: RFC 3339 or a date (YYYY-MM-DD)"`
+	Since string `json:"since,omitempty" jsonschema:"RFC 3339 or YYYY-MM-DD"`
 }
 
 type listEventsIn struct {
-	Tool    string `json:"tool,omitempty" jsonschema:"only ops of this endpoint"`
-	Source  string `json:"source,omitempty" jsonschema:"only ops from this source"`
-	Success *bool  `json:"success,omitempty" jsonschema:"only successes (true) or failures (false)"`
-	Since   string `json:"since,omitempty" jsonschema:"only ops at or after this time: RFC 3339 or a date (YYYY-MM-DD)"`
-	Limit   int    `json:"limit,omitempty" jsonschema:"page size, default 100, at most 1000"`
-	Cursor  string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	Tool    string `json:"tool,omitempty"`
+	Source  string `json:"source,omitempty"`
+	Success *bool  `json:"success,omitempty" jsonschema:"false: failures"`
+	Since   string `json:"since,omitempty" jsonschema:"RFC 3339 or YYYY-MM-DD"`
+	Limit   int    `json:"limit,omitempty" jsonschema:"default 100, max 1000"`
+	Cursor  string `json:"cursor,omitempty"`
 }
 
 type listEventsOut struct {
@@ -72,13 +72,13 @@ type listEventsOut struct {
 func observerTools(b *Backends) []Tool {
 	return []Tool{
 		define("record_event",
-			"Report an outcome the server cannot see by itself: a scenario or test result, a correction, a workflow step. endpoint is required. Failures with equal errors are clustered; see observer_stats. When fields carry query_text, answer_id and answer_corpus (a matrix_search hit you used), success also teaches the playbook that matrix_search's use_playbook consults (its score: the success rate of such reports).",
+			"Report an outcome the server cannot see (a test result, a correction). With query_text, answer_id and answer_corpus in fields, it also scores that answer for use_playbook.",
 			additive("Record event", false), b.recordEvent),
 		define("observer_stats",
-			"Statistics of every tool call and reported event: totals, by source, by tool (count, failures, p50/p95 ms), the last 10 scenario results, failure clusters (equal errors grouped, with first/last seen and an example) and escalations (clusters that reached the alert threshold). Use it to see what keeps failing.",
+			"What fails and how often: calls, failures, latency by tool, error clusters, escalations.",
 			readOnly("Observer statistics"), b.observerStats),
 		define("list_events",
-			"List recent observed ops, newest first: endpoint, source, success, duration, summaries of input and output, error. Filter by tool, source, success, since; page with cursor.",
+			"List recorded tool calls and events, newest first; page with cursor.",
 			readOnly("List events"), b.listEvents),
 	}
 }

@@ -27,10 +27,10 @@ var _ Traces = (*pathway.Pathway)(nil)
 const searchContentBytes = 4 << 10
 
 type addTraceIn struct {
-	Content json.RawMessage `json:"content" jsonschema:"what to remember: any JSON value (an object with what you tried and what came of it, say); at most 1 MiB"`
-	Text    string          `json:"text,omitempty" jsonschema:"a searchable summary in words; search_traces ranks by it"`
-	Tags    []string        `json:"tags,omitempty" jsonschema:"up to 32 tags of up to 64 characters"`
-	UID     string          `json:"uid,omitempty" jsonschema:"your own id for the trace; adding an existing uid again counts a replay and keeps the original"`
+	Content json.RawMessage `json:"content" jsonschema:"any JSON, up to 1 MiB"`
+	Text    string          `json:"text,omitempty"`
+	Tags    []string        `json:"tags,omitempty" jsonschema:"up to 32"`
+	UID     string          `json:"uid,omitempty" jsonschema:"re-adding is a no-op"`
 }
 
 type addTraceOut struct {
@@ -40,21 +40,21 @@ type addTraceOut struct {
 
 type updateTraceIn struct {
 	UID     string          `json:"uid"`
-	Content json.RawMessage `json:"content,omitempty" jsonschema:"new content; omitted keeps the old"`
-	Text    *string         `json:"text,omitempty" jsonschema:"new summary; omitted keeps the old"`
-	Tags    []string        `json:"tags,omitempty" jsonschema:"new tags, replacing the old; omitted keeps them"`
+	Content json.RawMessage `json:"content,omitempty"`
+	Text    *string         `json:"text,omitempty"`
+	Tags    []string        `json:"tags,omitempty"`
 }
 
 type reviseTraceIn struct {
-	PredecessorUID string          `json:"predecessor_uid" jsonschema:"the trace this one improves on; it becomes superseded"`
-	Content        json.RawMessage `json:"content" jsonschema:"the revised content (any JSON value)"`
-	Text           *string         `json:"text,omitempty" jsonschema:"summary; default the predecessor's"`
-	Tags           []string        `json:"tags,omitempty" jsonschema:"tags; default the predecessor's"`
+	PredecessorUID string          `json:"predecessor_uid"`
+	Content        json.RawMessage `json:"content" jsonschema:"any JSON value"`
+	Text           *string         `json:"text,omitempty"`
+	Tags           []string        `json:"tags,omitempty"`
 }
 
 type retireTraceIn struct {
 	UID    string `json:"uid"`
-	Reason string `json:"reason,omitempty" jsonschema:"why it no longer holds"`
+	Reason string `json:"reason,omitempty"`
 }
 
 type traceIn struct {
@@ -62,17 +62,17 @@ type traceIn struct {
 }
 
 type searchTracesIn struct {
-	Query             string   `json:"query,omitempty" jsonschema:"words to rank by (see mode); omit to list newest first"`
-	Mode              string   `json:"mode,omitempty" jsonschema:"how a query ranks. hybrid (the default): meaning and exact words together, best for most searches. lexical: exact words of the text only (BM25), for identifiers, error codes and names. dense: meaning only (cosine similarity)"`
-	MinScore          *float64 `json:"min_score,omitempty" jsonschema:"with a query, leave out traces scoring below this, so fewer may come back; default none. Scores by mode, as in search_vectors, plus 0.2 times the share of query words found in the trace's tags: hybrid 0 to 1 (a text holding every query word once scores about 0.45); dense the cosine similarity (-1 to 1); lexical BM25 (0 and up, larger for longer queries)"`
-	TagsAll           []string `json:"tags_all,omitempty" jsonschema:"only traces with every one of these tags"`
-	TagsAny           []string `json:"tags_any,omitempty" jsonschema:"only traces with at least one of these tags"`
+	Query             string   `json:"query,omitempty" jsonschema:"omit for newest first"`
+	Mode              string   `json:"mode,omitempty" jsonschema:"hybrid, lexical or dense"`
+	MinScore          *float64 `json:"min_score,omitempty"`
+	TagsAll           []string `json:"tags_all,omitempty"`
+	TagsAny           []string `json:"tags_any,omitempty"`
 	IncludeRetired    bool     `json:"include_retired,omitempty"`
-	IncludeSuperseded bool     `json:"include_superseded,omitempty" jsonschema:"include traces that were revised (by default only the latest revision shows)"`
-	CreatedAfter      string   `json:"created_after,omitempty" jsonschema:"only traces created at or after this time: RFC 3339 or a date (YYYY-MM-DD)"`
-	CreatedBefore     string   `json:"created_before,omitempty" jsonschema:"only traces created before this time: RFC 3339 or a date (YYYY-MM-DD)"`
-	Limit             int      `json:"limit,omitempty" jsonschema:"traces per page, default 20, at most 200"`
-	Cursor            string   `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page of the same search"`
+	IncludeSuperseded bool     `json:"include_superseded,omitempty"`
+	CreatedAfter      string   `json:"created_after,omitempty" jsonschema:"RFC 3339 or YYYY-MM-DD"`
+	CreatedBefore     string   `json:"created_before,omitempty" jsonschema:"RFC 3339 or YYYY-MM-DD"`
+	Limit             int      `json:"limit,omitempty" jsonschema:"default 20, max 200"`
+	Cursor            string   `json:"cursor,omitempty"`
 }
 
 type foundTrace struct {
@@ -115,28 +115,28 @@ type searchTracesOut struct {
 func pathwayTools(b *Backends) []Tool {
 	return []Tool{
 		define("add_trace",
-			"Remember something you tried, decided or learned, as a trace: content is any JSON, text a summary in words to find it by, tags to group it. Returns the trace with its uid. Giving a uid that exists is a safe replay (counted, not duplicated). To correct a trace, use revise_trace, which keeps the history.",
+			"Remember what you tried or learned, across sessions: content any JSON, text to search by, tags. Returns its uid.",
 			additive("Add trace", true), b.addTrace),
 		define("update_trace",
-			"Change a trace in place (content, text or tags); the fields you omit stay. For a new version that keeps the old one in history, use revise_trace instead.",
+			"Change a trace in place; omitted fields stay. revise_trace keeps the old version.",
 			destructive("Update trace"), b.updateTrace),
 		define("revise_trace",
-			"Record a better version of a trace: a new trace linked to its predecessor, which becomes superseded and drops out of search (trace_history shows the chain).",
+			"Add a better version of a trace; the old one leaves search, kept in trace_history.",
 			additive("Revise trace", false), b.reviseTrace),
 		define("retire_trace",
-			"Mark a trace as no longer valid, with a reason. It disappears from search but get_trace and trace_history still show it.",
+			"Mark a trace no longer valid: it leaves search.",
 			additive("Retire trace", true), b.retireTrace),
 		define("get_trace",
-			"Read one trace by uid, whole, whatever its state.",
+			"Read one trace whole.",
 			readOnly("Get trace"), b.getTrace),
 		define("trace_history",
-			"The revision chain a trace belongs to, from the first version to the latest, marking the one asked for. Contents over 4 KiB are left out (get_trace reads them).",
+			"A trace's revisions, oldest first.",
 			readOnly("Trace history"), b.traceHistory),
 		define("search_traces",
-			"Find traces: with query, ranked by score, best first, among the 500 best (mode hybrid, the default: meaning and exact words of their text together; lexical: exact words only, for error codes and identifiers; dense: meaning only; a query word in a trace's tags adds to its score); without, newest first. Filter by tags, time, and whether to include retired or superseded ones. Contents over 4 KiB are left out (get_trace reads them).",
+			"Find traces by query (best first) or newest first, by tags and time; page with cursor. Contents over 4 KiB are left out: get_trace.",
 			readOnly("Search traces"), b.searchTraces),
 		define("pathway_stats",
-			"Counts of traces: total, active, retired, superseded, and the most used tags.",
+			"Trace counts and top tags.",
 			readOnly("Pathway statistics"), b.pathwayStats),
 	}
 }

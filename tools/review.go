@@ -19,10 +19,10 @@ type Gate interface {
 var _ Gate = (*matrix.Gate)(nil)
 
 type focusIn struct {
-	Path            string   `json:"path" jsonschema:"path of the file under review, repository-relative, e.g. backends/matrix/gate.go"`
-	Content         string   `json:"content,omitempty" jsonschema:"its text, up to 1 MiB: the words chunks are compared with and, unless given below, where its symbols are read from (Go, Rust, TypeScript/JavaScript, Python)"`
-	DefinedSymbols  []string `json:"defined_symbols,omitempty" jsonschema:"names it defines (functions, types, classes, methods, consts, vars), up to 1000; empty = read from content"`
-	ImportedSymbols []string `json:"imported_symbols,omitempty" jsonschema:"modules and names it imports, up to 1000; empty = read from content"`
+	Path            string   `json:"path"`
+	Content         string   `json:"content,omitempty" jsonschema:"its text"`
+	DefinedSymbols  []string `json:"defined_symbols,omitempty"`
+	ImportedSymbols []string `json:"imported_symbols,omitempty"`
 }
 
 // focus is f in the engine's terms.
@@ -31,16 +31,16 @@ func (f focusIn) focus() matrix.Focus {
 }
 
 type chunkIn struct {
-	Source string   `json:"source" jsonschema:"where the chunk comes from: a file path, URL or corpus name"`
-	DocID  string   `json:"doc_id" jsonschema:"its id there, often a path with a #fragment or :line"`
-	Text   string   `json:"text" jsonschema:"its text, up to 64 KiB"`
-	Score  *float64 `json:"score,omitempty" jsonschema:"the retriever's score, echoed back but not used: retrievers' scales differ in range and direction"`
+	Source string   `json:"source"`
+	DocID  string   `json:"doc_id"`
+	Text   string   `json:"text" jsonschema:"up to 64 KiB"`
+	Score  *float64 `json:"score,omitempty"`
 }
 
 type scoreRelevanceIn struct {
-	Focus     focusIn   `json:"focus" jsonschema:"the file under review"`
-	Chunks    []chunkIn `json:"chunks" jsonschema:"retrieved chunks to score, 1 to 1000, 8 MiB of text in all"`
-	Threshold *float64  `json:"threshold,omitempty" jsonschema:"relevance below which a chunk is dropped, -0.5 to 2.6; default 0.3"`
+	Focus     focusIn   `json:"focus"`
+	Chunks    []chunkIn `json:"chunks" jsonschema:"1 to 1000"`
+	Threshold *float64  `json:"threshold,omitempty" jsonschema:"default 0.3"`
 }
 
 type focusOut struct {
@@ -58,9 +58,9 @@ type scoreRelevanceOut struct {
 }
 
 type downgradeGateIn struct {
-	Mode       string `json:"mode" jsonschema:"the review mode asked for"`
-	Model      string `json:"model" jsonschema:"the model that will do the review, as its provider names it, e.g. qwen3:latest or meta-llama/llama-3.3-70b-instruct:free"`
-	ForcedMode string `json:"forced_mode,omitempty" jsonschema:"a mode to keep whatever the model, when the user chose it on purpose"`
+	Mode       string `json:"mode"`
+	Model      string `json:"model" jsonschema:"e.g. qwen3:latest"`
+	ForcedMode string `json:"forced_mode,omitempty"`
 }
 
 type downgradeGateOut struct {
@@ -71,12 +71,10 @@ func reviewTools(b *Backends) []Tool {
 	g := b.gate()
 	return []Tool{
 		define("score_relevance",
-			"Score chunks you retrieved (code or prose) for relevance to one file under review, the focus, and keep those at or above threshold (default 0.3), best first, each with the reasons its score adds up from. "+
-				"Signals: +1.0 source or doc_id names the focus path; +0.6 text mentions its file name; +0.6 text mentions a symbol it defines; +0.4 x word overlap with its content (Jaccard; stopwords and language keywords ignored); +0.3 under the same first two folders; -0.5 text mentions only symbols it imports. "+
-				"Give focus.content, or defined_symbols and imported_symbols: symbols are read from Go, Rust, TypeScript/JavaScript and Python content. Use it to choose what context goes into a code review. Reads nothing on the server; up to 1000 chunks.",
+			"Keep the chunks you retrieved that are relevant to a file under review (focus), best first, with reasons: +1 path named, +0.6 file name or a symbol it defines, +0.4 x word overlap, +0.3 same folders, -0.5 only its imports.",
 			readOnly("Score relevance to a file"), b.scoreRelevance),
 		define("downgrade_gate",
-			fmt.Sprintf("Decide the code-review mode a model should run in before starting a review. A strong model asking for %s (full enrichment with retrieved context) is switched to %s, because extra context measurably hurt strong models; a weak model (a :free tier, or one of the server's weak models), a forced_mode, or the server's LAKEHOUSE_FORCE_FULL_ENRICHMENT keeps the mode asked for. Modes: %s. Returns mode, downgraded_from when switched, rule and reason.",
+			fmt.Sprintf("Decide a model's code-review mode: a strong model asking for %s is switched to %s (extra context hurt strong models); weak ones and forced_mode keep theirs. Modes: %s.",
 				g.FullMode(), g.IsolationMode(), strings.Join(g.Modes(), ", ")),
 			readOnly("Review mode for a model"), b.downgradeGate),
 	}

@@ -38,9 +38,9 @@ type SQL interface {
 var _ SQL = (*sqlengine.Engine)(nil)
 
 type querySQLIn struct {
-	SQL       string `json:"sql" jsonschema:"one read-only DuckDB statement (SELECT, WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN)"`
-	MaxRows   int    `json:"max_rows,omitempty" jsonschema:"rows to return, default 100, at most 10000"`
-	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"stop the query after this many milliseconds, waiting for a free query slot included; default 30000, at most 120000"`
+	SQL       string `json:"sql" jsonschema:"one read-only statement"`
+	MaxRows   int    `json:"max_rows,omitempty" jsonschema:"default 100, max 10000"`
+	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"default 30000"`
 }
 
 type queryOut struct{ *sqlengine.Result }
@@ -48,7 +48,7 @@ type queryOut struct{ *sqlengine.Result }
 func sqlTools(b *Backends) []Tool {
 	return []Tool{
 		define("query_sql",
-			"Run one read-only SQL statement (DuckDB dialect) over the datasets. Each dataset is a table under its name; a past version is \"name@vN\" (double-quoted). Returns columns with types and up to max_rows rows (default 100, max 10000; at most 4 MiB of rows) with truncated=true when there were more: aggregate in SQL rather than paging through raw rows. Writes, COPY, ATTACH, INSTALL, SET and file access are refused.",
+			"Run one read-only DuckDB statement; each dataset is a table, a past version \"name@vN\". Returns up to max_rows rows, truncated=true if more: aggregate or filter. Whole results: export_query.",
 			readOnly("Query SQL"), b.querySQL),
 	}
 }

@@ -72,6 +72,7 @@ type Tool struct {
 	Annotations  *mcp.ToolAnnotations
 	InputSchema  *jsonschema.Schema
 	OutputSchema *jsonschema.Schema
+	Toolset      string // the one toolset it is in (see Toolsets)
 	invoke       func(ctx context.Context, args json.RawMessage) (Result, error)
 }
 
@@ -359,17 +360,118 @@ func text(out any, structured []byte) string {
 // serving them.
 func All(b *Backends) []Tool {
 	var all []Tool
-	all = append(all, objectTools(b)...)
-	all = append(all, datasetTools(b)...)
-	all = append(all, derivedTools(b)...)
-	all = append(all, sqlTools(b)...)
-	all = append(all, exportTools(b)...)
-	all = append(all, vectorTools(b)...)
-	all = append(all, matrixTools(b)...)
-	all = append(all, reviewTools(b)...)
-	all = append(all, pathwayTools(b)...)
-	all = append(all, observerTools(b)...)
+	all = append(all, inToolset(ToolsetStorage, objectTools(b))...)
+	all = append(all, inToolset(ToolsetDatasets, datasetTools(b))...)
+	all = append(all, inToolset(ToolsetDatasets, derivedTools(b))...)
+	all = append(all, inToolset(ToolsetSQL, sqlTools(b))...)
+	all = append(all, inToolset(ToolsetSQL, exportTools(b))...)
+	all = append(all, inToolset(ToolsetVectors, vectorTools(b))...)
+	all = append(all, inToolset(ToolsetMatrix, matrixTools(b))...)
+	all = append(all, inToolset(ToolsetMatrix, reviewTools(b))...)
+	all = append(all, inToolset(ToolsetPathway, pathwayTools(b))...)
+	all = append(all, inToolset(ToolsetObserver, observerTools(b))...)
 	return all
+}
+
+// What tools/list sends, and why.
+//
+// tools/list is read into an agent's context on every session, so it holds
+// what a model needs to choose a tool and call it, and no more: it was 77 KB
+// for 35 tools, and is bounded at 20 KB (TestToolsList_ContextBill).
+//
+//   - Output schemas were 32 of the 77 KB, and a model neither chooses nor
+//     calls a tool by them: it reads a result's text and structuredContent
+//     when it has one. So each tool's outputSchema on MCP is only {"type":
+//     "object"}, which every result satisfies (the MCP spec allows
+//     structuredContent with or without a schema, and wants it to match one
+//     that is given; clients that check for an outputSchema still find one).
+//     The whole output schema stays in the table, Tool.OutputSchema: GET
+//     /v1/tools, mcpd tools --json and the OpenAPI document show it, and the
+//     tests check every result against it (checkOutputs).
+//   - Input schemas go without "additionalProperties": false: the server
+//     checks arguments against the whole schema and names an unknown one
+//     with the arguments the tool takes (checkArgs), and a map of any values
+//     (metadata, filter) is just "object".
+//   - An argument that few calls use and that takes many properties to
+//     describe (briefArguments) goes as one object with a line that names
+//     its keys; the server still checks it against its whole schema.
+//   - Annotations go without their title, which is for people: a model
+//     chooses by name and description.
+//
+// Descriptions and argument descriptions are written for this budget: what
+// the tool is for and when to use it rather than its neighbours; required
+// arguments, formats, defaults and paging; nothing the instructions (limits,
+// SQL hints) or the argument names already say.
+
+// briefArguments are, by tool, the arguments tools/list sends as one object
+// with this description.
+var briefArguments = map[string]map[string]string{
+	"ingest_dataset": {"options": `not for sql; unset ones are detected: delimiter, header (bool), quote, null_strings [..], types {"col": "DuckDB type"}, columns {"source": "stored name"} (only these kept), date_format, timestamp_format (strptime, e.g. %d/%m/%Y)`},
+	"matrix_search":  {"rerank": `{"relevance": {"focus": {"path", "content"}, "threshold"}}: keep hits relevant to a file under review, as score_relevance`},
+}
+
+// wireTool is t as tools/list sends it.
+func wireTool(t Tool) *mcp.Tool {
+	in := wireInput(t.InputSchema)
+	for name, d := range briefArguments[t.Name] {
+		if _, ok := in.Properties[name]; ok {
+			in.Properties[name] = &jsonschema.Schema{Type: "object", Description: d}
+		}
+	}
+	var ann *mcp.ToolAnnotations
+	if t.Annotations != nil {
+		a := *t.Annotations
+		a.Title = ""
+		ann = &a
+	}
+	return &mcp.Tool{Name: t.Name, Description: t.Description, Annotations: ann, InputSchema: in, OutputSchema: &jsonschema.Schema{Type: "object"}}
+}
+
+// wireInput returns a copy of input schema s as tools/list sends it: without
+// additionalProperties false, or of any value.
+func wireInput(s *jsonschema.Schema) *jsonschema.Schema {
+	if s == nil {
+		return nil
+	}
+	c := s.CloneSchemas()
+	var strip func(*jsonschema.Schema)
+	strip = func(s *jsonschema.Schema) {
+		if s == nil {
+			return
+		}
+		if ap := s.AdditionalProperties; ap != nil && (ap.Not != nil || anyValue(ap)) {
+			s.AdditionalProperties = nil
+		}
+		for _, sub := range s.Properties {
+			strip(sub)
+		}
+		for _, sub := range s.Defs {
+			strip(sub)
+		}
+		for _, list := range [][]*jsonschema.Schema{s.PrefixItems, s.AnyOf, s.OneOf, s.AllOf} {
+			for _, sub := range list {
+				strip(sub)
+			}
+		}
+		strip(s.Items)
+		strip(s.AdditionalProperties)
+	}
+	strip(c)
+	return c
+}
+
+// anyValue reports whether s is the schema portable makes of one that takes
+// any JSON value: as the values of a map, it says no more than "object".
+func anyValue(s *jsonschema.Schema) bool {
+	if s.Type != "" || len(s.AnyOf) != 6 {
+		return false
+	}
+	for _, t := range s.AnyOf {
+		if t.Type == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Register adds tools to s. A call's error becomes a tool error (isError)
@@ -377,7 +479,7 @@ func All(b *Backends) []Tool {
 // turns the tool's progress into notifications.
 func Register(s *mcp.Server, tools []Tool) {
 	for _, t := range tools {
-		mt := &mcp.Tool{Name: t.Name, Description: t.Description, Annotations: t.Annotations, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema}
+		mt := wireTool(t)
 		s.AddTool(mt, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			if token := req.Params.GetProgressToken(); token != nil && req.Session != nil {
 				ctx = WithProgress(ctx, func(done, total float64, message string) {

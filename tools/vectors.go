@@ -44,7 +44,7 @@ var (
 const maxEmbedTexts = 64
 
 type embedIn struct {
-	Texts []string `json:"texts" jsonschema:"texts to embed, 1 to 64"`
+	Texts []string `json:"texts" jsonschema:"1 to 64 texts"`
 }
 
 type embedOut struct {
@@ -54,9 +54,9 @@ type embedOut struct {
 }
 
 type createIndexIn struct {
-	Name   string `json:"name" jsonschema:"index name: lowercase letters, digits and _, starting with a letter or _"`
-	Dims   int    `json:"dims,omitempty" jsonschema:"vector length; default the configured embedder's. Set it only to store vectors you computed elsewhere"`
-	Metric string `json:"metric,omitempty" jsonschema:"cosine (default), l2 or dot"`
+	Name   string `json:"name" jsonschema:"[a-z_][a-z0-9_]*"`
+	Dims   int    `json:"dims,omitempty" jsonschema:"only for your own vectors"`
+	Metric string `json:"metric,omitempty" jsonschema:"cosine (default), l2, dot"`
 }
 
 type listIndexesOut struct {
@@ -66,7 +66,7 @@ type listIndexesOut struct {
 }
 
 type indexNameIn struct {
-	Name string `json:"name" jsonschema:"index name"`
+	Name string `json:"name"`
 }
 
 type dropIndexOut struct {
@@ -75,15 +75,15 @@ type dropIndexOut struct {
 }
 
 type upsertItem struct {
-	ID       string         `json:"id" jsonschema:"item id, 1 to 256 bytes; an existing id is replaced"`
-	Text     string         `json:"text,omitempty" jsonschema:"text to embed with the configured embedder and store with the item"`
-	Vector   []float32      `json:"vector,omitempty" jsonschema:"the vector itself, when you did not give text (or to store text with a vector of your own)"`
-	Metadata map[string]any `json:"metadata,omitempty" jsonschema:"JSON object to filter on in search_vectors"`
+	ID       string         `json:"id"`
+	Text     string         `json:"text,omitempty"`
+	Vector   []float32      `json:"vector,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
 type upsertIn struct {
-	Index string       `json:"index" jsonschema:"index name"`
-	Items []upsertItem `json:"items" jsonschema:"1 to 1000 items"`
+	Index string       `json:"index"`
+	Items []upsertItem `json:"items" jsonschema:"1 to 1000"`
 }
 
 type upsertOut struct {
@@ -94,8 +94,8 @@ type upsertOut struct {
 }
 
 type deleteVectorsIn struct {
-	Index string   `json:"index" jsonschema:"index name"`
-	IDs   []string `json:"ids" jsonschema:"ids to delete, 1 to 1000"`
+	Index string   `json:"index"`
+	IDs   []string `json:"ids" jsonschema:"1 to 1000"`
 }
 
 type deleteVectorsOut struct {
@@ -105,16 +105,16 @@ type deleteVectorsOut struct {
 }
 
 type searchIn struct {
-	Index          string         `json:"index" jsonschema:"index name"`
-	QueryText      string         `json:"query_text,omitempty" jsonschema:"text to search for: embedded with the configured embedder for its meaning, and matched word for word against the items' texts"`
-	QueryVector    []float32      `json:"query_vector,omitempty" jsonschema:"a vector to search for instead of embedding query_text; give both to search an index of your own vectors by meaning and words at once"`
-	Mode           string         `json:"mode,omitempty" jsonschema:"how to rank. hybrid (the default with query_text): meaning and exact words together, best for most searches. lexical: exact words only (BM25 over the items' texts), for identifiers, error codes and names; needs no embedding. dense: meaning only (vector similarity); the default with only query_vector"`
-	MinScore       *float64       `json:"min_score,omitempty" jsonschema:"leave out hits scoring below this, so fewer than k may come back; default none (k hits whenever k items match, however weak). Scores by mode: hybrid 0 to 1 (a text holding every query word once scores about 0.45, one holding half of them about 0.23); dense the metric's score (cosine similarity, -1 to 1); lexical BM25 (0 and up, larger for longer queries)"`
-	K              int            `json:"k,omitempty" jsonschema:"number of hits, default 10, at most 1000"`
-	Ef             int            `json:"ef,omitempty" jsonschema:"search breadth on large indexes (more = better recall, slower); default max(64, k)"`
-	Filter         map[string]any `json:"filter,omitempty" jsonschema:"metadata conditions, all must hold: {\"key\": value} equals, {\"key\": [a, b]} any of, {\"key\": {\"gte\": 1, \"lt\": 5}} numeric range (gt, gte, lt, lte)"`
-	IncludeVectors bool           `json:"include_vectors,omitempty" jsonschema:"return each hit's vector (large; off by default)"`
-	MaxTextBytes   int            `json:"max_text_bytes,omitempty" jsonschema:"cut each hit's text to this many bytes: default 1000, at most 65536"`
+	Index          string         `json:"index"`
+	QueryText      string         `json:"query_text,omitempty"`
+	QueryVector    []float32      `json:"query_vector,omitempty"`
+	Mode           string         `json:"mode,omitempty" jsonschema:"hybrid (default: meaning and words), lexical (exact words: ids, codes), dense"`
+	MinScore       *float64       `json:"min_score,omitempty" jsonschema:"hybrid: 0-1"`
+	K              int            `json:"k,omitempty" jsonschema:"default 10, max 1000"`
+	Ef             int            `json:"ef,omitempty"`
+	Filter         map[string]any `json:"filter,omitempty" jsonschema:"all must hold: {\"k\": v}, {\"k\": [any, of]}, {\"k\": {\"gte\": 1, \"lt\": 5}}"`
+	IncludeVectors bool           `json:"include_vectors,omitempty"`
+	MaxTextBytes   int            `json:"max_text_bytes,omitempty" jsonschema:"default 1000"`
 }
 
 type searchOut struct {
@@ -140,28 +140,28 @@ const (
 func vectorTools(b *Backends) []Tool {
 	return []Tool{
 		define("embed_text",
-			"Turn up to 64 texts into vectors with the server's embedding model. You rarely need this: upsert_vectors and search_vectors take text and embed it themselves.",
+			"Embed up to 64 texts. Rarely needed: upsert_vectors and search_vectors embed text.",
 			readOnly("Embed text"), b.embedText),
 		define("create_index",
-			"Create an empty vector index for similarity search. By default it holds vectors of the server's embedding model, so you can add and search by text; give dims only to store vectors you computed yourself. metric: cosine (default), l2, dot.",
+			"Create an empty vector index for the server model's embeddings (text in, text queries), or with dims for your own vectors.",
 			additive("Create vector index", false), b.createIndex),
 		define("list_indexes",
-			"List vector indexes: name, dims, metric, embedding model, item count, engine (flat or hnsw); and the server's embedder with its cache hits and misses.",
+			"List vector indexes (dims, metric, model, items) and the server's embedding model.",
 			readOnly("List vector indexes"), b.listIndexes),
 		define("drop_index",
-			"Delete a vector index and all its items. Cannot be undone.",
+			"Delete a vector index. Cannot be undone.",
 			destructive("Drop vector index"), b.dropIndex),
 		define("upsert_vectors",
-			"Add or replace up to 1000 items in a vector index. Each item has an id and text (embedded for you) or a vector, plus optional metadata (a JSON object you can filter on). Returns once the items are durable. To index a whole dataset use index_dataset instead.",
+			"Add or replace items in an index: id, text (embedded for you) or vector, metadata. Whole datasets: index_dataset.",
 			destructive("Upsert vectors"), b.upsertVectors),
 		define("delete_vectors",
-			"Delete items from a vector index by id (up to 1000 per call).",
+			"Delete items of an index by id.",
 			destructive("Delete vectors"), b.deleteVectors),
 		define("search_vectors",
-			"Find the items of a vector index that best match query_text (or query_vector), best first: id, score (higher is better), distance, lexical (the word-match score), text (cut to max_text_bytes, default 1000) and metadata. By default query_text is searched by meaning and exact words together (mode hybrid); mode lexical matches words only (exact identifiers, error codes, names), mode dense meaning only. filter restricts hits by metadata; a filtered search still returns k hits when k items match, unless min_score drops weak ones (lexical returns only items holding a query word).",
+			"Find the items of one index nearest to query_text or query_vector, best first. Several indexes: matrix_search.",
 			readOnly("Search vectors"), b.searchVectors),
 		define("index_dataset",
-			"Embed a dataset's rows into a vector index (created if missing, named after the dataset unless index is given), so search_vectors and matrix_search find rows by meaning and words. Text is text_column, text_columns (one per line) or text_template such as \"{Title} ({Year})\"; JSON strings are embedded as plain text. id_column must be unique; without it a row's id is a hash of its values (-2, -3... on repeats). metadata_columns are stored for filtering; where selects rows. All rows come from the version current at the start. Re-running embeds only changed rows and removes rows gone from the dataset or the selection. Rows whose text has no words are left out and listed. Sends progress notifications with the row total; can be cancelled (rows done so far stay indexed).",
+			"Embed a dataset's rows (text_column, text_columns or text_template) into an index, created if missing. Re-runs embed only changed rows and remove rows gone. Reports progress; cancelling keeps rows done.",
 			destructive("Index dataset"), b.indexDataset),
 	}
 }
