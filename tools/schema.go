@@ -35,20 +35,29 @@ func portable(s *jsonschema.Schema) {
 	if !checks(s) {
 		s.AnyOf = typeSchemas("object", "array", "string", "number", "boolean", "null")
 	}
+	subschemas(s, portable)
+}
+
+// subschemas calls f with each schema right below s that describes values:
+// properties, definitions, items, the branches of anyOf, oneOf and allOf,
+// and additionalProperties unless it is false ("not" is left alone).
+func subschemas(s *jsonschema.Schema, f func(*jsonschema.Schema)) {
 	for _, sub := range s.Properties {
-		portable(sub)
+		f(sub)
 	}
 	for _, sub := range s.Defs {
-		portable(sub)
+		f(sub)
 	}
 	for _, list := range [][]*jsonschema.Schema{s.PrefixItems, s.AnyOf, s.OneOf, s.AllOf} {
 		for _, sub := range list {
-			portable(sub)
+			f(sub)
 		}
 	}
-	portable(s.Items)
+	if s.Items != nil {
+		f(s.Items)
+	}
 	if ap := s.AdditionalProperties; ap != nil && ap.Not == nil {
-		portable(ap)
+		f(ap)
 	}
 }
 

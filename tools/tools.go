@@ -442,19 +442,7 @@ func wireInput(s *jsonschema.Schema) *jsonschema.Schema {
 		if ap := s.AdditionalProperties; ap != nil && (ap.Not != nil || anyValue(ap)) {
 			s.AdditionalProperties = nil
 		}
-		for _, sub := range s.Properties {
-			strip(sub)
-		}
-		for _, sub := range s.Defs {
-			strip(sub)
-		}
-		for _, list := range [][]*jsonschema.Schema{s.PrefixItems, s.AnyOf, s.OneOf, s.AllOf} {
-			for _, sub := range list {
-				strip(sub)
-			}
-		}
-		strip(s.Items)
-		strip(s.AdditionalProperties)
+		subschemas(s, strip)
 	}
 	strip(c)
 	return c
