@@ -20,7 +20,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -28,9 +27,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -39,6 +36,7 @@ import (
 	"lakehouse/backends/ingest"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
+	"lakehouse/bench/internal/proc"
 	"lakehouse/tools"
 )
 
@@ -137,7 +135,7 @@ func (e *engines) close() {
 func run(side, q string, rows int, cfg sqlengine.Config, dir string) (*result, error) {
 	ctx := context.Background()
 	res := &result{Side: side}
-	cpu0 := cpuTime()
+	cpu0 := proc.CPUTime()
 	var elapsed time.Duration
 	switch side {
 	case "setup":
@@ -219,9 +217,9 @@ func run(side, q string, rows int, cfg sqlengine.Config, dir string) (*result, e
 	default:
 		return nil, fmt.Errorf("unknown side %q", side)
 	}
-	res.Seconds, res.CPU = elapsed.Seconds(), (cpuTime() - cpu0).Seconds()
+	res.Seconds, res.CPU = elapsed.Seconds(), (proc.CPUTime() - cpu0).Seconds()
 	var err error
-	res.PeakMiB, err = peakRSS()
+	res.PeakMiB, err = proc.PeakRSS("self")
 	return res, err
 }
 
@@ -251,53 +249,14 @@ func callIngest(ctx context.Context, b *tools.Backends, name, q string) (map[str
 	return res.StructuredContent.(map[string]any), nil
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakRSS reads this process's VmHWM, in MiB.
-func peakRSS() (float64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb float64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
-}
-
 var sideNames = map[string]string{
 	"copy":    "DuckDB COPY (query) TO file.parquet",
 	"derived": "ingest_dataset source.sql (MCP, in memory)",
 }
 
 func printReport(path string) error {
-	f, err := os.Open(path)
+	all, err := proc.ReadLines[result](path)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var all []result
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		all = append(all, r)
-	}
-	if err := sc.Err(); err != nil {
 		return err
 	}
 	fmt.Println("| query | side | round | rows | time | CPU time | output | peak RSS |")
@@ -324,17 +283,7 @@ func printReport(path string) error {
 		if len(ct) == 0 || len(dt) == 0 {
 			continue
 		}
-		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2f× | %.0f MiB | %.0f MiB |\n", q, median(ct), median(dt), median(ct)/median(dt), median(cc)/median(dc), median(cm), median(dm))
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f× | %.2f× | %.0f MiB | %.0f MiB |\n", q, proc.Median(ct), proc.Median(dt), proc.Median(ct)/proc.Median(dt), proc.Median(cc)/proc.Median(dc), proc.Median(cm), proc.Median(dm))
 	}
 	return nil
-}
-
-func median(v []float64) float64 {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	n := len(v)
-	if n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[n/2]
 }

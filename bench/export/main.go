@@ -23,7 +23,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -34,13 +33,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"lakehouse/backends/sqlengine"
+	"lakehouse/bench/internal/proc"
 )
 
 // query is the benchmark's result: rows of four columns, BIGINT,
@@ -105,7 +103,7 @@ func run(side, format string, rows, threads int, memory, dir string) (*result, e
 	res := &result{Side: side, Format: format}
 
 	var elapsed time.Duration
-	cpu0 := cpuTime()
+	cpu0 := proc.CPUTime()
 	switch side {
 	case "copy":
 		db, err := sqlengine.Open(cfg, []string{dir})
@@ -169,8 +167,8 @@ func run(side, format string, rows, threads int, memory, dir string) (*result, e
 	if err != nil {
 		return nil, err
 	}
-	res.Bytes, res.Seconds, res.CPU = fi.Size(), elapsed.Seconds(), (cpuTime() - cpu0).Seconds()
-	res.PeakMiB, err = peakRSS("self")
+	res.Bytes, res.Seconds, res.CPU = fi.Size(), elapsed.Seconds(), (proc.CPUTime() - cpu0).Seconds()
+	res.PeakMiB, err = proc.PeakRSS("self")
 	return res, err
 }
 
@@ -238,7 +236,7 @@ func gateway(ctx context.Context, f sqlengine.Format, q, out string, threads int
 		return nil, err
 	}
 	res.CPU = (cpu1 - cpu0).Seconds()
-	res.PeakMiB, err = peakRSS(strconv.Itoa(cmd.Process.Pid))
+	res.PeakMiB, err = proc.PeakRSS(strconv.Itoa(cmd.Process.Pid))
 	return res, err
 }
 
@@ -274,34 +272,6 @@ type noViews struct{}
 
 func (noViews) Views() (uint64, []sqlengine.View) { return 1, nil }
 
-// cpuTime returns the user and system time the process has used. On a
-// loaded machine it moves less than the wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakRSS reads the VmHWM of process pid ("self" for this one), in MiB.
-func peakRSS(pid string) (float64, error) {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb float64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%s/status", pid)
-}
-
 // sideNames describe each side in the tables.
 var sideNames = map[string]string{
 	"copy":     "DuckDB COPY to a file",
@@ -311,21 +281,8 @@ var sideNames = map[string]string{
 }
 
 func printReport(path string) error {
-	f, err := os.Open(path)
+	all, err := proc.ReadLines[result](path)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var all []result
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		all = append(all, r)
-	}
-	if err := sc.Err(); err != nil {
 		return err
 	}
 
@@ -351,7 +308,7 @@ func printReport(path string) error {
 	fmt.Println("| format | COPY rows/s | Export rows/s | Export / COPY | CPU time COPY / Export | COPY peak RSS | Export peak RSS |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, format := range []string{"csv", "parquet", "arrow"} {
-		c, e := median(rates[key{format, "copy"}]), median(rates[key{format, "export"}])
+		c, e := proc.Median(rates[key{format, "copy"}]), proc.Median(rates[key{format, "export"}])
 		if c == 0 || e == 0 {
 			continue
 		}
@@ -359,36 +316,24 @@ func printReport(path string) error {
 		if format == "arrow" {
 			baseline = " (COPY writes parquet)"
 		}
-		cc, ce := median(cpus[key{format, "copy"}]), median(cpus[key{format, "export"}])
+		cc, ce := proc.Median(cpus[key{format, "copy"}]), proc.Median(cpus[key{format, "export"}])
 		fmt.Printf("| %s%s | %s | %s | %.2f× | %.2f s / %.2f s (%.2f×) | %.0f MiB | %.0f MiB |\n", format, baseline, rate(c), rate(e), e/c,
-			cc, ce, cc/ce, median(peaks[key{format, "copy"}]), median(peaks[key{format, "export"}]))
+			cc, ce, cc/ce, proc.Median(peaks[key{format, "copy"}]), proc.Median(peaks[key{format, "export"}]))
 	}
 	for _, format := range []string{"csv", "parquet", "arrow"} {
 		k := key{format, "gateway"}
-		if g := median(rates[k]); g > 0 {
+		if g := proc.Median(rates[k]); g > 0 {
 			fmt.Printf("\nmcpd /v1/sql, %s, median: %s rows/s (%.2f× COPY), mcpd CPU time %.2f s, mcpd peak RSS %.0f MiB\n",
-				format, rate(g), g/median(rates[key{format, "copy"}]), median(cpus[k]), median(peaks[k]))
+				format, rate(g), g/proc.Median(rates[key{format, "copy"}]), proc.Median(cpus[k]), proc.Median(peaks[k]))
 		}
 	}
-	if a := median(rates[key{"arrow", "arrowapi"}]); a > 0 {
+	if a := proc.Median(rates[key{"arrow", "arrowapi"}]); a > 0 {
 		k := key{"arrow", "arrowapi"}
 		fmt.Printf("\nduckdb-go Arrow API (tag duckdb_arrow), median: %s rows/s (%.2f× COPY to parquet), CPU time %.2f s, peak RSS %.0f MiB\n",
-			rate(a), a/median(rates[key{"arrow", "copy"}]), median(cpus[k]), median(peaks[k]))
+			rate(a), a/proc.Median(rates[key{"arrow", "copy"}]), proc.Median(cpus[k]), proc.Median(peaks[k]))
 	}
 	return nil
 }
 
 // rate formats rows per second in millions.
 func rate(r float64) string { return fmt.Sprintf("%.2fM", r/1e6) }
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.SortFunc(s, cmp.Compare)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
