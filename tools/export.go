@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"lakehouse/backends/errs"
 	"lakehouse/backends/sqlengine"
@@ -67,14 +66,10 @@ func (b *Backends) exportQuery(ctx context.Context, in exportQueryIn) (exportQue
 			return exportQueryOut{}, err
 		}
 	}
-	timeout := in.TimeoutMS
-	switch {
-	case timeout < 0 || timeout > maxExportTimeoutMS:
-		return exportQueryOut{}, errs.New(errs.Invalid, "timeout_ms must be between 1 and %d", maxExportTimeoutMS)
-	case timeout == 0:
-		timeout = defaultExportTimeoutMS
+	ctx, cancel, err := withTimeoutMS(ctx, in.TimeoutMS, defaultExportTimeoutMS, maxExportTimeoutMS)
+	if err != nil {
+		return exportQueryOut{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Millisecond)
 	defer cancel()
 
 	exp, err := b.exportTo(ctx, in.Key, in.SQL, f)

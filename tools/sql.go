@@ -54,20 +54,17 @@ func sqlTools(b *Backends) []Tool {
 }
 
 func (b *Backends) querySQL(ctx context.Context, in querySQLIn) (queryOut, error) {
-	maxRows, timeout := in.MaxRows, in.TimeoutMS
+	maxRows := in.MaxRows
 	switch {
 	case maxRows < 0 || maxRows > maxMaxRows:
 		return queryOut{}, errs.New(errs.Invalid, "max_rows must be between 1 and %d; aggregate or filter in SQL to see less", maxMaxRows)
 	case maxRows == 0:
 		maxRows = defaultMaxRows
 	}
-	switch {
-	case timeout < 0 || timeout > maxTimeoutMS:
-		return queryOut{}, errs.New(errs.Invalid, "timeout_ms must be between 1 and %d", maxTimeoutMS)
-	case timeout == 0:
-		timeout = defaultTimeoutMS
+	ctx, cancel, err := withTimeoutMS(ctx, in.TimeoutMS, defaultTimeoutMS, maxTimeoutMS)
+	if err != nil {
+		return queryOut{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Millisecond)
 	defer cancel()
 	// A call that waits for a query slot says so in progress notifications.
 	res, err := b.SQL.QueryProgress(ctx, in.SQL, maxRows, sqlengine.Progress(progressOf(ctx)))
@@ -76,6 +73,19 @@ func (b *Backends) querySQL(ctx context.Context, in querySQLIn) (queryOut, error
 	}
 	capBytes(res, maxResultBytes)
 	return queryOut{res}, nil
+}
+
+// withTimeoutMS is ctx with the timeout_ms argument ms as its deadline: def
+// when 0, at most max.
+func withTimeoutMS(ctx context.Context, ms, def, max int) (context.Context, context.CancelFunc, error) {
+	switch {
+	case ms < 0 || ms > max:
+		return nil, nil, errs.New(errs.Invalid, "timeout_ms must be between 1 and %d", max)
+	case ms == 0:
+		ms = def
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+	return ctx, cancel, nil
 }
 
 // capBytes keeps the leading rows of r whose JSON fits in max bytes, and

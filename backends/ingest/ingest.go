@@ -393,30 +393,10 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 		Version: 1, Mode: mode, Source: src.desc, SourceSHA: sha, Format: format,
 		Options: optionsJSON, AddedRows: added, Rows: added, Columns: cols, Created: time.Now().UTC(),
 	}
-	if prev != nil {
-		v.Version = prev.Version + 1
-		if mode == ModeAppend {
-			if err := sameSchema(req.Name, prev.Columns, cols); err != nil {
-				return nil, err
-			}
-			v.Files = slices.Clone(prev.Files)
-			v.Rows += prev.Rows
-			v.Bytes = prev.Bytes
-		}
-	}
-	key := catalog.DataKey(req.Name, v.Version, len(v.Files))
-	progress(float64(time.Since(start).Seconds())+2, "publishing version")
-	var m *catalog.Manifest
-	err = in.publish(ctx, key, out, func(ctx context.Context, size int64) (err error) {
-		v.Files = append(v.Files, key)
-		v.Bytes += size
-		m, err = in.cat.Commit(ctx, req.Name, v)
-		return err
-	})
+	m, err := in.commitVersion(ctx, req.Name, mode, v, prev, out, start, progress)
 	if err != nil {
 		return nil, err
 	}
-	in.compactSoon(req.Name, m.Current())
 	res := result(m, m.Current(), start, false)
 	res.Compression = det.compression
 	res.Widened = p.widened
@@ -472,10 +452,22 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 		}
 	}
 	v.SourceSHA = derivedSHA(lineage.SQL, lineage.Checksum, v.Fingerprint())
+	m, err := in.commitVersion(ctx, req.Name, mode, v, prev, src.path, start, progress)
+	if err != nil {
+		return nil, err
+	}
+	return result(m, m.Current(), start, false), nil
+}
+
+// commitVersion publishes the Parquet file at file as the next version of
+// dataset name after prev (nil for the first), v: in mode append it keeps
+// prev's files and rows too, of the same schema. It commits the version,
+// and starts a compaction when the dataset has gathered small files.
+func (in *Ingester) commitVersion(ctx context.Context, name, mode string, v catalog.Version, prev *catalog.Version, file string, start time.Time, progress Progress) (*catalog.Manifest, error) {
 	if prev != nil {
 		v.Version = prev.Version + 1
 		if mode == ModeAppend {
-			if err := sameSchema(req.Name, prev.Columns, cols); err != nil {
+			if err := sameSchema(name, prev.Columns, v.Columns); err != nil {
 				return nil, err
 			}
 			v.Files = slices.Clone(prev.Files)
@@ -483,20 +475,20 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 			v.Bytes = prev.Bytes
 		}
 	}
-	key := catalog.DataKey(req.Name, v.Version, len(v.Files))
+	key := catalog.DataKey(name, v.Version, len(v.Files))
 	progress(float64(time.Since(start).Seconds())+2, "publishing version")
 	var m *catalog.Manifest
-	err = in.publish(ctx, key, src.path, func(ctx context.Context, size int64) (err error) {
+	err := in.publish(ctx, key, file, func(ctx context.Context, size int64) (err error) {
 		v.Files = append(v.Files, key)
 		v.Bytes += size
-		m, err = in.cat.Commit(ctx, req.Name, v)
+		m, err = in.cat.Commit(ctx, name, v)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	in.compactSoon(req.Name, m.Current())
-	return result(m, m.Current(), start, false), nil
+	in.compactSoon(name, m.Current())
+	return m, nil
 }
 
 // rowCount returns the rows of the Parquet file at path, from its metadata.
