@@ -30,6 +30,10 @@ func TestGateway_SIGTERM(t *testing.T) {
 	objects := map[string]string{} // acknowledged: key -> body
 	traces := map[string]string{}  // acknowledged: uid -> text
 	var failures []string
+	// enough closes once some writes of each kind are acknowledged: the
+	// signal then falls among writes in flight.
+	enough := make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 30 * time.Second}
 	for w := range 8 {
@@ -57,11 +61,18 @@ func TestGateway_SIGTERM(t *testing.T) {
 				default:
 					objects[key] = body
 				}
+				if len(objects) >= 50 && len(traces) >= 50 {
+					once.Do(func() { close(enough) })
+				}
 				mu.Unlock()
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+		t.Fatal("mcpd acknowledged too few writes in a minute")
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	wg.Wait()
 	if err := cmd.Wait(); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"lakehouse/tools"
+	"lakehouse/tools/gateway"
 )
 
 // gatewayBase serves the real engines of a data directory of its own over
@@ -270,7 +272,28 @@ func TestGateway_Routes(t *testing.T) {
 // 503 with Retry-After, while reads go on; the place frees when the write
 // ends.
 func TestGateway_Saturated(t *testing.T) {
-	base := gatewayBase(t, func(c *Config) { c.Gateway.MaxWrites = 1 })
+	// The gateway of the engines, with one write place and a Watch that
+	// says when an upload's call has begun, which is when it holds its
+	// place.
+	cfg := httpConfig(t)
+	e, err := openEngines(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	holding := make(chan struct{}, 1)
+	g := &gateway.Gateway{Tools: tools.All(e.backends), Backends: e.backends, MaxWrites: 1,
+		Watch: func(ctx context.Context, tool string, _ json.RawMessage) (context.Context, func(error)) {
+			if tool == "put_object" {
+				select {
+				case holding <- struct{}{}:
+				default:
+				}
+			}
+			return ctx, func(error) {}
+		}}
+	base := listenHTTP(t, cfg, g.Handler())
+
 	pr, pw := io.Pipe()
 	first := make(chan int)
 	go func() {
@@ -283,17 +306,12 @@ func TestGateway_Saturated(t *testing.T) {
 		resp.Body.Close()
 		first <- resp.StatusCode
 	}()
-	pw.Write([]byte("the first bytes")) // returns once the client has read them, at most
-	// The first PUT holds the place once its handler runs, which its first
-	// bytes do not prove: until then, another write may get it.
-	var code int
-	var h http.Header
-	var b []byte
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if code, h, b = do(t, "PUT", base+"/v1/storage/put/other.bin", strings.NewReader("x")); code != 200 {
-			break
-		}
+	select {
+	case <-holding:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the slow PUT's call did not begin")
 	}
+	code, h, b := do(t, "PUT", base+"/v1/storage/put/other.bin", strings.NewReader("x"))
 	if code != 503 || h.Get("Retry-After") == "" || !bytes.Contains(b, []byte("gateway.max_writes")) {
 		t.Errorf("a write beyond the limit: %d %s (Retry-After %q), want 503", code, b, h.Get("Retry-After"))
 	}
@@ -301,6 +319,7 @@ func TestGateway_Saturated(t *testing.T) {
 		t.Errorf("a writing tool beyond the limit: %d %s, want 503", code, b)
 	}
 	doJSON(t, "POST", base+"/v1/tools/query_sql", map[string]any{"sql": "SELECT 1"}, 200)
+	pw.Write([]byte("the bytes"))
 	pw.Close()
 	if code := <-first; code != 200 {
 		t.Fatalf("the slow PUT: %d", code)
@@ -354,7 +373,8 @@ func TestGateway_OpenAPI(t *testing.T) {
 	}
 }
 
-// trickle is a body that sends n chunks, one every gap.
+// trickle is a body that sends n chunks, one every gap: the sleep paces a
+// slow client, which is what the test is about; it waits for nothing.
 type trickle struct {
 	n   int
 	gap time.Duration
