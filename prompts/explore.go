@@ -8,6 +8,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/catalog"
+	"lakehouse/backends/sqlengine"
 	"lakehouse/tools"
 )
 
@@ -54,6 +55,7 @@ func getExploreDataset(ctx context.Context, b *tools.Backends, args map[string]s
 		if err != nil {
 			return nil, fmt.Errorf("sample rows of %s: %w", m.Name, err)
 		}
+		sqlengine.CutCells(res.Rows, tools.MaxCell)
 		header := make([]string, len(res.Columns))
 		for i, c := range res.Columns {
 			header[i] = c.Name

@@ -339,6 +339,7 @@ func (b *Backends) getManifest(ctx context.Context, in getManifestIn) (*manifest
 		if out.Sample, err = b.SQL.Query(ctx, q, in.SampleRows); err != nil {
 			return nil, err
 		}
+		sqlengine.CutCells(out.Sample.Rows, MaxCell)
 	}
 	return out, nil
 }

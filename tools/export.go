@@ -76,6 +76,7 @@ func (b *Backends) exportQuery(ctx context.Context, in exportQueryIn) (exportQue
 	if err != nil {
 		return exportQueryOut{}, err
 	}
+	sqlengine.CutCells(exp.Preview, MaxCell)
 	return exportQueryOut{Key: in.Key, Format: f, Rows: exp.Rows, Bytes: exp.Bytes, Columns: exp.Columns, Preview: exp.Preview}, nil
 }
 

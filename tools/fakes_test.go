@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"reflect"
 	"sort"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"lakehouse/backends/errs"
 	"lakehouse/backends/sqlengine"
@@ -272,5 +275,38 @@ func TestObjects_FakeStore(t *testing.T) {
 	// The store's not-found is the tool error.
 	if _, text, isErr := reviewCall[getObjectOut](t, cs, "get_object", map[string]any{"key": "notes/missing.md"}); !isErr || text != `object "notes/missing.md" not found` {
 		t.Errorf("get_object of a missing key: tool error %v, text %q", isErr, text)
+	}
+}
+
+// A long cell is cut the same way in the structured content and in the
+// text, and the result says how many were cut.
+func TestQuerySQL_LongCellsCutInBoth(t *testing.T) {
+	long := strings.Repeat("ab", MaxCell)
+	fake := &fakeSQL{res: &sqlengine.Result{
+		Columns:  []sqlengine.Column{{Name: "doc", Type: "VARCHAR"}, {Name: "tags", Type: "VARCHAR[]"}},
+		Rows:     [][]any{{long, []any{"x"}}, {"short", []any{long}}},
+		RowCount: 2,
+	}}
+	cs := connect(t, sqlTools(&Backends{SQL: fake}), nil)
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "query_sql", Arguments: map[string]any{"sql": "SELECT doc, tags FROM t"}})
+	if err != nil || res.IsError {
+		t.Fatalf("query_sql: %v %v", err, res)
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	var out struct {
+		Rows     [][]any `json:"rows"`
+		CellsCut int     `json:"cells_cut"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	cutText := long[:MaxCell-1] + "…"
+	cutList := `["` + long[:MaxCell-3] + "…"
+	if out.CellsCut != 2 || out.Rows[0][0] != cutText || out.Rows[1][1] != cutList {
+		t.Errorf("structured content: cells_cut %d, rows %q; want 2 cells cut to %d characters", out.CellsCut, out.Rows, MaxCell)
+	}
+	text := res.Content[0].(*mcp.TextContent).Text
+	if !strings.Contains(text, "| "+cutText+" |") || !strings.Contains(text, "2 cell(s) cut at 200 characters") || strings.Contains(text, long[:MaxCell]) {
+		t.Errorf("text does not show the same cut cells:\n%s", text)
 	}
 }

@@ -24,8 +24,14 @@ const (
 	maxMaxRows       = 10000
 	defaultTimeoutMS = 30000
 	maxTimeoutMS     = 120000
-	maxCellText      = 80      // characters of one cell in the markdown table
-	maxResultBytes   = 4 << 20 // JSON bytes of the rows of one result
+)
+
+// Caps of the rows a result carries, the same in its structured content
+// and in its text: a model reads both, and a whole value or a whole result
+// is export_query's job.
+const (
+	MaxCell        = 200       // characters of one cell; a longer one is cut to end in "…"
+	maxResultBytes = 256 << 10 // JSON bytes of the rows of one result
 )
 
 // SQL is what the tools need of the SQL engine: read-only queries and exports.
@@ -43,7 +49,17 @@ type querySQLIn struct {
 	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"default 30000"`
 }
 
-type queryOut struct{ *sqlengine.Result }
+type queryOut struct {
+	*sqlengine.Result
+	CellsCut int `json:"cells_cut,omitempty" jsonschema:"cells over 200 characters, cut to end in …: substr() or export_query has the rest"`
+}
+
+// capResult applies the caps of a result for a model to r.
+func capResult(r *sqlengine.Result) queryOut {
+	cut := sqlengine.CutCells(r.Rows, MaxCell)
+	r.CapBytes(maxResultBytes)
+	return queryOut{r, cut}
+}
 
 func sqlTools(b *Backends) []Tool {
 	return []Tool{
@@ -71,8 +87,7 @@ func (b *Backends) querySQL(ctx context.Context, in querySQLIn) (queryOut, error
 	if err != nil {
 		return queryOut{}, err
 	}
-	capBytes(res, maxResultBytes)
-	return queryOut{res}, nil
+	return capResult(res), nil
 }
 
 // withTimeoutMS is ctx with the timeout_ms argument ms as its deadline: def
@@ -88,19 +103,6 @@ func withTimeoutMS(ctx context.Context, ms, def, max int) (context.Context, cont
 	return ctx, cancel, nil
 }
 
-// capBytes keeps the leading rows of r whose JSON fits in max bytes, and
-// marks r truncated when it drops any.
-func capBytes(r *sqlengine.Result, max int) {
-	size := 0
-	for i, row := range r.Rows {
-		b, _ := json.Marshal(row)
-		if size += len(b) + 1; size > max {
-			r.Rows, r.RowCount, r.Truncated = r.Rows[:i], i, true
-			return
-		}
-	}
-}
-
 // Text renders the result as a compact markdown table.
 func (q queryOut) Text() string {
 	r := q.Result
@@ -111,6 +113,9 @@ func (q queryOut) Text() string {
 	var sb strings.Builder
 	sb.WriteString(MarkdownTable(header, r.Rows))
 	fmt.Fprintf(&sb, "\n\n%d row(s)", r.RowCount)
+	if q.CellsCut > 0 {
+		fmt.Fprintf(&sb, ", %d cell(s) cut at %d characters (…): substr() or export_query has the rest", q.CellsCut, MaxCell)
+	}
 	if r.Truncated {
 		sb.WriteString(", truncated: more rows exist (add LIMIT/OFFSET, select fewer or shorter columns, or aggregate)")
 	}
@@ -143,7 +148,8 @@ func MarkdownTable(header []string, rows [][]any) string {
 var cellEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ")
 
 // cell formats one value for a markdown table cell: NULL for nil, JSON for
-// nested values, pipes and newlines escaped, long text shortened.
+// nested values, pipes and newlines escaped. It cuts nothing: what a cell
+// shows is what the structured content holds, capped where it is made.
 func cell(v any) string {
 	var s string
 	switch v := v.(type) {
@@ -157,9 +163,5 @@ func cell(v any) string {
 	default:
 		s = fmt.Sprint(v)
 	}
-	s = cellEscaper.Replace(s)
-	if r := []rune(s); len(r) > maxCellText {
-		s = string(r[:maxCellText-1]) + "…"
-	}
-	return s
+	return cellEscaper.Replace(s)
 }

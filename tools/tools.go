@@ -120,8 +120,8 @@ func (t Tool) Info() Info {
 func (t Tool) ReadOnly() bool { return t.Annotations != nil && t.Annotations.ReadOnlyHint }
 
 // Texter is implemented by outputs that render themselves for the text
-// content of a result (a markdown table, say). Other outputs are sent as
-// compact JSON text beside the structured content.
+// content of a result (a markdown table, say). Other outputs are rendered
+// from their JSON (see render).
 type Texter interface{ Text() string }
 
 // define makes a Tool from a typed handler. A handler's error is the
@@ -348,12 +348,13 @@ func schemaFor[T any]() *jsonschema.Schema {
 	return s
 }
 
-// text is the text content of a result: what out renders, or its JSON.
+// text is the text content of a result: what out renders, or a rendering
+// of its JSON.
 func text(out any, structured []byte) string {
 	if t, ok := out.(Texter); ok {
 		return t.Text()
 	}
-	return string(structured)
+	return render(structured)
 }
 
 // All returns the tool table. b may be nil to list the tools without
