@@ -44,7 +44,7 @@ func serveAll(t *testing.T, cfg Config) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	h, err := httpHandler(cfg, newServer(e.backends), (&node{engines: e}).gatewayHandler(cfg))
+	h, err := httpHandler(cfg, newServer(e.backends, cfg.MCP.fences(true)), (&node{engines: e}).gatewayHandler(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func benchSession(b *testing.B, cfg Config) *mcp.ClientSession {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })
-	return benchConnect(b, newServer(e.backends))
+	return benchConnect(b, newServer(e.backends, false))
 }
 
 // benchConnect connects a client session to s over in-memory transports.
@@ -234,7 +234,7 @@ func BenchmarkSearchVectors(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("100k x %d index built in %.1fs", dims, time.Since(t0).Seconds())
-	cs := benchConnect(b, newServer(e.backends))
+	cs := benchConnect(b, newServer(e.backends, false))
 	words := []string{"river", "market", "engine", "garden", "signal", "music", "winter", "doctor", "planet", "coffee", "ticket", "forest"}
 	phrase := func(i int) string { // distinct texts, so the embedding cache never answers
 		return fmt.Sprintf("%s %s %s %d", words[i%12], words[(i/12)%12], words[(i/144)%12], i)
@@ -295,7 +295,7 @@ func BenchmarkMatrixSearch(b *testing.B) {
 		}
 	}
 	b.Logf("4 x 25k x %d indexes built in %.1fs", dims, time.Since(t0).Seconds())
-	cs := benchConnect(b, newServer(e.backends))
+	cs := benchConnect(b, newServer(e.backends, false))
 	words := []string{"river", "market", "engine", "garden", "signal", "music", "winter", "doctor", "planet", "coffee", "ticket", "forest"}
 	sides := [2]func(text string){
 		func(text string) {
@@ -373,7 +373,7 @@ func BenchmarkObserverOverhead(b *testing.B) {
 	b.Cleanup(func() { e.Close() })
 	unobserved := *e.backends
 	unobserved.Observer = nil
-	observed, bare := benchConnect(b, newServer(e.backends)), benchConnect(b, newServer(&unobserved))
+	observed, bare := benchConnect(b, newServer(e.backends, false)), benchConnect(b, newServer(&unobserved, false))
 	args := map[string]any{"prefix": "reports/", "limit": 10}
 	with, without := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
 	for range b.N {

@@ -45,6 +45,16 @@ type MCPConfig struct {
 	// also served alone at /mcp/{toolset}. The REST gateway and mcpd call
 	// keep every tool. Default: all of them.
 	Toolsets []string `toml:"toolsets" envsep:","`
+	// FenceData fences the text of results that carry stored data (see
+	// tools.Fenced): "auto" (the default) when mcpd serves HTTP, "on"
+	// always, "off" never.
+	FenceData string `toml:"fence_data"`
+}
+
+// fences reports whether results are fenced, for a server that serves
+// HTTP or not.
+func (m *MCPConfig) fences(http bool) bool {
+	return m.FenceData == "on" || m.FenceData == "auto" && http
 }
 
 // validate checks the [mcp] keys, trimming the spaces a comma-separated
@@ -58,6 +68,11 @@ func (m *MCPConfig) validate() error {
 	}
 	if err := tools.CheckToolsets(m.Toolsets); err != nil {
 		return fmt.Errorf("mcp.toolsets: %w", err)
+	}
+	switch m.FenceData {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("mcp.fence_data is %q: use auto (fence when serving HTTP), on or off", m.FenceData)
 	}
 	return nil
 }
@@ -345,7 +360,7 @@ func defaultConfig() Config {
 		}, Playbook: PlaybookConfig{
 			Corpus: matrix.DefaultPlaybookCorpus, BoostDistance: matrix.DefaultBoostDistance, InjectDistance: matrix.DefaultInjectDistance,
 		}},
-		MCP: MCPConfig{Toolsets: slices.Clone(tools.Toolsets)},
+		MCP: MCPConfig{Toolsets: slices.Clone(tools.Toolsets), FenceData: "auto"},
 	}
 }
 

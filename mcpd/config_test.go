@@ -81,6 +81,7 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{write("[sql\n"), nil, "lakehouse.toml"},
 		{write("[observer]\nring_size = 5000000\n"), nil, "observer.ring_size must be 1 to 100000"},
 		{write("[observer]\nretain = 10\n"), nil, "observer.retain = 10: must be at least ring_size (2000)"},
+		{write("[mcp]\nfence_data = \"yes\"\n"), nil, `mcp.fence_data is "yes": use auto`},
 		{"/does/not/exist.toml", nil, "read config"},
 		{"", map[string]string{"HOME": "/h", "LAKEHOUSE_SQL_THREADS": "many"}, `LAKEHOUSE_SQL_THREADS="many"`},
 	}

@@ -39,7 +39,7 @@ func session(t *testing.T, cfg Config, opts *mcp.ClientOptions) (*mcp.ClientSess
 		t.Fatalf("open engines: %v", err)
 	}
 	st, ct := mcp.NewInMemoryTransports()
-	ss, err := newServer(e.backends).Connect(ctx, st, nil)
+	ss, err := newServer(e.backends, false).Connect(ctx, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,14 +146,18 @@ func (e *engines) Close() error {
 
 // newServer returns an MCP server with every tool of b, of which a
 // session that may only read sees and calls the read-only ones (see
-// scopeFilter), and b's resources, prompts and completions.
-func newServer(b *tools.Backends) *mcp.Server {
+// scopeFilter), and b's resources, prompts and completions. With fence,
+// results that carry stored data are fenced (see tools.Fenced).
+func newServer(b *tools.Backends, fence bool) *mcp.Server {
 	res := tools.NewResources(b)
+	instructions, all := tools.Instructions, tools.All(b)
+	if fence {
+		instructions, all = instructions+"\n\n"+tools.FenceNote, tools.Fenced(all)
+	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpd", Title: "Lakehouse MCP", Version: version},
-		&mcp.ServerOptions{Instructions: tools.Instructions, PageSize: tools.ResourcePageSize,
+		&mcp.ServerOptions{Instructions: instructions, PageSize: tools.ResourcePageSize,
 			CompletionHandler: prompts.Complete(b, res.Complete),
 			SubscribeHandler:  res.Subscribe, UnsubscribeHandler: res.Unsubscribe})
-	all := tools.All(b)
 	tools.Register(s, all)
 	res.Register(s)
 	prompts.Register(s, b)

@@ -125,7 +125,7 @@ func becomeOwner(ctx context.Context, cfg Config, lock *disk.File, sockPath stri
 		lock.Close()
 		return nil, err
 	}
-	n := &node{engines: e, lock: lock, server: newServer(e.backends), conns: map[net.Conn]bool{}}
+	n := &node{engines: e, lock: lock, server: newServer(e.backends, cfg.MCP.fences(cfg.Server.HTTP != "")), conns: map[net.Conn]bool{}}
 	// A socket file left by an owner that died is stale: we hold the lock.
 	os.Remove(sockPath)
 	if n.ln, err = net.Listen("unix", sockPath); err != nil {

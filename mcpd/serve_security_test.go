@@ -508,7 +508,7 @@ func TestHTTPOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	base := serve(t, cfg, newServer(e.backends))
+	base := serve(t, cfg, newServer(e.backends, false))
 
 	cases := []struct {
 		name   string

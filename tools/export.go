@@ -49,9 +49,9 @@ type exportQueryOut struct {
 
 func exportTools(b *Backends) []Tool {
 	return []Tool{
-		define("export_query",
+		fromOutside(define("export_query",
 			"Write a read-only query's whole result (no row cap) to an object as parquet, csv, ndjson or arrow; returns rows, bytes, columns, 5 preview rows. Then ingest_dataset or get_object it.",
-			destructive("Export query"), b.exportQuery),
+			destructive("Export query"), b.exportQuery)),
 	}
 }
 

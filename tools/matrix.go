@@ -149,9 +149,9 @@ type playbookEntryOut struct {
 
 func matrixTools(b *Backends) []Tool {
 	return []Tool{
-		define("matrix_search",
+		fromOutside(define("matrix_search",
 			"Search several indexes (corpora, see list_corpora) with one query into one merged ranking. use_playbook boosts answers recorded as right; rerank keeps hits relevant to a file under review.",
-			readOnly("Search across corpora"), b.matrixSearch),
+			readOnly("Search across corpora"), b.matrixSearch)),
 		define("list_corpora",
 			"List the corpora matrix_search searches, whether query_text reaches them by meaning, and playbooks.",
 			readOnly("List corpora"), b.listCorpora),

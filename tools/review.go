@@ -70,9 +70,9 @@ type downgradeGateOut struct {
 func reviewTools(b *Backends) []Tool {
 	g := b.gate()
 	return []Tool{
-		define("score_relevance",
+		fromOutside(define("score_relevance",
 			"Keep the chunks you retrieved that are relevant to a file under review (focus), best first, with reasons: +1 path named, +0.6 file name or a symbol it defines, +0.4 x word overlap, +0.3 same folders, -0.5 only its imports.",
-			readOnly("Score relevance to a file"), b.scoreRelevance),
+			readOnly("Score relevance to a file"), b.scoreRelevance)),
 		define("downgrade_gate",
 			fmt.Sprintf("Decide a model's code-review mode: a strong model asking for %s is switched to %s (extra context hurt strong models); weak ones and forced_mode keep theirs. Modes: %s.",
 				g.FullMode(), g.IsolationMode(), strings.Join(g.Modes(), ", ")),

@@ -63,9 +63,9 @@ func capResult(r *sqlengine.Result) queryOut {
 
 func sqlTools(b *Backends) []Tool {
 	return []Tool{
-		define("query_sql",
+		fromOutside(define("query_sql",
 			"Run one read-only DuckDB statement; each dataset is a table, a past version \"name@vN\". Returns up to max_rows rows, truncated=true if more: aggregate or filter. Whole results: export_query.",
-			readOnly("Query SQL"), b.querySQL),
+			readOnly("Query SQL"), b.querySQL)),
 	}
 }
 

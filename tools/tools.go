@@ -73,6 +73,8 @@ type Tool struct {
 	InputSchema  *jsonschema.Schema
 	OutputSchema *jsonschema.Schema
 	Toolset      string // the one toolset it is in (see Toolsets)
+	outside      bool   // its results carry data from outside the server (see fence.go)
+	fence        bool   // its text results are fenced (see Fenced)
 	invoke       func(ctx context.Context, args json.RawMessage) (Result, error)
 }
 
@@ -464,8 +466,9 @@ func anyValue(s *jsonschema.Schema) bool {
 }
 
 // Register adds tools to s. A call's error becomes a tool error (isError)
-// whose text is the error's message, and a progress token in the call
-// turns the tool's progress into notifications.
+// whose text is the error's message, a progress token in the call turns
+// the tool's progress into notifications, and the text of a fenced tool
+// (see Fenced) comes between fence markers.
 func Register(s *mcp.Server, tools []Tool) {
 	for _, t := range tools {
 		mt := wireTool(t)
@@ -478,6 +481,9 @@ func Register(s *mcp.Server, tools []Tool) {
 			res, err := t.Invoke(ctx, req.Params.Arguments)
 			if err != nil {
 				return errorResult(err), nil
+			}
+			if t.fence {
+				res.Text = fence(res.Text)
 			}
 			content := append([]mcp.Content{&mcp.TextContent{Text: res.Text}}, links(t.Name, res.JSON)...)
 			return &mcp.CallToolResult{Content: content, StructuredContent: res.JSON}, nil
