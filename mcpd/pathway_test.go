@@ -27,7 +27,7 @@ func TestPathwayMemory(t *testing.T) {
 		"text":    "uploads to the archive time out; backoff did not help", "tags": []string{"upload", "archive"},
 	})
 	uid := first["uid"].(string)
-	if first["replayed"] != false || first["replay_count"] != 0.0 || len(uid) == 0 {
+	if first["replayed"] != false || first["replay_count"] != nil || len(uid) == 0 {
 		t.Errorf("add_trace = %v", first)
 	}
 	call(t, cs, "add_trace", map[string]any{"content": "the nightly report job needs the sales dataset", "text": "nightly report depends on sales data", "tags": []string{"reports"}, "uid": "report-1"})
@@ -51,8 +51,8 @@ func TestPathwayMemory(t *testing.T) {
 		t.Errorf("revision = %v", third)
 	}
 	hist := call(t, cs, "trace_history", map[string]any{"uid": second["uid"]})
-	if c := hist["traces"].([]any)[0].(map[string]any); c["content_bytes"] == nil || c["content"] == nil || c["content_omitted"] != nil {
-		t.Errorf("history entry = %v, want its small content and size", c)
+	if c := hist["traces"].([]any)[0].(map[string]any); c["content_bytes"] != nil || c["content"] == nil || c["content_omitted"] != nil {
+		t.Errorf("history entry = %v, want its small content, and no size (only an omitted content's)", c)
 	}
 	chain := hist["traces"].([]any)
 	if len(chain) != 3 || chain[0].(map[string]any)["uid"] != uid || chain[1].(map[string]any)["asked"] != true || hist["tip_uid"] != third["uid"] {

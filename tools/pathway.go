@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"math"
 	"encoding/json"
 
 	"lakehouse/backends/errs"
@@ -71,7 +72,7 @@ type searchTracesIn struct {
 	IncludeSuperseded bool     `json:"include_superseded,omitempty"`
 	CreatedAfter      string   `json:"created_after,omitempty" jsonschema:"RFC 3339 or YYYY-MM-DD"`
 	CreatedBefore     string   `json:"created_before,omitempty" jsonschema:"RFC 3339 or YYYY-MM-DD"`
-	Limit             int      `json:"limit,omitempty" jsonschema:"default 20, max 200"`
+	Limit             int      `json:"limit,omitempty" jsonschema:"default 5, max 200"`
 	Cursor            string   `json:"cursor,omitempty"`
 }
 
@@ -80,20 +81,20 @@ type foundTrace struct {
 	bulk
 }
 
-// bulk tells a content's size, and whether it was left out of a result
-// that lists many traces.
+// bulk tells, in a result that lists many traces, that a content was left
+// out and how big it is.
 type bulk struct {
-	ContentBytes   int  `json:"content_bytes"`
+	ContentBytes   int  `json:"content_bytes,omitempty" jsonschema:"the size of a content left out"`
 	ContentOmitted bool `json:"content_omitted,omitempty" jsonschema:"content was over 4 KiB and left out; get_trace returns it"`
 }
 
 // omitLarge leaves out *content when it is over searchContentBytes.
 func omitLarge(content *json.RawMessage) bulk {
-	b := bulk{ContentBytes: len(*content)}
-	if b.ContentBytes > searchContentBytes {
-		*content, b.ContentOmitted = nil, true
+	if n := len(*content); n > searchContentBytes {
+		*content = nil
+		return bulk{ContentBytes: n, ContentOmitted: true}
 	}
-	return b
+	return bulk{}
 }
 
 type historyOut struct {
@@ -219,6 +220,7 @@ func (b *Backends) searchTraces(ctx context.Context, in searchTracesIn) (searchT
 	}
 	out := searchTracesOut{Traces: make([]foundTrace, len(res.Traces)), NextCursor: res.NextCursor}
 	for i, m := range res.Traces {
+		m.Score = math.Round(m.Score*1e4) / 1e4 // what ranks them, not 17 digits of it
 		out.Traces[i] = foundTrace{Match: m}
 		out.Traces[i].bulk = omitLarge(&out.Traces[i].Content)
 	}

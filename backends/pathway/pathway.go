@@ -118,9 +118,9 @@ type Trace struct {
 	SuccessorUID   string          `json:"successor_uid,omitempty"`   // the trace that revised this one (it is superseded)
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
-	Retired        bool            `json:"retired"`
+	Retired        bool            `json:"retired,omitempty"`
 	RetiredReason  string          `json:"retired_reason,omitempty"`
-	ReplayCount    int             `json:"replay_count"`
+	ReplayCount    int             `json:"replay_count,omitempty"`
 
 	seq int // position in creation order
 }
@@ -166,7 +166,7 @@ const (
 
 	MaxUID        = 128     // bytes of a caller-given uid
 	MaxReason     = 4 << 10 // bytes of a retire reason
-	DefaultLimit  = 20      // search results per page
+	DefaultLimit  = 5       // search results per page: what an agent usually reads; more by limit or cursor
 	MaxLimit      = 200
 	SearchPool    = 500      // traces a query search ranks
 	IndexBatch    = 1000     // traces the indexer handles at once

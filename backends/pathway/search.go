@@ -31,7 +31,7 @@ type SearchOptions struct {
 	IncludeSuperseded bool      // superseded (revised) traces too
 	CreatedAfter      time.Time // created strictly after; zero means no bound
 	CreatedBefore     time.Time // created strictly before; zero means no bound
-	Limit             int       // traces per page; 0 means 20, at most 200 (more is cut to 200)
+	Limit             int       // traces per page; 0 means DefaultLimit, at most 200 (more is cut to 200)
 	Cursor            string    // NextCursor of the previous page of the same search
 }
 
