@@ -37,6 +37,8 @@ type Engine struct {
 	gen    atomic.Uint64
 	synced atomic.Bool
 
+	conns sync.Map // the driver connections withConn handed out, whose statements Close closes
+
 	mu    sync.Mutex        // serialises view syncs; guards views and names
 	views map[string]string // view name -> its files, for views that exist
 	names []string          // sorted dataset names, for error hints
@@ -71,6 +73,10 @@ func New(cfg Config, datasetDir string, cat Catalog) (*Engine, error) {
 
 // Close closes the database. Queries that are running fail.
 func (e *Engine) Close() error {
+	e.conns.Range(func(conn, _ any) bool {
+		forgetSerializer(conn)
+		return true
+	})
 	return e.db.Close()
 }
 
@@ -135,6 +141,7 @@ func (e *Engine) withConn(ctx context.Context, start time.Time, progress Progres
 		if !ok {
 			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
 		}
+		e.conns.Store(dconn, true)
 		return jsonHint(ctx, dconn, f(dconn))
 	})
 	if err != nil {
