@@ -225,3 +225,27 @@ func TestRefused_Exist(t *testing.T) {
 		}
 	}
 }
+
+// Each connection prepares the syntax-tree statement once and reuses it for
+// every query; closing the engine closes those statements.
+func TestSerializer_PerConnection(t *testing.T) {
+	e, _ := newTestEngine(t, Config{MaxConns: 1}, t.TempDir())
+	mustQuery(t, e, "SELECT 1", 1)
+	var conns []any
+	e.conns.Range(func(c, _ any) bool { conns = append(conns, c); return true })
+	if len(conns) != 1 {
+		t.Fatalf("one slot handed out %d connections", len(conns))
+	}
+	first, ok := serializers.Load(conns[0])
+	if !ok {
+		t.Fatal("the connection has no statement of serialize after a query")
+	}
+	mustQuery(t, e, "SELECT 2 AS b", 1)
+	if again, _ := serializers.Load(conns[0]); again != first {
+		t.Error("a second query prepared the statement again")
+	}
+	e.Close()
+	if _, ok := serializers.Load(conns[0]); ok {
+		t.Error("the statement outlived its engine")
+	}
+}
