@@ -157,10 +157,13 @@ func checkTree(tree string) error {
 	return refusal
 }
 
-// serialize asks DuckDB for the syntax tree of query, as JSON. DuckDB's
-// refusal to give one (for a statement that is not a query node) comes back
-// as parseErr, with err nil; err is a fault.
+// serialize asks DuckDB for the syntax tree of query, as JSON, or recalls
+// it (see trees). DuckDB's refusal to give one (for a statement that is not
+// a query node) comes back as parseErr, with err nil; err is a fault.
 func serialize(ctx context.Context, conn driver.Conn, query string) (tree, parseErr string, err error) {
+	if tree, parseErr, ok := trees.get(query); ok {
+		return tree, parseErr, nil
+	}
 	stmt, err := serializer(conn)
 	if err != nil {
 		return "", "", fmt.Errorf("sqlengine: serialize statement: %w", err)
@@ -186,9 +189,10 @@ func serialize(ctx context.Context, conn driver.Conn, query string) (tree, parse
 		return "", "", fmt.Errorf("sqlengine: read syntax tree: %w", err)
 	}
 	if head.Error {
-		return "", head.Message, nil
+		tree, parseErr = "", head.Message
 	}
-	return tree, "", nil
+	trees.put(query, tree, parseErr)
+	return tree, parseErr, nil
 }
 
 // serializers holds, per driver connection, the statement serialize runs,

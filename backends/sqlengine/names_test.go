@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse/backends/errs"
 )
@@ -230,7 +232,8 @@ func TestRefused_Exist(t *testing.T) {
 // every query; closing the engine closes those statements.
 func TestSerializer_PerConnection(t *testing.T) {
 	e, _ := newTestEngine(t, Config{MaxConns: 1}, t.TempDir())
-	mustQuery(t, e, "SELECT 1", 1)
+	fresh := func() string { return fmt.Sprintf("SELECT %d", time.Now().UnixNano()) } // not in trees
+	mustQuery(t, e, fresh(), 1)
 	var conns []any
 	e.conns.Range(func(c, _ any) bool { conns = append(conns, c); return true })
 	if len(conns) != 1 {
@@ -240,7 +243,7 @@ func TestSerializer_PerConnection(t *testing.T) {
 	if !ok {
 		t.Fatal("the connection has no statement of serialize after a query")
 	}
-	mustQuery(t, e, "SELECT 2 AS b", 1)
+	mustQuery(t, e, fresh(), 1)
 	if again, _ := serializers.Load(conns[0]); again != first {
 		t.Error("a second query prepared the statement again")
 	}
