@@ -264,6 +264,7 @@ type VectorConfig struct {
 	M              int   `toml:"m"`
 	EfConstruction int   `toml:"ef_construction"`
 	SnapshotBytes  int64 `toml:"snapshot_bytes"`
+	MaxMemory      int64 `toml:"max_memory"` // bytes all indexes may hold, the trace index included; 0 = vector.DefaultMaxMemory
 }
 
 // PathwayConfig limits the trace memory.
@@ -505,6 +506,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("embed.retries, embed.cache_size and embed.dims must not be negative")
 	case c.Vector.FlatThreshold < 0 || c.Vector.M < 2 || c.Vector.EfConstruction < 1 || c.Vector.SnapshotBytes < 1:
 		return fmt.Errorf("vector: flat_threshold must be 0 or more, m at least 2, ef_construction and snapshot_bytes positive")
+	case c.Vector.MaxMemory < 0:
+		return fmt.Errorf("vector.max_memory = %d: give bytes, or 0 for half of the memory", c.Vector.MaxMemory)
 	case c.Pathway.MaxContentBytes < 1 || c.Pathway.MaxTags < 1 || c.Pathway.MaxTagLength < 1 || c.Pathway.CompactBytes < 1:
 		return fmt.Errorf("pathway: max_content_bytes, max_tags, max_tag_length and compact_bytes must be positive")
 	case c.Observer.RingSize < 1 || c.Observer.RingSize > maxRingSize || c.Observer.EscalateAt < 1:

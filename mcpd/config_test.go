@@ -29,7 +29,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		if cfg.DataDir != c.want {
 			t.Errorf("env %v: data dir %q, want %q", c.env, cfg.DataDir, c.want)
 		}
-		if cfg.Objects.MaxBytes != 64<<20 || cfg.SQL.MaxConns != 4 {
+		if cfg.Objects.MaxBytes != 64<<20 || cfg.SQL.MaxConns != 4 || cfg.Vector.MaxMemory != 0 {
 			t.Errorf("defaults = %+v", cfg)
 		}
 	}
@@ -52,14 +52,18 @@ func TestLoadConfig_ShippedFile(t *testing.T) {
 
 func TestLoadConfig_FileAndEnv(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lakehouse.toml")
-	os.WriteFile(path, []byte("data_dir = \"/d\"\n[sql]\nthreads = 2\nmemory_limit = \"1GB\"\n[ingest]\nallowed_paths = [\"/in\"]\n"), 0o644)
+	os.WriteFile(path, []byte("data_dir = \"/d\"\n[sql]\nthreads = 2\nmemory_limit = \"1GB\"\n[ingest]\nallowed_paths = [\"/in\"]\n[vector]\nmax_memory = 1073741824\n"), 0o644)
 	cfg, err := loadConfig(path, envOf(map[string]string{"LAKEHOUSE_SQL_THREADS": "3", "LAKEHOUSE_INGEST_ALLOWED_PATHS": "/a:/b", "LAKEHOUSE_SERVER_STATELESS": "true"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.DataDir != "/d" || cfg.SQL.Threads != 3 || cfg.SQL.MemoryLimit != "1GB" || !cfg.Server.Stateless ||
-		!reflect.DeepEqual(cfg.Ingest.AllowedPaths, []string{"/a", "/b"}) {
+		!reflect.DeepEqual(cfg.Ingest.AllowedPaths, []string{"/a", "/b"}) || cfg.Vector.MaxMemory != 1<<30 {
 		t.Errorf("config = %+v", cfg)
+	}
+	cfg, err = loadConfig(path, envOf(map[string]string{"LAKEHOUSE_VECTOR_MAX_MEMORY": "2147483648"}))
+	if err != nil || cfg.Vector.MaxMemory != 2<<30 {
+		t.Errorf("LAKEHOUSE_VECTOR_MAX_MEMORY=2147483648: max_memory = %d, %v", cfg.Vector.MaxMemory, err)
 	}
 }
 
@@ -84,6 +88,9 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{write("[mcp]\nfence_data = \"yes\"\n"), nil, `mcp.fence_data is "yes": use auto`},
 		{"/does/not/exist.toml", nil, "read config"},
 		{"", map[string]string{"HOME": "/h", "LAKEHOUSE_SQL_THREADS": "many"}, `LAKEHOUSE_SQL_THREADS="many"`},
+		{write("[vector]\nmax_memory = -1\n"), nil, "vector.max_memory = -1: give bytes"},
+		{write("[vector]\nmax_memory = \"1GiB\"\n"), nil, "lakehouse.toml"},
+		{"", map[string]string{"HOME": "/h", "LAKEHOUSE_VECTOR_MAX_MEMORY": "1GiB"}, `LAKEHOUSE_VECTOR_MAX_MEMORY="1GiB": want a whole number`},
 	}
 	for _, c := range cases {
 		e := env

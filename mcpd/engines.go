@@ -99,8 +99,11 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedder: %w", err)
 	}
+	// One budget for the vector indexes and the pathway's trace index:
+	// vector.max_memory bounds them together.
 	vcfg := vector.Config{
 		FlatThreshold: cfg.Vector.FlatThreshold, M: cfg.Vector.M, EfConstruction: cfg.Vector.EfConstruction, SnapshotBytes: cfg.Vector.SnapshotBytes,
+		Budget: vector.NewBudget(cfg.Vector.MaxMemory),
 	}
 	vec, err := vector.Open(filepath.Join(cfg.DataDir, "vectors"), vcfg)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 type Vectors interface {
 	Create(ctx context.Context, name string, dim int, metric vector.Metric, model string) (vector.IndexInfo, error)
 	List() []vector.IndexInfo
+	Memory() (used, limit int64)
 	Unavailable() map[string]string
 	Info(name string) (vector.IndexInfo, error)
 	Drop(ctx context.Context, name string) error
@@ -60,9 +61,20 @@ type createIndexIn struct {
 }
 
 type listIndexesOut struct {
-	Indexes     []vector.IndexInfo `json:"indexes"`
-	Unavailable map[string]string  `json:"unavailable,omitempty" jsonschema:"indexes whose files are damaged, with the reason; drop_index removes them"`
-	Embedder    embed.Stats        `json:"embedder" jsonschema:"the model that embeds text in this server, its dimension, and its cache: size, entries, hits and misses"`
+	Indexes     []indexRow        `json:"indexes"`
+	Unavailable map[string]string `json:"unavailable,omitempty" jsonschema:"indexes whose files are damaged, with the reason; drop_index removes them"`
+	Memory      int64             `json:"memory" jsonschema:"bytes all vector indexes hold in memory, the trace index of pathway included"`
+	MaxMemory   int64             `json:"max_memory" jsonschema:"vector.max_memory: an upsert that would take memory past it fails until items are deleted or an index dropped; 0 means no limit"`
+	Embedder    embed.Stats       `json:"embedder" jsonschema:"the model that embeds text in this server, its dimension, and its cache: size, entries, hits and misses"`
+}
+
+// indexRow is an index as list_indexes lists it, with its memory as one
+// total, so that the list stays one flat table. The breakdown by part
+// (vectors, graph, ids, texts, metadata, postings) is in the index's
+// resource, lakehouse://indexes/{name}.
+type indexRow struct {
+	vector.IndexInfo
+	Memory int64 `json:"memory" jsonschema:"bytes the index holds in memory"`
 }
 
 type indexNameIn struct {
@@ -146,7 +158,7 @@ func vectorTools(b *Backends) []Tool {
 			"Create an empty vector index for the server model's embeddings (text in, text queries), or with dims for your own vectors.",
 			additive("Create vector index", false), b.createIndex),
 		define("list_indexes",
-			"List vector indexes (dims, metric, model, items) and the server's embedding model.",
+			"List vector indexes (dims, metric, model, items, memory) and the server's embedding model.",
 			readOnly("List vector indexes"), b.listIndexes),
 		define("drop_index",
 			"Delete a vector index. Cannot be undone.",
@@ -194,7 +206,13 @@ func (b *Backends) createIndex(ctx context.Context, in createIndexIn) (*vector.I
 }
 
 func (b *Backends) listIndexes(context.Context, struct{}) (listIndexesOut, error) {
-	return listIndexesOut{Indexes: b.Vectors.List(), Unavailable: b.Vectors.Unavailable(), Embedder: b.Embed.Stats()}, nil
+	infos := b.Vectors.List()
+	rows := make([]indexRow, len(infos))
+	for i, in := range infos {
+		rows[i] = indexRow{IndexInfo: in, Memory: in.Memory.Total}
+	}
+	used, limit := b.Vectors.Memory()
+	return listIndexesOut{Indexes: rows, Unavailable: b.Vectors.Unavailable(), Memory: used, MaxMemory: limit, Embedder: b.Embed.Stats()}, nil
 }
 
 func (b *Backends) dropIndex(ctx context.Context, in indexNameIn) (dropIndexOut, error) {

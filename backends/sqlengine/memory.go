@@ -1,27 +1,15 @@
 package sqlengine
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+
+	"lakehouse/internal/sysmem"
 )
 
 // DuckDB's default memory_limit is 80% of the memory it sees, which leaves
 // little for the rest of the server: the Go heap, the vector indexes, and a
 // second DuckDB (ingest opens its own). A database whose Config leaves
 // MemoryLimit empty gets a quarter instead.
-
-// Where Linux tells how much memory the process may use: the machine's
-// total, and the limit of its cgroup (v2, then v1) as seen from inside a
-// container.
-const (
-	meminfoFile = "/proc/meminfo"
-	cgroup2File = "/sys/fs/cgroup/memory.max"
-	cgroup1File = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
-)
 
 // memoryLimit is the memory_limit to set: the configured one, else a
 // quarter of the memory this process may use. It is "" (DuckDB's own
@@ -30,50 +18,9 @@ func (c Config) memoryLimit() string {
 	if c.MemoryLimit != "" {
 		return c.MemoryLimit
 	}
-	n := usableMemory(os.ReadFile)
+	n := sysmem.Usable()
 	if n <= 0 {
 		return ""
 	}
 	return fmt.Sprintf("%dMiB", n/4>>20)
-}
-
-// usableMemory returns the bytes of memory this process may use: the
-// machine's total, or its cgroup's limit when that is lower; 0 when the
-// total cannot be read. read reads a file (os.ReadFile outside tests).
-func usableMemory(read func(string) ([]byte, error)) int64 {
-	data, err := read(meminfoFile)
-	if err != nil {
-		return 0
-	}
-	total := memTotal(data)
-	for _, f := range []string{cgroup2File, cgroup1File} {
-		data, err := read(f)
-		if err != nil {
-			continue
-		}
-		// "max" (v2) and a number near 2^63 (v1) both mean no limit: the
-		// first does not parse, the second is above the total.
-		limit, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-		if err == nil && limit > 0 && limit < total {
-			total = limit
-		}
-	}
-	return total
-}
-
-// memTotal returns the MemTotal line of /proc/meminfo in bytes, or 0.
-func memTotal(meminfo []byte) int64 {
-	sc := bufio.NewScanner(bytes.NewReader(meminfo))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		if err != nil {
-			return 0
-		}
-		return kb << 10
-	}
-	return 0
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/sysmem"
 )
 
 // childEnv, when set, makes the test binary run one query as a child
@@ -186,7 +186,7 @@ func TestEngine_Query_OutOfMemory(t *testing.T) {
 // TestOpen_DefaultMemoryLimit checks that a database without a configured
 // memory_limit gets a quarter of the usable memory, not DuckDB's 80%.
 func TestOpen_DefaultMemoryLimit(t *testing.T) {
-	usable := usableMemory(os.ReadFile)
+	usable := sysmem.Usable()
 	if usable == 0 {
 		t.Skip("the usable memory cannot be read here")
 	}
@@ -214,34 +214,5 @@ func TestOpen_DefaultMemoryLimit(t *testing.T) {
 	}
 	if got != want {
 		t.Errorf("memory_limit = %s, want a quarter of %d MiB: %s", got, usable>>20, want)
-	}
-}
-
-func TestUsableMemory(t *testing.T) {
-	const meminfo = "MemTotal:       24683776 kB\nMemFree:        23965204 kB\n"
-	const total = 24683776 << 10
-	for _, tc := range []struct {
-		name  string
-		files map[string]string
-		want  int64
-	}{
-		{"machine", map[string]string{meminfoFile: meminfo}, total},
-		{"cgroup v2 unlimited", map[string]string{meminfoFile: meminfo, cgroup2File: "max\n"}, total},
-		{"cgroup v2 limit", map[string]string{meminfoFile: meminfo, cgroup2File: "2147483648\n"}, 2 << 30},
-		{"cgroup v1 unlimited", map[string]string{meminfoFile: meminfo, cgroup1File: "9223372036854771712\n"}, total},
-		{"cgroup v1 limit", map[string]string{meminfoFile: meminfo, cgroup1File: "1073741824\n"}, 1 << 30},
-		{"both, the lower wins", map[string]string{meminfoFile: meminfo, cgroup2File: "2147483648", cgroup1File: "1073741824"}, 1 << 30},
-		{"no meminfo", map[string]string{cgroup2File: "2147483648"}, 0},
-		{"bad meminfo", map[string]string{meminfoFile: "MemTotal: lots\n"}, 0},
-	} {
-		read := func(name string) ([]byte, error) {
-			if s, ok := tc.files[name]; ok {
-				return []byte(s), nil
-			}
-			return nil, errors.New("no such file")
-		}
-		if got := usableMemory(read); got != tc.want {
-			t.Errorf("%s: usableMemory = %d, want %d", tc.name, got, tc.want)
-		}
 	}
 }

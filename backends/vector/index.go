@@ -260,7 +260,15 @@ func (ix *index) info() IndexInfo {
 	return IndexInfo{
 		Name: ix.name, Dim: ix.dim, Metric: ix.metric, Model: ix.model,
 		Count: ix.seg.live(), Engine: engine, CreatedAt: ix.created,
+		Memory: ix.seg.memory(),
 	}
+}
+
+// memory returns what the index holds in memory.
+func (ix *index) memory() Memory {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.seg.memory()
 }
 
 func (ix *index) errClosed() error {
@@ -288,9 +296,17 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 	if err := ix.lockWriter(); err != nil {
 		return 0, err
 	}
+	// Nothing is written unless the budget has room for the items; it
+	// stays locked until they are in memory.
+	b := ix.cfg.Budget
+	if err := b.admit(ix, ps); err != nil {
+		ix.wmu.Unlock()
+		return 0, err
+	}
 	w := ix.log
 	seq, err := w.add(payload)
 	if err != nil {
+		b.mu.Unlock()
 		ix.wmu.Unlock()
 		return 0, err
 	}
@@ -299,6 +315,7 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 		ix.seg.put(p.id, p.vec, p.ex, p.doc)
 	}
 	ix.mu.Unlock()
+	b.mu.Unlock()
 	if err := ix.acknowledge(w, seq); err != nil {
 		return 0, err
 	}

@@ -100,6 +100,12 @@ type lexicon struct {
 	docs     int               // live slots with words
 	words    int64             // words in those slots
 
+	// For memory: the bytes of the terms, and of the arrays of the
+	// postings lists; inSlab has a bit set for each term whose list still
+	// lies in the slab that link laid out (see grew).
+	termBytes, postingBytes int64
+	inSlab                  []uint64
+
 	// pending is set while a segment is read from disk: its slots are
 	// appended without their words, and link indexes the texts of the live
 	// ones at the end, all at once.
@@ -119,7 +125,11 @@ func (l *lexicon) add(d document) {
 	}
 	for _, tc := range d.terms {
 		id := l.intern(tc.term)
-		l.postings[id] = append(l.postings[id], posting{slot, tc.tf})
+		list := append(l.postings[id], posting{slot, tc.tf})
+		if cap(list) != cap(l.postings[id]) {
+			l.grew(id, cap(l.postings[id]), cap(list))
+		}
+		l.postings[id] = list
 		l.df[id]++
 		l.fwd = append(l.fwd, posting{id, tc.tf})
 	}
@@ -184,6 +194,24 @@ func (l *lexicon) link(extras []*extra, dead []uint64) {
 			l.postings[p.id] = append(l.postings[p.id], posting{uint32(slot), p.tf})
 		}
 	}
+	l.postingBytes = 8 * int64(cap(slab))
+	l.inSlab = make([]uint64, (len(l.df)+63)/64)
+	for i := range l.inSlab {
+		l.inSlab[i] = ^uint64(0)
+	}
+}
+
+// grew counts the postings list of term id moving to a new array, of
+// capacity to from from. The old array is garbage, unless it lies in
+// link's slab: the slab stays whole while any list lies in it, and is
+// counted until the lexicon is built again.
+func (l *lexicon) grew(id uint32, from, to int) {
+	l.postingBytes += 8 * int64(to)
+	if w, bit := int(id>>6), uint64(1)<<(id&63); w < len(l.inSlab) && l.inSlab[w]&bit != 0 {
+		l.inSlab[w] &^= bit
+	} else {
+		l.postingBytes -= 8 * int64(from)
+	}
 }
 
 // intern returns the id of term, numbering it if it is new.
@@ -193,6 +221,7 @@ func (l *lexicon) intern(term string) uint32 {
 		id = uint32(len(l.terms))
 		l.ids[term] = id
 		l.terms = append(l.terms, term)
+		l.termBytes += heapSize(len(term))
 		l.postings = append(l.postings, nil)
 		l.df = append(l.df, 0)
 	}
@@ -297,12 +326,9 @@ func (sc *scratch) clearLexical() {
 	sc.touched = sc.touched[:0]
 }
 
-// bytes estimates the memory the lexicon holds.
+// bytes returns the memory the lexicon holds (see memory.go).
 func (l *lexicon) bytes() int64 {
-	b := 8*int64(cap(l.fwd)) + 4*int64(cap(l.fwdAt)+cap(l.docLen)+cap(l.df)) + 24*int64(cap(l.postings)) + 16*int64(cap(l.terms))
-	for i, t := range l.terms {
-		// The term's bytes, its map entry (as in segment.bytes) and its list.
-		b += int64(len(t)) + 40 + 8*int64(cap(l.postings[i]))
-	}
-	return b
+	return 8*int64(cap(l.fwd)+cap(l.inSlab)) + 4*int64(cap(l.fwdAt)+cap(l.docLen)+cap(l.df)) +
+		sliceHeader*int64(cap(l.postings)) + stringHeader*int64(cap(l.terms)) +
+		l.termBytes + l.postingBytes + mapBytes(len(l.ids), idSlot)
 }

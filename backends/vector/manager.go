@@ -82,6 +82,7 @@ func (m *Manager) load() error {
 			continue
 		}
 		m.indexes[name] = ix
+		m.cfg.Budget.join(ix)
 		slog.Debug("vector index loaded", "index", name, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
@@ -162,6 +163,7 @@ func (m *Manager) Create(ctx context.Context, name string, dim int, metric Metri
 		return IndexInfo{}, fmt.Errorf("create vector index %q: %w", name, err)
 	}
 	m.indexes[name] = ix
+	m.cfg.Budget.join(ix)
 	return ix.info(), nil
 }
 
@@ -175,6 +177,13 @@ func (m *Manager) List() []IndexInfo {
 		out = append(out, m.indexes[name].info())
 	}
 	return out
+}
+
+// Memory returns the bytes that the indexes of the Manager's budget hold
+// together (those of other Managers sharing it included), and its limit;
+// 0 means no limit. See [Config.Budget].
+func (m *Manager) Memory() (used, limit int64) {
+	return m.cfg.Budget.used(), m.cfg.Budget.limit
 }
 
 // Unavailable returns the indexes that could not be opened, each with the
@@ -212,6 +221,7 @@ func (m *Manager) Drop(ctx context.Context, name string) error {
 	delete(m.indexes, name)
 	delete(m.broken, name)
 	if ix != nil {
+		m.cfg.Budget.leave(ix)
 		if err := ix.close(true); err != nil {
 			slog.Warn("closing a dropped vector index", "index", name, "err", err)
 		}
@@ -310,6 +320,7 @@ func (m *Manager) Close() error {
 	m.closed = true
 	var errList []error
 	for _, name := range slices.Sorted(maps.Keys(m.indexes)) {
+		m.cfg.Budget.leave(m.indexes[name])
 		if err := m.indexes[name].close(false); err != nil {
 			errList = append(errList, fmt.Errorf("close vector index %q: %w", name, err))
 		}

@@ -71,18 +71,26 @@ type segment struct {
 	slots  map[string]uint32 // id -> slot of its live item
 	lex    *lexicon
 	g      *graph
+
+	// What the slots hold beyond the slices' capacities, for memory: the
+	// bytes of their ids, of their texts, and of the rest of their extras
+	// (see extra.bytes); and the entries slots has room for, its size
+	// hint or the most it has held, since a Go map never shrinks.
+	idBytes, textBytes, metaBytes int64
+	mapRoom                       int
 }
 
 func newSegment(dim int, l2 bool, capacity int) *segment {
 	return &segment{
-		dim:    dim,
-		l2:     l2,
-		vecs:   make([]float32, 0, capacity*dim),
-		ids:    make([]string, 0, capacity),
-		extras: make([]*extra, 0, capacity),
-		dead:   make([]uint64, 0, (capacity+63)/64),
-		slots:  make(map[string]uint32, capacity),
-		lex:    newLexicon(),
+		dim:     dim,
+		l2:      l2,
+		vecs:    make([]float32, 0, capacity*dim),
+		ids:     make([]string, 0, capacity),
+		extras:  make([]*extra, 0, capacity),
+		dead:    make([]uint64, 0, (capacity+63)/64),
+		slots:   make(map[string]uint32, capacity),
+		lex:     newLexicon(),
+		mapRoom: capacity,
 	}
 }
 
@@ -99,6 +107,16 @@ func (s *segment) isDead(i uint32) bool { return s.dead[i>>6]&(1<<(i&63)) != 0 }
 // appendSlot adds a slot without looking at other slots of the same id;
 // doc is its text analysed.
 func (s *segment) appendSlot(id string, vec []float32, ex *extra, doc document) uint32 {
+	i := s.push(id, vec, ex)
+	s.slots[id] = i
+	s.mapRoom = max(s.mapRoom, len(s.slots))
+	s.lex.add(doc)
+	return i
+}
+
+// push appends a slot's id, extra and vector, and counts their memory;
+// the caller indexes its text.
+func (s *segment) push(id string, vec []float32, ex *extra) uint32 {
 	i := uint32(len(s.ids))
 	s.ids = append(s.ids, id)
 	s.extras = append(s.extras, ex)
@@ -106,8 +124,10 @@ func (s *segment) appendSlot(id string, vec []float32, ex *extra, doc document) 
 	if int(i>>6) >= len(s.dead) {
 		s.dead = append(s.dead, 0)
 	}
-	s.slots[id] = i
-	s.lex.add(doc)
+	text, meta := ex.bytes()
+	s.idBytes += heapSize(len(id))
+	s.textBytes += text
+	s.metaBytes += meta
 	return i
 }
 
@@ -236,32 +256,10 @@ func (s *segment) exact(q []float32, k int, acc *acceptor, sc *scratch) []cand {
 	return sc.sorted
 }
 
-// bytes estimates the memory the segment holds, graph and lexical index
-// included, not counting the text and metadata of items.
-func (s *segment) bytes() int64 {
-	b := 4*int64(cap(s.vecs)) + 16*int64(cap(s.ids)) + 8*int64(cap(s.extras)) + 8*int64(cap(s.dead))
-	for _, id := range s.ids {
-		b += int64(len(id))
-	}
-	// A Go map spends roughly 40 bytes per entry here: the key's string
-	// header, the value, the control byte and spare capacity.
-	b += 40 * int64(len(s.slots))
-	if s.g != nil {
-		b += s.g.bytes()
-	}
-	return b + s.lex.bytes()
-}
-
 // appendDead adds a tombstoned slot, as found in a snapshot. Its text is
 // not indexed: no search can find it.
 func (s *segment) appendDead(id string, vec []float32, ex *extra) {
-	i := uint32(len(s.ids))
-	s.ids = append(s.ids, id)
-	s.extras = append(s.extras, ex)
-	s.vecs = append(s.vecs, vec...)
-	if int(i>>6) >= len(s.dead) {
-		s.dead = append(s.dead, 0)
-	}
+	i := s.push(id, vec, ex)
 	s.dead[i>>6] |= 1 << (i & 63)
 	s.nDead++
 	s.lex.add(document{})

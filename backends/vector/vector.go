@@ -51,6 +51,15 @@
 // logs across crashes. This one is about 300 lines, splits words with the
 // embedders' tokenizer, and needs no files.
 //
+// # Memory
+//
+// Every index counts the bytes it holds, by part, in O(1) ([Memory], in
+// [IndexInfo]; memory.go says how). A [Budget] bounds the total of the
+// indexes of one or more Managers: an upsert that would take it past its
+// limit fails with a TooLarge error before anything of it is written.
+// Deletes and searches always work; deleted items' memory is freed when
+// their index compacts (see Engine).
+//
 // # Durability
 //
 // Upsert and Delete return once their log record is fsynced; concurrent
@@ -106,6 +115,7 @@ type IndexInfo struct {
 	Count     int       `json:"count"`      // live items
 	Engine    string    `json:"engine"`     // "flat" or "hnsw"
 	CreatedAt time.Time `json:"created_at"` // UTC
+	Memory    Memory    `json:"memory"`     // what it holds in memory; Config.Budget bounds the total
 }
 
 // Item is one vector with its id, and optionally the text it embeds and
@@ -189,6 +199,11 @@ type Config struct {
 	EfConstruction  int     // breadth of the search that links a new node; 0 means 200
 	RebuildFraction float64 // tombstones, as a fraction of slots, that trigger a rebuild; 0 means 0.2
 	SnapshotBytes   int64   // log size that triggers a new snapshot; 0 means 64 MiB
+
+	// Budget bounds the memory of the Manager's indexes, together with
+	// those of any other Manager given the same Budget; nil means one of
+	// its own, of DefaultMaxMemory.
+	Budget *Budget
 }
 
 // Defaults of Config.
@@ -216,6 +231,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotBytes <= 0 {
 		c.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if c.Budget == nil {
+		c.Budget = NewBudget(0)
 	}
 	return c
 }
