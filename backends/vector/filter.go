@@ -6,6 +6,8 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
+	"unique"
 
 	"lakehouse/backends/errs"
 )
@@ -217,7 +219,7 @@ func (f *filter) match(e *extra) bool {
 	}
 	for i := range f.conds {
 		c := &f.conds[i]
-		v, ok := e.attrs[c.key]
+		v, ok := e.attr(c.key)
 		if !ok || !c.matchValue(v) {
 			return false
 		}
@@ -265,17 +267,25 @@ func (c *cond) matchScalar(v any) bool {
 	}
 }
 
+// An attr is a metadata value that filters can test, under its key.
+type attr struct {
+	key string
+	val any
+}
+
 // attrsOf keeps the parts of a metadata object that filters can test: its
-// top-level scalars and lists of scalars, in canonical form. Nested objects
-// are left out.
-func attrsOf(meta map[string]any) map[string]any {
+// top-level scalars and lists of scalars, in canonical form, sorted by key.
+// Nested objects are left out. A slice rather than a map: an item has a
+// handful of keys, which a map would spend over 300 bytes on, and the keys
+// are interned, since items of an index mostly share them.
+func attrsOf(meta map[string]any) []attr {
 	if len(meta) == 0 {
 		return nil
 	}
-	attrs := make(map[string]any, len(meta))
+	attrs := make([]attr, 0, len(meta))
 	for k, v := range meta {
 		if s, ok := canonScalar(v); ok {
-			attrs[k] = s
+			attrs = append(attrs, attr{unique.Make(k).Value(), s})
 			continue
 		}
 		if list, ok := v.([]any); ok {
@@ -285,8 +295,18 @@ func attrsOf(meta map[string]any) map[string]any {
 					keep = append(keep, s)
 				}
 			}
-			attrs[k] = keep
+			attrs = append(attrs, attr{unique.Make(k).Value(), keep})
 		}
 	}
+	slices.SortFunc(attrs, func(a, b attr) int { return strings.Compare(a.key, b.key) })
 	return attrs
+}
+
+// attr returns the value of e's metadata that filters test under key.
+func (e *extra) attr(key string) (any, bool) {
+	i, ok := slices.BinarySearchFunc(e.attrs, key, func(a attr, k string) int { return strings.Compare(a.key, k) })
+	if !ok {
+		return nil, false
+	}
+	return e.attrs[i].val, true
 }

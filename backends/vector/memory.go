@@ -51,12 +51,12 @@ const (
 	stringHeader = 16
 	sliceHeader  = 24
 	ifaceValue   = 16
-	extraStruct  = 48 // an extra: a string, a slice and a map pointer
+	extraStruct  = 64 // an extra: a string and two slices
 
-	// The slots of the maps here: a string key with a uint32 value
-	// (padded to 8), and a string key with an interface value.
+	// The slot of the id map (a string key with a uint32 value, padded to
+	// 8), and an attr (a string and an interface value).
 	idSlot   = 24
-	attrSlot = 32
+	attrSize = 32
 )
 
 // heapSize is what the Go allocator takes for an object of n bytes without
@@ -104,9 +104,10 @@ func (e *extra) bytes() (text, meta int64) {
 	if e == nil {
 		return 0, 0
 	}
-	meta = extraStruct + heapSize(cap(e.meta)) + mapBytes(len(e.attrs), attrSlot)
-	for k, v := range e.attrs {
-		meta += heapSize(len(k)) + valueBytes(v)
+	// The keys of attrs are interned: shared by the items, not counted.
+	meta = extraStruct + heapSize(cap(e.meta)) + heapSize(attrSize*cap(e.attrs))
+	for _, a := range e.attrs {
+		meta += valueBytes(a.val)
 	}
 	return heapSize(len(e.text)), meta
 }

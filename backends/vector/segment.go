@@ -11,7 +11,7 @@ import (
 type extra struct {
 	text  string
 	meta  []byte         // the metadata object as JSON; nil when there is none
-	attrs map[string]any // its top-level values, for filters (see attrsOf)
+	attrs []attr // its top-level values, for filters (see attrsOf)
 }
 
 // setMeta stores b, a JSON object, as e's metadata.
