@@ -12,58 +12,52 @@ package sqlengine
 //
 // DuckDB streams the result into the file with its own parallel writers and
 // bounded memory, and Export then copies the file to the caller's writer and
-// deletes it. Arrow IPC has no writer in DuckDB: it is written as
-// uncompressed Parquet, which arrow-go reads back as record batches
-// (arrowBatchRows at a time) and writes as an IPC stream.
+// deletes it. Arrow IPC has no writer in DuckDB: it is written as a folder
+// of uncompressed Parquet parts, which arrow-go reads back as record
+// batches and writes as an IPC stream while DuckDB writes the next parts
+// (see export_arrow.go).
 //
 // Why this keeps the sandbox as strong as it was:
 //
 //   - The COPY is the engine's, not the caller's. A caller's statement can
 //     never be a COPY (prepareRead refuses it) and is only ever placed
-//     inside the parentheses of this one, after DuckDB has proved that it is
+//     inside the parentheses of this one (as a subquery of the engine's
+//     SELECT, for casts and row numbers), after DuckDB has proved that it is
 //     a single query node whose syntax tree passed checkTree (the same proof
 //     that rowcap.go relies on for LIMIT).
 //   - The target is inside DuckDB's own temp folder, which DuckDB allows
 //     with enable_external_access off and lock_configuration on: no setting
 //     is changed, and every other path stays refused. The folder is emptied
 //     when the database opens, so a crash leaves nothing behind for long.
-//   - The file name holds 128 random bits and is removed as soon as it is
-//     copied, on every path. The temp folder's path shows only in settings,
-//     which names.go refuses. A caller who guessed it could read a
+//   - The file name (for Arrow, the folder's) holds 128 random bits and is
+//     removed as soon as it is copied, on every path. The temp folder's
+//     path shows only in settings, which names.go refuses. A caller who guessed it could read a
 //     concurrent export of another caller (DuckDB lets every query read its
 //     temp folder), which holds only rows of the same datasets that caller
 //     may query anyway.
 //
 // Memory: DuckDB's COPY and arrow-go's reader both hold about one row group
 // at a time, so the memory an export needs does not grow with its rows. The
-// disk does: the file in the temp folder is as big as the output.
+// disk does: the file in the temp folder is as big as the output (for
+// Arrow, the parts not sent yet).
 //
-// The query slot is held while DuckDB runs the COPY and given back before
-// the file is copied out, so a slow reader does not keep other queries
-// waiting.
+// The query slot is held while DuckDB runs the COPY and given back when it
+// returns, before the rest is copied out, so a slow reader does not keep
+// other queries waiting.
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql/driver"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"lakehouse/backends/errs"
@@ -124,10 +118,6 @@ func FormatFor(mediaType string) (Format, bool) {
 // PreviewRows is the number of leading rows an [Export] keeps as a preview.
 const PreviewRows = 5
 
-// arrowBatchRows is the number of rows in each record batch of an Arrow
-// export.
-const arrowBatchRows = 64 << 10
-
 // copyBufferBytes is the size of the buffer that copies an export file out.
 const copyBufferBytes = 1 << 20
 
@@ -153,8 +143,11 @@ type Export struct {
 // written to a file: EXPLAIN and PRAGMA.
 //
 // An error from w stops the export and is returned, wrapped; what was
-// written by then is a partial file. Nothing is left in the temp folder,
-// whatever happens. A column name that repeats gets a suffix in the file
+// written by then is a partial file. So does an error of the query while
+// DuckDB runs it (a failed cast, say): the other formats have written
+// nothing by then, but Arrow, whose rows are sent while DuckDB writes the
+// rest, may have written part of the stream, without its end. Nothing is
+// left in the temp folder, whatever happens. A column name that repeats gets a suffix in the file
 // ("a", "a_1"), as DuckDB's COPY writes it; Columns keeps the names as
 // Query gives them.
 //
@@ -178,31 +171,45 @@ func (e *Engine) Export(ctx context.Context, query string, f Format, w io.Writer
 		return Export{}, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales")
 	}
 
-	out, err := e.copyOut(ctx, start, query, f)
-	if err != nil {
-		return Export{}, err
-	}
-	defer out.root.Close()
-	defer out.root.Remove(out.name)
-
 	cw := &countingWriter{w: w}
-	switch f {
-	case Arrow:
-		out.Rows, err = writeArrow(ctx, out.root, out.name, cw)
-	default:
-		err = copyFile(ctx, out.root, out.name, cw)
+	var exp Export
+	if f == Arrow {
+		exp, err = e.exportArrow(ctx, start, query, cw)
+	} else {
+		exp, err = e.exportFile(ctx, start, query, f, cw)
 	}
-	out.Bytes = cw.n
 	if err != nil {
-		if ctx.Err() != nil {
-			return Export{}, e.queryError(ctx, start, ctx.Err())
-		}
 		return Export{}, err
+	}
+	exp.Bytes = cw.n
+	return exp, nil
+}
+
+// sendError returns err, which stopped an export's copy to its writer, or
+// the query's error when ctx ended.
+func (e *Engine) sendError(ctx context.Context, start time.Time, err error) error {
+	if ctx.Err() != nil {
+		return e.queryError(ctx, start, ctx.Err())
+	}
+	return err
+}
+
+// exportFile is Export for the formats DuckDB writes itself: the file it
+// wrote is copied to w as it is.
+func (e *Engine) exportFile(ctx context.Context, start time.Time, query string, f Format, w io.Writer) (Export, error) {
+	out, err := e.copyOut(ctx, start, query, f, nil)
+	if err != nil {
+		return Export{}, err
+	}
+	defer out.remove()
+	if err := copyFile(ctx, out.root, out.name, w); err != nil {
+		return Export{}, e.sendError(ctx, start, err)
 	}
 	return out.Export, nil
 }
 
-// written is an export file in the temp folder, not yet copied out.
+// written is an export file in the temp folder, not yet copied out: for
+// Arrow, the folder of its parts.
 type written struct {
 	Export
 	root *os.Root // the temp folder
@@ -210,13 +217,19 @@ type written struct {
 	path string   // and its absolute path
 }
 
+// remove removes the file (or folder) and closes the root.
+func (t *written) remove() {
+	t.root.RemoveAll(t.name)
+	t.root.Close()
+}
+
 // copyOut checks query, takes a query slot, and has DuckDB write the whole
 // result to a new file in its temp folder, in the form f is made from. The
-// caller removes the file and closes the root.
-func (e *Engine) copyOut(ctx context.Context, start time.Time, query string, f Format) (*written, error) {
+// caller removes the file, with began as copyQuery says.
+func (e *Engine) copyOut(ctx context.Context, start time.Time, query string, f Format, began func(*written)) (*written, error) {
 	var out *written
 	err := e.withConn(ctx, start, nil, nil, func(conn driver.Conn) (err error) {
-		out, err = copyQuery(ctx, conn, query, f)
+		out, err = copyQuery(ctx, conn, query, f, began)
 		return err
 	})
 	return out, err
@@ -224,8 +237,10 @@ func (e *Engine) copyOut(ctx context.Context, start time.Time, query string, f F
 
 // copyQuery checks query on conn as Query does, reads its preview, and
 // runs the COPY that writes its result to a new file in the temp folder.
-// On error no file is left.
-func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format) (_ *written, err error) {
+// When began is nil, no file is left on error. Otherwise began is given the
+// file before the COPY runs, so that it can be read while DuckDB writes it,
+// and the caller removes it whatever copyQuery returns.
+func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format, began func(*written)) (_ *written, err error) {
 	// A statement that DuckDB will not serialize is not a query node: a
 	// write (refused by prepareRead, with the message Query gives), or an
 	// EXPLAIN or a PRAGMA, which cannot stand inside a COPY.
@@ -256,7 +271,17 @@ func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format) (_
 		return nil, errs.New(errs.Invalid, "cannot export this statement: send it without the semicolon at its end")
 	}
 
-	out, err := copyToTemp(ctx, conn, "export", string(f), func(path string) string { return copyStatement(body, res.Columns, f, path) })
+	copy := func(path string) string { return copyStatement(body, res.Columns, f, path) }
+	var out *written
+	if began == nil {
+		out, err = copyToTemp(ctx, conn, "export", string(f), copy)
+	} else {
+		if out, err = newTemp(ctx, conn, "export", string(f)); err != nil {
+			return nil, err
+		}
+		began(out)
+		err = out.copy(ctx, conn, copy(out.path))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +293,21 @@ func copyQuery(ctx context.Context, conn driver.Conn, query string, f Format) (_
 // into a new file, named prefix-<random>.ext, of its temp folder, and
 // returns the file with the rows written (Export.Rows). On error no file is
 // left.
-func copyToTemp(ctx context.Context, conn driver.Conn, prefix, ext string, copy func(path string) string) (_ *written, err error) {
+func copyToTemp(ctx context.Context, conn driver.Conn, prefix, ext string, copy func(path string) string) (*written, error) {
+	out, err := newTemp(ctx, conn, prefix, ext)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.copy(ctx, conn, copy(out.path)); err != nil {
+		out.remove()
+		return nil, err
+	}
+	return out, nil
+}
+
+// newTemp opens DuckDB's temp folder and names a new file in it,
+// prefix-<random>.ext, which does not exist yet.
+func newTemp(ctx context.Context, conn driver.Conn, prefix, ext string) (*written, error) {
 	dir, err := tempDirOf(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -280,31 +319,28 @@ func copyToTemp(ctx context.Context, conn driver.Conn, prefix, ext string, copy 
 	var rnd [16]byte
 	rand.Read(rnd[:])
 	name := prefix + "-" + hex.EncodeToString(rnd[:]) + "." + ext
-	defer func() {
-		if err != nil {
-			root.Remove(name)
-			root.Close()
-		}
-	}()
-	path := filepath.Join(dir, name)
-	stmt, err := prepareOne(conn, copy(path))
+	return &written{root: root, name: name, path: filepath.Join(dir, name)}, nil
+}
+
+// copy runs query, a COPY into t, and sets t.Rows to the rows it wrote.
+func (t *written) copy(ctx context.Context, conn driver.Conn, query string) error {
+	stmt, err := prepareOne(conn, query)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer stmt.Close()
-	if t, err := stmt.StatementType(); err != nil || t != duckdb.STATEMENT_TYPE_COPY {
+	if typ, err := stmt.StatementType(); err != nil || typ != duckdb.STATEMENT_TYPE_COPY {
 		// Cannot happen: the body parsed alone as one query node.
-		return nil, fmt.Errorf("sqlengine: %s statement is not a COPY (type %d, %v)", prefix, t, err)
+		return fmt.Errorf("sqlengine: %s statement is not a COPY (type %d, %v)", t.name, typ, err)
 	}
 	r, err := stmt.ExecContext(ctx, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rows, err := r.RowsAffected()
-	if err != nil {
-		return nil, fmt.Errorf("sqlengine: %s rows: %w", prefix, err)
+	if t.Rows, err = r.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlengine: %s rows: %w", t.name, err)
 	}
-	return &written{Export: Export{Rows: rows}, root: root, name: name, path: path}, nil
+	return nil
 }
 
 // tempDirOf returns DuckDB's temp folder, an absolute path.
@@ -344,17 +380,17 @@ func copyStatement(body string, cols []Column, f Format, path string) string {
 	case Parquet:
 		options = "FORMAT parquet"
 	case Arrow:
-		options = "FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE " + strconv.Itoa(arrowBatchRows)
-		cast = arrowCast
+		return "COPY (\n" + selectCast(body, cols, arrowCast, arrowRowNumber) + "\n) TO " + QuoteString(path) + " (" + arrowOptions + ")"
 	}
 	return "COPY (\n" + selectCast(body, cols, cast) + "\n) TO " + QuoteString(path) + " (" + options + ")"
 }
 
-// selectCast returns body, or, when cast changes some column, a SELECT over
-// body that applies it. The columns of body are renamed c0, c1, ... inside,
-// which keeps repeated names apart, and get their own names back outside.
-func selectCast(body string, cols []Column, cast func(typ string) string) string {
-	if cast == nil {
+// selectCast returns body, or, when cast changes some column or there are
+// extra columns, a SELECT over body that applies it and adds them after
+// body's. The columns of body are renamed c0, c1, ... inside, which keeps
+// repeated names apart, and get their own names back outside.
+func selectCast(body string, cols []Column, cast func(typ string) string, extra ...string) string {
+	if cast == nil && len(extra) == 0 {
 		return body
 	}
 	exprs := make([]string, len(cols))
@@ -363,16 +399,20 @@ func selectCast(body string, cols []Column, cast func(typ string) string) string
 	for i, c := range cols {
 		aliases[i] = fmt.Sprintf("c%d", i)
 		exprs[i] = aliases[i]
-		if expr := cast(c.Type); expr != "" {
+		var expr string
+		if cast != nil {
+			expr = cast(c.Type)
+		}
+		if expr != "" {
 			exprs[i] = fmt.Sprintf(expr, aliases[i])
 			changed = true
 		}
 		exprs[i] += " AS " + QuoteIdent(c.Name)
 	}
-	if !changed {
+	if !changed && len(extra) == 0 {
 		return body
 	}
-	return "SELECT " + strings.Join(exprs, ", ") + " FROM (\n" + body + "\n) AS t(" + strings.Join(aliases, ", ") + ")"
+	return "SELECT " + strings.Join(append(exprs, extra...), ", ") + " FROM (\n" + body + "\n) AS t(" + strings.Join(aliases, ", ") + ")"
 }
 
 // csvCast writes nested values as JSON text: DuckDB's own text for them
@@ -380,21 +420,6 @@ func selectCast(body string, cols []Column, cast func(typ string) string) string
 func csvCast(typ string) string {
 	if isNested(typ) {
 		return "to_json(%s)::VARCHAR"
-	}
-	return ""
-}
-
-// arrowCast writes as text the types that Parquet cannot carry exactly or
-// that arrow-go cannot read back from DuckDB's Parquet: DuckDB writes
-// HUGEINT as DOUBLE, and INTERVAL, TIMETZ, BIT and UNION have no Arrow
-// reading in pqarrow. UUID becomes its canonical text rather than 16 bytes.
-func arrowCast(typ string) string {
-	t := strings.ToUpper(strings.TrimSpace(typ))
-	switch {
-	case t == "HUGEINT", t == "UHUGEINT", t == "BIGNUM", t == "VARINT", t == "INTERVAL",
-		t == "TIMETZ", t == "TIME WITH TIME ZONE", t == "BIT", t == "UUID",
-		strings.HasPrefix(t, "UNION("):
-		return "%s::VARCHAR"
 	}
 	return ""
 }
@@ -444,98 +469,4 @@ func copyFile(ctx context.Context, root *os.Root, name string, w io.Writer) erro
 			return fmt.Errorf("sqlengine: read export file: %w", rerr)
 		}
 	}
-}
-
-// writeArrow reads the Parquet file name in root as record batches and
-// writes them to w as an Arrow IPC stream. It returns the rows written.
-func writeArrow(ctx context.Context, root *os.Root, name string, w io.Writer) (int64, error) {
-	f, err := root.Open(name)
-	if err != nil {
-		return 0, fmt.Errorf("sqlengine: open export file: %w", err)
-	}
-	defer f.Close()
-	// Buffers come from C's heap and go back as soon as a batch is
-	// released, so the memory an export holds does not wait for Go's
-	// collector.
-	mem := mallocator.NewMallocator()
-	// BufferedStreamEnabled would read less at once, but it returned wrong
-	// values (arrow-go v18.5.1, nullable BIGINT near the end of a row
-	// group): the whole column chunk of a row group is read instead, which
-	// ROW_GROUP_SIZE keeps small.
-	props := parquet.NewReaderProperties(mem)
-	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
-	if err != nil {
-		return 0, fmt.Errorf("sqlengine: read export file: %w", err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: arrowBatchRows}, mem)
-	if err != nil {
-		return 0, fmt.Errorf("sqlengine: read export file: %w", err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return 0, fmt.Errorf("sqlengine: read export file: %w", err)
-	}
-	defer rr.Release()
-
-	// The Parquet reader tags every field with its Parquet field id, which
-	// means nothing to a reader of the stream.
-	schema := plainSchema(rr.Schema())
-	iw := ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem))
-	var rows int64
-	for rr.Next() {
-		if err := ctx.Err(); err != nil {
-			iw.Close()
-			return rows, err
-		}
-		b := rr.RecordBatch()
-		rec := array.NewRecordBatch(schema, b.Columns(), b.NumRows())
-		err := iw.Write(rec)
-		rec.Release()
-		if err != nil {
-			return rows, fmt.Errorf("sqlengine: write export: %w", err)
-		}
-		rows += b.NumRows()
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		iw.Close()
-		return rows, fmt.Errorf("sqlengine: read export file: %w", err)
-	}
-	if err := iw.Close(); err != nil {
-		return rows, fmt.Errorf("sqlengine: write export: %w", err)
-	}
-	return rows, nil
-}
-
-// plainSchema returns s without the metadata of its fields, nested ones
-// included.
-func plainSchema(s *arrow.Schema) *arrow.Schema {
-	fields := make([]arrow.Field, s.NumFields())
-	for i, f := range s.Fields() {
-		fields[i] = plainField(f)
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
-func plainField(f arrow.Field) arrow.Field {
-	f.Metadata = arrow.Metadata{}
-	switch t := f.Type.(type) {
-	case *arrow.ListType:
-		f.Type = arrow.ListOfField(plainField(t.ElemField()))
-	case *arrow.LargeListType:
-		f.Type = arrow.LargeListOfField(plainField(t.ElemField()))
-	case *arrow.FixedSizeListType:
-		f.Type = arrow.FixedSizeListOfField(t.Len(), plainField(t.ElemField()))
-	case *arrow.StructType:
-		sub := make([]arrow.Field, t.NumFields())
-		for i, sf := range t.Fields() {
-			sub[i] = plainField(sf)
-		}
-		f.Type = arrow.StructOf(sub...)
-	case *arrow.MapType:
-		m := arrow.MapOfFields(plainField(t.KeyField()), plainField(t.ItemField()))
-		m.KeysSorted = t.KeysSorted
-		f.Type = m
-	}
-	return f
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -386,6 +387,99 @@ func TestEngine_Export_SlotBusy(t *testing.T) {
 	cancel()
 	<-held
 	<-held
+}
+
+// TestEngine_Export_ArrowOrder exports results that DuckDB reads on
+// several threads, and that fill many parts, and finds the rows in order.
+func TestEngine_Export_ArrowOrder(t *testing.T) {
+	const n = 1000000
+	data := t.TempDir()
+	// Row groups of 122880 rows, DuckDB's default, which its threads scan
+	// side by side.
+	big := mustParquet(t, filepath.Join(data, "big.parquet"), fmt.Sprintf("SELECT i, 'row ' || i AS s FROM range(%d) t(i)", n))
+	tmp := filepath.Join(t.TempDir(), "duckdb-tmp")
+	e, _ := newTestEngine(t, Config{TempDir: tmp, Threads: 4}, data, View{Name: "big", Files: []string{big}})
+	for _, c := range []struct {
+		query string
+		want  func(row int64) int64
+	}{
+		{"SELECT i, s FROM big", func(row int64) int64 { return row }},
+		{"SELECT i, s FROM big ORDER BY i DESC", func(row int64) int64 { return n - 1 - row }},
+	} {
+		var buf bytes.Buffer
+		exp, err := e.Export(context.Background(), c.query, Arrow, &buf)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		r, err := ipc.NewReader(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var row int64
+		for r.Next() {
+			rec := r.RecordBatch()
+			is, ss := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String)
+			for j := range is.Len() {
+				if want := c.want(row); is.Value(j) != want || ss.Value(j) != fmt.Sprintf("row %d", want) {
+					t.Fatalf("%s: row %d is %d %q, want %d", c.query, row, is.Value(j), ss.Value(j), want)
+				}
+				row++
+			}
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		if row != n || exp.Rows != n {
+			t.Errorf("%s: read %d rows, Export says %d, want %d", c.query, row, exp.Rows, n)
+		}
+		wantNoTempFiles(t, tmp)
+	}
+}
+
+// TestEngine_Export_QueryFails: a query that fails after DuckDB wrote some
+// of its rows gives DuckDB's error, and leaves nothing in the temp folder.
+func TestEngine_Export_QueryFails(t *testing.T) {
+	e, tmp := exportEngine(t, Config{Threads: 1})
+	const q = "SELECT i, (CASE WHEN i = 900000 THEN 'x' ELSE i::VARCHAR END)::INTEGER AS n FROM range(1000000) t(i)"
+	for _, f := range formats {
+		_, err := e.Export(context.Background(), q, f, io.Discard)
+		wantErr(t, string(f), err, errs.Invalid, `Could not convert string 'x' to INT32`)
+		wantNoTempFiles(t, tmp)
+	}
+}
+
+// TestPartClosed: a part is closed once the next one exists and no file
+// descriptor is open on it.
+func TestPartClosed(t *testing.T) {
+	root, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	f, err := root.Create("part-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if partClosed(root, "part-0", "part-1") {
+		t.Error("closed before the next part exists")
+	}
+	next, err := root.Create("part-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Close()
+	if partClosed(root, "part-0", "part-1") {
+		t.Error("closed while open")
+	}
+	f.Close()
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skipf("no /proc/self/fd (%v): parts are read once the COPY returns", err)
+	}
+	if !partClosed(root, "part-0", "part-1") {
+		t.Error("not closed once closed")
+	}
 }
 
 // failingWriter fails once more than limit bytes were written to it.

@@ -17,6 +17,8 @@
 //	               and CPU are mcpd's
 //
 // Each run prints one JSON line; -report prints them as markdown tables.
+// -cpuprofile writes a Go CPU profile of the run (DuckDB's own threads show
+// as external code).
 // bench/export/run.sh runs the sides alternately.
 package main
 
@@ -33,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +73,7 @@ func main() {
 	round := flag.Int("round", 1, "round number, for the report")
 	report := flag.String("report", "", "print the JSON lines of this file as markdown and exit")
 	flag.StringVar(&mcpdPath, "mcpd", "", "the mcpd binary, for -side gateway")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *report != "" {
 		if err := printReport(*report); err != nil {
@@ -80,7 +84,17 @@ func main() {
 	if *dir == "" {
 		log.Fatal("-dir is required")
 	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			log.Fatal(err)
+		}
+	}
 	res, err := run(*side, *format, *rows, *threads, *memory, *dir)
+	pprof.StopCPUProfile()
 	if err != nil {
 		log.Fatalf("%s %s: %v", *side, *format, err)
 	}
