@@ -179,13 +179,13 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		configName = "(none: defaults and environment)"
 	}
 	slog.Info("mcpd starting", "version", version, "data_dir", cfg.DataDir, "config", configName)
+	if cfg.Server.HTTP != "" {
+		return serveHTTP(ctx, cfg, cfg.Server.HTTP, func() (*node, error) { return attach(ctx, cfg) })
+	}
 	n, err := attach(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	if cfg.Server.HTTP != "" {
-		return serveHTTP(ctx, cfg, n, cfg.Server.HTTP)
-	}
 	return serveStdio(ctx, cfg, n)
 }

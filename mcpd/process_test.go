@@ -274,13 +274,14 @@ func startHTTP(t *testing.T, dataDir string, args ...string) string {
 func TestHTTPTransports(t *testing.T) {
 	base := startHTTP(t, t.TempDir())
 
-	resp, err := http.Get(base + "/health")
-	if err != nil {
-		t.Fatal(err)
+	// /health answers "loading" (503) until the data is open.
+	var health map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var code int
+		if code, health = getUntilUp(t, base+"/health"); code == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
 	}
-	var health map[string]string
-	json.NewDecoder(resp.Body).Decode(&health)
-	resp.Body.Close()
 	if health["status"] != "ok" || health["service"] != "mcpd" || health["version"] != version {
 		t.Errorf("/health = %v", health)
 	}

@@ -65,9 +65,13 @@ func serveStdio(ctx context.Context, cfg Config, n *node) error {
 	return err
 }
 
-// serveHTTP serves streamable HTTP at /mcp, SSE at /sse and GET /health on
-// addr until ctx ends.
-func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
+// serveHTTP serves streamable HTTP at /mcp, SSE at /sse, the REST gateway
+// at /v1 and GET /health on addr until ctx ends, over the node open
+// returns. The listener comes first: opening the data can take seconds (big
+// vector indexes, a long trace memory), and meanwhile /health answers that
+// mcpd is loading while every other request waits for the data (see
+// loading).
+func serveHTTP(ctx context.Context, cfg Config, addr string, open func() (*node, error)) (err error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--http %q: want host:port, e.g. 127.0.0.1:3110", addr)
@@ -75,38 +79,95 @@ func serveHTTP(ctx context.Context, cfg Config, n *node, addr string) error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && !authConfigured(cfg) {
 		return fmt.Errorf("--http %s is not a loopback address: anyone who can reach it could read and change your data. Require a bearer token with server.auth_token (or LAKEHOUSE_SERVER_AUTH_TOKEN), [[auth.tokens]] or [auth.oauth], or bind 127.0.0.1", addr)
 	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	server, release, err := n.mcpServer(ctx, cfg, stop)
-	if err != nil {
-		return err
-	}
-	handler, err := httpHandler(cfg, server, n.gatewayHandler(cfg))
-	if err != nil {
-		release()
-		return err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		release()
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := httpServer(cfg.Server, handler)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	load := newLoading()
+	srv := httpServer(cfg.Server, load)
 	fmt.Fprintf(os.Stderr, "mcpd listening on http://%s: streamable HTTP at /mcp, SSE at /sse, REST at /v1 (GET /v1/openapi.json), health at /health\n", ln.Addr())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	err = srv.Serve(ln)
-	if failed := release(); failed != nil {
-		return failed
+
+	n, err := open()
+	if err == nil {
+		defer n.Close()
+		var server *mcp.Server
+		var release func() error
+		if server, release, err = n.mcpServer(ctx, cfg, stop); err == nil {
+			defer func() {
+				if failed := release(); failed != nil && err == nil {
+					err = failed
+				}
+			}()
+			var handler http.Handler
+			if handler, err = httpHandler(cfg, server, n.gatewayHandler(cfg)); err == nil {
+				load.ready(handler)
+			}
+		}
 	}
-	if !errors.Is(err, http.ErrServerClosed) {
+	if err != nil {
+		load.fail(err)
+		stop()
+		<-served
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// loading is the handler of the HTTP server while its data opens: GET
+// /health answers 503 with status "loading" at once, and other requests
+// wait until the data is open (then the real handler serves them) or their
+// client gives up. Waiting rather than refusing keeps a client that
+// connects at start-up working, with no retry logic of its own.
+type loading struct {
+	since time.Time
+	done  chan struct{} // closed once h or err is set
+	h     http.Handler
+	err   error
+}
+
+func newLoading() *loading { return &loading{since: time.Now(), done: make(chan struct{})} }
+
+// ready serves every request with h from now on.
+func (l *loading) ready(h http.Handler) { l.h = h; close(l.done) }
+
+// fail answers every request with err from now on.
+func (l *loading) fail(err error) { l.err = err; close(l.done) }
+
+func (l *loading) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-l.done:
+	default:
+		if r.Method == http.MethodGet && r.URL.Path == "/health" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]any{"status": "loading", "service": "mcpd", "version": version, "loading_ms": time.Since(l.since).Milliseconds()})
+			return
+		}
+		select {
+		case <-l.done:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if l.h == nil {
+		http.Error(w, "mcpd could not open its data: "+l.err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	l.h.ServeHTTP(w, r)
 }
 
 // httpHandler serves server at /mcp and /sse with the tools of
