@@ -167,7 +167,17 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 // function that applies one of the log's records. Then it indexes the
 // texts of the live items for lexical search, all at once (lexicon.link).
 func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, apply func([]byte) error) error) (snapHeader, *segment, error) {
-	h, seg, graphErr, err := readSnapshot(d, isL2)
+	gens, err := listLogs(d)
+	if err != nil {
+		return snapHeader{}, nil, err
+	}
+	var logBytes int64
+	for _, gen := range gens {
+		if fi, err := d.Lstat(walName(gen)); err == nil {
+			logBytes += fi.Size()
+		}
+	}
+	h, seg, graphErr, err := readSnapshot(d, isL2, logBytes)
 	if err != nil {
 		return h, nil, err
 	}
@@ -176,10 +186,6 @@ func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, app
 	}
 	if seg.g != nil {
 		seg.g.efc = cfg.EfConstruction
-	}
-	gens, err := listLogs(d)
-	if err != nil {
-		return h, nil, err
 	}
 	apply := func(p []byte) error { return applyRecord(seg, p) }
 	for _, gen := range gens {

@@ -264,10 +264,13 @@ func (d *snapReader) str(limit int) []byte {
 }
 
 // readSnapshot loads the snapshot file of the index folder dir into a new
-// segment. Any damage (short file, bad checksum, impossible field) is an
-// error naming the file. A graph that is damaged in spite of a good
-// checksum is dropped with graphErr set, to be rebuilt.
-func readSnapshot(dir *disk.Dir, l2For func(Metric) bool) (h snapHeader, s *segment, graphErr error, err error) {
+// segment, with room for the items that logs of logBytes may add on top
+// (an upsert record holds at least a vector), so that replaying them does
+// not copy every vector into a bigger array. Any damage (short file, bad
+// checksum, impossible field) is an error naming the file. A graph that is
+// damaged in spite of a good checksum is dropped with graphErr set, to be
+// rebuilt.
+func readSnapshot(dir *disk.Dir, l2For func(Metric) bool, logBytes int64) (h snapHeader, s *segment, graphErr error, err error) {
 	path := dir.Path(snapshotName)
 	f, err := dir.Open(snapshotName)
 	if err != nil {
@@ -310,7 +313,7 @@ func readSnapshot(dir *disk.Dir, l2For func(Metric) bool) (h snapHeader, s *segm
 	if n > uint64(d.left)/uint64(4*h.dim+4) {
 		return bad("%d slots cannot fit in %d bytes", n, fi.Size())
 	}
-	s = newSegment(h.dim, l2For(h.metric), int(n))
+	s = newSegment(h.dim, l2For(h.metric), int(n)+int(logBytes/int64(4*h.dim)))
 	s.lex.pending = true // the caller links it once the logs are replayed too
 	vec := make([]float32, h.dim)
 	for i := range n {

@@ -154,7 +154,7 @@ func FuzzReadSnapshot(f *testing.F) {
 
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		h, s, graphErr, err := readSnapshot(in, isL2)
+		h, s, graphErr, err := readSnapshot(in, isL2, 0)
 		runtime.ReadMemStats(&after)
 		// 1 MiB of read buffer, and per byte of file at most the slot
 		// tables, the id map and decoded metadata.
@@ -178,7 +178,7 @@ func FuzzReadSnapshot(f *testing.F) {
 		if err := writeSnapshot(out, c, nil); err != nil {
 			t.Fatalf("writing back: %v", err)
 		}
-		h2, s2, graphErr2, err := readSnapshot(out, isL2)
+		h2, s2, graphErr2, err := readSnapshot(out, isL2, 0)
 		if err != nil || graphErr2 != nil {
 			t.Fatalf("reading back what was written: %v, graph: %v", err, graphErr2)
 		}
