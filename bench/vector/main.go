@@ -1,39 +1,45 @@
-// Command vector benchmarks lakehouse's vector index (backends/vector) on
-// synthetic embeddings and writes the data set for bench/vector/run.sh to
-// run hnswlib on, so both libraries answer the same queries.
+// Command vector benchmarks lakehouse's vector index (backends/vector)
+// against hnswlib built for this CPU (bench/vector/hnswlib/hnswbench.cpp) on the same
+// synthetic embeddings; bench/vector/run.sh runs every phase, each in a
+// process of its own, so each peak RSS is that phase's alone.
 //
-// It generates n vectors and the queries from a seeded Gaussian mixture
-// shaped like sentence embeddings (clusters, each spread mostly along a
-// few directions of its own, plus isotropic noise, normalised to unit
-// length), computes the exact top-k of every query by brute force, then
-// builds an index through the public API, measures recall@k and
-// single-thread queries per second at several ef, its memory, and how long
-// it takes to open again. Results go to <out>/lakehouse.json.
+// The phases (-phase):
 //
-// Usage: go run ./bench/vector [-n 100000] [-dim 384] [-out dir]
+//	data   generates n vectors and the queries from a seeded Gaussian mixture
+//	       shaped like sentence embeddings (clusters, each spread mostly along
+//	       a few directions of its own, plus isotropic noise, normalised to
+//	       unit length), computes the exact top-k of every query by brute
+//	       force, and writes base.f32, queries.f32, truth.i32 and params.json
+//	       (reused when a later run asks for the same parameters)
+//	build  builds an index through the public API from base.f32, read in
+//	       batches, on one thread: build time, peak RSS, a snapshot, then
+//	       recall@k and single-thread queries per second at each ef, and the
+//	       RSS while serving (lakehouse-build.json)
+//	open   opens that index again in a fresh process (snapshot plus log
+//	       replay), times it until the first search answers and until the
+//	       graph is complete, serves the queries again, and accounts for the
+//	       memory (lakehouse-open.json)
+//	table  prints the side-by-side table of lakehouse's and hnswlib's JSON
+//
+// Usage: go run ./bench/vector -phase data|build|open|table [-n 100000] [-dim 384] [-out dir]
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"log"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
-
-	"lakehouse/backends/vector"
 )
 
+// params describes a data set; params.json holds those of the files
+// beside it.
 type params struct {
 	N        int     `json:"n"`
 	Dim      int     `json:"dim"`
@@ -45,281 +51,93 @@ type params struct {
 	Seed     uint64  `json:"seed"`
 }
 
-type efResult struct {
-	Ef     int     `json:"ef"`
-	Recall float64 `json:"recall"`
-	QPS    float64 `json:"qps"`
-}
+// The graph parameters both sides build with.
+const (
+	benchM   = 16
+	benchEfC = 200
+)
 
-type report struct {
-	Params         params     `json:"params"`
-	BuildSeconds   float64    `json:"build_seconds"`
-	BuildCPU       float64    `json:"build_cpu_seconds"`
-	UpsertSeconds  float64    `json:"upsert_seconds"`
-	SnapshotSecs   float64    `json:"snapshot_seconds"`
-	BytesPerVector float64    `json:"bytes_per_vector"`
-	DiskBytes      int64      `json:"disk_bytes"`
-	OpenSeconds    float64    `json:"open_seconds"`
-	ReadySeconds   float64    `json:"ready_seconds"`
-	Results        []efResult `json:"results"`
+// options are the flags of every phase.
+type options struct {
+	p     params
+	out   string
+	efs   []int
+	tail  int
+	quant string
 }
 
 func main() {
-	var p params
-	flag.IntVar(&p.N, "n", 100000, "vectors in the index")
-	flag.IntVar(&p.Dim, "dim", 384, "dimensions")
-	flag.IntVar(&p.Queries, "queries", 1000, "queries")
-	flag.IntVar(&p.K, "k", 10, "neighbours per query (recall@k)")
-	flag.IntVar(&p.Clusters, "clusters", 100, "clusters in the mixture")
-	flag.IntVar(&p.Rank, "rank", 64, "directions each cluster spreads along")
-	flag.Float64Var(&p.Noise, "noise", 0.6, "isotropic noise per dimension (the centres' components have variance 1)")
-	seed := flag.Uint64("seed", 1, "random seed")
-	efList := flag.String("ef", "16,32,64,128,256", "ef values to measure")
-	out := flag.String("out", filepath.Join(os.TempDir(), "lakehouse-vector-bench"), "folder for the data set, the index and the results")
-	flag.Parse()
-	p.Seed = *seed
 	log.SetFlags(0)
-	var efs []int
-	for _, s := range strings.Split(*efList, ",") {
+	var o options
+	phase := flag.String("phase", "", "data, build, open or table")
+	flag.IntVar(&o.p.N, "n", 100000, "vectors in the index")
+	flag.IntVar(&o.p.Dim, "dim", 384, "dimensions")
+	flag.IntVar(&o.p.Queries, "queries", 1000, "queries")
+	flag.IntVar(&o.p.K, "k", 10, "neighbours per query (recall@k)")
+	flag.IntVar(&o.p.Clusters, "clusters", 100, "clusters in the mixture")
+	flag.IntVar(&o.p.Rank, "rank", 64, "directions each cluster spreads along")
+	flag.Float64Var(&o.p.Noise, "noise", 0.6, "isotropic noise per dimension (the centres' components have variance 1)")
+	flag.Uint64Var(&o.p.Seed, "seed", 1, "random seed")
+	efList := flag.String("ef", "32,64,128", "ef values to measure")
+	flag.IntVar(&o.tail, "tail", -1, "vectors upserted after the snapshot, so that opening replays them from the log; -1 means 1% of n")
+	// The hook for a quantised index: only "none" exists today.
+	flag.StringVar(&o.quant, "quant", "none", "vector storage of the index: none (float32)")
+	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "lakehouse-vector-bench"), "folder for the data set, the index and the results")
+	flag.Parse()
+	for s := range strings.SplitSeq(*efList, ",") {
 		ef, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			log.Fatalf("bad -ef: %v", err)
+		if err != nil || ef < 1 {
+			log.Fatalf("bad -ef %q: want a comma-separated list of positive integers", *efList)
 		}
-		efs = append(efs, ef)
+		o.efs = append(o.efs, ef)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		log.Fatal(err)
+	if o.quant != "none" {
+		log.Fatalf("-quant %q: only none is implemented", o.quant)
 	}
+	switch *phase {
+	case "data":
+		check(os.MkdirAll(o.out, 0o755))
+		dataset(o.p, o.out)
+	case "build":
+		build(o)
+	case "open":
+		reopen(o)
+	case "table":
+		table(o.out)
+	default:
+		log.Fatalf("-phase %q: want data, build, open or table", *phase)
+	}
+}
 
-	base, queries, truth := dataset(p, *out)
-
-	// Everything from here on runs on one thread, like hnswlib with
-	// set_num_threads(1): the index's background goroutines share it.
-	runtime.GOMAXPROCS(1)
-	rep := report{Params: p}
-	dir := filepath.Join(*out, "lakehouse-index")
-	os.RemoveAll(dir)
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-
-	ctx := context.Background()
-	m, err := vector.Open(dir, vector.Config{})
+// readParams reads the parameters of the data set in out.
+func readParams(out string) params {
+	var p params
+	b, err := os.ReadFile(filepath.Join(out, "params.json"))
 	check(err)
-	_, err = m.Create(ctx, "bench", p.Dim, vector.Cosine, "synthetic")
+	check(json.Unmarshal(b, &p))
+	return p
+}
+
+// eachBatch calls fn with the vectors of the float32 file at path, per
+// vectors at a time, and the index of the first; it reads one batch at a
+// time, into one buffer, so the caller's memory is the index's alone.
+func eachBatch(path string, dim, from, to, per int, fn func(first int, vecs []float32)) {
+	f, err := os.Open(path)
 	check(err)
-	cpu0 := cpuTime()
-	start := time.Now()
-	items := make([]vector.Item, 0, 1000)
-	for i := 0; i < p.N; i += 1000 {
-		items = items[:0]
-		for j := i; j < min(i+1000, p.N); j++ {
-			items = append(items, vector.Item{ID: strconv.Itoa(j), Vector: base[j*p.Dim : (j+1)*p.Dim]})
-		}
-		_, err := m.Upsert(ctx, "bench", items)
+	defer f.Close()
+	_, err = f.Seek(int64(from)*int64(dim)*4, io.SeekStart)
+	check(err)
+	raw := make([]byte, per*dim*4)
+	vecs := make([]float32, per*dim)
+	for i := from; i < to; i += per {
+		c := min(per, to-i)
+		_, err := io.ReadFull(f, raw[:c*dim*4])
 		check(err)
-	}
-	rep.UpsertSeconds = time.Since(start).Seconds()
-	check(m.WaitIndexed(ctx, "bench"))
-	rep.BuildSeconds = time.Since(start).Seconds()
-	rep.BuildCPU = cpuTime() - cpu0
-	log.Printf("lakehouse: upserted %d vectors in %.1fs; graph complete after %.1fs (%.1f CPU-s)", p.N, rep.UpsertSeconds, rep.BuildSeconds, rep.BuildCPU)
-	t := time.Now()
-	check(m.Snapshot(ctx, "bench"))
-	rep.SnapshotSecs = time.Since(t).Seconds()
-	items = nil
-	runtime.GC()
-	runtime.GC()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	rep.BytesPerVector = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(p.N)
-	rep.DiskBytes = diskUsage(dir)
-
-	for _, ef := range efs {
-		rep.Results = append(rep.Results, measure(m, p, queries, truth, ef))
-		r := rep.Results[len(rep.Results)-1]
-		log.Printf("lakehouse: ef=%-4d recall@%d=%.4f  %.0f queries/s", ef, p.K, r.Recall, r.QPS)
-	}
-
-	check(m.Close())
-	t = time.Now()
-	m, err = vector.Open(dir, vector.Config{})
-	check(err)
-	rep.OpenSeconds = time.Since(t).Seconds()
-	check(m.WaitIndexed(ctx, "bench"))
-	rep.ReadySeconds = time.Since(t).Seconds()
-	r := measure(m, p, queries[:100*p.Dim], truth[:100*p.K], 64)
-	check(m.Close())
-	log.Printf("lakehouse: reopened in %.2fs, graph ready after %.2fs (recall@%d at ef=64 on 100 queries: %.4f)", rep.OpenSeconds, rep.ReadySeconds, p.K, r.Recall)
-
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	check(os.WriteFile(filepath.Join(*out, "lakehouse.json"), b, 0o644))
-}
-
-// timedRuns is how often each side answers the queries; the fastest run
-// counts, which keeps a busy moment of a shared machine out of the figure.
-const timedRuns = 3
-
-// measure runs every query once to warm up, then timedRuns times, one at a
-// time, and compares the results with truth.
-func measure(m *vector.Manager, p params, queries []float32, truth []int32, ef int) efResult {
-	ctx := context.Background()
-	nq := len(queries) / p.Dim
-	opts := vector.SearchOptions{K: p.K, Ef: ef}
-	for i := range nq {
-		_, err := m.Search(ctx, "bench", queries[i*p.Dim:(i+1)*p.Dim], opts)
-		check(err)
-	}
-	hits := make([][]vector.Hit, nq)
-	elapsed := time.Duration(math.MaxInt64)
-	for range timedRuns {
-		start := time.Now()
-		for i := range nq {
-			hits[i], _ = m.Search(ctx, "bench", queries[i*p.Dim:(i+1)*p.Dim], opts)
+		for j := range c * dim {
+			vecs[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
 		}
-		elapsed = min(elapsed, time.Since(start))
+		fn(i, vecs[:c*dim])
 	}
-	found := 0
-	for i, hs := range hits {
-		want := truth[i*p.K : (i+1)*p.K]
-		for _, h := range hs {
-			id, _ := strconv.Atoi(h.ID)
-			if slices.Contains(want, int32(id)) {
-				found++
-			}
-		}
-	}
-	return efResult{Ef: ef, Recall: float64(found) / float64(nq*p.K), QPS: float64(nq) / elapsed.Seconds()}
-}
-
-// dataset returns the base vectors, the queries and the ids of each
-// query's true top k, generating them, or reading them from out when an
-// earlier run made them with the same parameters. It writes them as raw
-// little-endian float32 / int32 files for hnswlib.
-func dataset(p params, out string) (base, queries []float32, truth []int32) {
-	key, _ := json.Marshal(p)
-	paramsFile := filepath.Join(out, "params.json")
-	files := []string{"base.f32", "queries.f32", "truth.i32"}
-	if old, err := os.ReadFile(paramsFile); err == nil && string(old) == string(key) {
-		base = readFloats(filepath.Join(out, files[0]))
-		queries = readFloats(filepath.Join(out, files[1]))
-		truth = readInts(filepath.Join(out, files[2]))
-		if len(base) == p.N*p.Dim && len(queries) == p.Queries*p.Dim && len(truth) == p.Queries*p.K {
-			log.Printf("data set: reusing %s", out)
-			return base, queries, truth
-		}
-	}
-	t := time.Now()
-	all := mixture(p, p.N+p.Queries)
-	base, queries = all[:p.N*p.Dim], all[p.N*p.Dim:]
-	log.Printf("data set: %d + %d vectors of %d dimensions generated in %.1fs", p.N, p.Queries, p.Dim, time.Since(t).Seconds())
-	t = time.Now()
-	truth = bruteForce(p, base, queries)
-	log.Printf("data set: exact top %d of %d queries in %.1fs", p.K, p.Queries, time.Since(t).Seconds())
-	writeFloats(filepath.Join(out, files[0]), base)
-	writeFloats(filepath.Join(out, files[1]), queries)
-	writeInts(filepath.Join(out, files[2]), truth)
-	check(os.WriteFile(paramsFile, key, 0o644))
-	return base, queries, truth
-}
-
-// mixture draws count unit vectors: each picks a cluster (clusters are of
-// uneven sizes), takes its centre, adds a random combination of the
-// cluster's own rank directions, plus a little isotropic noise.
-func mixture(p params, count int) []float32 {
-	rng := rand.New(rand.NewPCG(p.Seed, 0x6d6978))
-	centres := make([]float64, p.Clusters*p.Dim)
-	for i := range centres {
-		centres[i] = rng.NormFloat64()
-	}
-	dirs := make([]float64, p.Clusters*p.Rank*p.Dim)
-	for i := range dirs {
-		dirs[i] = rng.NormFloat64() * 1.1 / math.Sqrt(float64(p.Rank))
-	}
-	weights := make([]float64, p.Clusters)
-	total := 0.0
-	for i := range weights {
-		weights[i] = 1 / math.Sqrt(float64(i+1))
-		total += weights[i]
-	}
-	out := make([]float32, count*p.Dim)
-	v := make([]float64, p.Dim)
-	for i := range count {
-		u := rng.Float64() * total
-		c := 0
-		for c < p.Clusters-1 && u > weights[c] {
-			u -= weights[c]
-			c++
-		}
-		copy(v, centres[c*p.Dim:(c+1)*p.Dim])
-		for r := range p.Rank {
-			z := rng.NormFloat64()
-			d := dirs[(c*p.Rank+r)*p.Dim : (c*p.Rank+r+1)*p.Dim]
-			for j := range v {
-				v[j] += z * d[j]
-			}
-		}
-		var norm float64
-		for j := range v {
-			v[j] += p.Noise * rng.NormFloat64()
-			norm += v[j] * v[j]
-		}
-		norm = math.Sqrt(norm)
-		for j := range v {
-			out[i*p.Dim+j] = float32(v[j] / norm)
-		}
-	}
-	return out
-}
-
-// bruteForce computes each query's exact top k by inner product (the
-// vectors are unit length, so this is cosine), in float64, on every core.
-func bruteForce(p params, base, queries []float32) []int32 {
-	truth := make([]int32, p.Queries*p.K)
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range runtime.NumCPU() {
-		wg.Go(func() {
-			type scored struct {
-				s  float64
-				id int32
-			}
-			top := make([]scored, 0, p.K+1)
-			for qi := range work {
-				q := queries[qi*p.Dim : (qi+1)*p.Dim]
-				top = top[:0]
-				for i := range p.N {
-					v := base[i*p.Dim : (i+1)*p.Dim]
-					var s float64
-					for j, x := range q {
-						s += float64(x) * float64(v[j])
-					}
-					if len(top) == p.K && s <= top[p.K-1].s {
-						continue
-					}
-					pos, _ := slices.BinarySearchFunc(top, s, func(e scored, t float64) int {
-						if e.s > t {
-							return -1
-						}
-						return 1
-					})
-					top = slices.Insert(top, pos, scored{s, int32(i)})
-					if len(top) > p.K {
-						top = top[:p.K]
-					}
-				}
-				for j, e := range top {
-					truth[qi*p.K+j] = e.id
-				}
-			}
-		})
-	}
-	for i := range p.Queries {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return truth
 }
 
 func writeFloats(path string, v []float32) {
@@ -362,14 +180,37 @@ func readInts(path string) []int32 {
 	return v
 }
 
-// cpuTime is the CPU time the process has used, user plus system, in
-// seconds.
-func cpuTime() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return math.NaN()
+func writeJSON(path string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	check(err)
+	check(os.WriteFile(path, append(b, '\n'), 0o644))
+}
+
+func readJSON(path string, v any) {
+	b, err := os.ReadFile(path)
+	check(err)
+	if err := json.Unmarshal(b, v); err != nil {
+		log.Fatalf("%s: %v", path, err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// status reads the memory lines of /proc/self/status (VmRSS, VmHWM,
+// RssAnon, RssFile), in bytes.
+func status() map[string]int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	check(err)
+	out := map[string]int64{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "Vm") && !strings.HasPrefix(name, "Rss") {
+			continue
+		}
+		var kb int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+			out[name] = kb << 10
+		}
+	}
+	return out
 }
 
 func diskUsage(dir string) int64 {
