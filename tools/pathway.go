@@ -2,8 +2,8 @@ package tools
 
 import (
 	"context"
-	"math"
 	"encoding/json"
+	"math"
 
 	"lakehouse/backends/errs"
 	"lakehouse/backends/pathway"

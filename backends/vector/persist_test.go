@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/disk"
 )
 
 // model is what a test expects an index to hold.
@@ -491,5 +492,67 @@ func TestOpen_RoomForTheLog(t *testing.T) {
 	// over a vector's); growing by append would have given 1.25x.
 	if room > base+2*tail {
 		t.Errorf("room for %d slots after replaying %d over %d: the vector array grew while the log was replayed", room, tail, base)
+	}
+}
+
+// A restart in the middle of a graph build resumes it: the snapshot taken
+// while the worker was linking holds the nodes linked so far, and an index
+// opens with them, left to link only the rest.
+func TestSnapshot_BuildResumes(t *testing.T) {
+	const n, dim = 20000, 32
+	dir := t.TempDir()
+	cfg := Config{FlatThreshold: 100}
+	items := itemsOf(gaussianMixture(rand.New(rand.NewPCG(3, 4)), n, dim, 10, 0.5), nil)
+	m, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, m, "g", dim, Cosine)
+	mustUpsert(t, m, "g", items)
+	ix, _ := m.lookup("g")
+	linked := func() int {
+		ix.mu.RLock()
+		defer ix.mu.RUnlock()
+		if ix.seg.g == nil {
+			return 0
+		}
+		return ix.seg.g.size()
+	}
+	for linked() < 1000 { // wait for the worker's steps, not for time
+		ix.mu.RLock()
+		ch := ix.progress
+		ix.mu.RUnlock()
+		<-ch
+	}
+	if err := ix.snapshotNow(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
+	d, err := disk.Open(filepath.Join(dir, "g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, seg, graphErr, err := readSnapshot(d, isL2, 0)
+	if err != nil || graphErr != nil {
+		t.Fatal(err, graphErr)
+	}
+	saved := 0
+	if seg.g != nil {
+		saved = seg.g.size()
+	}
+	if saved < 1000 || saved >= n {
+		t.Fatalf("the snapshot taken mid-build holds a graph of %d of %d nodes, want the part linked by then", saved, n)
+	}
+
+	m = mustOpen(t, dir, cfg)
+	ix, _ = m.lookup("g")
+	if got := linked(); got < saved {
+		t.Errorf("reopened with %d nodes linked, fewer than the %d saved: the build started over", got, saved)
+	}
+	mustWait(t, m, "g")
+	if got := linked(); got != n {
+		t.Errorf("after resuming, %d of %d nodes are linked", got, n)
 	}
 }

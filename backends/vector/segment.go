@@ -10,7 +10,7 @@ import (
 // neither text nor metadata have none (a nil *extra).
 type extra struct {
 	text  string
-	meta  []byte         // the metadata object as JSON; nil when there is none
+	meta  []byte // the metadata object as JSON; nil when there is none
 	attrs []attr // its top-level values, for filters (see attrsOf)
 }
 
