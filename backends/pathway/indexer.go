@@ -1,7 +1,9 @@
 package pathway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -415,6 +417,14 @@ func usable(v []float32) []float32 {
 	return out
 }
 
+// sameStored reports whether stored, an item's metadata as the index
+// stores it, is what the index would store for meta: the index keeps the
+// JSON that encoding/json writes for the map it is given.
+func sameStored(stored json.RawMessage, meta map[string]any) bool {
+	b, err := json.Marshal(meta)
+	return err == nil && bytes.Equal(stored, b)
+}
+
 // reconcile queues every trace whose index item is missing or stale, and
 // deletes index items of unknown uids. It runs before the indexer takes
 // any queued work, so nothing else writes the index meanwhile.
@@ -444,19 +454,22 @@ func (x *indexer) reconcile() error {
 		default:
 		}
 		batch := uids[start:min(start+vector.MaxBatch, len(uids))]
-		held, err := p.vec.Get(indexName, batch)
+		// Digests, not Get: neither the vectors nor decoded metadata are
+		// needed to compare, and at 100k traces Get's copies and decoding
+		// were most of the time an open took.
+		held, err := p.vec.Digests(indexName, batch)
 		if err != nil {
 			return err
 		}
 		found += len(held)
-		have := make(map[string]*vector.Item, len(held))
+		have := make(map[string]*vector.Digest, len(held))
 		for i := range held {
 			have[held[i].ID] = &held[i]
 		}
 		p.mu.RLock()
 		for _, uid := range batch {
 			w := wantOf(p.traces[uid])
-			if h := have[uid]; h == nil || h.Text != w.text || !corpus.SameMetadata(h.Metadata, w.meta) {
+			if h := have[uid]; h == nil || h.Text != w.text || !sameStored(h.Metadata, w.meta) {
 				stale = append(stale, uid)
 			}
 		}

@@ -87,6 +87,7 @@ func TestReconcile_StaleAndUnknownItems(t *testing.T) {
 	if _, err := vm.Upsert(ctx, indexName, []vector.Item{
 		{ID: "ghost", Vector: v, Text: "ghost", Metadata: map[string]any{"state": "active", "created": 5}},
 		{ID: uids[0], Vector: v, Text: "stale", Metadata: map[string]any{"state": "active"}},
+		{ID: uids[2], Vector: v, Text: "note 2", Metadata: map[string]any{"state": "retired", "tags": nil, "created": 5}}, // its metadata alone is stale
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +97,8 @@ func TestReconcile_StaleAndUnknownItems(t *testing.T) {
 	vm.Close()
 
 	p = openInternal(t, dir, "m1")
-	if n := reconciled(t, p); n != 2 {
-		t.Fatalf("reconcile re-indexed %d traces; want 2 (one stale, one missing)", n)
+	if n := reconciled(t, p); n != 3 {
+		t.Fatalf("reconcile re-indexed %d traces; want 3 (a stale text, a stale metadata, a missing one)", n)
 	}
 	if items, _ := p.vec.Get(indexName, []string{"ghost"}); len(items) != 0 {
 		t.Fatal("the item of an unknown trace is still in the index")

@@ -496,30 +496,46 @@ func (ix *index) readDurable(w *wal) (*segment, error) {
 }
 
 func (ix *index) get(ids []string) ([]Item, error) {
-	if err := checkIDs(ids, "get"); err != nil {
-		return nil, err
+	items := make([]Item, 0, len(ids))
+	err := ix.each(ids, "get", func(s *segment, id string, i uint32) {
+		ex := s.extras[i]
+		items = append(items, Item{ID: id, Vector: slices.Clone(s.vec(i)), Text: ex.getText(), Metadata: ex.metadata()})
+	})
+	return items, err
+}
+
+// digests returns the texts and stored metadata of the live items among
+// ids, in the order asked.
+func (ix *index) digests(ids []string) ([]Digest, error) {
+	out := make([]Digest, 0, len(ids))
+	err := ix.each(ids, "get", func(s *segment, id string, i uint32) {
+		ex := s.extras[i]
+		d := Digest{ID: id, Text: ex.getText()}
+		if ex != nil {
+			d.Metadata = ex.meta
+		}
+		out = append(out, d)
+	})
+	return out, err
+}
+
+// each calls f, under the read lock, with the slot of each live item among
+// ids (checked as op checks them), in the order asked.
+func (ix *index) each(ids []string, op string, f func(s *segment, id string, i uint32)) error {
+	if err := checkIDs(ids, op); err != nil {
+		return err
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.lost != nil {
-		return nil, ix.lost
+		return ix.lost
 	}
-	s := ix.seg
-	items := make([]Item, 0, len(ids))
 	for _, id := range ids {
-		i, ok := s.slots[id]
-		if !ok {
-			continue
+		if i, ok := ix.seg.slots[id]; ok {
+			f(ix.seg, id, i)
 		}
-		ex := s.extras[i]
-		items = append(items, Item{
-			ID:       id,
-			Vector:   slices.Clone(s.vec(i)),
-			Text:     ex.getText(),
-			Metadata: ex.metadata(),
-		})
 	}
-	return items, nil
+	return nil
 }
 
 func searchParams(opts SearchOptions) (k, ef int, err error) {

@@ -2,6 +2,7 @@ package vector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -271,6 +272,26 @@ func (m *Manager) Get(name string, ids []string) ([]Item, error) {
 		return nil, err
 	}
 	return ix.get(ids)
+}
+
+// A Digest is what an item holds besides its vector: its text, and its
+// metadata as the JSON it is stored as (as encoding/json writes the map it
+// was given, keys sorted).
+type Digest struct {
+	ID       string
+	Text     string
+	Metadata json.RawMessage // nil when it has none; the caller must not change it
+}
+
+// Digests is Get without the vectors and without decoding the metadata:
+// for a caller that compares what an index holds with what it would write,
+// across many items.
+func (m *Manager) Digests(name string, ids []string) ([]Digest, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return ix.digests(ids)
 }
 
 // Search returns the items of index name nearest to query, best first.

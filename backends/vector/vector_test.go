@@ -2,6 +2,7 @@ package vector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"slices"
@@ -208,3 +209,28 @@ func TestValidation(t *testing.T) {
 
 // errOf keeps the error of a two-result call.
 func errOf[T any](_ T, err error) error { return err }
+
+// Digests gives the texts and stored metadata of the items asked for, in
+// the order asked, as the JSON encoding/json writes for their maps, and
+// leaves out ids it does not hold.
+func TestDigests(t *testing.T) {
+	m := mustOpen(t, t.TempDir(), Config{})
+	mustCreate(t, m, "d", 2, Cosine)
+	meta := map[string]any{"lang": "en", "year": 2024, "tags": []string{"a", "b"}}
+	mustUpsert(t, m, "d", []Item{
+		{ID: "a", Vector: []float32{1, 0}, Text: "alpha", Metadata: meta},
+		{ID: "b", Vector: []float32{0, 1}},
+	})
+	got, err := m.Digests("d", []string{"b", "nope", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(meta)
+	if len(got) != 2 || got[0].ID != "b" || got[0].Text != "" || got[0].Metadata != nil ||
+		got[1].ID != "a" || got[1].Text != "alpha" || string(got[1].Metadata) != string(want) {
+		t.Errorf("Digests = %+v, want b (nothing) then a (alpha, %s)", got, want)
+	}
+	if _, err := m.Digests("d", []string{""}); err == nil {
+		t.Error("an empty id was taken")
+	}
+}
