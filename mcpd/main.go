@@ -180,7 +180,11 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	slog.Info("mcpd starting", "version", version, "data_dir", cfg.DataDir, "config", configName)
 	if cfg.Server.HTTP != "" {
-		return serveHTTP(ctx, cfg, cfg.Server.HTTP, func() (*node, error) { return attach(ctx, cfg) })
+		ln, err := listen(cfg, cfg.Server.HTTP)
+		if err != nil {
+			return err
+		}
+		return serveHTTP(ctx, cfg, ln, func() (*node, error) { return attach(ctx, cfg) })
 	}
 	n, err := attach(ctx, cfg)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -274,18 +273,8 @@ func startHTTP(t *testing.T, dataDir string, args ...string) string {
 func TestHTTPTransports(t *testing.T) {
 	base := startHTTP(t, t.TempDir())
 
-	// /health answers "loading" (503) until the data is open.
-	var health map[string]any
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var code int
-		if code, health = getUntilUp(t, base+"/health"); code == http.StatusOK || time.Now().After(deadline) {
-			break
-		}
-	}
-	if health["status"] != "ok" || health["service"] != "mcpd" || health["version"] != version {
-		t.Errorf("/health = %v", health)
-	}
-
+	// A connection waits for the data to be open; /health then says ok
+	// (before, it answers "loading").
 	ctx := context.Background()
 	client := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil)
 	streamable, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, nil)
@@ -293,6 +282,9 @@ func TestHTTPTransports(t *testing.T) {
 		t.Fatalf("connect to /mcp: %v", err)
 	}
 	defer streamable.Close()
+	if _, health := getJSON(t, base+"/health"); health["status"] != "ok" || health["service"] != "mcpd" || health["version"] != version {
+		t.Errorf("/health = %v", health)
+	}
 	call(t, streamable, "ingest_dataset", map[string]any{"name": "events", "source": map[string]any{"content": fixture(t, "events.ndjson")}})
 
 	sse, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: base + "/sse"}, nil)

@@ -65,24 +65,29 @@ func serveStdio(ctx context.Context, cfg Config, n *node) error {
 	return err
 }
 
-// serveHTTP serves streamable HTTP at /mcp, SSE at /sse, the REST gateway
-// at /v1 and GET /health on addr until ctx ends, over the node open
-// returns. The listener comes first: opening the data can take seconds (big
-// vector indexes, a long trace memory), and meanwhile /health answers that
-// mcpd is loading while every other request waits for the data (see
-// loading).
-func serveHTTP(ctx context.Context, cfg Config, addr string, open func() (*node, error)) (err error) {
+// listen opens the HTTP listener on addr, which must be loopback unless
+// callers have to authenticate.
+func listen(cfg Config, addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--http %q: want host:port, e.g. 127.0.0.1:3110", addr)
+		return nil, fmt.Errorf("--http %q: want host:port, e.g. 127.0.0.1:3110", addr)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && !authConfigured(cfg) {
-		return fmt.Errorf("--http %s is not a loopback address: anyone who can reach it could read and change your data. Require a bearer token with server.auth_token (or LAKEHOUSE_SERVER_AUTH_TOKEN), [[auth.tokens]] or [auth.oauth], or bind 127.0.0.1", addr)
+		return nil, fmt.Errorf("--http %s is not a loopback address: anyone who can reach it could read and change your data. Require a bearer token with server.auth_token (or LAKEHOUSE_SERVER_AUTH_TOKEN), [[auth.tokens]] or [auth.oauth], or bind 127.0.0.1", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
+	return ln, nil
+}
+
+// serveHTTP serves streamable HTTP at /mcp, SSE at /sse, the REST gateway
+// at /v1 and GET /health on ln until ctx ends, over the node open returns.
+// The listener comes first: opening the data can take seconds (big vector
+// indexes, a long trace memory), and meanwhile /health answers that mcpd
+// is loading while every other request waits for the data (see loading).
+func serveHTTP(ctx context.Context, cfg Config, ln net.Listener, open func() (*node, error)) (err error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	load := newLoading()
