@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +13,7 @@ import (
 
 // TestConcurrent runs searches, upserts, deletes and reads at once, while
 // the worker builds, extends and rebuilds the graph and snapshots come and
-// go. Run under -race. Each id is written by one goroutine at a time (the
+// go, and the garbage collector runs all the time. Run under -race. Each id is written by one goroutine at a time (the
 // test's per-id locks), so the test knows what the index must hold at the
 // end.
 func TestConcurrent(t *testing.T) {
@@ -94,6 +95,19 @@ func TestConcurrent(t *testing.T) {
 			}
 			state[i] = 0
 			locks[i].Unlock()
+		}
+	})
+	// Collect often, so that the memory of a segment that a rebuild or a
+	// recovery replaced is released as soon as nothing refers to it: a
+	// view used after its store was released would fault.
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
 		}
 	})
 	for s := range 3 {

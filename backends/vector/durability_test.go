@@ -29,7 +29,7 @@ func snapshotGen(t *testing.T, dir, name string) uint64 {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	h, _, _, err := readSnapshot(d, isL2, 0)
+	h, _, _, err := readSnapshot(d, snapshotName, isL2)
 	if err != nil {
 		t.Fatal(err)
 	}

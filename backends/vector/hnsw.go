@@ -9,8 +9,8 @@ import (
 // the paper by Malkov and Yashunin), written for speed:
 //
 //   - Node i of the graph is slot i of its segment: the graph holds no
-//     vectors and no ids, only links, and reads vectors from the segment's
-//     flat []float32 with stride dim.
+//     vectors and no ids, only links, and reads vectors from a view of the
+//     segment's vecStore: chunks of flat floats with stride dim.
 //   - Layer 0, where a search spends nearly all its time, is one flat
 //     []uint32 slab with a fixed stride per node: [count, link, link, ...],
 //     room for m0 = 2M links. Upper layers (about one node in M has any)
@@ -79,12 +79,6 @@ func newGraph(dim int, l2 bool, m, efc int, capacity int) *graph {
 // size is the number of nodes: slots [0, size) of the segment are linked.
 func (g *graph) size() int { return len(g.levels) }
 
-// vec returns node id's vector in vecs.
-func (g *graph) vec(vecs []float32, id uint32) []float32 {
-	o := int(id) * g.dim
-	return vecs[o : o+g.dim : o+g.dim]
-}
-
 func (g *graph) dist(a, b []float32) float32 {
 	if g.l2 {
 		return l2sq(a, b)
@@ -111,12 +105,12 @@ func (g *graph) randomLevel() int {
 
 // greedy walks layer l from ep towards q, one nearer neighbour at a time,
 // and returns the nearest node it reaches.
-func (g *graph) greedy(vecs, q []float32, ep uint32, epd float32, l int) (uint32, float32) {
+func (g *graph) greedy(vecs *vecView, q []float32, ep uint32, epd float32, l int) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
 		lst := g.links(ep, l)
 		for _, nb := range lst[1 : 1+lst[0]] {
-			if d := g.dist(q, g.vec(vecs, nb)); d < epd {
+			if d := g.dist(q, vecs.at(nb)); d < epd {
 				ep, epd, changed = nb, d, true
 			}
 		}
@@ -125,9 +119,9 @@ func (g *graph) greedy(vecs, q []float32, ep uint32, epd float32, l int) (uint32
 }
 
 // descend finds the entry point on layer 0 for a search for q.
-func (g *graph) descend(vecs, q []float32) (uint32, float32) {
+func (g *graph) descend(vecs *vecView, q []float32) (uint32, float32) {
 	ep := g.entry
-	epd := g.dist(q, g.vec(vecs, ep))
+	epd := g.dist(q, vecs.at(ep))
 	for l := g.top; l > 0; l-- {
 		ep, epd = g.greedy(vecs, q, ep, epd, l)
 	}
@@ -143,7 +137,7 @@ const prefetchAhead = 4
 // unvisited marks the links in lst ([count, links...]) visited and returns
 // those that were not yet, in sc.fresh, with the first prefetchAhead of
 // their vectors on their way into the cache.
-func (g *graph) unvisited(vecs []float32, lst []uint32, sc *scratch) []uint32 {
+func (g *graph) unvisited(vecs *vecView, lst []uint32, sc *scratch) []uint32 {
 	fresh := sc.fresh[:0]
 	for _, nb := range lst[1 : 1+lst[0]] {
 		if !sc.visited.visit(nb) {
@@ -151,7 +145,7 @@ func (g *graph) unvisited(vecs []float32, lst []uint32, sc *scratch) []uint32 {
 		}
 	}
 	for _, nb := range fresh[:min(prefetchAhead, len(fresh))] {
-		prefetch(g.vec(vecs, nb))
+		prefetch(vecs.at(nb))
 	}
 	sc.fresh = fresh
 	return fresh
@@ -159,15 +153,15 @@ func (g *graph) unvisited(vecs []float32, lst []uint32, sc *scratch) []uint32 {
 
 // prefetchNext starts loading the vector prefetchAhead places after
 // fresh[i], for the loops over unvisited's result.
-func (g *graph) prefetchNext(vecs []float32, fresh []uint32, i int) {
+func (g *graph) prefetchNext(vecs *vecView, fresh []uint32, i int) {
 	if j := i + prefetchAhead; j < len(fresh) {
-		prefetch(g.vec(vecs, fresh[j]))
+		prefetch(vecs.at(fresh[j]))
 	}
 }
 
 // searchLayer is the insert-time search: the ef nodes of layer l nearest
 // to q, found from ep, returned nearest first in sc.sorted.
-func (g *graph) searchLayer(vecs, q []float32, ep uint32, epd float32, ef, l int, sc *scratch) []cand {
+func (g *graph) searchLayer(vecs *vecView, q []float32, ep uint32, epd float32, ef, l int, sc *scratch) []cand {
 	sc.visited.reset(g.size())
 	sc.visited.visit(ep)
 	front, best := sc.front[:0], sc.best[:0]
@@ -182,7 +176,7 @@ func (g *graph) searchLayer(vecs, q []float32, ep uint32, epd float32, ef, l int
 		fresh := g.unvisited(vecs, g.links(c.id, l), sc)
 		for i, nb := range fresh {
 			g.prefetchNext(vecs, fresh, i)
-			d := g.dist(q, g.vec(vecs, nb))
+			d := g.dist(q, vecs.at(nb))
 			if len(best) < ef || d < best[0].d {
 				front.push(cand{d, nb})
 				best.push(cand{d, nb})
@@ -219,7 +213,7 @@ func (a *acceptor) ok(id uint32) bool {
 // like any other, so the search goes on until it has ef accepted nodes or
 // runs out of graph. It gives up, returning complete = false, once it has
 // computed more than budget distances.
-func (g *graph) searchBase(vecs, q []float32, ep uint32, epd float32, ef int, acc *acceptor, budget int, sc *scratch) (res []cand, complete bool) {
+func (g *graph) searchBase(vecs *vecView, q []float32, ep uint32, epd float32, ef int, acc *acceptor, budget int, sc *scratch) (res []cand, complete bool) {
 	sc.visited.reset(g.size())
 	sc.visited.visit(ep)
 	front, best := sc.front[:0], sc.best[:0]
@@ -241,7 +235,7 @@ func (g *graph) searchBase(vecs, q []float32, ep uint32, epd float32, ef int, ac
 		fresh := g.unvisited(vecs, lst, sc)
 		for i, nb := range fresh {
 			g.prefetchNext(vecs, fresh, i)
-			d := g.dist(q, g.vec(vecs, nb))
+			d := g.dist(q, vecs.at(nb))
 			if len(best) < ef || d < best[0].d {
 				front.push(cand{d, nb})
 				if !filtered || acc.ok(nb) {
@@ -269,16 +263,16 @@ func (g *graph) searchBase(vecs, q []float32, ep uint32, epd float32, ef int, ac
 // node than to every candidate kept so far, up to max. This keeps links
 // pointing in different directions rather than all into one cluster, which
 // is what lets greedy search cross between clusters.
-func (g *graph) selectNeighbors(vecs []float32, cands []cand, max int, out []cand) []cand {
+func (g *graph) selectNeighbors(vecs *vecView, cands []cand, max int, out []cand) []cand {
 	out = out[:0]
 	for _, c := range cands {
 		if len(out) >= max {
 			break
 		}
-		vc := g.vec(vecs, c.id)
+		vc := vecs.at(c.id)
 		keep := true
 		for _, s := range out {
-			if g.dist(vc, g.vec(vecs, s.id)) < c.d {
+			if g.dist(vc, vecs.at(s.id)) < c.d {
 				keep = false
 				break
 			}
@@ -318,14 +312,14 @@ func (p *linkPlan) add(node uint32, l int, ids []cand) {
 
 // plan computes how to link node id, whose vector is already in vecs, into
 // the graph. It reads the graph but does not change it.
-func (g *graph) plan(vecs []float32, id uint32, p *linkPlan, sc *scratch) {
+func (g *graph) plan(vecs *vecView, id uint32, p *linkPlan, sc *scratch) {
 	p.id, p.level = id, g.randomLevel()
 	p.edits, p.buf = p.edits[:0], p.buf[:0]
 	if g.top < 0 {
 		return
 	}
-	q := g.vec(vecs, id)
-	ep, epd := g.entry, g.dist(q, g.vec(vecs, g.entry))
+	q := vecs.at(id)
+	ep, epd := g.entry, g.dist(q, vecs.at(g.entry))
 	for l := g.top; l > p.level; l-- {
 		ep, epd = g.greedy(vecs, q, ep, epd, l)
 	}
@@ -351,10 +345,10 @@ func (g *graph) plan(vecs []float32, id uint32, p *linkPlan, sc *scratch) {
 				p.edits = append(p.edits, linkEdit{node: nb.id, l: l, off: off, n: cnt + 1})
 				continue
 			}
-			vn := g.vec(vecs, nb.id)
+			vn := vecs.at(nb.id)
 			cands := append(p.cands[:0], cand{nb.d, id})
 			for _, x := range lst[1 : 1+cnt] {
-				cands = append(cands, cand{g.dist(vn, g.vec(vecs, x)), x})
+				cands = append(cands, cand{g.dist(vn, vecs.at(x)), x})
 			}
 			sortCands(cands)
 			p.cands = cands
@@ -387,7 +381,7 @@ func (g *graph) apply(p *linkPlan) {
 }
 
 // insert links node id at once; for graphs no search can see yet.
-func (g *graph) insert(vecs []float32, id uint32, p *linkPlan, sc *scratch) {
+func (g *graph) insert(vecs *vecView, id uint32, p *linkPlan, sc *scratch) {
 	g.plan(vecs, id, p, sc)
 	g.apply(p)
 }

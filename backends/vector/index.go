@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +55,10 @@ type index struct {
 	done   chan struct{} // closed when the worker returns
 	snapMu sync.Mutex    // held while a snapshot is taken
 	bg     sync.WaitGroup
+
+	// The generations of the snapshot files, current and previous (0:
+	// none); guarded by snapMu.
+	snapCur, snapPrev uint64
 }
 
 func isL2(m Metric) bool { return m == L2 }
@@ -87,7 +93,7 @@ func createIndex(root *disk.Dir, name string, dim int, metric Metric, model stri
 // writeEmpty writes the files of an empty index into the folder d: the
 // snapshot of generation h.gen and its log.
 func writeEmpty(d *disk.Dir, h snapHeader) error {
-	if err := writeSnapshot(d, &capture{snapHeader: h}, nil); err != nil {
+	if err := writeSnapshot(d, snapshotName, &capture{snapHeader: h, vecs: vecView{shift: minChunkShift}}, nil); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	w, err := createWAL(d, h.gen)
@@ -117,7 +123,7 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 	if err := removeTemps(d); err != nil {
 		return nil, err
 	}
-	h, seg, err := readState(d, name, cfg, func(gen uint64, apply func([]byte) error) error {
+	st, err := readState(d, name, cfg, func(gen uint64, apply func([]byte) error) error {
 		if cur != nil {
 			if err := cur.close(); err != nil {
 				return err
@@ -136,10 +142,13 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// Logs older than the snapshot are in it: left behind by a crash
-	// between writing the snapshot and removing them.
-	if err := removeLogsBefore(d, h.gen); err != nil {
-		return nil, err
+	h := st.h
+	if st.damaged != nil {
+		// Set the damaged file aside, for a look, and write a good one soon.
+		slog.Warn("vector index snapshot is damaged; read the previous one and the logs instead", "index", name, "err", st.damaged)
+		if err := d.Rename(snapshotName, badSnapName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 	}
 	if cur == nil {
 		if cur, err = createWAL(d, h.gen); err != nil {
@@ -149,7 +158,9 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 	ix := &index{
 		name: name, dir: d, dim: h.dim, metric: h.metric, model: h.model, created: h.created, cfg: cfg,
 		log:      cur,
-		seg:      seg,
+		seg:      st.seg,
+		snapCur:  st.cur,
+		snapPrev: st.prev,
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -158,45 +169,80 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 	}
 	go ix.run()
 	ix.kick()
+	if st.damaged != nil {
+		ix.startSnapshot()
+	}
 	return ix, nil
 }
 
-// readState reads the snapshot of the index folder d and, over it, the
-// logs of the snapshot's generation and later (it holds the older ones):
-// replay is called with each such generation, oldest first, and the
-// function that applies one of the log's records. Then it indexes the
-// texts of the live items for lexical search, all at once (lexicon.link).
-func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, apply func([]byte) error) error) (snapHeader, *segment, error) {
+// state is an index as read from its folder: its header and segment, and
+// the generations of its current and previous snapshot files (0: none).
+// damaged, if set, says why the current file could not be read, the
+// previous one having been read instead.
+type state struct {
+	h         snapHeader
+	seg       *segment
+	cur, prev uint64
+	damaged   error
+}
+
+// readState reads the index folder d: its snapshot and, over it, the logs
+// of the snapshot's generation and later (it holds the older ones): replay
+// is called with each such generation, oldest first, and the function that
+// applies one of the log's records. If the current snapshot is missing or
+// damaged, the previous one is read instead, with the logs from its
+// generation on, which are kept for that (see snapshot). Then it indexes
+// the texts of the live items for lexical search, all at once
+// (lexicon.link). It only reads.
+func readState(d *disk.Dir, name string, cfg Config, replay func(gen uint64, apply func([]byte) error) error) (st state, err error) {
 	gens, err := listLogs(d)
 	if err != nil {
-		return snapHeader{}, nil, err
+		return st, err
 	}
-	var logBytes int64
-	for _, gen := range gens {
-		if fi, err := d.Lstat(walName(gen)); err == nil {
-			logBytes += fi.Size()
+	h, seg, graphErr, err := readSnapshot(d, snapshotName, isL2)
+	st.cur = h.gen
+	if errors.Is(err, errDamaged) || errors.Is(err, fs.ErrNotExist) {
+		var perr error
+		if h, seg, graphErr, perr = readSnapshot(d, prevSnapName, isL2); perr != nil {
+			if errors.Is(perr, fs.ErrNotExist) {
+				return st, err
+			}
+			return st, fmt.Errorf("%w; and the previous snapshot: %w", err, perr)
 		}
+		st.cur, st.prev = 0, h.gen
+		if !errors.Is(err, fs.ErrNotExist) {
+			st.damaged = err
+		}
+	} else if err != nil {
+		return st, err
 	}
-	h, seg, graphErr, err := readSnapshot(d, isL2, logBytes)
-	if err != nil {
-		return h, nil, err
-	}
+	st.h = h
 	if graphErr != nil {
 		slog.Warn("vector index graph is unusable; it will be rebuilt", "index", name, "err", graphErr)
 	}
 	if seg.g != nil {
 		seg.g.efc = cfg.EfConstruction
 	}
-	apply := func(p []byte) error { return applyRecord(seg, p) }
+	// Every generation from the snapshot's on has a log (see snapshot).
+	want := h.gen
 	for _, gen := range gens {
-		if gen >= h.gen {
-			if err := replay(gen, apply); err != nil {
-				return h, nil, err
-			}
+		if gen < h.gen {
+			continue
+		}
+		if gen != want {
+			return st, fmt.Errorf("vector index %q: the log of generation %d is missing from %s", name, want, d.Path("."))
+		}
+		want++
+	}
+	apply := func(p []byte) error { return applyRecord(seg, p) }
+	for gen := h.gen; gen < want; gen++ {
+		if err := replay(gen, apply); err != nil {
+			return st, err
 		}
 	}
 	seg.lex.link(seg.extras, seg.dead)
-	return h, seg, nil
+	st.seg = seg
+	return st, nil
 }
 
 // listLogs returns the generations of the logs in the index folder d,
@@ -239,15 +285,16 @@ func removeLogsBefore(d *disk.Dir, gen uint64) error {
 }
 
 // removeTemps removes the temp files of writes that a crash cut short from
-// the index folder d: "*.tmp" of [disk.Dir.WriteAtomic], and ".tmp-*" as
-// earlier versions of this package named them.
+// the index folder d: "*.tmp" of [disk.Dir.WriteAtomic], ".tmp-*" as
+// earlier versions of this package named them, and a snapshot written but
+// not yet put in place.
 func removeTemps(d *disk.Dir) error {
 	entries, err := d.ReadDir(".")
 	if err != nil {
 		return fmt.Errorf("list index folder: %w", err)
 	}
 	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, ".tmp") || strings.HasPrefix(name, ".tmp-") {
+		if name := e.Name(); strings.HasSuffix(name, ".tmp") || strings.HasPrefix(name, ".tmp-") || name == nextSnapName {
 			if err := d.Remove(name); err != nil {
 				return fmt.Errorf("remove temp file: %w", err)
 			}
@@ -477,7 +524,7 @@ func (ix *index) recover() error {
 // successful fsync (what its file holds after that may be in the page
 // cache only, or nowhere). It only reads.
 func (ix *index) readDurable(w *wal) (*segment, error) {
-	_, seg, err := readState(ix.dir, ix.name, ix.cfg, func(gen uint64, apply func([]byte) error) error {
+	st, err := readState(ix.dir, ix.name, ix.cfg, func(gen uint64, apply func([]byte) error) error {
 		f, err := ix.dir.Open(walName(gen))
 		if err != nil {
 			return fmt.Errorf("read log: %w", err)
@@ -492,7 +539,7 @@ func (ix *index) readDurable(w *wal) (*segment, error) {
 		}
 		return nil
 	})
-	return seg, err
+	return st.seg, err
 }
 
 func (ix *index) get(ids []string) ([]Item, error) {
@@ -704,7 +751,7 @@ func (ix *index) step(sc *scratch, p *linkPlan) bool {
 	ix.mu.RLock()
 	s := ix.seg
 	n := s.n()
-	vecs := s.vecs // slots below n never change, so this view stays valid
+	vecs := s.vecs.view() // slots below n never change, so this view stays valid
 	rebuild := ix.needsRebuild(s)
 	create := s.g == nil && s.live() >= ix.cfg.FlatThreshold
 	g := s.g
@@ -720,7 +767,7 @@ func (ix *index) step(sc *scratch, p *linkPlan) bool {
 		// Only this goroutine changes g, so it may plan without the lock;
 		// apply needs it, to keep searches out while links change.
 		for i := 0; i < 256 && g.size() < n && !ix.stopped(); i++ {
-			g.plan(vecs, uint32(g.size()), p, sc)
+			g.plan(&vecs, uint32(g.size()), p, sc)
 			ix.mu.Lock()
 			g.apply(p)
 			ix.unsaved++
@@ -729,6 +776,7 @@ func (ix *index) step(sc *scratch, p *linkPlan) bool {
 	default:
 		return false
 	}
+	runtime.KeepAlive(s) // vecs's store: recover may replace s meanwhile
 	return true
 }
 
@@ -743,7 +791,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 	old := ix.seg
 	n0 := old.n()
 	dead := slices.Clone(old.dead)
-	vecs, ids, extras := old.vecs[:n0*ix.dim], old.ids[:n0], old.extras[:n0]
+	vecs, ids, extras := old.vecs.view(), old.ids[:n0], old.extras[:n0]
 	docs := old.lex.view(n0)
 	ix.mu.RUnlock()
 
@@ -759,16 +807,17 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 		if dead[i>>6]&(1<<(i&63)) != 0 {
 			continue
 		}
-		ns.appendSlot(ids[i], vecs[i*ix.dim:(i+1)*ix.dim], extras[i], docs.doc(uint32(i)))
+		ns.appendSlot(ids[i], vecs.at(uint32(i)), extras[i], docs.doc(uint32(i)))
 		orig = append(orig, uint32(i))
 	}
 	if live >= ix.cfg.FlatThreshold {
 		ns.g = newGraph(ix.dim, ns.l2, ix.cfg.M, ix.cfg.EfConstruction, live)
+		nv := ns.vecs.view()
 		for j := range live {
 			if j%64 == 0 && ix.stopped() {
 				return
 			}
-			ns.g.insert(ns.vecs, uint32(j), p, sc)
+			ns.g.insert(&nv, uint32(j), p, sc)
 		}
 	}
 
@@ -862,9 +911,12 @@ func (ix *index) enter() bool {
 }
 
 // snapshot starts the log of the next generation, captures the state the
-// previous logs lead to, writes it as the snapshot of the new generation,
-// and removes the older logs. A crash at any point leaves a snapshot and
-// logs that replay to the same state.
+// previous logs lead to, and writes it as the snapshot of the new
+// generation. The current snapshot becomes the previous one, and the logs
+// older than that are removed: the previous snapshot and the logs from its
+// generation on are kept, so that a current snapshot found damaged loses
+// nothing (see readState). A crash at any point leaves snapshots and logs
+// that replay to the same state.
 func (ix *index) snapshot() error {
 	ix.wmu.Lock()
 	if ix.closed {
@@ -883,18 +935,7 @@ func (ix *index) snapshot() error {
 	}
 	ix.log = next
 	ix.mu.Lock()
-	s := ix.seg
-	n := s.n()
-	c := &capture{
-		snapHeader: snapHeader{gen: next.gen, dim: ix.dim, metric: ix.metric, model: ix.model, created: ix.created},
-		vecs:       s.vecs[:n*ix.dim],
-		ids:        s.ids[:n],
-		extras:     s.extras[:n],
-		dead:       slices.Clone(s.dead),
-	}
-	if s.g != nil {
-		c.g = s.g.state()
-	}
+	c := captureOf(snapHeader{gen: next.gen, dim: ix.dim, metric: ix.metric, model: ix.model, created: ix.created}, ix.seg)
 	ix.unsaved = 0
 	ix.mu.Unlock()
 	ix.wmu.Unlock()
@@ -904,10 +945,53 @@ func (ix *index) snapshot() error {
 	if err := old.close(); err != nil {
 		return err
 	}
-	if err := writeSnapshot(ix.dir, c, ix.abort); err != nil {
+	if err := writeSnapshot(ix.dir, nextSnapName, c, ix.abort); err != nil {
 		return err
 	}
-	return removeLogsBefore(ix.dir, next.gen)
+	if ix.snapCur != 0 {
+		if err := ix.dir.Rename(snapshotName, prevSnapName); err != nil {
+			return err
+		}
+		ix.snapCur, ix.snapPrev = 0, ix.snapCur
+	}
+	if err := ix.dir.Rename(nextSnapName, snapshotName); err != nil {
+		return err
+	}
+	if err := ix.dir.SyncDir("."); err != nil {
+		return err
+	}
+	ix.snapCur = c.gen
+	ix.mapSnapshot(c)
+	return removeLogsBefore(ix.dir, ix.snapPrev)
+}
+
+// mapSnapshot maps the vectors of c's full chunks over the snapshot just
+// written from c, which holds the same bytes: memory that was anonymous
+// becomes page cache, which the system may reclaim and read back, and
+// chunks mapped from an older snapshot file let go of it. Failing that,
+// the chunks stay as they are.
+func (ix *index) mapSnapshot(c *capture) {
+	v := c.keep
+	cb := 4 * v.chunkLen()
+	if cb%pageSize != 0 {
+		return
+	}
+	f, err := ix.dir.Open(snapshotName)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	ix.mu.RLock() // v.offHeap may grow meanwhile
+	defer ix.mu.RUnlock()
+	for k := range len(c.ids) >> v.shift {
+		if !v.offHeap[k] {
+			continue
+		}
+		if err := remapFile(asBytes(v.chunks[k]), f.Fd(), snapAlign+int64(k)*int64(cb)); err != nil {
+			slog.Warn("vector index chunk could not be mapped to its snapshot", "index", ix.name, "err", err)
+			return
+		}
+	}
 }
 
 // close stops the worker, waits for a snapshot being written (or, if

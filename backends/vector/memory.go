@@ -141,7 +141,7 @@ func nodeBytes(m int) int64 {
 // memory returns what s holds; the index's lock is held.
 func (s *segment) memory() Memory {
 	m := Memory{
-		Vectors:  4 * int64(cap(s.vecs)),
+		Vectors:  s.vecs.bytes(),
 		IDs:      stringHeader*int64(cap(s.ids)) + 8*int64(cap(s.extras)+cap(s.dead)) + s.idBytes + mapBytes(s.mapRoom, idSlot),
 		Texts:    s.textBytes,
 		Metadata: s.metaBytes,

@@ -2,6 +2,8 @@ package vector
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -198,7 +200,7 @@ func TestSnapshot_GraphIsSaved(t *testing.T) {
 	want, _ := m.Search(context.Background(), "g", q, SearchOptions{K: 20})
 	m.Close()
 	logs, _ := filepath.Glob(filepath.Join(dir, "g", "wal-*.log"))
-	if len(logs) != 1 {
+	if len(logs) > 2 { // the previous snapshot's and the current one's
 		t.Fatalf("logs after a snapshot: %v", logs)
 	}
 
@@ -224,10 +226,10 @@ func TestSnapshot_GraphIsSaved(t *testing.T) {
 func logFile(t *testing.T, dir, name string) string {
 	t.Helper()
 	logs, err := filepath.Glob(filepath.Join(dir, name, "wal-*.log"))
-	if err != nil || len(logs) != 1 {
+	if err != nil || len(logs) == 0 {
 		t.Fatalf("logs of %s: %v %v", name, logs, err)
 	}
-	return logs[0]
+	return logs[len(logs)-1] // the newest; Glob sorts
 }
 
 func TestLog_DamagePolicy(t *testing.T) {
@@ -350,54 +352,96 @@ func flipByte(t *testing.T, path string, off int64) {
 	}
 }
 
-func TestSnapshot_DamagedIndexIsUnavailable(t *testing.T) {
+// A current snapshot that is damaged or missing is set aside, and the
+// index is read from the previous snapshot and the logs since, losing
+// nothing; only when the previous one is damaged too is the index
+// unavailable, with an error naming the file.
+func TestSnapshot_DamagedIsReadFromThePrevious(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		damage func(t *testing.T, path string)
 	}{
-		{"byte flipped", func(t *testing.T, path string) {
+		{"vector byte flipped", func(t *testing.T, path string) { flipByte(t, path, snapAlign+5) }},
+		{"item byte flipped", func(t *testing.T, path string) {
 			fi, _ := os.Stat(path)
-			flipByte(t, path, fi.Size()/2)
+			flipByte(t, path, fi.Size()-20)
 		}},
+		{"header byte flipped", func(t *testing.T, path string) { flipByte(t, path, 30) }},
 		{"cut short", func(t *testing.T, path string) {
 			fi, _ := os.Stat(path)
 			os.Truncate(path, fi.Size()-20)
 		}},
+		{"cut to its vectors", func(t *testing.T, path string) { os.Truncate(path, snapAlign+100) }},
 		{"emptied", func(t *testing.T, path string) { os.Truncate(path, 0) }},
 		{"missing", func(t *testing.T, path string) { os.Remove(path) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			m, err := Open(dir, Config{})
+			m, err := Open(dir, Config{FlatThreshold: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
 			mustCreate(t, m, "bad", 4, Cosine)
 			mustCreate(t, m, "good", 4, Cosine)
 			items := itemsOf(gaussianMixture(rand.New(rand.NewPCG(1, 1)), 300, 4, 3, 1), nil)
-			mustUpsert(t, m, "bad", items)
 			mustUpsert(t, m, "good", items)
-			if err := m.Snapshot(ctx, "bad"); err != nil {
+			// Two snapshots, with items written before, between and after.
+			for _, part := range [][]Item{items[:100], items[100:200]} {
+				mustUpsert(t, m, "bad", part)
+				mustWait(t, m, "bad")
+				if err := m.Snapshot(ctx, "bad"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustUpsert(t, m, "bad", items[200:])
+			if _, err := m.Delete(ctx, "bad", []string{"i7"}); err != nil {
 				t.Fatal(err)
 			}
 			m.Close()
 			path := filepath.Join(dir, "bad", snapshotName)
 			tc.damage(t, path)
 
+			m = mustOpen(t, dir, Config{FlatThreshold: 100})
+			if bad := m.Unavailable(); len(bad) != 0 {
+				t.Fatalf("Unavailable() = %v", bad)
+			}
+			if info, err := m.Info("bad"); err != nil || info.Count != 299 {
+				t.Fatalf("the index read from its previous snapshot: %+v, %v; want 299 items", info, err)
+			}
+			for _, i := range []int{0, 150, 299} {
+				if hits, err := m.Search(ctx, "bad", items[i].Vector, SearchOptions{K: 1}); err != nil || hits[0].ID != items[i].ID {
+					t.Fatalf("search for %s: %v %v", items[i].ID, hits, err)
+				}
+			}
+			if _, err := os.Stat(path + ".damaged"); (err == nil) != (tc.name != "missing") {
+				t.Errorf("damaged snapshot set aside: %v", err)
+			}
+			// A good snapshot is written again, and reopening needs no fallback.
+			mustUpsert(t, m, "bad", items[7:8])
+			if err := m.Snapshot(ctx, "bad"); err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+			m = mustOpen(t, dir, Config{FlatThreshold: 100})
+			if info, err := m.Info("bad"); err != nil || info.Count != 300 {
+				t.Fatalf("reopened: %+v, %v", info, err)
+			}
+			m.Close()
+
+			// With the previous snapshot damaged too, the index is unavailable.
+			tc.damage(t, path)
+			flipByte(t, filepath.Join(dir, "bad", prevSnapName), snapAlign+5)
 			m = mustOpen(t, dir, Config{})
 			bad := m.Unavailable()
-			if why, ok := bad["bad"]; !ok || !strings.Contains(why, path) {
-				t.Fatalf("Unavailable() = %v; want bad, naming %s", bad, path)
+			if why, ok := bad["bad"]; !ok || !strings.Contains(why, filepath.Join(dir, "bad", prevSnapName)) {
+				t.Fatalf("Unavailable() = %v; want bad, naming %s", bad, prevSnapName)
 			}
 			if list := m.List(); len(list) != 1 || list[0].Name != "good" || list[0].Count != 300 {
 				t.Fatalf("List() = %+v", list)
 			}
-			if hits, err := m.Search(ctx, "good", items[0].Vector, SearchOptions{}); err != nil || hits[0].ID != "i0" {
-				t.Fatalf("the good index: %v %v", hits, err)
-			}
 			_, err = m.Search(ctx, "bad", items[0].Vector, SearchOptions{})
-			if err == nil || !strings.Contains(err.Error(), "unavailable") || !strings.Contains(err.Error(), path) {
+			if err == nil || !strings.Contains(err.Error(), "unavailable") {
 				t.Fatalf("search of the damaged index: %v", err)
 			}
 			if _, err := m.Create(ctx, "bad", 4, Cosine, ""); !errors.Is(err, errs.Conflict) {
@@ -409,14 +453,41 @@ func TestSnapshot_DamagedIndexIsUnavailable(t *testing.T) {
 			if len(m.Unavailable()) != 0 {
 				t.Fatal("still unavailable after Drop")
 			}
-			mustCreate(t, m, "bad", 4, Cosine)
-			mustUpsert(t, m, "bad", items[:1])
 		})
 	}
 }
 
+// Each snapshot keeps the previous one and the logs from its generation
+// on, and removes the older logs.
+func TestSnapshot_KeepsThePrevious(t *testing.T) {
+	dir := t.TempDir()
+	m := mustOpen(t, dir, Config{})
+	mustCreate(t, m, "x", 2, L2)
+	for i := range 4 {
+		mustUpsert(t, m, "x", []Item{{ID: fmt.Sprint(i), Vector: []float32{1, float32(i)}}})
+		if err := m.Snapshot(context.Background(), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	entries, _ := os.ReadDir(filepath.Join(dir, "x"))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	// Created at generation 1, then snapshots 2 to 5.
+	want := []string{prevSnapName, snapshotName, walName(4), walName(5)}
+	slices.Sort(names)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Fatalf("index folder holds %q, want %q", names, want)
+	}
+	if g := snapshotGen(t, dir, "x"); g != 5 {
+		t.Fatalf("snapshot generation %d, want 5", g)
+	}
+}
+
 // TestOpen_CleansLeftovers: folders of a create or drop cut short by a
-// crash, and temporary files, are removed; stale logs too.
+// crash, and temporary files, are removed.
 func TestOpen_CleansLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	m, err := Open(dir, Config{SnapshotBytes: 1})
@@ -431,22 +502,16 @@ func TestOpen_CleansLeftovers(t *testing.T) {
 	m.Close()
 	os.Mkdir(filepath.Join(dir, ".tmp-y-123"), 0o755)
 	os.Mkdir(filepath.Join(dir, ".drop-z-456"), 0o755)
-	temps := []string{filepath.Join(dir, "x", "snapshot-789.tmp"), filepath.Join(dir, "x", ".tmp-snapshot-789")}
+	// A snapshot written in full but not renamed into place is left aside.
+	temps := []string{filepath.Join(dir, "x", "snapshot-789.tmp"), filepath.Join(dir, "x", ".tmp-snapshot-789"), filepath.Join(dir, "x", nextSnapName)}
 	for _, tmp := range temps {
 		os.WriteFile(tmp, []byte("partial"), 0o644)
 	}
-	// A log older than the snapshot: a crash after the snapshot was renamed
-	// but before the log was removed.
-	stale := filepath.Join(dir, "x", walName(1))
-	os.WriteFile(stale, walHeader(1), 0o644)
 
 	m = mustOpen(t, dir, Config{})
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || entries[0].Name() != "x" {
 		t.Fatalf("entries: %v", entries)
-	}
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Fatal("stale log kept")
 	}
 	for _, tmp := range temps {
 		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
@@ -455,43 +520,6 @@ func TestOpen_CleansLeftovers(t *testing.T) {
 	}
 	if items, _ := m.Get("x", []string{"a"}); len(items) != 1 {
 		t.Fatal("item lost")
-	}
-}
-
-// Reopening an index whose log holds items beyond its snapshot gives the
-// segment room for them up front: replaying them does not grow the vector
-// array by copying it into one a quarter bigger (which held both copies
-// for a moment and left the old one behind as free heap).
-func TestOpen_RoomForTheLog(t *testing.T) {
-	const dim, base, tail = 32, 4000, 100
-	dir := t.TempDir()
-	vecs := gaussianMixture(rand.New(rand.NewPCG(7, 7)), base+tail, dim, 8, 0.3)
-	items := itemsOf(vecs, nil)
-	m, err := Open(dir, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, m, "docs", dim, Cosine)
-	mustUpsert(t, m, "docs", items[:base])
-	ix, _ := m.lookup("docs")
-	if err := ix.snapshotNow(); err != nil {
-		t.Fatal(err)
-	}
-	mustUpsert(t, m, "docs", items[base:]) // in the log only
-	m.Close()
-
-	m = mustOpen(t, dir, Config{})
-	ix, _ = m.lookup("docs")
-	ix.mu.RLock()
-	n, room := ix.seg.n(), cap(ix.seg.vecs)/dim
-	ix.mu.RUnlock()
-	if n != base+tail {
-		t.Fatalf("reopened with %d slots, want %d", n, base+tail)
-	}
-	// The room is the snapshot's slots and a bound on the log's (its bytes
-	// over a vector's); growing by append would have given 1.25x.
-	if room > base+2*tail {
-		t.Errorf("room for %d slots after replaying %d over %d: the vector array grew while the log was replayed", room, tail, base)
 	}
 }
 
@@ -534,7 +562,7 @@ func TestSnapshot_BuildResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	_, seg, graphErr, err := readSnapshot(d, isL2, 0)
+	_, seg, graphErr, err := readSnapshot(d, snapshotName, isL2)
 	if err != nil || graphErr != nil {
 		t.Fatal(err, graphErr)
 	}
@@ -555,4 +583,51 @@ func TestSnapshot_BuildResumes(t *testing.T) {
 	if got := linked(); got != n {
 		t.Errorf("after resuming, %d of %d nodes are linked", got, n)
 	}
+}
+
+// An index written before snapshots had version 2 (testdata/v1: a
+// snapshot with a graph and tombstones, and a log after it) opens with
+// every item, and its next snapshot is written as version 2.
+func TestSnapshot_ReadsVersion1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/v1")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(m *Manager) {
+		t.Helper()
+		info, err := m.Info("old")
+		if err != nil || info.Count != 57 || info.Dim != 3 || info.Model != "v1-model" {
+			t.Fatalf("Info = %+v, %v; want 57 items of 3 dimensions", info, err)
+		}
+		for _, id := range []string{"item-3", "item-4", "item-9"} {
+			if got, _ := m.Get("old", []string{id}); len(got) != 0 {
+				t.Fatalf("deleted %s reads back", id)
+			}
+		}
+		got, err := m.Get("old", []string{"item-8", "item-55"})
+		if err != nil || len(got) != 2 || got[0].Text != "text of item 8" || got[1].Metadata["n"] != json.Number("55") {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		hits, err := m.Search(ctx, "old", []float32{1.5, 0, 0.1}, SearchOptions{K: 3, Filter: Filter{"tag": "b"}})
+		if err != nil || len(hits) != 3 {
+			t.Fatalf("filtered search: %+v, %v", hits, err)
+		}
+		for _, h := range hits {
+			if h.Metadata["tag"] != "b" {
+				t.Fatalf("filtered search returned %+v", h)
+			}
+		}
+	}
+	m := mustOpen(t, dir, Config{})
+	check(m)
+	if err := m.Snapshot(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	b, err := os.ReadFile(filepath.Join(dir, "old", snapshotName))
+	if err != nil || binary.LittleEndian.Uint32(b[8:]) != snapVersion {
+		t.Fatalf("snapshot written after reading version 1: %v, version %d", err, binary.LittleEndian.Uint32(b[8:]))
+	}
+	check(mustOpen(t, dir, Config{}))
 }

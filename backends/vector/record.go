@@ -15,7 +15,7 @@ import (
 //
 // Floats are IEEE 754 bits, little-endian. The dimension is the index's;
 // vectors are stored as the index keeps them (normalised under cosine).
-// The snapshot stores its slots in the same item layout.
+// The snapshot stores its items' ids, texts and metadata the same way.
 
 const (
 	recUpsert = 1
@@ -37,6 +37,11 @@ func appendFloats(b []byte, v []float32) []byte {
 func appendItem(b []byte, id string, vec []float32, ex *extra) []byte {
 	b = appendString(b, id)
 	b = appendFloats(b, vec)
+	return appendExtra(b, ex)
+}
+
+// appendExtra appends an item's text and metadata.
+func appendExtra(b []byte, ex *extra) []byte {
 	if ex == nil {
 		return append(b, 0, 0)
 	}
@@ -130,26 +135,31 @@ func (r *reader) floats(dst []float32) {
 func (r *reader) item(vec []float32) (string, *extra) {
 	id := string(r.bytes(r.uvarint(), MaxID))
 	r.floats(vec)
+	return id, r.extra(id)
+}
+
+// extra decodes the text and metadata of item id, as a copy.
+func (r *reader) extra(id string) *extra {
 	text := r.bytes(r.uvarint(), MaxText)
 	meta := r.bytes(r.uvarint(), MaxMetadata)
 	if r.err != nil {
-		return "", nil
+		return nil
 	}
 	if id == "" {
 		r.fail(errors.New("empty id"))
-		return "", nil
+		return nil
 	}
 	if len(text) == 0 && len(meta) == 0 {
-		return id, nil
+		return nil
 	}
 	ex := &extra{text: string(text)}
 	if len(meta) > 0 {
 		if err := ex.setMeta(append([]byte(nil), meta...)); err != nil {
 			r.fail(fmt.Errorf("metadata of %q: %w", id, err))
-			return "", nil
+			return nil
 		}
 	}
-	return id, ex
+	return ex
 }
 
 // applyRecord decodes a log record and applies it to s.

@@ -47,7 +47,7 @@ func (e *extra) getText() string {
 }
 
 // A segment is the items of an index in slots: slot i has ids[i], extras[i]
-// and the vector vecs[i*dim:(i+1)*dim]. Slots are only ever appended, and
+// and the vector vecs.at(i). Slots are only ever appended, and
 // what a slot holds never changes afterwards; replacing or deleting an item
 // tombstones its slot. Rebuilding compacts the live slots into a new
 // segment.
@@ -63,7 +63,7 @@ func (e *extra) getText() string {
 type segment struct {
 	dim    int
 	l2     bool
-	vecs   []float32
+	vecs   *vecStore
 	ids    []string
 	extras []*extra
 	dead   []uint64 // tombstone bit per slot
@@ -84,7 +84,7 @@ func newSegment(dim int, l2 bool, capacity int) *segment {
 	return &segment{
 		dim:     dim,
 		l2:      l2,
-		vecs:    make([]float32, 0, capacity*dim),
+		vecs:    newVecStore(dim),
 		ids:     make([]string, 0, capacity),
 		extras:  make([]*extra, 0, capacity),
 		dead:    make([]uint64, 0, (capacity+63)/64),
@@ -97,10 +97,7 @@ func newSegment(dim int, l2 bool, capacity int) *segment {
 func (s *segment) n() int    { return len(s.ids) }
 func (s *segment) live() int { return len(s.ids) - s.nDead }
 
-func (s *segment) vec(i uint32) []float32 {
-	o := int(i) * s.dim
-	return s.vecs[o : o+s.dim : o+s.dim]
-}
+func (s *segment) vec(i uint32) []float32 { return s.vecs.at(i) }
 
 func (s *segment) isDead(i uint32) bool { return s.dead[i>>6]&(1<<(i&63)) != 0 }
 
@@ -117,10 +114,15 @@ func (s *segment) appendSlot(id string, vec []float32, ex *extra, doc document) 
 // push appends a slot's id, extra and vector, and counts their memory;
 // the caller indexes its text.
 func (s *segment) push(id string, vec []float32, ex *extra) uint32 {
+	s.vecs.add(vec)
+	return s.pushItem(id, ex)
+}
+
+// pushItem is push for a slot whose vector s.vecs holds already.
+func (s *segment) pushItem(id string, ex *extra) uint32 {
 	i := uint32(len(s.ids))
 	s.ids = append(s.ids, id)
 	s.extras = append(s.extras, ex)
-	s.vecs = append(s.vecs, vec...)
 	if int(i>>6) >= len(s.dead) {
 		s.dead = append(s.dead, 0)
 	}
@@ -227,8 +229,9 @@ func (s *segment) search(q []float32, k, ef int, f *filter, sc *scratch) []cand 
 		if f != nil {
 			budget = max(int(filteredBudget*float64(linked)), 4*ef*s.g.m0)
 		}
-		ep, epd := s.g.descend(s.vecs, q)
-		res, complete := s.g.searchBase(s.vecs, q, ep, epd, ef, &acc, budget, sc)
+		v := s.vecs.view()
+		ep, epd := s.g.descend(&v, q)
+		res, complete := s.g.searchBase(&v, q, ep, epd, ef, &acc, budget, sc)
 		if !complete {
 			return s.exact(q, k, &acc, sc)
 		}
@@ -256,11 +259,22 @@ func (s *segment) exact(q []float32, k int, acc *acceptor, sc *scratch) []cand {
 	return sc.sorted
 }
 
-// appendDead adds a tombstoned slot, as found in a snapshot. Its text is
-// not indexed: no search can find it.
-func (s *segment) appendDead(id string, vec []float32, ex *extra) {
-	i := s.push(id, vec, ex)
-	s.dead[i>>6] |= 1 << (i & 63)
-	s.nDead++
+// loadSlot adds the next slot of a snapshot being read, whose vector
+// s.vecs holds already, tombstoned if dead. Its text is indexed later, with
+// every slot's (see lexicon.link). It reports false, adding nothing, for a
+// live slot of an id that has one already.
+func (s *segment) loadSlot(id string, ex *extra, dead bool) bool {
+	if _, dup := s.slots[id]; dup && !dead {
+		return false
+	}
+	i := s.pushItem(id, ex)
 	s.lex.add(document{})
+	if dead {
+		s.dead[i>>6] |= 1 << (i & 63)
+		s.nDead++
+	} else {
+		s.slots[id] = i
+		s.mapRoom = max(s.mapRoom, len(s.slots))
+	}
+	return true
 }

@@ -7,35 +7,55 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"math"
+	"os"
+	"runtime"
 	"time"
+	"unsafe"
 
 	"lakehouse/internal/disk"
 )
 
-// The snapshot file of an index:
+// The snapshot file of an index, laid out so that its vectors can be
+// mapped into memory as they are (version 2; version 1 is still read, see
+// snapshot_v1.go):
 //
-//	"lhvecsnp" | version u32
-//	generation u64 | dim u32 | metric (uvarint length, bytes) | model (same) | created unix nanoseconds i64
-//	slot count u64, then per slot: flags u8 (1 = tombstone) | item (as in record.go)
-//	graph u8 (0 = none), then if 1:
-//	    m u32 | nodes u32 | entry u32 | top u32
-//	    level u8 per node | layer-0 slab u32 x nodes*(2m+1) | upper offset u32 per node
-//	    upper slab length u64 | upper slab u32 x length
-//	crc32c of everything above u32 | "lhvecend"
+//	[0, snapAlign)  "lhvecsnp" | version u32 | header length u32 | header | crc32c of the header u32 | zeros
+//	header          generation u64 | dim u32 | metric (uvarint length, bytes) | model (same) | created unix nanoseconds i64
+//	                | slots u64 | m u32 (0: no graph) | nodes u64 | entry u32 | top i32 | upper slab length u64
+//	vectors         slots x dim float32 from offset snapAlign, then zeros to a multiple of snapAlign
+//	tombstones      u64 x ceil(slots/64): bit i of word i/64 is set when slot i is deleted
+//	graph           layer-0 slab u32 x nodes*(2m+1) | upper offset u32 x nodes | upper slab u32 x its length | level u8 x nodes
+//	items           per slot: id | text | metadata JSON, each a uvarint length and bytes
+//	trailer         crc32c of everything from snapAlign to here u32 | "lhvecend"
 //
-// Integers are little-endian. The generation says which logs the snapshot
-// already contains: those of lower generations. The graph, when present,
-// links the first nodes slots (tombstones included, as a graph needs them).
+// Integers and floats are little-endian. The generation says which logs the
+// snapshot already contains: those of lower generations. The graph, when
+// present, links the first nodes slots (tombstones included, as a graph
+// needs them).
+//
+// An index keeps its previous snapshot beside the current one, and the
+// logs from the previous one's generation on, so that a current snapshot
+// found damaged is set aside and the index read from the previous one and
+// the logs, losing nothing.
 
 const (
 	snapMagic    = "lhvecsnp"
 	snapEnd      = "lhvecend"
-	snapVersion  = 1
+	snapVersion  = 2
 	snapshotName = "snapshot"
+	prevSnapName = "snapshot.prev"
+	badSnapName  = "snapshot.damaged"
+	nextSnapName = "snapshot.next"
+
+	// snapAlign aligns the vector section to a multiple of any page size,
+	// for mapping.
+	snapAlign = 1 << 16
 )
 
 var errStopped = errors.New("stopped")
+
+// errDamaged is wrapped by the errors of a snapshot file that is not whole.
+var errDamaged = errors.New("damaged")
 
 // snapHeader is what a snapshot says about its index.
 type snapHeader struct {
@@ -48,14 +68,25 @@ type snapHeader struct {
 
 // capture is the state of an index at one point, for writing out while the
 // index moves on: slots below len(ids) never change, and dead and the graph
-// are copies.
+// are copies. keep is the store vecs views, kept alive while it is read.
 type capture struct {
 	snapHeader
-	vecs   []float32
+	vecs   vecView
+	keep   *vecStore
 	ids    []string
 	extras []*extra
 	dead   []uint64
 	g      *graphState
+}
+
+// captureOf captures s; the index's write lock is held.
+func captureOf(h snapHeader, s *segment) *capture {
+	n := s.n()
+	c := &capture{snapHeader: h, vecs: s.vecs.view(), keep: s.vecs, ids: s.ids[:n], extras: s.extras[:n], dead: append([]uint64(nil), s.dead...)}
+	if s.g != nil {
+		c.g = s.g.state()
+	}
+	return c
 }
 
 // graphState is a copy of a graph's links.
@@ -81,11 +112,19 @@ func (g *graph) state() *graphState {
 	}
 }
 
+// asBytes returns the memory of s as bytes, in the host's byte order,
+// which is the files' (see vecstore.go).
+func asBytes[T uint32 | uint64 | float32](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
 // crcWriter passes writes on and keeps their checksum.
 type crcWriter struct {
 	w   io.Writer
 	crc uint32
-	buf []byte
 }
 
 func (c *crcWriter) Write(p []byte) (int, error) {
@@ -93,89 +132,104 @@ func (c *crcWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// flushBuf writes buf and empties it.
-func (c *crcWriter) flushBuf() error {
-	_, err := c.Write(c.buf)
-	c.buf = c.buf[:0]
-	return err
-}
-
-// appendWords appends words to b, writing b out whenever it grows past
-// 64 KiB, and returns what remains to write.
-func (c *crcWriter) appendWords(b []byte, words []uint32) ([]byte, error) {
-	for _, x := range words {
-		b = binary.LittleEndian.AppendUint32(b, x)
-		if len(b) >= 1<<16 {
-			c.buf = b
-			if err := c.flushBuf(); err != nil {
-				return nil, err
-			}
-			b = c.buf
-		}
+// stoppedBy reports errStopped once stop is closed.
+func stoppedBy(stop <-chan struct{}) error {
+	select {
+	case <-stop:
+		return errStopped
+	default:
+		return nil
 	}
-	return b, nil
 }
 
-// writeSnapshot writes c as the snapshot file of the index folder d,
+// snapLayout is where a snapshot's sections start, from its header.
+type snapLayout struct {
+	slots, nodes, upper int64
+	m                   int
+	vecBytes            int64 // the vectors, without their padding
+	tombs, graph, items int64 // offsets
+}
+
+func layoutOf(dim int, slots, nodes, upper int64, m int) snapLayout {
+	l := snapLayout{slots: slots, nodes: nodes, upper: upper, m: m, vecBytes: 4 * int64(dim) * slots}
+	l.tombs = snapAlign + roundUp64(l.vecBytes, snapAlign)
+	l.graph = l.tombs + 8*((slots+63)/64)
+	l.items = l.graph
+	if m > 0 {
+		l.items += 4*nodes*int64(2*m+1) + 4*nodes + 4*upper + nodes
+	}
+	return l
+}
+
+func roundUp64(n, step int64) int64 { return (n + step - 1) / step * step }
+
+// writeSnapshot writes c as the file name of the index folder d,
 // atomically (see [disk.Dir.WriteAtomic]). It gives up with errStopped if
 // stop is closed meanwhile.
-func writeSnapshot(d *disk.Dir, c *capture, stop <-chan struct{}) error {
-	return d.WriteAtomic(snapshotName, "", func(f io.Writer) error {
+func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) error {
+	defer runtime.KeepAlive(c.keep)
+	return d.WriteAtomic(name, "", func(f io.Writer) error {
 		w := bufio.NewWriterSize(f, 1<<20)
-		cw := &crcWriter{w: w, buf: make([]byte, 0, 1<<16)}
-		b := append(cw.buf, snapMagic...)
+		h := binary.LittleEndian.AppendUint64(nil, c.gen)
+		h = binary.LittleEndian.AppendUint32(h, uint32(c.dim))
+		h = appendString(h, string(c.metric))
+		h = appendString(h, c.model)
+		h = binary.LittleEndian.AppendUint64(h, uint64(c.created.UnixNano()))
+		h = binary.LittleEndian.AppendUint64(h, uint64(len(c.ids)))
+		var g graphState
+		if c.g != nil {
+			g = *c.g
+		}
+		h = binary.LittleEndian.AppendUint32(h, uint32(g.m))
+		h = binary.LittleEndian.AppendUint64(h, uint64(len(g.levels)))
+		h = binary.LittleEndian.AppendUint32(h, g.entry)
+		h = binary.LittleEndian.AppendUint32(h, uint32(g.top))
+		h = binary.LittleEndian.AppendUint64(h, uint64(len(g.upper)))
+		page := make([]byte, snapAlign)
+		b := append(page[:0], snapMagic...)
 		b = binary.LittleEndian.AppendUint32(b, snapVersion)
-		b = binary.LittleEndian.AppendUint64(b, c.gen)
-		b = binary.LittleEndian.AppendUint32(b, uint32(c.dim))
-		b = appendString(b, string(c.metric))
-		b = appendString(b, c.model)
-		b = binary.LittleEndian.AppendUint64(b, uint64(c.created.UnixNano()))
-		b = binary.LittleEndian.AppendUint64(b, uint64(len(c.ids)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(h)))
+		b = append(b, h...)
+		binary.LittleEndian.AppendUint32(b, crc32.Checksum(h, castagnoli))
+		if _, err := w.Write(page); err != nil {
+			return err
+		}
+		cw := &crcWriter{w: w}
+		n, per := len(c.ids), 1<<c.vecs.shift
+		for k := 0; k*per < n; k++ {
+			if err := stoppedBy(stop); err != nil {
+				return err
+			}
+			if _, err := cw.Write(asBytes(c.vecs.chunks[k][:min(per, n-k*per)*c.dim])); err != nil {
+				return err
+			}
+		}
+		vecBytes := 4 * int64(c.dim) * int64(n)
+		clear(page)
+		if _, err := cw.Write(page[:roundUp64(vecBytes, snapAlign)-vecBytes]); err != nil {
+			return err
+		}
+		for _, p := range [][]byte{asBytes(c.dead[:(n+63)/64]), asBytes(g.base), asBytes(g.upperAt), asBytes(g.upper), g.levels} {
+			if _, err := cw.Write(p); err != nil {
+				return err
+			}
+		}
+		b = page[:0]
 		for i, id := range c.ids {
-			if i%1024 == 0 {
-				select {
-				case <-stop:
-					return errStopped
-				default:
-				}
-			}
-			var flags byte
-			if c.dead[i>>6]&(1<<(i&63)) != 0 {
-				flags = 1
-			}
-			b = append(b, flags)
-			b = appendItem(b, id, c.vecs[i*c.dim:(i+1)*c.dim], c.extras[i])
-			if len(b) >= 1<<16 {
-				cw.buf = b
-				if err := cw.flushBuf(); err != nil {
+			if i%4096 == 0 {
+				if err := stoppedBy(stop); err != nil {
 					return err
 				}
-				b = cw.buf
+			}
+			b = appendExtra(appendString(b, id), c.extras[i])
+			if len(b) >= 1<<15 {
+				if _, err := cw.Write(b); err != nil {
+					return err
+				}
+				b = b[:0]
 			}
 		}
-		if g := c.g; g == nil {
-			b = append(b, 0)
-		} else {
-			b = append(b, 1)
-			b = binary.LittleEndian.AppendUint32(b, uint32(g.m))
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(g.levels)))
-			b = binary.LittleEndian.AppendUint32(b, g.entry)
-			b = binary.LittleEndian.AppendUint32(b, uint32(g.top))
-			b = append(b, g.levels...)
-			var err error
-			if b, err = cw.appendWords(b, g.base); err != nil {
-				return err
-			}
-			if b, err = cw.appendWords(b, g.upperAt); err != nil {
-				return err
-			}
-			b = binary.LittleEndian.AppendUint64(b, uint64(len(g.upper)))
-			if b, err = cw.appendWords(b, g.upper); err != nil {
-				return err
-			}
-		}
-		cw.buf = b
-		if err := cw.flushBuf(); err != nil {
+		if _, err := cw.Write(b); err != nil {
 			return err
 		}
 		tail := binary.LittleEndian.AppendUint32(nil, cw.crc)
@@ -186,93 +240,13 @@ func writeSnapshot(d *disk.Dir, c *capture, stop <-chan struct{}) error {
 	})
 }
 
-// snapReader reads a snapshot, keeping the checksum of what it consumed.
-type snapReader struct {
-	r    *bufio.Reader
-	crc  uint32
-	left int64 // bytes of the file not yet consumed
-	buf  []byte
-	err  error
-}
-
-// next returns the next n bytes, valid until the following call.
-func (d *snapReader) next(n int64) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > d.left {
-		d.err = io.ErrUnexpectedEOF
-		return nil
-	}
-	if int64(cap(d.buf)) < n {
-		d.buf = make([]byte, n)
-	}
-	b := d.buf[:n]
-	if _, err := io.ReadFull(d.r, b); err != nil {
-		d.err = err
-		return nil
-	}
-	d.crc = crc32.Update(d.crc, castagnoli, b)
-	d.left -= n
-	return b
-}
-
-func (d *snapReader) u8() byte {
-	if b := d.next(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (d *snapReader) u32() uint32 {
-	if b := d.next(4); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (d *snapReader) u64() uint64 {
-	if b := d.next(8); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (d *snapReader) uvarint() uint64 {
-	var x uint64
-	for shift := 0; shift < 64; shift += 7 {
-		c := d.u8()
-		if d.err != nil {
-			return 0
-		}
-		x |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return x
-		}
-	}
-	d.err = errors.New("bad varint")
-	return 0
-}
-
-// str reads a length-prefixed field of at most limit bytes.
-func (d *snapReader) str(limit int) []byte {
-	n := d.uvarint()
-	if d.err == nil && n > uint64(limit) {
-		d.err = fmt.Errorf("field of %d bytes exceeds its limit of %d", n, limit)
-	}
-	return d.next(int64(n))
-}
-
-// readSnapshot loads the snapshot file of the index folder dir into a new
-// segment, with room for the items that logs of logBytes may add on top
-// (an upsert record holds at least a vector), so that replaying them does
-// not copy every vector into a bigger array. Any damage (short file, bad
-// checksum, impossible field) is an error naming the file. A graph that is
-// damaged in spite of a good checksum is dropped with graphErr set, to be
-// rebuilt.
-func readSnapshot(dir *disk.Dir, l2For func(Metric) bool, logBytes int64) (h snapHeader, s *segment, graphErr error, err error) {
-	path := dir.Path(snapshotName)
-	f, err := dir.Open(snapshotName)
+// readSnapshot loads the snapshot file name of the index folder dir into a
+// new segment. Any damage (short file, bad checksum, impossible field) is
+// an error naming the file. A graph that is damaged in spite of a good
+// checksum is dropped with graphErr set, to be rebuilt.
+func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHeader, s *segment, graphErr error, err error) {
+	path := dir.Path(name)
+	f, err := dir.Open(name)
 	if err != nil {
 		return h, nil, nil, fmt.Errorf("snapshot file %s: %w", path, err)
 	}
@@ -281,26 +255,75 @@ func readSnapshot(dir *disk.Dir, l2For func(Metric) bool, logBytes int64) (h sna
 	if err != nil {
 		return h, nil, nil, err
 	}
-	d := &snapReader{r: bufio.NewReaderSize(f, 1<<20), left: fi.Size()}
 	bad := func(format string, args ...any) (snapHeader, *segment, error, error) {
-		return h, nil, nil, fmt.Errorf("snapshot file %s is damaged: %s", path, fmt.Sprintf(format, args...))
+		return h, nil, nil, fmt.Errorf("snapshot file %s is %w: %s", path, errDamaged, fmt.Sprintf(format, args...))
 	}
-	if string(d.next(8)) != snapMagic {
+	var start [12]byte
+	if _, err := f.ReadAt(start[:], 0); err != nil || string(start[:8]) != snapMagic {
 		return bad("not a vector index snapshot")
 	}
-	if v := d.u32(); v != snapVersion {
-		if d.err == nil {
-			return bad("unknown version %d", v)
+	switch v := binary.LittleEndian.Uint32(start[8:]); v {
+	case 1:
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return h, nil, nil, err
+		}
+		return readSnapshotV1(f, fi.Size(), path, l2For)
+	case snapVersion:
+	default:
+		return bad("unknown version %d", v)
+	}
+	size := fi.Size()
+	if size < snapAlign+12 {
+		return bad("%d bytes is too short", size)
+	}
+	data, mapped := []byte(nil), false
+	if size <= maxInt {
+		data, err = mapFile(f.Fd(), 0, int(size))
+		mapped = err == nil
+	}
+	if !mapped {
+		data = make([]byte, size)
+		if _, err := f.ReadAt(data, 0); err != nil {
+			return h, nil, nil, fmt.Errorf("snapshot file %s: %w", path, err)
 		}
 	}
-	h.gen = d.u64()
-	h.dim = int(d.u32())
-	h.metric = Metric(d.str(16))
-	h.model = string(d.str(MaxModel))
-	h.created = time.Unix(0, int64(d.u64())).UTC()
-	n := d.u64()
-	if d.err != nil {
-		return bad("header: %v", d.err)
+	keep := int64(0) // bytes of data from snapAlign on that the vectors map
+	defer func() {
+		if mapped {
+			unmap(data[:snapAlign])
+			unmap(data[snapAlign+keep:])
+		}
+	}()
+
+	r := &reader{b: data[12:snapAlign]}
+	hn := binary.LittleEndian.Uint32(r.bytes(4, 4))
+	head := r.bytes(uint64(hn), snapAlign)
+	sum := r.bytes(4, 4)
+	if r.err != nil || binary.LittleEndian.Uint32(sum) != crc32.Checksum(head, castagnoli) {
+		return bad("header checksum mismatch")
+	}
+	r = &reader{b: head}
+	u32 := func() uint32 {
+		if b := r.bytes(4, 4); b != nil {
+			return binary.LittleEndian.Uint32(b)
+		}
+		return 0
+	}
+	u64 := func() uint64 {
+		if b := r.bytes(8, 8); b != nil {
+			return binary.LittleEndian.Uint64(b)
+		}
+		return 0
+	}
+	h.gen = u64()
+	h.dim = int(u32())
+	h.metric = Metric(r.bytes(r.uvarint(), 16))
+	h.model = string(r.bytes(r.uvarint(), MaxModel))
+	h.created = time.Unix(0, int64(u64())).UTC()
+	slots, m := u64(), int(u32())
+	nodes, entry, top, upper := u64(), u32(), int(int32(u32())), u64()
+	if r.err != nil || len(r.b) != 0 {
+		return bad("header is malformed")
 	}
 	if h.dim < 1 || h.dim > MaxDim {
 		return bad("dimension %d", h.dim)
@@ -308,118 +331,89 @@ func readSnapshot(dir *disk.Dir, l2For func(Metric) bool, logBytes int64) (h sna
 	if _, err := parseMetric(h.metric); err != nil || h.metric == "" {
 		return bad("metric %q", h.metric)
 	}
-	// Each slot takes at least 4*dim+4 bytes, which bounds n by the file
-	// size before any allocation trusts it.
-	if n > uint64(d.left)/uint64(4*h.dim+4) {
-		return bad("%d slots cannot fit in %d bytes", n, fi.Size())
+	// Every count is bounded by the file's size before anything trusts it.
+	if slots > uint64(size)/uint64(4*h.dim) || nodes > slots || upper > uint64(size)/4 || m != 0 && (m < 2 || m > 1024) {
+		return bad("header counts (%d slots, %d nodes, m %d, upper slab %d) do not fit in %d bytes", slots, nodes, m, upper, size)
 	}
-	s = newSegment(h.dim, l2For(h.metric), int(n)+int(logBytes/int64(4*h.dim)))
-	s.lex.pending = true // the caller links it once the logs are replayed too
-	vec := make([]float32, h.dim)
-	for i := range n {
-		flags := d.u8()
-		id := d.str(MaxID)
-		if id != nil {
-			id = append([]byte(nil), id...) // d.next reuses its buffer
-		}
-		if raw := d.next(int64(4 * h.dim)); raw != nil {
-			for j := range vec {
-				vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
-			}
-		}
-		text := string(d.str(MaxText))
-		meta := d.str(MaxMetadata)
-		if d.err != nil {
-			return bad("slot %d: %v", i, d.err)
-		}
-		if len(id) == 0 || flags > 1 {
-			return bad("slot %d is malformed", i)
-		}
-		var ex *extra
-		if text != "" || len(meta) > 0 {
-			ex = &extra{text: text}
-			if len(meta) > 0 {
-				if err := ex.setMeta(append([]byte(nil), meta...)); err != nil {
-					return bad("slot %d metadata: %v", i, err)
-				}
-			}
-		}
-		if flags == 1 {
-			s.appendDead(string(id), vec, ex)
-		} else {
-			s.put(string(id), vec, ex, document{})
-		}
+	l := layoutOf(h.dim, int64(slots), int64(nodes), int64(upper), m)
+	if l.items+12 > size {
+		return bad("%d bytes is too short for %d slots and their graph; the file was cut short", size, slots)
 	}
-	var gs *graphState
-	switch d.u8() {
-	case 0:
-	case 1:
-		gs = &graphState{m: int(d.u32())}
-		nodes := int64(d.u32())
-		gs.entry = d.u32()
-		gs.top = int(int32(d.u32()))
-		if d.err == nil && (gs.m < 2 || gs.m > 1024 || nodes > int64(n)) {
-			return bad("graph header (m %d, %d nodes for %d slots)", gs.m, nodes, n)
-		}
-		gs.levels = append([]uint8(nil), d.next(nodes)...)
-		gs.base = d.words(nodes * int64(2*gs.m+1))
-		gs.upperAt = d.words(nodes)
-		upperLen := d.u64()
-		if d.err == nil && upperLen > uint64(d.left)/4 {
-			return bad("graph upper slab of %d words", upperLen)
-		}
-		gs.upper = d.words(int64(upperLen))
-	default:
-		return bad("graph flag")
-	}
-	if d.err != nil {
-		return bad("%v", d.err)
-	}
-	sum := d.crc
-	tail := d.next(12)
-	if d.err != nil {
-		return bad("trailer: %v", d.err)
-	}
-	if binary.LittleEndian.Uint32(tail) != sum || string(tail[4:]) != snapEnd {
+	tail := data[size-12:]
+	if binary.LittleEndian.Uint32(tail) != crc32.Checksum(data[snapAlign:size-12], castagnoli) || string(tail[4:]) != snapEnd {
 		return bad("checksum mismatch")
 	}
-	if d.left != 0 {
-		return bad("%d bytes after the end", d.left)
+
+	n := int(slots)
+	s = newSegment(h.dim, l2For(h.metric), n)
+	s.lex.pending = true // the caller links it once the logs are replayed too
+	v := s.vecs
+	cb := int64(4 * v.chunkLen())
+	full := int64(n >> v.shift)
+	if !mapped || cb%int64(pageSize) != 0 {
+		full = 0
 	}
-	if gs != nil {
-		g, err := gs.restore(h.dim, s.l2, s.n())
-		if err != nil {
-			graphErr = fmt.Errorf("graph in snapshot file %s: %w", path, err)
+	for k := range int64((n + 1<<v.shift - 1) >> v.shift) {
+		src := data[snapAlign+k*cb : snapAlign+min((k+1)*cb, l.vecBytes)]
+		if k < full {
+			v.appendChunk(bytesFloats(src), true)
 		} else {
-			s.g = g
+			copy(asBytes(v.newChunk()), src)
 		}
+	}
+	v.n = n
+	if full > 0 {
+		keep = full * cb
+		v.mem.keep(data[snapAlign : snapAlign+keep])
+	}
+
+	dead := data[l.tombs:l.graph]
+	r = &reader{b: data[l.items : size-12]}
+	for i := range n {
+		id := string(r.bytes(r.uvarint(), MaxID))
+		ex := r.extra(id)
+		if r.err != nil {
+			return bad("slot %d: %v", i, r.err)
+		}
+		if !s.loadSlot(id, ex, dead[i>>3]&(1<<(i&7)) != 0) {
+			return bad("slot %d holds id %q, which slot %d holds too", i, id, s.slots[id])
+		}
+	}
+	if len(r.b) != 0 {
+		return bad("%d bytes after the last item", len(r.b))
+	}
+	if m > 0 {
+		gs := &graphState{m: m, entry: entry, top: top}
+		o := l.graph
+		words := func(k int64) []uint32 {
+			w := make([]uint32, k)
+			copy(asBytes(w), data[o:o+4*k])
+			o += 4 * k
+			return w
+		}
+		gs.base = words(int64(nodes) * int64(2*m+1))
+		gs.upperAt = words(int64(nodes))
+		gs.upper = words(int64(upper))
+		gs.levels = append([]uint8(nil), data[o:o+int64(nodes)]...)
+		graphErr = s.attach(gs, path)
 	}
 	return h, s, graphErr, nil
 }
 
-// words reads n little-endian uint32s.
-func (d *snapReader) words(n int64) []uint32 {
-	if d.err != nil {
-		return nil
+// attach gives s the graph gs, read from the snapshot file path, or says
+// why it cannot, naming the file.
+func (s *segment) attach(gs *graphState, path string) error {
+	g, err := gs.restore(s.dim, s.l2, s.n())
+	if err != nil {
+		return fmt.Errorf("graph in snapshot file %s: %w", path, err)
 	}
-	if n > d.left/4 {
-		d.err = io.ErrUnexpectedEOF
-		return nil
-	}
-	out := make([]uint32, 0, n)
-	for n > 0 {
-		chunk := min(n, 1<<14)
-		raw := d.next(4 * chunk)
-		if raw == nil {
-			return nil
-		}
-		for j := range chunk {
-			out = append(out, binary.LittleEndian.Uint32(raw[4*j:]))
-		}
-		n -= chunk
-	}
-	return out
+	s.g = g
+	return nil
 }
+
+const maxInt = int64(^uint(0) >> 1)
+
+var pageSize = os.Getpagesize()
 
 // restore checks a graph read from disk and turns it into a graph over
 // slots of dimension dim: every count and link in range, every node's upper

@@ -106,31 +106,38 @@ func FuzzReadSnapshot(f *testing.F) {
 		f.Add(b, false)
 		f.Add(b, true)
 		f.Add(b[:len(b)/2], false)
-		// Forged slot counts and a forged id length, behind a good checksum.
+		// Forged slot and node counts, and a forged id length, behind good
+		// checksums.
 		at := slotCountAt(b)
 		for _, n := range []uint64{math.MaxUint64, 1 << 32, 1000} {
+			for _, field := range []int{at, at + 12} { // slots, nodes
+				forged := slices.Clone(b)
+				binary.LittleEndian.PutUint64(forged[field:], n)
+				f.Add(forged, true)
+			}
+		}
+		// Header lengths that cut its fields short or overrun its page.
+		for _, n := range []uint32{0, 10, snapAlign} {
 			forged := slices.Clone(b)
-			binary.LittleEndian.PutUint64(forged[at:], n)
+			binary.LittleEndian.PutUint32(forged[12:], n)
 			f.Add(forged, true)
 		}
-		if len(b) > at+8+1+3 {
+		if items := itemsAt(b); items < len(b)-12-3 {
 			forged := slices.Clone(b)
-			copy(forged[at+8+1:], []byte{0xff, 0xff, 0x7f})
+			copy(forged[items:], []byte{0xff, 0xff, 0x7f})
 			f.Add(forged, true)
 		}
 	}
+	v1, err := os.ReadFile("testdata/v1/old/snapshot")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v1, false)
+	f.Add(v1[:len(v1)-30], false)
 	f.Add([]byte(snapMagic), false)
 	f.Add([]byte{}, false)
 	f.Add(append([]byte(snapMagic), make([]byte, 64)...), true)
-	// A header claiming 2^40 slots of 16384 dimensions.
-	hdr := binary.LittleEndian.AppendUint32([]byte(snapMagic), snapVersion)
-	hdr = binary.LittleEndian.AppendUint64(hdr, 1)
-	hdr = binary.LittleEndian.AppendUint32(hdr, MaxDim)
-	hdr = appendString(hdr, "cosine")
-	hdr = appendString(hdr, "m")
-	hdr = binary.LittleEndian.AppendUint64(hdr, 0)
-	hdr = binary.LittleEndian.AppendUint64(hdr, 1<<40)
-	f.Add(append(hdr, make([]byte, 12)...), true)
+	f.Add(binary.LittleEndian.AppendUint32([]byte(snapMagic), 1), true)
 
 	dir := f.TempDir()
 	in, err := disk.Open(filepath.Join(dir, "in"))
@@ -141,12 +148,9 @@ func FuzzReadSnapshot(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	table := crc32.MakeTable(crc32.Castagnoli)
 	f.Fuzz(func(t *testing.T, data []byte, fixCRC bool) {
-		if fixCRC && len(data) >= 20 {
-			data = slices.Clone(data)
-			copy(data[len(data)-8:], snapEnd)
-			binary.LittleEndian.PutUint32(data[len(data)-12:], crc32.Checksum(data[:len(data)-12], table))
+		if fixCRC {
+			data = fixChecksums(data)
 		}
 		if err := os.WriteFile(in.Path(snapshotName), data, 0o600); err != nil {
 			t.Fatal(err)
@@ -154,10 +158,11 @@ func FuzzReadSnapshot(f *testing.F) {
 
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		h, s, graphErr, err := readSnapshot(in, isL2, 0)
+		h, s, graphErr, err := readSnapshot(in, snapshotName, isL2)
 		runtime.ReadMemStats(&after)
-		// 1 MiB of read buffer, and per byte of file at most the slot
-		// tables, the id map and decoded metadata.
+		// The file (where it cannot be mapped) or 1 MiB of read buffer,
+		// and per byte of file at most the slot tables, the id map and
+		// decoded metadata.
 		if alloc, limit := after.TotalAlloc-before.TotalAlloc, uint64(128*len(data)+4<<20); alloc > limit {
 			t.Fatalf("reading a snapshot of %d bytes allocated %d bytes (limit %d)", len(data), alloc, limit)
 		}
@@ -171,14 +176,10 @@ func FuzzReadSnapshot(f *testing.F) {
 		checkSearch(t, s)
 
 		// Written out again, it reads back the same.
-		c := &capture{snapHeader: h, vecs: s.vecs, ids: s.ids, extras: s.extras, dead: slices.Clone(s.dead)}
-		if s.g != nil {
-			c.g = s.g.state()
-		}
-		if err := writeSnapshot(out, c, nil); err != nil {
+		if err := writeSnapshot(out, snapshotName, captureOf(h, s), nil); err != nil {
 			t.Fatalf("writing back: %v", err)
 		}
-		h2, s2, graphErr2, err := readSnapshot(out, isL2, 0)
+		h2, s2, graphErr2, err := readSnapshot(out, snapshotName, isL2)
 		if err != nil || graphErr2 != nil {
 			t.Fatalf("reading back what was written: %v, graph: %v", err, graphErr2)
 		}
@@ -192,10 +193,39 @@ func FuzzReadSnapshot(f *testing.F) {
 // slotCountAt returns the offset of the slot count in the snapshot file b,
 // which has a metric and a model name of under 128 bytes each.
 func slotCountAt(b []byte) int {
-	i := len(snapMagic) + 4 + 8 + 4
+	i := len(snapMagic) + 4 + 4 + 8 + 4
 	i += 1 + int(b[i]) // metric
 	i += 1 + int(b[i]) // model
 	return i + 8       // created
+}
+
+// itemsAt returns the offset of the items section of the snapshot file b,
+// as its header gives it.
+func itemsAt(b []byte) int {
+	at := slotCountAt(b)
+	slots := int64(binary.LittleEndian.Uint64(b[at:]))
+	m := int(binary.LittleEndian.Uint32(b[at+8:]))
+	nodes := int64(binary.LittleEndian.Uint64(b[at+12:]))
+	upper := int64(binary.LittleEndian.Uint64(b[at+28:]))
+	dim := int(binary.LittleEndian.Uint32(b[len(snapMagic)+16:]))
+	return int(layoutOf(dim, slots, nodes, upper, m).items)
+}
+
+// fixChecksums returns a copy of the snapshot file b with its header's
+// checksum and its trailer made right for what it holds, as far as it is
+// long enough to have them.
+func fixChecksums(b []byte) []byte {
+	b = slices.Clone(b)
+	if len(b) >= 16 {
+		if hn := int(binary.LittleEndian.Uint32(b[12:])); hn < snapAlign && 16+hn+4 <= len(b) {
+			binary.LittleEndian.PutUint32(b[16+hn:], crc32.Checksum(b[16:16+hn], castagnoli))
+		}
+	}
+	if len(b) >= snapAlign+12 {
+		copy(b[len(b)-8:], snapEnd)
+		binary.LittleEndian.PutUint32(b[len(b)-12:], crc32.Checksum(b[snapAlign:len(b)-12], castagnoli))
+	}
+	return b
 }
 
 // checkSegment checks that s, read with header h, is whole.
@@ -208,9 +238,9 @@ func checkSegment(t *testing.T, h snapHeader, s *segment, graphErr error) {
 		t.Fatalf("header metric %q: %v", h.metric, err)
 	}
 	n := s.n()
-	if s.dim != h.dim || s.l2 != isL2(h.metric) || len(s.vecs) != n*s.dim || len(s.extras) != n || len(s.dead) != (n+63)/64 {
-		t.Fatalf("segment of %d slots has dim %d (header %d), l2 %v, %d floats, %d extras, %d tombstone words",
-			n, s.dim, h.dim, s.l2, len(s.vecs), len(s.extras), len(s.dead))
+	if s.dim != h.dim || s.l2 != isL2(h.metric) || s.vecs.n != n || len(s.extras) != n || len(s.dead) != (n+63)/64 {
+		t.Fatalf("segment of %d slots has dim %d (header %d), l2 %v, %d vectors, %d extras, %d tombstone words",
+			n, s.dim, h.dim, s.l2, s.vecs.n, len(s.extras), len(s.dead))
 	}
 	dead := 0
 	for i, w := range s.dead {
@@ -286,9 +316,9 @@ func sameSegment(t *testing.T, got, want *segment) {
 	if got.dim != want.dim || got.l2 != want.l2 || !slices.Equal(got.ids, want.ids) || !slices.Equal(got.dead, want.dead) || got.nDead != want.nDead {
 		t.Fatalf("segment read back differs: ids %q dead %x, want ids %q dead %x", got.ids, got.dead, want.ids, want.dead)
 	}
-	for i := range got.vecs {
-		if math.Float32bits(got.vecs[i]) != math.Float32bits(want.vecs[i]) {
-			t.Fatalf("float %d read back = %v, want %v", i, got.vecs[i], want.vecs[i])
+	for i := range uint32(got.n()) {
+		if g, w := got.vec(i), want.vec(i); !slices.EqualFunc(g, w, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+			t.Fatalf("vector of slot %d read back = %v, want %v", i, g, w)
 		}
 	}
 	for i := range got.extras {
