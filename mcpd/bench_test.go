@@ -218,7 +218,7 @@ func BenchmarkSearchVectors(b *testing.B) {
 	ctx := context.Background()
 	e, dims := vectorBench(b)
 	vecs, emb := e.vectors, e.backends.Embed
-	if _, err := vecs.Create(ctx, "bench", dims, "", emb.Model()); err != nil {
+	if _, err := vecs.Create(ctx, "bench", vector.Spec{Dim: dims, Model: emb.Model()}); err != nil {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -280,7 +280,7 @@ func BenchmarkMatrixSearch(b *testing.B) {
 	corpora := []string{"docs", "code", "tickets", "notes"}
 	const n, batch = 25_000, 1000
 	for _, name := range corpora {
-		if _, err := vecs.Create(ctx, name, dims, "", emb.Model()); err != nil {
+		if _, err := vecs.Create(ctx, name, vector.Spec{Dim: dims, Model: emb.Model()}); err != nil {
 			b.Fatal(err)
 		}
 		for start := 0; start < n; start += batch {

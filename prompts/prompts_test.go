@@ -121,7 +121,7 @@ func TestPrompts(t *testing.T) {
 		Content: "title,genre,year,released\nSeven Samurai,Drama,1954,1954-04-26\nRan,Drama,1985,1985-06-01\n"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Vectors.Create(ctx, "docs", 4, vector.Cosine, ""); err != nil {
+	if _, err := b.Vectors.Create(ctx, "docs", vector.Spec{Dim: 4, Metric: vector.Cosine}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -229,7 +229,7 @@ func TestComplete(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"docs", "code"} {
-		if _, err := b.Vectors.Create(ctx, name, 4, vector.Cosine, ""); err != nil {
+		if _, err := b.Vectors.Create(ctx, name, vector.Spec{Dim: 4, Metric: vector.Cosine}); err != nil {
 			t.Fatal(err)
 		}
 	}

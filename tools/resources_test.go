@@ -102,7 +102,7 @@ func TestResources_Read(t *testing.T) {
 	if _, err := b.Store.Put(ctx, "big.txt", strings.NewReader(big), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Vectors.Create(ctx, "docs", 4, vector.Cosine, ""); err != nil {
+	if _, err := b.Vectors.Create(ctx, "docs", vector.Spec{Dim: 4, Metric: vector.Cosine}); err != nil {
 		t.Fatal(err)
 	}
 	tr, _, err := b.Pathway.Add(ctx, json.RawMessage(`{"tried":"x"}`), "tried x", []string{"t"}, "")
@@ -178,7 +178,7 @@ func TestResources_ListPages(t *testing.T) {
 	for _, name := range []string{"a1", "a2", "a3", "a4", "a5"} {
 		mustIngest(t, b, name, "x\n1\n", "")
 	}
-	if _, err := b.Vectors.Create(ctx, "docs", 4, vector.Cosine, ""); err != nil {
+	if _, err := b.Vectors.Create(ctx, "docs", vector.Spec{Dim: 4, Metric: vector.Cosine}); err != nil {
 		t.Fatal(err)
 	}
 	cs := connectResources(t, b, 2, nil)
@@ -348,7 +348,7 @@ func TestResources_Complete(t *testing.T) {
 	mustIngest(t, b, "sales", "a\n1\n", "")
 	mustIngest(t, b, "salaries", "a\n1\n", "")
 	mustIngest(t, b, "other", "a\n1\n", "")
-	if _, err := b.Vectors.Create(ctx, "docs", 4, vector.Cosine, ""); err != nil {
+	if _, err := b.Vectors.Create(ctx, "docs", vector.Spec{Dim: 4, Metric: vector.Cosine}); err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"reports/q1.csv", "reports/q2.csv", "reports/old/q0.csv", "readme.md", "x.txt"} {

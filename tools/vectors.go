@@ -14,7 +14,7 @@ import (
 
 // Vectors is what the vector, matrix and index_dataset tools need of the vector indexes.
 type Vectors interface {
-	Create(ctx context.Context, name string, dim int, metric vector.Metric, model string) (vector.IndexInfo, error)
+	Create(ctx context.Context, name string, spec vector.Spec) (vector.IndexInfo, error)
 	List() []vector.IndexInfo
 	Memory() (used, limit int64)
 	Unavailable() map[string]string
@@ -55,9 +55,10 @@ type embedOut struct {
 }
 
 type createIndexIn struct {
-	Name   string `json:"name" jsonschema:"[a-z_][a-z0-9_]*"`
-	Dims   int    `json:"dims,omitempty" jsonschema:"only for your own vectors"`
-	Metric string `json:"metric,omitempty" jsonschema:"cosine (default), l2, dot"`
+	Name         string `json:"name" jsonschema:"[a-z_][a-z0-9_]*"`
+	Dims         int    `json:"dims,omitempty" jsonschema:"only for your own vectors"`
+	Metric       string `json:"metric,omitempty" jsonschema:"cosine (default), l2, dot"`
+	Quantization string `json:"quantization,omitempty" jsonschema:"int8: 1/4 memory, exact re-rank"`
 }
 
 type listIndexesOut struct {
@@ -155,7 +156,7 @@ func vectorTools(b *Backends) []Tool {
 			"Embed up to 64 texts. Rarely needed: upsert_vectors and search_vectors embed text.",
 			readOnly("Embed text"), b.embedText),
 		define("create_index",
-			"Create an empty vector index for the server model's embeddings (text in, text queries), or with dims for your own vectors.",
+			"Create an empty vector index for the server's embeddings (text in, text queries), or with dims for your own vectors.",
 			additive("Create vector index", false), b.createIndex),
 		define("list_indexes",
 			"List vector indexes (dims, metric, model, items, memory) and the server's embedding model.",
@@ -201,7 +202,7 @@ func (b *Backends) createIndex(ctx context.Context, in createIndexIn) (*vector.I
 	if in.Dims != 0 && in.Dims != dims {
 		dims, model = in.Dims, "" // raw vectors, not this embedder's
 	}
-	info, err := b.Vectors.Create(ctx, in.Name, dims, vector.Metric(in.Metric), model)
+	info, err := b.Vectors.Create(ctx, in.Name, vector.Spec{Dim: dims, Metric: vector.Metric(in.Metric), Model: model, Quantization: vector.Quantization(in.Quantization)})
 	return &info, err
 }
 

@@ -30,3 +30,30 @@ func TestListIndexes_Memory(t *testing.T) {
 		t.Errorf("text has no memory column in a table:\n%s", text)
 	}
 }
+
+// create_index takes quantization int8, which list_indexes and the
+// searches' exact distances reflect; an unknown one is an error that
+// names the choices.
+func TestCreateIndex_Quantization(t *testing.T) {
+	cs := matrixSession(t)
+	out, _ := matrixCall(t, cs, "create_index", map[string]any{"name": "small", "quantization": "int8"}, false)
+	if out["quantization"] != "int8" {
+		t.Fatalf("create_index = %v, want quantization int8", out)
+	}
+	matrixCall(t, cs, "upsert_vectors", map[string]any{"index": "small", "items": []map[string]any{
+		{"id": "1", "text": "bread and butter"},
+		{"id": "2", "text": "a loaf of rye"},
+	}}, false)
+	res, _ := matrixCall(t, cs, "search_vectors", map[string]any{"index": "small", "query_text": "bread and butter", "k": 1}, false)
+	if hits := hitsOf(res); len(hits) != 1 || hits[0]["id"] != "1" || hits[0]["distance"].(float64) > 1e-5 {
+		t.Fatalf("search of an int8 index = %v, want item 1 at distance 0", hits)
+	}
+	list, _ := matrixCall(t, cs, "list_indexes", map[string]any{}, false)
+	if row := list["indexes"].([]any)[0].(map[string]any); row["quantization"] != "int8" {
+		t.Errorf("list_indexes row = %v, want quantization int8", row)
+	}
+	_, text := matrixCall(t, cs, "create_index", map[string]any{"name": "odd", "quantization": "pq"}, true)
+	if !strings.Contains(text, `quantization "pq" is unknown; use int8`) {
+		t.Errorf("create_index with pq: %s", text)
+	}
+}

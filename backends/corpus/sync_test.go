@@ -31,7 +31,7 @@ func TestSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := vec.Create(ctx, "c", dims, vector.Cosine, emb.Model()); err != nil {
+	if _, err := vec.Create(ctx, "c", vector.Spec{Dim: dims, Metric: vector.Cosine, Model: emb.Model()}); err != nil {
 		t.Fatal(err)
 	}
 	first := []vector.Item{

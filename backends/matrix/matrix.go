@@ -45,7 +45,7 @@ type Corpora interface {
 	Info(name string) (vector.IndexInfo, error)
 	Search(ctx context.Context, name string, query []float32, opts vector.SearchOptions) ([]vector.Hit, error)
 	Get(name string, ids []string) ([]vector.Item, error)
-	Create(ctx context.Context, name string, dim int, metric vector.Metric, model string) (vector.IndexInfo, error)
+	Create(ctx context.Context, name string, spec vector.Spec) (vector.IndexInfo, error)
 	Upsert(ctx context.Context, name string, items []vector.Item) (int, error)
 }
 

@@ -52,7 +52,7 @@ func modeFixture(t *testing.T) (*vector.Manager, *fakeEmbedder) {
 		if name == "raw" {
 			model = ""
 		}
-		if _, err := m.Create(ctx, name, dims, vector.Cosine, model); err != nil {
+		if _, err := m.Create(ctx, name, vector.Spec{Dim: dims, Metric: vector.Cosine, Model: model}); err != nil {
 			t.Fatal(err)
 		}
 		vecs, _ := emb.Embed(ctx, texts)
@@ -187,7 +187,7 @@ func TestSearch_MergeByMode(t *testing.T) {
 	m, emb := modeFixture(t)
 	ctx := context.Background()
 	vecs, _ := emb.Embed(ctx, []string{"x"})
-	if _, err := m.Create(ctx, "euclid", dims, vector.L2, "fake-1"); err != nil {
+	if _, err := m.Create(ctx, "euclid", vector.Spec{Dim: dims, Metric: vector.L2, Model: "fake-1"}); err != nil {
 		t.Fatal(err)
 	}
 	m.Upsert(ctx, "euclid", []vector.Item{{ID: "e", Vector: vecs[0], Text: "value of the scope"}})
@@ -366,7 +366,7 @@ func TestPlaybook_Modes(t *testing.T) {
 	ctx := context.Background()
 	// Corpus "words": d and e hold the query word "q", d more often; f
 	// does not.
-	if _, err := m.Create(ctx, "words", dims, vector.Cosine, "fake-1"); err != nil {
+	if _, err := m.Create(ctx, "words", vector.Spec{Dim: dims, Metric: vector.Cosine, Model: "fake-1"}); err != nil {
 		t.Fatal(err)
 	}
 	m.Upsert(ctx, "words", []vector.Item{

@@ -77,7 +77,7 @@ func fixture(t *testing.T, specs ...corpus) (*vector.Manager, map[string][]vecto
 	rng := rand.New(rand.NewPCG(7, 7))
 	items := map[string][]vector.Item{}
 	for _, c := range specs {
-		if _, err := m.Create(ctx, c.name, dims, c.metric, c.model); err != nil {
+		if _, err := m.Create(ctx, c.name, vector.Spec{Dim: dims, Metric: c.metric, Model: c.model}); err != nil {
 			t.Fatal(err)
 		}
 		batch := make([]vector.Item, c.n)
@@ -373,7 +373,7 @@ func TestSearch_Partial(t *testing.T) {
 				t.Fatalf("without partial: %v (kind %v), want an error naming %q with %q, of kind %v", err, errs.KindOf(err), c.bad, c.want, c.kind)
 			}
 			if c.name == "dropped meanwhile" { // dropped by the search above
-				if _, err := m.Create(context.Background(), "b", dims, vector.Cosine, ""); err != nil {
+				if _, err := m.Create(context.Background(), "b", vector.Spec{Dim: dims, Metric: vector.Cosine}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -454,7 +454,7 @@ func TestSearch_Text(t *testing.T) {
 // the caller's kind that says what to do.
 func TestSearch_BadInput(t *testing.T) {
 	m, _ := fixture(t, corpus{"a", vector.Cosine, "", 5}, corpus{"b", vector.Cosine, "", 5})
-	if _, err := m.Create(context.Background(), "tiny", 3, vector.Cosine, ""); err != nil {
+	if _, err := m.Create(context.Background(), "tiny", vector.Spec{Dim: 3, Metric: vector.Cosine}); err != nil {
 		t.Fatal(err)
 	}
 	mx := &matrix.Matrix{Corpora: m, Embedder: &fakeEmbedder{}}

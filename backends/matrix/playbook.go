@@ -399,7 +399,7 @@ func (m *Matrix) checkEntry(e *PlaybookEntry, reported bool) error {
 func (m *Matrix) openPlaybook(ctx context.Context, name string, dim int) error {
 	info, err := m.Corpora.Info(name)
 	if errors.Is(err, errs.NotFound) {
-		info, err = m.Corpora.Create(ctx, name, dim, vector.Cosine, m.Embedder.Model())
+		info, err = m.Corpora.Create(ctx, name, vector.Spec{Dim: dim, Metric: vector.Cosine, Model: m.Embedder.Model()})
 		if errors.Is(err, errs.Conflict) { // created meanwhile, by a create_index of the same name
 			info, err = m.Corpora.Info(name)
 		}

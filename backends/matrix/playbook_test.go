@@ -52,7 +52,7 @@ func playbookFixture(t *testing.T, entries map[string]float64) (*matrix.Matrix, 
 		"docs":  {{ID: "a", Vector: at(0.05, 1), Text: "A"}, {ID: "b", Vector: at(0.15, 2), Text: "B", Metadata: map[string]any{"lang": "en"}}, {ID: "c", Vector: at(0.40, 3), Text: "C", Metadata: map[string]any{"lang": "en"}}},
 		"other": {{ID: "x", Vector: at(0.02, 1)}, {ID: "y", Vector: at(0.30, 2)}},
 	} {
-		if _, err := m.Create(ctx, name, dims, vector.Cosine, "fake-1"); err != nil {
+		if _, err := m.Create(ctx, name, vector.Spec{Dim: dims, Metric: vector.Cosine, Model: "fake-1"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := m.Upsert(ctx, name, items); err != nil {
@@ -232,7 +232,7 @@ func TestPlaybook_Fold(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	m.Create(ctx, "docs", dims, vector.Cosine, "fake-1")
+	m.Create(ctx, "docs", vector.Spec{Dim: dims, Metric: vector.Cosine, Model: "fake-1"})
 	m.Upsert(ctx, "docs", []vector.Item{{ID: "c", Vector: at(0.4, 3)}})
 	mx := &matrix.Matrix{Corpora: m, Embedder: &fakeEmbedder{}}
 	var last matrix.Recorded
@@ -350,7 +350,7 @@ func TestBoost(t *testing.T) {
 // per entry, and that one bad entry leaves the others recorded.
 func TestPlaybook_BadInput(t *testing.T) {
 	mx, m := playbookFixture(t, nil)
-	m.Create(context.Background(), "playbook_l2", dims, vector.L2, "fake-1")
+	m.Create(context.Background(), "playbook_l2", vector.Spec{Dim: dims, Metric: vector.L2, Model: "fake-1"})
 	ok := matrix.PlaybookEntry{Query: "q", AnswerID: "a", AnswerCorpus: "docs", Score: 1}
 	with := func(f func(*matrix.PlaybookEntry)) matrix.PlaybookEntry { e := ok; f(&e); return e }
 	cases := []struct {

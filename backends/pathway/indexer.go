@@ -303,7 +303,7 @@ func (x *indexer) setup() error {
 			return err
 		}
 	}
-	_, err = p.vec.Create(ctx, indexName, dim, vector.Cosine, p.emb.Model())
+	_, err = p.vec.Create(ctx, indexName, vector.Spec{Dim: dim, Metric: vector.Cosine, Model: p.emb.Model()})
 	return err
 }
 
@@ -545,7 +545,7 @@ func (x *indexer) deleteUnknown(n int) (rebuilt bool, err error) {
 		if err := p.vec.Drop(ctx, indexName); err != nil {
 			return false, err
 		}
-		if _, err := p.vec.Create(ctx, indexName, info.Dim, vector.Cosine, info.Model); err != nil {
+		if _, err := p.vec.Create(ctx, indexName, vector.Spec{Dim: info.Dim, Metric: vector.Cosine, Model: info.Model}); err != nil {
 			return false, err
 		}
 		return true, nil

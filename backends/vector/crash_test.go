@@ -49,9 +49,21 @@ func TestCrash(t *testing.T) {
 	if bad := m.Unavailable(); len(bad) > 0 {
 		t.Fatalf("unavailable after the crash: %v", bad)
 	}
+	for _, name := range crashIndexes {
+		t.Run(name, func(t *testing.T) { checkCrashed(t, m, name, ids) })
+	}
+}
+
+// crashIndexes are the indexes crashWriter writes every batch to: one of
+// float vectors, one quantised.
+var crashIndexes = []string{"crash", "crash_int8"}
+
+// checkCrashed checks index name after the crash: it holds every item of
+// ids, acknowledged, intact, and is searchable and writable.
+func checkCrashed(t *testing.T, m *Manager, name string, ids []string) {
 	for start := 0; start < len(ids); start += MaxBatch {
 		batch := ids[start:min(start+MaxBatch, len(ids))]
-		items, err := m.Get("crash", batch)
+		items, err := m.Get(name, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,25 +84,25 @@ func TestCrash(t *testing.T) {
 			}
 		}
 	}
-	info, _ := m.Info("crash")
+	info, _ := m.Info(name)
 	t.Logf("%d writes acknowledged before the kill; the index holds %d items", len(ids), info.Count)
 	// The index is usable: searches find items, and writes go on.
 	q := crashVector(ids[0])
-	hits, err := m.Search(context.Background(), "crash", q, SearchOptions{K: 1})
+	hits, err := m.Search(context.Background(), name, q, SearchOptions{K: 1})
 	if err != nil || len(hits) != 1 || math.Abs(float64(hits[0].Distance)) > 1e-6 {
 		t.Fatalf("search after the crash: %+v %v", hits, err)
 	}
-	mustUpsert(t, m, "crash", []Item{{ID: "after", Vector: crashVector("after")}})
+	mustUpsert(t, m, name, []Item{{ID: "after", Vector: crashVector("after")}})
 
 	// The lexical index agrees: every item is found by the word all texts
 	// share, and a sample of acknowledged ones by their own words.
 	ctx := context.Background()
-	all, err := m.Search(ctx, "crash", nil, SearchOptions{K: MaxK, Mode: Lexical, QueryText: "item"})
+	all, err := m.Search(ctx, name, nil, SearchOptions{K: MaxK, Mode: Lexical, QueryText: "item"})
 	if err != nil || len(all) != min(info.Count, MaxK) {
 		t.Fatalf("lexical search for the shared word: %d hits, %v; want %d", len(all), err, min(info.Count, MaxK))
 	}
 	for _, id := range []string{ids[0], ids[len(ids)/2], ids[len(ids)-1]} {
-		hits, err := m.Search(ctx, "crash", nil, SearchOptions{K: 2, Mode: Lexical, QueryText: crashWord(id)})
+		hits, err := m.Search(ctx, name, nil, SearchOptions{K: 2, Mode: Lexical, QueryText: crashWord(id)})
 		if err != nil || len(hits) != 1 || hits[0].ID != id {
 			t.Fatalf("lexical search for %s: %v %v, want %s alone", crashWord(id), hitIDs(hits), err, id)
 		}
@@ -104,8 +116,11 @@ func crashWriter(dir string, ack func(...string)) {
 	if err != nil {
 		crashtest.Fail("%v", err)
 	}
-	if _, err := m.Create(context.Background(), "crash", crashDim, L2, ""); err != nil {
-		crashtest.Fail("%v", err)
+	specs := []Spec{{Dim: crashDim, Metric: L2}, {Dim: crashDim, Metric: L2, Quantization: QuantInt8}}
+	for i, name := range crashIndexes {
+		if _, err := m.Create(context.Background(), name, specs[i]); err != nil {
+			crashtest.Fail("%v", err)
+		}
 	}
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -117,8 +132,10 @@ func crashWriter(dir string, ack func(...string)) {
 					ids[j] = fmt.Sprintf("w%d-b%d-%d", w, b, j)
 					items[j] = Item{ID: ids[j], Vector: crashVector(ids[j]), Text: "item " + crashWord(ids[j]), Metadata: map[string]any{"w": w}}
 				}
-				if _, err := m.Upsert(context.Background(), "crash", items); err != nil {
-					crashtest.Fail("upsert: %v", err)
+				for _, name := range crashIndexes {
+					if _, err := m.Upsert(context.Background(), name, items); err != nil {
+						crashtest.Fail("upsert: %v", err)
+					}
 				}
 				ack(ids...)
 			}

@@ -67,3 +67,44 @@ func normalize(v []float32) bool {
 	}
 	return true
 }
+
+// dotI8Generic returns the inner product of a and the codes c[:len(a)].
+func dotI8Generic(a []float32, c []int8) float32 {
+	c = c[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		x := a[i : i+4 : i+4]
+		y := c[i : i+4 : i+4]
+		s0 += x[0] * float32(y[0])
+		s1 += x[1] * float32(y[1])
+		s2 += x[2] * float32(y[2])
+		s3 += x[3] * float32(y[3])
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * float32(c[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// l2I8Generic returns the squared euclidean distance between a and the
+// codes c[:len(a)] scaled by s.
+func l2I8Generic(a []float32, c []int8, s float32) float32 {
+	c = c[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		x := a[i : i+4 : i+4]
+		y := c[i : i+4 : i+4]
+		d0, d1, d2, d3 := x[0]-s*float32(y[0]), x[1]-s*float32(y[1]), x[2]-s*float32(y[2]), x[3]-s*float32(y[3])
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(a); i++ {
+		d := a[i] - s*float32(c[i])
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}

@@ -31,6 +31,8 @@ func detectAVX2() bool {
 // Implemented in distance_amd64.s. Both read len(a) elements of a and b.
 func dotAVX2(a, b []float32) float32
 func l2sqAVX2(a, b []float32) float32
+func dotI8AVX2(a []float32, c []int8) float32
+func l2I8AVX2(a []float32, c []int8, s float32) float32
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)
 
@@ -53,12 +55,32 @@ func l2sq(a, b []float32) float32 {
 	return l2sqGeneric(a, b)
 }
 
-func prefetchAsm(p *float32, n int)
+// dotI8 returns the inner product of a and the codes c, which must be at
+// least as long as a.
+func dotI8(a []float32, c []int8) float32 {
+	c = c[:len(a)]
+	if haveAVX2 {
+		return dotI8AVX2(a, c)
+	}
+	return dotI8Generic(a, c)
+}
+
+// l2I8 returns the squared euclidean distance between a and the codes c
+// scaled by s; c must be at least as long as a.
+func l2I8(a []float32, c []int8, s float32) float32 {
+	c = c[:len(a)]
+	if haveAVX2 {
+		return l2I8AVX2(a, c, s)
+	}
+	return l2I8Generic(a, c, s)
+}
+
+func prefetchAsm(p *byte, n int)
 
 // prefetch asks the CPU to start loading v into its caches. A graph search
 // reads vectors from all over memory; prefetching the next few while it
 // computes a distance overlaps their memory latency with work.
-func prefetch(v []float32) {
+func prefetch(v []byte) {
 	if len(v) > 0 {
 		prefetchAsm(&v[0], len(v))
 	}

@@ -22,7 +22,7 @@ func mustOpen(t testing.TB, dir string, cfg Config) *Manager {
 
 func mustCreate(t testing.TB, m *Manager, name string, dim int, metric Metric) {
 	t.Helper()
-	if _, err := m.Create(context.Background(), name, dim, metric, "test-model"); err != nil {
+	if _, err := m.Create(context.Background(), name, Spec{Dim: dim, Metric: metric, Model: "test-model"}); err != nil {
 		t.Fatalf("Create %s: %v", name, err)
 	}
 }

@@ -79,13 +79,6 @@ func newGraph(dim int, l2 bool, m, efc int, capacity int) *graph {
 // size is the number of nodes: slots [0, size) of the segment are linked.
 func (g *graph) size() int { return len(g.levels) }
 
-func (g *graph) dist(a, b []float32) float32 {
-	if g.l2 {
-		return l2sq(a, b)
-	}
-	return -dot(a, b)
-}
-
 // links returns node id's link list on layer l: [count, links...].
 func (g *graph) links(id uint32, l int) []uint32 {
 	if l == 0 {
@@ -110,7 +103,7 @@ func (g *graph) greedy(vecs *vecView, q []float32, ep uint32, epd float32, l int
 		changed = false
 		lst := g.links(ep, l)
 		for _, nb := range lst[1 : 1+lst[0]] {
-			if d := g.dist(q, vecs.at(nb)); d < epd {
+			if d := vecs.dist(q, nb); d < epd {
 				ep, epd, changed = nb, d, true
 			}
 		}
@@ -121,7 +114,7 @@ func (g *graph) greedy(vecs *vecView, q []float32, ep uint32, epd float32, l int
 // descend finds the entry point on layer 0 for a search for q.
 func (g *graph) descend(vecs *vecView, q []float32) (uint32, float32) {
 	ep := g.entry
-	epd := g.dist(q, vecs.at(ep))
+	epd := vecs.dist(q, ep)
 	for l := g.top; l > 0; l-- {
 		ep, epd = g.greedy(vecs, q, ep, epd, l)
 	}
@@ -145,7 +138,7 @@ func (g *graph) unvisited(vecs *vecView, lst []uint32, sc *scratch) []uint32 {
 		}
 	}
 	for _, nb := range fresh[:min(prefetchAhead, len(fresh))] {
-		prefetch(vecs.at(nb))
+		vecs.prefetch(nb)
 	}
 	sc.fresh = fresh
 	return fresh
@@ -155,7 +148,7 @@ func (g *graph) unvisited(vecs *vecView, lst []uint32, sc *scratch) []uint32 {
 // fresh[i], for the loops over unvisited's result.
 func (g *graph) prefetchNext(vecs *vecView, fresh []uint32, i int) {
 	if j := i + prefetchAhead; j < len(fresh) {
-		prefetch(vecs.at(fresh[j]))
+		vecs.prefetch(fresh[j])
 	}
 }
 
@@ -176,7 +169,7 @@ func (g *graph) searchLayer(vecs *vecView, q []float32, ep uint32, epd float32, 
 		fresh := g.unvisited(vecs, g.links(c.id, l), sc)
 		for i, nb := range fresh {
 			g.prefetchNext(vecs, fresh, i)
-			d := g.dist(q, vecs.at(nb))
+			d := vecs.dist(q, nb)
 			if len(best) < ef || d < best[0].d {
 				front.push(cand{d, nb})
 				best.push(cand{d, nb})
@@ -235,7 +228,7 @@ func (g *graph) searchBase(vecs *vecView, q []float32, ep uint32, epd float32, e
 		fresh := g.unvisited(vecs, lst, sc)
 		for i, nb := range fresh {
 			g.prefetchNext(vecs, fresh, i)
-			d := g.dist(q, vecs.at(nb))
+			d := vecs.dist(q, nb)
 			if len(best) < ef || d < best[0].d {
 				front.push(cand{d, nb})
 				if !filtered || acc.ok(nb) {
@@ -263,16 +256,18 @@ func (g *graph) searchBase(vecs *vecView, q []float32, ep uint32, epd float32, e
 // node than to every candidate kept so far, up to max. This keeps links
 // pointing in different directions rather than all into one cluster, which
 // is what lets greedy search cross between clusters.
-func (g *graph) selectNeighbors(vecs *vecView, cands []cand, max int, out []cand) []cand {
+//
+// buf has room for a vector, to decode codes into (see vecView.query).
+func (g *graph) selectNeighbors(vecs *vecView, cands []cand, max int, out []cand, buf []float32) []cand {
 	out = out[:0]
 	for _, c := range cands {
 		if len(out) >= max {
 			break
 		}
-		vc := vecs.at(c.id)
+		vc := vecs.query(c.id, buf)
 		keep := true
 		for _, s := range out {
-			if g.dist(vc, vecs.at(s.id)) < c.d {
+			if vecs.dist(vc, s.id) < c.d {
 				keep = false
 				break
 			}
@@ -293,6 +288,15 @@ type linkPlan struct {
 	buf   []uint32 // the new lists of edits, back to back
 	sel   []cand
 	cands []cand
+
+	q, n, c []float32 // room to decode the vectors of plan's node, a neighbour and a candidate
+}
+
+// grow gives p room to decode vectors of dim dimensions.
+func (p *linkPlan) grow(dim int) {
+	if len(p.q) < dim {
+		p.q, p.n, p.c = make([]float32, dim), make([]float32, dim), make([]float32, dim)
+	}
 }
 
 // linkEdit replaces the list of node on layer l with buf[off:off+n].
@@ -318,15 +322,16 @@ func (g *graph) plan(vecs *vecView, id uint32, p *linkPlan, sc *scratch) {
 	if g.top < 0 {
 		return
 	}
-	q := vecs.at(id)
-	ep, epd := g.entry, g.dist(q, vecs.at(g.entry))
+	p.grow(g.dim)
+	q := vecs.query(id, p.q)
+	ep, epd := g.entry, vecs.dist(q, g.entry)
 	for l := g.top; l > p.level; l-- {
 		ep, epd = g.greedy(vecs, q, ep, epd, l)
 	}
 	for l := min(p.level, g.top); l >= 0; l-- {
 		found := g.searchLayer(vecs, q, ep, epd, g.efc, l, sc)
 		ep, epd = found[0].id, found[0].d
-		p.sel = g.selectNeighbors(vecs, found, g.m, p.sel)
+		p.sel = g.selectNeighbors(vecs, found, g.m, p.sel, p.c)
 		p.add(id, l, p.sel)
 		limit := g.m
 		if l == 0 {
@@ -345,14 +350,14 @@ func (g *graph) plan(vecs *vecView, id uint32, p *linkPlan, sc *scratch) {
 				p.edits = append(p.edits, linkEdit{node: nb.id, l: l, off: off, n: cnt + 1})
 				continue
 			}
-			vn := vecs.at(nb.id)
+			vn := vecs.query(nb.id, p.n)
 			cands := append(p.cands[:0], cand{nb.d, id})
 			for _, x := range lst[1 : 1+cnt] {
-				cands = append(cands, cand{g.dist(vn, vecs.at(x)), x})
+				cands = append(cands, cand{vecs.dist(vn, x), x})
 			}
 			sortCands(cands)
 			p.cands = cands
-			sc.sorted = g.selectNeighbors(vecs, cands, limit, sc.sorted[:0])
+			sc.sorted = g.selectNeighbors(vecs, cands, limit, sc.sorted[:0], p.c)
 			p.add(nb.id, l, sc.sorted)
 		}
 	}

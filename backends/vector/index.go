@@ -35,6 +35,7 @@ type index struct {
 	dim     int
 	metric  Metric
 	model   string
+	quant   Quantization
 	created time.Time
 	cfg     Config
 
@@ -66,7 +67,7 @@ func isL2(m Metric) bool { return m == L2 }
 // createIndex makes the folder of a new, empty index name in root and
 // opens it. The folder is assembled under a temporary name and renamed into
 // place, so a crash leaves either no index or a whole one.
-func createIndex(root *disk.Dir, name string, dim int, metric Metric, model string, cfg Config) (*index, error) {
+func createIndex(root *disk.Dir, name string, spec Spec, cfg Config) (*index, error) {
 	tmp, err := root.MkdirTemp(".", ".tmp-"+name+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
@@ -76,7 +77,7 @@ func createIndex(root *disk.Dir, name string, dim int, metric Metric, model stri
 	if err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	err = writeEmpty(d, snapHeader{gen: 1, dim: dim, metric: metric, model: model, created: time.Now().UTC()})
+	err = writeEmpty(d, snapHeader{gen: 1, dim: spec.Dim, metric: spec.Metric, model: spec.Model, quant: spec.Quantization, created: time.Now().UTC()})
 	d.Close()
 	if err != nil {
 		return nil, err
@@ -156,7 +157,7 @@ func loadIndex(root *disk.Dir, name string, cfg Config) (_ *index, err error) {
 		}
 	}
 	ix := &index{
-		name: name, dir: d, dim: h.dim, metric: h.metric, model: h.model, created: h.created, cfg: cfg,
+		name: name, dir: d, dim: h.dim, metric: h.metric, model: h.model, quant: h.quant, created: h.created, cfg: cfg,
 		log:      cur,
 		seg:      st.seg,
 		snapCur:  st.cur,
@@ -311,7 +312,7 @@ func (ix *index) info() IndexInfo {
 		engine = EngineHNSW
 	}
 	return IndexInfo{
-		Name: ix.name, Dim: ix.dim, Metric: ix.metric, Model: ix.model,
+		Name: ix.name, Dim: ix.dim, Metric: ix.metric, Model: ix.model, Quantization: ix.quant,
 		Count: ix.seg.live(), Engine: engine, CreatedAt: ix.created,
 		Memory: ix.seg.memory(),
 	}
@@ -751,7 +752,7 @@ func (ix *index) step(sc *scratch, p *linkPlan) bool {
 	ix.mu.RLock()
 	s := ix.seg
 	n := s.n()
-	vecs := s.vecs.view() // slots below n never change, so this view stays valid
+	vecs := s.space() // slots below n never change, so this view stays valid
 	rebuild := ix.needsRebuild(s)
 	create := s.g == nil && s.live() >= ix.cfg.FlatThreshold
 	g := s.g
@@ -801,7 +802,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 			live++
 		}
 	}
-	ns := newSegment(ix.dim, old.l2, live)
+	ns := newSegment(ix.dim, old.l2, ix.quant, live)
 	orig := make([]uint32, 0, live) // slot in old of each slot of ns
 	for i := range n0 {
 		if dead[i>>6]&(1<<(i&63)) != 0 {
@@ -812,7 +813,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 	}
 	if live >= ix.cfg.FlatThreshold {
 		ns.g = newGraph(ix.dim, ns.l2, ix.cfg.M, ix.cfg.EfConstruction, live)
-		nv := ns.vecs.view()
+		nv := ns.space()
 		for j := range live {
 			if j%64 == 0 && ix.stopped() {
 				return
@@ -935,7 +936,7 @@ func (ix *index) snapshot() error {
 	}
 	ix.log = next
 	ix.mu.Lock()
-	c := captureOf(snapHeader{gen: next.gen, dim: ix.dim, metric: ix.metric, model: ix.model, created: ix.created}, ix.seg)
+	c := captureOf(snapHeader{gen: next.gen, dim: ix.dim, metric: ix.metric, model: ix.model, quant: ix.quant, created: ix.created}, ix.seg)
 	ix.unsaved = 0
 	ix.mu.Unlock()
 	ix.wmu.Unlock()
@@ -972,7 +973,7 @@ func (ix *index) snapshot() error {
 // the chunks stay as they are.
 func (ix *index) mapSnapshot(c *capture) {
 	v := c.keep
-	cb := 4 * v.chunkLen()
+	cb := v.chunkBytes()
 	if cb%pageSize != 0 {
 		return
 	}
@@ -981,17 +982,24 @@ func (ix *index) mapSnapshot(c *capture) {
 		return
 	}
 	defer f.Close()
-	ix.mu.RLock() // v.offHeap may grow meanwhile
-	defer ix.mu.RUnlock()
+	var done []int
+	ix.mu.RLock() // v's chunks may grow meanwhile
 	for k := range len(c.ids) >> v.shift {
 		if !v.offHeap[k] {
 			continue
 		}
-		if err := remapFile(asBytes(v.chunks[k]), f.Fd(), snapAlign+int64(k)*int64(cb)); err != nil {
+		if err := remapFile(v.chunks[k], f.Fd(), snapAlign+int64(k)*int64(cb)); err != nil {
 			slog.Warn("vector index chunk could not be mapped to its snapshot", "index", ix.name, "err", err)
-			return
+			break
 		}
+		done = append(done, k)
 	}
+	ix.mu.RUnlock()
+	ix.mu.Lock()
+	for _, k := range done {
+		v.mapped[k] = true
+	}
+	ix.mu.Unlock()
 }
 
 // close stops the worker, waits for a snapshot being written (or, if

@@ -127,25 +127,34 @@ func (m *Manager) lookup(name string) (*index, error) {
 	return nil, errs.New(errs.NotFound, "vector index %q not found; %s", name, m.describeLocked())
 }
 
-// Create makes an empty index of vectors with dim dimensions, compared by
-// metric ("" means cosine). model names the embedding model its vectors
-// come from ("" for raw vectors).
-func (m *Manager) Create(ctx context.Context, name string, dim int, metric Metric, model string) (IndexInfo, error) {
+// Spec describes an index to create.
+type Spec struct {
+	Dim          int          // dimensions of its vectors
+	Metric       Metric       // how they compare; "" means cosine
+	Model        string       // the embedding model they come from; "" for raw vectors
+	Quantization Quantization // how they are kept in memory; "" means float32
+}
+
+// Create makes an empty index as spec says.
+func (m *Manager) Create(ctx context.Context, name string, spec Spec) (IndexInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return IndexInfo{}, err
 	}
 	if err := validateName(name); err != nil {
 		return IndexInfo{}, err
 	}
-	if dim < 1 || dim > MaxDim {
-		return IndexInfo{}, errs.New(errs.Invalid, "dims = %d is out of range; an index holds vectors of 1 to %d dimensions (the embedding model's output size)", dim, MaxDim)
+	if spec.Dim < 1 || spec.Dim > MaxDim {
+		return IndexInfo{}, errs.New(errs.Invalid, "dims = %d is out of range; an index holds vectors of 1 to %d dimensions (the embedding model's output size)", spec.Dim, MaxDim)
 	}
-	metric, err := parseMetric(metric)
-	if err != nil {
+	var err error
+	if spec.Metric, err = parseMetric(spec.Metric); err != nil {
 		return IndexInfo{}, err
 	}
-	if len(model) > MaxModel {
-		return IndexInfo{}, errs.New(errs.Invalid, "model name is %d bytes; at most %d", len(model), MaxModel)
+	if len(spec.Model) > MaxModel {
+		return IndexInfo{}, errs.New(errs.Invalid, "model name is %d bytes; at most %d", len(spec.Model), MaxModel)
+	}
+	if spec.Quantization != QuantNone && spec.Quantization != QuantInt8 {
+		return IndexInfo{}, errs.New(errs.Invalid, "quantization %q is unknown; use int8, or none to keep float32 vectors", spec.Quantization)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -159,7 +168,7 @@ func (m *Manager) Create(ctx context.Context, name string, dim int, metric Metri
 	if why, ok := m.broken[name]; ok {
 		return IndexInfo{}, errs.New(errs.Conflict, "vector index %q already exists but is unavailable (%s); drop it first", name, why)
 	}
-	ix, err := createIndex(m.dir, name, dim, metric, model, m.cfg)
+	ix, err := createIndex(m.dir, name, spec, m.cfg)
 	if err != nil {
 		return IndexInfo{}, fmt.Errorf("create vector index %q: %w", name, err)
 	}

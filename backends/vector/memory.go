@@ -141,7 +141,7 @@ func nodeBytes(m int) int64 {
 // memory returns what s holds; the index's lock is held.
 func (s *segment) memory() Memory {
 	m := Memory{
-		Vectors:  s.vecs.bytes(),
+		Vectors:  s.vectorBytes(),
 		IDs:      stringHeader*int64(cap(s.ids)) + 8*int64(cap(s.extras)+cap(s.dead)) + s.idBytes + mapBytes(s.mapRoom, idSlot),
 		Texts:    s.textBytes,
 		Metadata: s.metaBytes,
@@ -151,6 +151,22 @@ func (s *segment) memory() Memory {
 		m.Links = s.g.bytes()
 	}
 	return m.withTotal()
+}
+
+// vectorBytes is the memory of s's vectors: all of them, or for a
+// quantised index its codes and the vectors that no snapshot file holds
+// yet (the others are read from the file when re-ranking, not kept).
+func (s *segment) vectorBytes() int64 {
+	if s.codes == nil {
+		return s.vecs.bytes()
+	}
+	mapped := 0
+	for _, m := range s.vecs.mapped {
+		if m {
+			mapped++
+		}
+	}
+	return s.codes.bytes() + max(0, s.vecs.bytes()-int64(mapped*s.vecs.chunkBytes()))
 }
 
 // growth estimates what upserting ps would add to s, by the same counts as
@@ -165,6 +181,9 @@ func (s *segment) growth(ps []prepared, cfg Config) Memory {
 	newTerms := map[string]bool{}
 	for _, p := range ps {
 		m.Vectors += 4 * int64(len(p.vec))
+		if s.codes != nil {
+			m.Vectors += int64(s.codes.width)
+		}
 		m.IDs += heapSize(len(p.id)) + stringHeader + 8 // its bytes, and its entries in ids and extras
 		if _, ok := s.slots[p.id]; !ok {
 			fresh++

@@ -444,7 +444,7 @@ func TestSnapshot_DamagedIsReadFromThePrevious(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "unavailable") {
 				t.Fatalf("search of the damaged index: %v", err)
 			}
-			if _, err := m.Create(ctx, "bad", 4, Cosine, ""); !errors.Is(err, errs.Conflict) {
+			if _, err := m.Create(ctx, "bad", Spec{Dim: 4, Metric: Cosine}); !errors.Is(err, errs.Conflict) {
 				t.Fatalf("Create over a damaged index: %v", err)
 			}
 			if err := m.Drop(ctx, "bad"); err != nil {

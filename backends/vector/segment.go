@@ -2,8 +2,10 @@ package vector
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"math"
+	"slices"
 )
 
 // extra is what an item carries besides its id and vector. Items with
@@ -47,7 +49,8 @@ func (e *extra) getText() string {
 }
 
 // A segment is the items of an index in slots: slot i has ids[i], extras[i]
-// and the vector vecs.at(i). Slots are only ever appended, and
+// and the vector vecs.at(i), and in a quantised index also the codes of
+// that vector in codes. Slots are only ever appended, and
 // what a slot holds never changes afterwards; replacing or deleting an item
 // tombstones its slot. Rebuilding compacts the live slots into a new
 // segment.
@@ -64,6 +67,7 @@ type segment struct {
 	dim    int
 	l2     bool
 	vecs   *vecStore
+	codes  *vecStore // nil unless the index is quantised
 	ids    []string
 	extras []*extra
 	dead   []uint64 // tombstone bit per slot
@@ -80,11 +84,16 @@ type segment struct {
 	mapRoom                       int
 }
 
-func newSegment(dim int, l2 bool, capacity int) *segment {
+func newSegment(dim int, l2 bool, quant Quantization, capacity int) *segment {
+	var codes *vecStore
+	if quant == QuantInt8 {
+		codes = newVecStore(dim, kindOf(l2, true))
+	}
 	return &segment{
 		dim:     dim,
 		l2:      l2,
-		vecs:    newVecStore(dim),
+		vecs:    newVecStore(dim, kindOf(l2, false)),
+		codes:   codes,
 		ids:     make([]string, 0, capacity),
 		extras:  make([]*extra, 0, capacity),
 		dead:    make([]uint64, 0, (capacity+63)/64),
@@ -115,10 +124,30 @@ func (s *segment) appendSlot(id string, vec []float32, ex *extra, doc document) 
 // the caller indexes its text.
 func (s *segment) push(id string, vec []float32, ex *extra) uint32 {
 	s.vecs.add(vec)
+	if s.codes != nil {
+		encode(s.codes.grow(), vec)
+	}
 	return s.pushItem(id, ex)
 }
 
-// pushItem is push for a slot whose vector s.vecs holds already.
+// quant is how s keeps its vectors.
+func (s *segment) quant() Quantization {
+	if s.codes != nil {
+		return QuantInt8
+	}
+	return QuantNone
+}
+
+// space is the view searches compare queries with: the codes of a
+// quantised index, the vectors otherwise.
+func (s *segment) space() vecView {
+	if s.codes != nil {
+		return s.codes.view()
+	}
+	return s.vecs.view()
+}
+
+// pushItem is push for a slot whose vector (and codes) s holds already.
 func (s *segment) pushItem(id string, ex *extra) uint32 {
 	i := uint32(len(s.ids))
 	s.ids = append(s.ids, id)
@@ -191,15 +220,15 @@ func (s *segment) acceptor(f *filter) acceptor {
 }
 
 // scan pushes the accepted slots of [from, to) into best, keeping the k
-// nearest to q.
-func (s *segment) scan(q []float32, k, from, to int, acc *acceptor, best *maxHeap) {
+// nearest to q in v.
+func scan(v *vecView, q []float32, k, from, to int, acc *acceptor, best *maxHeap) {
 	filtered := acc.dead != nil || acc.f != nil
 	for i := from; i < to; i++ {
 		id := uint32(i)
 		if filtered && !acc.ok(id) {
 			continue
 		}
-		d := s.dist(q, id)
+		d := v.dist(q, id)
 		if len(*best) < k || d < (*best)[0].d {
 			best.pushBounded(cand{d, id}, k)
 		}
@@ -218,7 +247,30 @@ const filteredBudget = 0.125
 // the graph search falls short of k results, or a filtered search exceeds
 // its budget, every slot is scanned instead, so a search returns fewer
 // than k results only when fewer than k items match.
+//
+// A quantised index finds ef candidates by their codes, and returns the k
+// nearest of them by their exact distances.
 func (s *segment) search(q []float32, k, ef int, f *filter, sc *scratch) []cand {
+	if s.codes == nil {
+		v := s.vecs.view()
+		return s.searchIn(&v, q, k, ef, f, sc)
+	}
+	v := s.codes.view()
+	out := s.searchIn(&v, q, ef, ef, f, sc)
+	for i := range out {
+		out[i].d = s.dist(q, out[i].id)
+	}
+	slices.SortFunc(out, func(a, b cand) int {
+		if c := cmp.Compare(a.d, b.d); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	return out[:min(k, len(out))]
+}
+
+// searchIn is search by the distances of v.
+func (s *segment) searchIn(v *vecView, q []float32, k, ef int, f *filter, sc *scratch) []cand {
 	acc := s.acceptor(f)
 	n := s.n()
 	best := sc.best[:0]
@@ -229,38 +281,38 @@ func (s *segment) search(q []float32, k, ef int, f *filter, sc *scratch) []cand 
 		if f != nil {
 			budget = max(int(filteredBudget*float64(linked)), 4*ef*s.g.m0)
 		}
-		v := s.vecs.view()
-		ep, epd := s.g.descend(&v, q)
-		res, complete := s.g.searchBase(&v, q, ep, epd, ef, &acc, budget, sc)
+		ep, epd := s.g.descend(v, q)
+		res, complete := s.g.searchBase(v, q, ep, epd, ef, &acc, budget, sc)
 		if !complete {
-			return s.exact(q, k, &acc, sc)
+			return s.exact(v, q, k, &acc, sc)
 		}
 		best = sc.best[:0]
 		for _, c := range res[:min(k, len(res))] {
 			best.push(c)
 		}
 	}
-	s.scan(q, k, linked, n, &acc, &best)
+	scan(v, q, k, linked, n, &acc, &best)
 	sc.best = best
 	out := best.drainAscending(sc.sorted[:0])
 	sc.sorted = out
 	if linked > 0 && len(out) < k && (f != nil || len(out) < s.live()) {
-		return s.exact(q, k, &acc, sc)
+		return s.exact(v, q, k, &acc, sc)
 	}
 	return out
 }
 
 // exact scans every slot.
-func (s *segment) exact(q []float32, k int, acc *acceptor, sc *scratch) []cand {
+func (s *segment) exact(v *vecView, q []float32, k int, acc *acceptor, sc *scratch) []cand {
 	best := sc.best[:0]
-	s.scan(q, k, 0, s.n(), acc, &best)
+	scan(v, q, k, 0, s.n(), acc, &best)
 	sc.best = best
 	sc.sorted = best.drainAscending(sc.sorted[:0])
 	return sc.sorted
 }
 
 // loadSlot adds the next slot of a snapshot being read, whose vector
-// s.vecs holds already, tombstoned if dead. Its text is indexed later, with
+// s.vecs (and, if quantised, its codes s.codes) holds already, tombstoned
+// if dead. Its text is indexed later, with
 // every slot's (see lexicon.link). It reports false, adding nothing, for a
 // live slot of an id that has one already.
 func (s *segment) loadSlot(id string, ex *extra, dead bool) bool {

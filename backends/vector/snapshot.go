@@ -20,7 +20,8 @@ import (
 // snapshot_v1.go):
 //
 //	[0, snapAlign)  "lhvecsnp" | version u32 | header length u32 | header | crc32c of the header u32 | zeros
-//	header          generation u64 | dim u32 | metric (uvarint length, bytes) | model (same) | created unix nanoseconds i64
+//	header          generation u64 | dim u32 | metric (uvarint length, bytes) | model (same) | quantization (same; "": none)
+//	                | created unix nanoseconds i64
 //	                | slots u64 | m u32 (0: no graph) | nodes u64 | entry u32 | top i32 | upper slab length u64
 //	vectors         slots x dim float32 from offset snapAlign, then zeros to a multiple of snapAlign
 //	tombstones      u64 x ceil(slots/64): bit i of word i/64 is set when slot i is deleted
@@ -63,6 +64,7 @@ type snapHeader struct {
 	dim     int
 	metric  Metric
 	model   string
+	quant   Quantization
 	created time.Time
 }
 
@@ -174,6 +176,7 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 		h = binary.LittleEndian.AppendUint32(h, uint32(c.dim))
 		h = appendString(h, string(c.metric))
 		h = appendString(h, c.model)
+		h = appendString(h, string(c.quant))
 		h = binary.LittleEndian.AppendUint64(h, uint64(c.created.UnixNano()))
 		h = binary.LittleEndian.AppendUint64(h, uint64(len(c.ids)))
 		var g graphState
@@ -200,7 +203,7 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 			if err := stoppedBy(stop); err != nil {
 				return err
 			}
-			if _, err := cw.Write(asBytes(c.vecs.chunks[k][:min(per, n-k*per)*c.dim])); err != nil {
+			if _, err := cw.Write(c.vecs.chunks[k][:min(per, n-k*per)*c.vecs.width]); err != nil {
 				return err
 			}
 		}
@@ -319,6 +322,7 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	h.dim = int(u32())
 	h.metric = Metric(r.bytes(r.uvarint(), 16))
 	h.model = string(r.bytes(r.uvarint(), MaxModel))
+	h.quant = Quantization(r.bytes(r.uvarint(), 16))
 	h.created = time.Unix(0, int64(u64())).UTC()
 	slots, m := u64(), int(u32())
 	nodes, entry, top, upper := u64(), u32(), int(int32(u32())), u64()
@@ -330,6 +334,9 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	}
 	if _, err := parseMetric(h.metric); err != nil || h.metric == "" {
 		return bad("metric %q", h.metric)
+	}
+	if h.quant != QuantNone && h.quant != QuantInt8 {
+		return bad("quantization %q", h.quant)
 	}
 	// Every count is bounded by the file's size before anything trusts it.
 	if slots > uint64(size)/uint64(4*h.dim) || nodes > slots || upper > uint64(size)/4 || m != 0 && (m < 2 || m > 1024) {
@@ -345,10 +352,10 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	}
 
 	n := int(slots)
-	s = newSegment(h.dim, l2For(h.metric), n)
+	s = newSegment(h.dim, l2For(h.metric), h.quant, n)
 	s.lex.pending = true // the caller links it once the logs are replayed too
 	v := s.vecs
-	cb := int64(4 * v.chunkLen())
+	cb := int64(v.chunkBytes())
 	full := int64(n >> v.shift)
 	if !mapped || cb%int64(pageSize) != 0 {
 		full = 0
@@ -356,15 +363,25 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	for k := range int64((n + 1<<v.shift - 1) >> v.shift) {
 		src := data[snapAlign+k*cb : snapAlign+min((k+1)*cb, l.vecBytes)]
 		if k < full {
-			v.appendChunk(bytesFloats(src), true)
-		} else {
-			copy(asBytes(v.newChunk()), src)
+			v.appendChunk(src, true, true)
+			continue
 		}
+		c, off := v.mem.alloc(v.chunkBytes())
+		copy(c, src)
+		v.appendChunk(c, off, false)
 	}
 	v.n = n
 	if full > 0 {
 		keep = full * cb
 		v.mem.keep(data[snapAlign : snapAlign+keep])
+	}
+	if s.codes != nil {
+		for i := range uint32(n) {
+			encode(s.codes.grow(), v.at(i))
+		}
+		// The floats stay in the file, for re-ranking, and need not stay
+		// in memory after the checksum and the codes read them.
+		dontNeed(data[snapAlign : snapAlign+keep])
 	}
 
 	dead := data[l.tombs:l.graph]

@@ -39,7 +39,7 @@ func snapshotSeeds(f *testing.F) [][]byte {
 		{"flat", L2, 5, []string{"item-1", "item-3"}},
 		{"graph", Dot, 40, []string{"item-0", "item-7", "item-20"}},
 	} {
-		if _, err := m.Create(ctx, tc.name, 3, tc.metric, "seed-model"); err != nil {
+		if _, err := m.Create(ctx, tc.name, Spec{Dim: 3, Metric: tc.metric, Model: "seed-model"}); err != nil {
 			f.Fatal(err)
 		}
 		items := make([]Item, tc.items)

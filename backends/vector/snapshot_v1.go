@@ -132,7 +132,7 @@ func readSnapshotV1(f io.Reader, size int64, path string, l2For func(Metric) boo
 	if n > uint64(d.left)/uint64(4*h.dim+4) {
 		return bad("%d slots cannot fit in %d bytes", n, size)
 	}
-	s = newSegment(h.dim, l2For(h.metric), int(n))
+	s = newSegment(h.dim, l2For(h.metric), QuantNone, int(n))
 	s.lex.pending = true // the caller links it once the logs are replayed too
 	vec := make([]float32, h.dim)
 	for i := range n {
@@ -163,7 +163,7 @@ func readSnapshotV1(f io.Reader, size int64, path string, l2For func(Metric) boo
 				}
 			}
 		}
-		s.vecs.add(vec)
+		s.vecs.add(vec) // version 1 has no quantised indexes
 		if !s.loadSlot(string(id), ex, flags == 1) {
 			return bad("slot %d holds id %q, which slot %d holds too", i, id, s.slots[string(id)])
 		}

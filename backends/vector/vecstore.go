@@ -7,15 +7,16 @@ import (
 	"unsafe"
 )
 
-// A vecStore holds the vectors of a segment's slots, in chunks of a fixed
-// number of vectors, so that growing never copies a vector and never
-// holds two copies of the array. Chunks live outside the Go heap (see
-// mem_unix.go): anonymous memory, or the vector section of a snapshot
-// file mapped as it is. So the garbage collector neither scans them nor
-// counts them, and the headroom it leaves the heap (GOGC) is a fraction of
-// the small heap, not of the vectors.
+// A vecStore holds the vectors of a segment's slots, one record of a fixed
+// width per slot, in chunks of a fixed number of records, so that growing
+// never copies a record and never holds two copies of the array. A record
+// is a vector's float32s, or its int8 codes and their scale (see quant.go).
+// Chunks live outside the Go heap (see mem_unix.go): anonymous memory, or
+// the vector section of a snapshot file mapped as it is. So the garbage
+// collector neither scans them nor counts them, and the headroom it leaves
+// the heap (GOGC) is a fraction of the small heap, not of the vectors.
 //
-// Slot i's vector never changes once added. A writer adds under the
+// Slot i's record never changes once added. A writer adds under the
 // index's write lock; readers take a view, which stays valid for the slots
 // it covers while the store is reachable: the memory is released by a
 // cleanup once nothing refers to the store, so whoever uses a view keeps
@@ -25,28 +26,57 @@ type vecStore struct {
 	vecView
 	n       int      // slots stored
 	offHeap []bool   // per chunk: outside the Go heap (the system may not allow it)
+	mapped  []bool   // per chunk: pages of the snapshot file
 	mem     *regions // what to release once the store is unreachable
 }
 
-// A vecView reads the vectors of a store: slot i is in chunks[i>>shift].
+// A vecView reads the records of a store: slot i is in chunks[i>>shift],
+// and dist compares a query with it as its kind says.
 type vecView struct {
-	chunks [][]float32
+	chunks [][]byte
+	width  int // bytes of a record
 	dim    int
 	shift  uint
+	kind   recordKind
 }
 
-// A chunk holds the smallest power of two of vectors that is at least
-// minChunkVectors and takes at least minChunkBytes. So its bytes are a
-// multiple of 16 KiB, of the page size on the systems served, which lets
-// chunks map a snapshot file as it is (see snapAlign).
+// recordKind is what a store's records are and how they compare: floats
+// under the negated inner product or the squared euclidean distance, or
+// int8 codes (see quant.go) under the same.
+type recordKind uint8
+
+const (
+	floatDot recordKind = iota
+	floatL2
+	codesDot
+	codesL2
+)
+
+// kindOf is the kind of a store of floats (or, if codes, of codes) under
+// the squared euclidean distance (l2) or the negated inner product.
+func kindOf(l2, codes bool) recordKind {
+	k := floatDot
+	if l2 {
+		k = floatL2
+	}
+	if codes {
+		k += codesDot
+	}
+	return k
+}
+
+// A chunk holds the smallest power of two of records that is at least
+// 2^minChunkShift and takes at least minChunkBytes. So a chunk of vectors
+// is a multiple of 16 KiB, of the page size on the systems served, which
+// lets chunks map a snapshot file as it is (see snapAlign).
 const (
 	minChunkShift = 12
 	minChunkBytes = 4 << 20
 )
 
-func chunkShift(dim int) uint {
+func chunkShift(width int) uint {
 	s := uint(minChunkShift)
-	for (1<<s)*4*dim < minChunkBytes {
+	for (1<<s)*width < minChunkBytes {
 		s++
 	}
 	return s
@@ -59,60 +89,86 @@ func init() {
 	}
 }
 
-func newVecStore(dim int) *vecStore {
-	v := &vecStore{vecView: vecView{dim: dim, shift: chunkShift(dim)}, mem: new(regions)}
+// newVecStore returns an empty store of dim-dimensional vectors of kind.
+func newVecStore(dim int, kind recordKind) *vecStore {
+	w := 4 * dim
+	if kind >= codesDot {
+		w = codeWidth(dim)
+	}
+	v := &vecStore{vecView: vecView{width: w, dim: dim, shift: chunkShift(w), kind: kind}, mem: new(regions)}
 	runtime.AddCleanup(v, (*regions).release, v.mem)
 	return v
 }
 
-// chunkLen is the floats of one chunk.
-func (v *vecView) chunkLen() int { return v.dim << v.shift }
+// chunkBytes is the bytes of one chunk.
+func (v *vecView) chunkBytes() int { return v.width << v.shift }
 
-func (v *vecView) at(i uint32) []float32 {
+// record returns slot i's record.
+func (v *vecView) record(i uint32) []byte {
 	c := v.chunks[i>>v.shift]
-	o := int(i&(1<<v.shift-1)) * v.dim
-	return c[o : o+v.dim : o+v.dim]
+	o := int(i&(1<<v.shift-1)) * v.width
+	return c[o : o+v.width : o+v.width]
 }
 
-// add stores vec as the next slot's vector.
-func (v *vecStore) add(vec []float32) {
-	k := v.n >> v.shift
-	if k == len(v.chunks) {
-		v.newChunk()
+// at returns slot i's vector, of a store of floats.
+func (v *vecView) at(i uint32) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(&v.record(i)[0])), v.dim)
+}
+
+// dist is the distance from q to slot i: smaller is nearer.
+func (v *vecView) dist(q []float32, i uint32) float32 {
+	switch v.kind {
+	case floatDot:
+		return -dot(q, v.at(i))
+	case floatL2:
+		return l2sq(q, v.at(i))
+	case codesDot:
+		c, s := codesOf(v.record(i), v.dim)
+		return -s * dotI8(q, c)
+	default:
+		c, s := codesOf(v.record(i), v.dim)
+		return l2I8(q, c, s)
 	}
-	o := (v.n & (1<<v.shift - 1)) * v.dim
-	copy(v.chunks[k][o:o+v.dim], vec)
+}
+
+// query returns slot i's vector, to search with: its floats, or its codes
+// decoded into buf.
+func (v *vecView) query(i uint32, buf []float32) []float32 {
+	if v.kind < codesDot {
+		return v.at(i)
+	}
+	return decode(buf[:v.dim], v.record(i))
+}
+
+// prefetch starts loading slot i's record into the CPU's caches.
+func (v *vecView) prefetch(i uint32) { prefetch(v.record(i)) }
+
+// grow adds a slot and returns its record, to fill.
+func (v *vecStore) grow() []byte {
+	if v.n>>v.shift == len(v.chunks) {
+		c, off := v.mem.alloc(v.chunkBytes())
+		v.appendChunk(c, off, false)
+	}
 	v.n++
+	return v.record(uint32(v.n - 1))
 }
 
-// newChunk appends an empty chunk and returns it.
-func (v *vecStore) newChunk() []float32 {
-	c, off := v.mem.alloc(v.chunkLen())
-	v.appendChunk(c, off)
-	return c
-}
+// add stores vec as the next slot's vector, of a store of floats.
+func (v *vecStore) add(vec []float32) { copy(v.grow(), asBytes(vec)) }
 
-func (v *vecStore) appendChunk(c []float32, offHeap bool) {
+func (v *vecStore) appendChunk(c []byte, offHeap, mapped bool) {
 	v.chunks = append(v.chunks, c)
 	v.offHeap = append(v.offHeap, offHeap)
+	v.mapped = append(v.mapped, mapped)
 }
 
 // view returns a view of the slots stored so far.
 func (v *vecStore) view() vecView { return v.vecView }
 
-// bytes is the memory the vectors take: their floats, rounded up to whole
-// pages in the last chunk, which is all of it that has been touched.
+// bytes is the memory the records take, rounded up to whole pages in the
+// last chunk, which is all of it that has been touched.
 func (v *vecStore) bytes() int64 {
-	return roundUp(4*v.n*v.dim, 4096)
-}
-
-// bytesFloats returns b, whose length is a multiple of 4 and which is
-// aligned for floats, as floats.
-func bytesFloats(b []byte) []float32 {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
+	return roundUp(v.n*v.width, 4096)
 }
 
 // regions is the memory a store has outside the Go heap.
@@ -121,15 +177,15 @@ type regions struct {
 	list [][]byte
 }
 
-// alloc returns n zeroed floats outside the Go heap where the system
-// allows it (offHeap), and from the heap otherwise.
-func (r *regions) alloc(n int) (_ []float32, offHeap bool) {
-	b, err := mapAnon(4 * n)
+// alloc returns n zeroed bytes outside the Go heap where the system allows
+// it (offHeap), and from the heap otherwise, aligned for floats either way.
+func (r *regions) alloc(n int) (_ []byte, offHeap bool) {
+	b, err := mapAnon(n)
 	if err != nil {
-		return make([]float32, n), false
+		return asBytes(make([]float32, (n+3)/4))[:n], false
 	}
 	r.keep(b)
-	return bytesFloats(b), true
+	return b, true
 }
 
 // keep records b, mapped memory, to be released with the rest.

@@ -108,14 +108,17 @@ const (
 
 // IndexInfo describes an index.
 type IndexInfo struct {
-	Name      string    `json:"name"`
-	Dim       int       `json:"dims"`
-	Metric    Metric    `json:"metric"`
-	Model     string    `json:"model"`      // embedding model that built it ("" for raw vectors)
-	Count     int       `json:"count"`      // live items
-	Engine    string    `json:"engine"`     // "flat" or "hnsw"
-	CreatedAt time.Time `json:"created_at"` // UTC
-	Memory    Memory    `json:"memory"`     // what it holds in memory; Config.Budget bounds the total
+	Name   string `json:"name"`
+	Dim    int    `json:"dims"`
+	Metric Metric `json:"metric"`
+	Model  string `json:"model"` // embedding model that built it ("" for raw vectors)
+	// Quantization is how it keeps its vectors in memory: "int8", or ""
+	// for float32.
+	Quantization Quantization `json:"quantization,omitempty"`
+	Count        int          `json:"count"`      // live items
+	Engine       string       `json:"engine"`     // "flat" or "hnsw"
+	CreatedAt    time.Time    `json:"created_at"` // UTC
+	Memory       Memory       `json:"memory"`     // what it holds in memory; Config.Budget bounds the total
 }
 
 // Item is one vector with its id, and optionally the text it embeds and

@@ -15,7 +15,7 @@ import (
 func TestManager_CreateListInfoDrop(t *testing.T) {
 	ctx := context.Background()
 	m := mustOpen(t, t.TempDir(), Config{})
-	info, err := m.Create(ctx, "docs", 3, "", "minilm")
+	info, err := m.Create(ctx, "docs", Spec{Dim: 3, Model: "minilm"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestManager_CreateListInfoDrop(t *testing.T) {
 		t.Fatalf("List = %+v", got)
 	}
 
-	_, err = m.Create(ctx, "docs", 3, Cosine, "")
+	_, err = m.Create(ctx, "docs", Spec{Dim: 3, Metric: Cosine})
 	if !errors.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second Create: %v", err)
 	}
@@ -145,12 +145,12 @@ func TestValidation(t *testing.T) {
 		err  error
 		want string // in the message
 	}{
-		{"create: bad name", errOf(m.Create(ctx, "Bad-Name", 3, "", "")), "invalid index name"},
-		{"create: empty name", errOf(m.Create(ctx, "", 3, "", "")), "empty"},
-		{"create: long name", errOf(m.Create(ctx, strings.Repeat("a", 64), 3, "", "")), "at most 63"},
-		{"create: digit first", errOf(m.Create(ctx, "1abc", 3, "", "")), "invalid index name"},
-		{"create: zero dims", errOf(m.Create(ctx, "z", 0, "", "")), "dims = 0"},
-		{"create: bad metric", errOf(m.Create(ctx, "z", 3, "manhattan", "")), `unknown metric "manhattan"`},
+		{"create: bad name", errOf(m.Create(ctx, "Bad-Name", Spec{Dim: 3})), "invalid index name"},
+		{"create: empty name", errOf(m.Create(ctx, "", Spec{Dim: 3})), "empty"},
+		{"create: long name", errOf(m.Create(ctx, strings.Repeat("a", 64), Spec{Dim: 3})), "at most 63"},
+		{"create: digit first", errOf(m.Create(ctx, "1abc", Spec{Dim: 3})), "invalid index name"},
+		{"create: zero dims", errOf(m.Create(ctx, "z", Spec{Dim: 0})), "dims = 0"},
+		{"create: bad metric", errOf(m.Create(ctx, "z", Spec{Dim: 3, Metric: "manhattan"})), `unknown metric "manhattan"`},
 		{"upsert: dims", errOf(m.Upsert(ctx, "v", []Item{{ID: "a", Vector: []float32{1, 2}}})), "has 2 dimensions but the index has 3"},
 		{"upsert: no vector", errOf(m.Upsert(ctx, "v", []Item{{ID: "a"}})), "has no vector"},
 		{"upsert: NaN", errOf(m.Upsert(ctx, "v", []Item{{ID: "a", Vector: []float32{1, nan, 3}}})), "NaN at position 1"},

@@ -38,7 +38,7 @@ func searchModes(ctx context.Context, model string, corpus []string, docs [][]fl
 		return err
 	}
 	defer m.Close()
-	if _, err := m.Create(ctx, "corpus", len(docs[0]), vector.Cosine, model); err != nil {
+	if _, err := m.Create(ctx, "corpus", vector.Spec{Dim: len(docs[0]), Metric: vector.Cosine, Model: model}); err != nil {
 		return err
 	}
 	if err := upsertAll(ctx, m, "corpus", corpus, docs, 0, true); err != nil {
@@ -173,7 +173,7 @@ func timeOpen(ctx context.Context, p embed.Provider, corpus []string, n int, que
 		if err != nil {
 			return err
 		}
-		if _, err := m.Create(ctx, "corpus", len(vecs[0]), vector.Cosine, p.Model()); err != nil {
+		if _, err := m.Create(ctx, "corpus", vector.Spec{Dim: len(vecs[0]), Metric: vector.Cosine, Model: p.Model()}); err != nil {
 			return err
 		}
 		for first := 0; first < n; first += len(corpus) {

@@ -97,7 +97,7 @@ func main() {
 	answers := make([]answer, len(texts)) // text i is item "i" of corpus i mod corpora
 	for c := range *corpora {
 		name := fmt.Sprintf("packages_%d", c)
-		if _, err := vecs.Create(ctx, name, emb.Dim(), vector.Cosine, emb.Model()); err != nil {
+		if _, err := vecs.Create(ctx, name, vector.Spec{Dim: emb.Dim(), Metric: vector.Cosine, Model: emb.Model()}); err != nil {
 			log.Fatal(err)
 		}
 		var batch []vector.Item

@@ -60,12 +60,16 @@ func build(o options) {
 	// background goroutines share it.
 	runtime.GOMAXPROCS(1)
 	rep := buildReport{Params: p, Quant: o.quant, Tail: tail}
-	dir := filepath.Join(o.out, "lakehouse-index")
+	dir := filepath.Join(o.out, o.side()+"-index")
 	check(os.RemoveAll(dir))
 	ctx := context.Background()
 	m, err := vector.Open(dir, vector.Config{M: benchM, EfConstruction: benchEfC})
 	check(err)
-	_, err = m.Create(ctx, indexName, p.Dim, vector.Cosine, "synthetic")
+	spec := vector.Spec{Dim: p.Dim, Metric: vector.Cosine, Model: "synthetic"}
+	if o.quant != "none" {
+		spec.Quantization = vector.Quantization(o.quant)
+	}
+	_, err = m.Create(ctx, indexName, spec)
 	check(err)
 
 	base := filepath.Join(o.out, "base.f32")
@@ -104,7 +108,7 @@ func build(o options) {
 	check(m.Close())
 	rep.DiskBytes = diskUsage(dir)
 	log.Printf("lakehouse: RSS serving %.0f MiB, Go heap live %.0f MiB, on disk %.0f MB", mib(rep.RSSServing), mib(rep.HeapLive), float64(rep.DiskBytes)/1e6)
-	writeJSON(filepath.Join(o.out, "lakehouse-build.json"), rep)
+	writeJSON(filepath.Join(o.out, o.side()+"-build.json"), rep)
 }
 
 // upsertRange upserts vectors [from, to) of the file base, 1000 a call,

@@ -36,6 +36,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"lakehouse/backends/vector"
 )
 
 // params describes a data set; params.json holds those of the files
@@ -66,6 +68,15 @@ type options struct {
 	quant string
 }
 
+// side names the files of the index the options build: "lakehouse", or
+// "lakehouse-int8" for a quantised one.
+func (o options) side() string {
+	if o.quant == "none" {
+		return "lakehouse"
+	}
+	return "lakehouse-" + o.quant
+}
+
 func main() {
 	log.SetFlags(0)
 	var o options
@@ -80,8 +91,7 @@ func main() {
 	flag.Uint64Var(&o.p.Seed, "seed", 1, "random seed")
 	efList := flag.String("ef", "32,64,128", "ef values to measure")
 	flag.IntVar(&o.tail, "tail", -1, "vectors upserted after the snapshot, so that opening replays them from the log; -1 means 1% of n")
-	// The hook for a quantised index: only "none" exists today.
-	flag.StringVar(&o.quant, "quant", "none", "vector storage of the index: none (float32)")
+	flag.StringVar(&o.quant, "quant", "none", "vector storage of the index: none (float32) or int8")
 	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "lakehouse-vector-bench"), "folder for the data set, the index and the results")
 	flag.Parse()
 	for s := range strings.SplitSeq(*efList, ",") {
@@ -91,8 +101,8 @@ func main() {
 		}
 		o.efs = append(o.efs, ef)
 	}
-	if o.quant != "none" {
-		log.Fatalf("-quant %q: only none is implemented", o.quant)
+	if o.quant != "none" && o.quant != string(vector.QuantInt8) {
+		log.Fatalf("-quant %q: want none or int8", o.quant)
 	}
 	switch *phase {
 	case "data":

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +26,7 @@ type openReport struct {
 	RSSFile      int64      `json:"rss_file_bytes"`
 	HeapBaseline int64      `json:"heap_baseline_bytes"` // live heap before Open: the queries, the truth, the runtime
 	Memory       memStats   `json:"memory"`              // the Go runtime's view, after a GC, while serving
-	Model        []modelRow `json:"model"`               // the index's live heap, part by part
+	Model        []modelRow `json:"model"`               // the index's memory, part by part
 	Results      []efResult `json:"results"`
 }
 
@@ -43,9 +42,7 @@ type memStats struct {
 	Total        int64 `json:"total"`         // everything the runtime mapped
 }
 
-// A modelRow is one part of the index's memory, from its layout in
-// backends/vector: exact where the layout fixes it, measured on a replica
-// where a Go map or string sizes it, expected where randomness does.
+// A modelRow is one part of the index's memory.
 type modelRow struct {
 	Part  string `json:"part"`
 	Bytes int64  `json:"bytes"`
@@ -59,7 +56,7 @@ type modelRow struct {
 func reopen(o options) {
 	p := readParams(o.out)
 	var b buildReport
-	readJSON(filepath.Join(o.out, "lakehouse-build.json"), &b)
+	readJSON(filepath.Join(o.out, o.side()+"-build.json"), &b)
 	queries := readFloats(filepath.Join(o.out, "queries.f32"))
 	truth := readInts(filepath.Join(o.out, "truth.i32"))
 	runtime.GOMAXPROCS(1)
@@ -67,7 +64,7 @@ func reopen(o options) {
 	rep.HeapBaseline = int64(memoryMetrics(true)["/gc/heap/live:bytes"])
 	ctx := context.Background()
 
-	dir := filepath.Join(o.out, "lakehouse-index")
+	dir := filepath.Join(o.out, o.side()+"-index")
 	t := time.Now()
 	m, err := vector.Open(dir, vector.Config{M: benchM, EfConstruction: benchEfC})
 	check(err)
@@ -92,11 +89,13 @@ func reopen(o options) {
 	st := status()
 	rep.PeakRSSOpen, rep.RSSServing, rep.RSSAnon, rep.RSSFile = st["VmHWM"], st["VmRSS"], st["RssAnon"], st["RssFile"]
 	rep.Memory = readMemStats()
-	rep.Model = model(p, rep.Memory.HeapLive-rep.HeapBaseline)
+	info, err := m.Info(indexName)
+	check(err)
+	rep.Model = model(info.Memory, rep.Memory.HeapLive-rep.HeapBaseline)
 	runtime.KeepAlive(m)
 	log.Printf("lakehouse: RSS serving %.0f MiB (peak %.0f MiB), %.0f bytes a vector", mib(rep.RSSServing), mib(rep.PeakRSSOpen), float64(rep.RSSServing)/float64(p.N))
 	check(m.Close())
-	writeJSON(filepath.Join(o.out, "lakehouse-open.json"), rep)
+	writeJSON(filepath.Join(o.out, o.side()+"-open.json"), rep)
 }
 
 // memoryMetrics reads /gc/heap/live and the /memory/classes metrics, after
@@ -136,50 +135,18 @@ func readMemStats() memStats {
 	return s
 }
 
-// model splits the index's live heap (live, the heap after Open less the
-// heap before) into its parts, from the layout of backends/vector
-// (segment.go, hnsw.go, lexical.go): what is left is the rest (the
-// lexicon's maps, the log's buffers, the heap the Manager keeps).
-func model(p params, live int64) []modelRow {
-	n, dim, m := int64(p.N), int64(p.Dim), int64(benchM)
-	// Upper layers: a node reaches layer l >= 1 with probability M^-l, so
-	// it has 1/(M-1) upper layers on average, of M+1 words each.
-	upper := int64(float64(n) * float64(m+1) * 4 / float64(m-1))
-	ids, idMap := replicaIDs(p.N)
+// model is the index's memory part by part, as the index accounts for it
+// (vector.Memory): its vectors outside the Go heap, in the snapshot file's
+// pages or anonymous memory (a quantised index: its codes, and the floats
+// no snapshot holds yet), and the rest in the heap, whose live bytes
+// (live: the heap after Open less the heap before) are set beside them.
+func model(mem vector.Memory, live int64) []modelRow {
 	rows := []modelRow{
-		{"vectors (float32)", n * dim * 4, "exact: n x dim x 4"},
-		{"graph, layer 0", n * (2*m + 1) * 4, "exact: n x (2M+1) x 4 (count + 2M links)"},
-		{"graph, upper layers", upper, "expected: n x (M+1) x 4 / (M-1)"},
-		{"graph, level and upper offset", n * 5, "exact: n x (1 + 4)"},
-		{"ids (strings)", ids, "measured on a replica: header in the slice + bytes"},
-		{"id -> slot map", idMap, "measured on a replica map[string]uint32 of n ids"},
-		{"per-slot extras, lexicon, tombstones", n*(8+4+4) + n/8, "exact: *extra 8 + lexicon fwdAt 4 + docLen 4 + 1 bit"},
+		{"vectors, outside the Go heap", mem.Vectors, "accounted: snapshot pages or anonymous memory"},
+		{"graph links", mem.Links, "accounted"},
+		{"ids and the id map", mem.IDs, "accounted"},
+		{"texts, metadata, postings", mem.Texts + mem.Metadata + mem.Postings, "accounted"},
 	}
-	var sum int64
-	for _, r := range rows {
-		sum += r.Bytes
-	}
-	rows = append(rows, modelRow{"rest", live - sum, "index live heap less the parts above"})
-	return rows
-}
-
-// replicaIDs measures what n ids like the bench's take as a []string, and
-// then as the keys of a map[string]uint32 made for n, as the index's
-// segment makes them when it reads a snapshot.
-func replicaIDs(n int) (ids, idMap int64) {
-	live := func() int64 { return int64(memoryMetrics(true)["/gc/heap/live:bytes"]) }
-	l0 := live()
-	s := make([]string, n)
-	for i := range s {
-		s[i] = strconv.Itoa(i)
-	}
-	l1 := live()
-	mp := make(map[string]uint32, n)
-	for i, id := range s {
-		mp[id] = uint32(i)
-	}
-	l2 := live()
-	runtime.KeepAlive(s)
-	runtime.KeepAlive(mp)
-	return l1 - l0, l2 - l1
+	inHeap := mem.Total - mem.Vectors
+	return append(rows, modelRow{"rest of the live heap", live - inHeap, "index live heap less the heap parts above"})
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks lakehouse's vector index against hnswlib on the same data:
 # n x dim unit vectors from a seeded Gaussian mixture (default 100k x 384),
-# 1000 queries, exact top-10 by brute force. Both sides build
-# single-threaded with M=16 and ef_construction=200, answer the queries one
-# thread at a time at each ef, save, and open again in a fresh process.
+# 1000 queries, exact top-10 by brute force. Every side (lakehouse with
+# float32 vectors, lakehouse with int8 ones, hnswlib) builds
+# single-threaded with M=16 and ef_construction=200, answers the queries one
+# thread at a time at each ef, saves, and opens again in a fresh process.
 # Every phase runs in a process of its own, so each peak RSS is its own.
 # Prints a side-by-side table (markdown), also kept in $OUT/table.md.
 #
@@ -44,8 +45,10 @@ done
 
 echo "load before the run: $(uptime)" >&2
 "$out/vectorbench" -phase data -out "$out" "$@"
-"$out/vectorbench" -phase build -out "$out" "$@"
-"$out/vectorbench" -phase open -out "$out" "$@"
+for quant in none int8; do
+  "$out/vectorbench" -phase build -quant "$quant" -out "$out" "$@"
+  "$out/vectorbench" -phase open -quant "$quant" -out "$out" "$@"
+done
 "$out/hnswbench" build "$out" "$efs"
 "$out/hnswbench" load "$out" "$efs"
 rm -f "$out/hnswlib.bin"

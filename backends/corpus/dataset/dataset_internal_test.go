@@ -102,7 +102,7 @@ func (e *testEnv) index(tb testing.TB, spec Spec, progress Progress) *Result {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := e.vec.Create(ctx, spec.Dataset, dims, vector.Cosine, e.emb.Model()); err != nil {
+		if _, err := e.vec.Create(ctx, spec.Dataset, vector.Spec{Dim: dims, Metric: vector.Cosine, Model: e.emb.Model()}); err != nil {
 			tb.Fatal(err)
 		}
 	}
