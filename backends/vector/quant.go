@@ -33,19 +33,22 @@ func codeWidth(dim int) int { return (dim+3)/4*4 + 4 }
 
 // encode writes v's codes and scale into the record rec.
 func encode(rec []byte, v []float32) {
-	var top float32
+	var topBits uint32 // of the largest magnitude: for floats that are not NaN, bits order as magnitudes do
 	for _, x := range v {
-		top = max(top, float32(math.Abs(float64(x))))
+		topBits = max(topBits, math.Float32bits(x)&0x7fffffff)
 	}
-	s := top / 127
-	inv := float32(0)
-	if s > 0 {
-		inv = 1 / s
+	top := math.Float32frombits(topBits)
+	var inv float32
+	if top > 0 {
+		inv = 127 / top
 	}
+	c := rec[:len(v)]
 	for i, x := range v {
-		rec[i] = byte(int8(math.Round(float64(x * inv))))
+		// Round to nearest, without a branch: x*inv is in [-127, 127], so
+		// x*inv + 127.5 is positive and truncating it floors it.
+		c[i] = byte(int8(int32(x*inv+127.5) - 127))
 	}
-	binary.LittleEndian.PutUint32(rec[len(rec)-4:], math.Float32bits(s))
+	binary.LittleEndian.PutUint32(rec[len(rec)-4:], math.Float32bits(top/127))
 }
 
 // codesOf returns the codes and scale in the record rec of dim codes.
@@ -63,6 +66,7 @@ func decode(dst []float32, rec []byte) []float32 {
 	return dst
 }
 
-// rerankPool is how many candidates, at least, a search of a quantised
-// index re-ranks by their exact distances for each result it returns.
+// rerankPool is how many candidates a search of a quantised index
+// re-ranks by their exact distances for each result it returns, at most
+// ef in all.
 const rerankPool = 4

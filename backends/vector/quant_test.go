@@ -137,3 +137,37 @@ func TestQuantized_UnknownIsRefused(t *testing.T) {
 		t.Fatalf("Create with int4: %v", err)
 	}
 }
+
+// encode rounds each component to the nearest of 255 levels of the
+// vector's scale, the largest magnitude to ±127, and a zero vector to
+// zeros with a zero scale.
+func TestEncode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, dim := range []int{1, 3, 4, 97, 384} {
+		v := make([]float32, dim)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		v[rng.IntN(dim)] = -3.5 // the largest magnitude
+		rec := make([]byte, codeWidth(dim))
+		encode(rec, v)
+		c, s := codesOf(rec, dim)
+		if want := float32(3.5 / 127); math.Abs(float64(s-want)) > 1e-7 {
+			t.Fatalf("dim %d: scale %v, want %v", dim, s, want)
+		}
+		if slices.Min(c) != -127 {
+			t.Fatalf("dim %d: the largest magnitude became %d, want -127", dim, slices.Min(c))
+		}
+		back := decode(make([]float32, dim), rec)
+		for i := range v {
+			if d := math.Abs(float64(back[i] - v[i])); d > float64(s)/2+1e-6 {
+				t.Fatalf("dim %d: component %d is %v, decodes to %v: off by %v, more than half a step %v", dim, i, v[i], back[i], d, s/2)
+			}
+		}
+		clear(v)
+		encode(rec, v)
+		if c, s := codesOf(rec, dim); s != 0 || slices.Max(c) != 0 || slices.Min(c) != 0 {
+			t.Fatalf("dim %d: a zero vector encodes to %v scale %v", dim, c, s)
+		}
+	}
+}

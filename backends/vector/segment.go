@@ -248,15 +248,16 @@ const filteredBudget = 0.125
 // its budget, every slot is scanned instead, so a search returns fewer
 // than k results only when fewer than k items match.
 //
-// A quantised index finds ef candidates by their codes, and returns the k
-// nearest of them by their exact distances.
+// A quantised index finds the rerankPool*k (at most ef) candidates
+// nearest by their codes, and returns the k nearest of them by their exact
+// distances.
 func (s *segment) search(q []float32, k, ef int, f *filter, sc *scratch) []cand {
 	if s.codes == nil {
 		v := s.vecs.view()
 		return s.searchIn(&v, q, k, ef, f, sc)
 	}
 	v := s.codes.view()
-	out := s.searchIn(&v, q, ef, ef, f, sc)
+	out := s.searchIn(&v, q, max(k, min(ef, rerankPool*k)), ef, f, sc)
 	for i := range out {
 		out[i].d = s.dist(q, out[i].id)
 	}
