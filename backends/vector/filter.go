@@ -1,7 +1,9 @@
 package vector
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -309,4 +311,102 @@ func (e *extra) attr(key string) (any, bool) {
 		return nil, false
 	}
 	return e.attrs[i].val, true
+}
+
+// The filterable values of an item's metadata (attrsOf), as a snapshot
+// stores them beside the JSON, so that opening an index need not parse
+// the JSON again: count+1 uvarint (0: none), then per attr its key (uvarint
+// length, bytes) and its value: a kind byte, then for a number its float64
+// bits (8 bytes), for a string its length (uvarint) and bytes, for a list
+// its length (uvarint) and its elements, each a kind and a scalar value.
+const (
+	attrNull = iota
+	attrFalse
+	attrTrue
+	attrNumber
+	attrString
+	attrList
+)
+
+func appendAttrs(b []byte, attrs []attr) []byte {
+	if attrs == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(attrs))+1)
+	for _, a := range attrs {
+		b = appendString(b, a.key)
+		b = appendAttrValue(b, a.val)
+	}
+	return b
+}
+
+func appendAttrValue(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return append(b, attrTrue)
+		}
+		return append(b, attrFalse)
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(b, attrNumber), math.Float64bits(x))
+	case string:
+		return appendString(append(b, attrString), x)
+	case []any:
+		b = binary.AppendUvarint(append(b, attrList), uint64(len(x)))
+		for _, e := range x {
+			b = appendAttrValue(b, e)
+		}
+		return b
+	}
+	return append(b, attrNull)
+}
+
+// attrs decodes what appendAttrs wrote.
+func (r *reader) attrs() []attr {
+	n := r.uvarint()
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	if n-1 > uint64(len(r.b)) { // an attr takes at least two bytes
+		r.fail(errShort)
+		return nil
+	}
+	attrs := make([]attr, n-1)
+	for i := range attrs {
+		attrs[i] = attr{unique.Make(string(r.bytes(r.uvarint(), MaxMetadata))).Value(), r.attrValue(true)}
+		if i > 0 && attrs[i-1].key >= attrs[i].key {
+			r.fail(errors.New("metadata keys out of order"))
+		}
+	}
+	return attrs
+}
+
+func (r *reader) attrValue(listOK bool) any {
+	switch k := r.byte(); k {
+	case attrNull:
+		return nil
+	case attrFalse, attrTrue:
+		return k == attrTrue
+	case attrNumber:
+		b := r.bytes(8, 8)
+		if b == nil {
+			return nil
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	case attrString:
+		return string(r.bytes(r.uvarint(), MaxMetadata))
+	case attrList:
+		n := r.uvarint()
+		if !listOK || n > uint64(len(r.b)) {
+			r.fail(errors.New("bad metadata list"))
+			return nil
+		}
+		var list []any
+		for range n {
+			list = append(list, r.attrValue(false))
+		}
+		return list
+	}
+	r.fail(errors.New("bad metadata value"))
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -630,4 +631,51 @@ func TestSnapshot_ReadsVersion1(t *testing.T) {
 		t.Fatalf("snapshot written after reading version 1: %v, version %d", err, binary.LittleEndian.Uint32(b[8:]))
 	}
 	check(mustOpen(t, dir, Config{}))
+}
+
+// An item's filterable values read back from a snapshot as stored, the
+// same as parsing its metadata gives.
+func TestSnapshot_KeepsFilterableValues(t *testing.T) {
+	dir := t.TempDir()
+	m := mustOpen(t, dir, Config{})
+	mustCreate(t, m, "f", 2, L2)
+	meta := map[string]any{"lang": "en", "n": 3, "big": 1e300, "neg": -0.5, "ok": true, "no": false, "none": nil,
+		"tags": []any{"a", 2, true, nil, map[string]any{"skip": 1}}, "empty": []any{}, "deep": map[string]any{"x": 1}}
+	mustUpsert(t, m, "f", []Item{{ID: "a", Vector: []float32{1, 2}, Metadata: meta}, {ID: "b", Vector: []float32{2, 1}, Metadata: map[string]any{"deep": map[string]any{}}}, {ID: "c", Vector: []float32{0, 1}, Text: "only text"}})
+	if err := m.Snapshot(context.Background(), "f"); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	d, err := disk.Open(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, s, _, err := readSnapshot(d, snapshotName, isL2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ex := range s.extras {
+		var want []attr
+		if m := ex.metadata(); m != nil {
+			want = attrsOf(jsonRoundTrip(t, m))
+		}
+		if !reflect.DeepEqual(ex.attrs, want) {
+			t.Errorf("slot %d: filterable values %#v, want %#v", i, ex.attrs, want)
+		}
+	}
+}
+
+// jsonRoundTrip decodes m's JSON as setMeta does, numbers as float64.
+func jsonRoundTrip(t *testing.T, m map[string]any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

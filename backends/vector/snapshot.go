@@ -2,6 +2,7 @@ package vector
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -26,7 +28,7 @@ import (
 //	vectors         slots x dim float32 from offset snapAlign, then zeros to a multiple of snapAlign
 //	tombstones      u64 x ceil(slots/64): bit i of word i/64 is set when slot i is deleted
 //	graph           layer-0 slab u32 x nodes*(2m+1) | upper offset u32 x nodes | upper slab u32 x its length | level u8 x nodes
-//	items           per slot: id | text | metadata JSON, each a uvarint length and bytes
+//	items           per slot: id | text | metadata JSON | its filterable values (see appendAttrs), each a uvarint length and bytes
 //	trailer         crc32c of everything from snapAlign to here u32 | "lhvecend"
 //
 // Integers and floats are little-endian. The generation says which logs the
@@ -218,13 +220,19 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 			}
 		}
 		b = page[:0]
+		var attrs []byte
 		for i, id := range c.ids {
 			if i%4096 == 0 {
 				if err := stoppedBy(stop); err != nil {
 					return err
 				}
 			}
-			b = appendExtra(appendString(b, id), c.extras[i])
+			ex := c.extras[i]
+			b = appendExtra(appendString(b, id), ex)
+			if attrs = attrs[:0]; ex != nil {
+				attrs = appendAttrs(attrs, ex.attrs)
+			}
+			b = appendString(b, string(attrs))
 			if len(b) >= 1<<15 {
 				if _, err := cw.Write(b); err != nil {
 					return err
@@ -384,20 +392,15 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		dontNeed(data[snapAlign : snapAlign+keep])
 	}
 
+	ids, extras, err := readItems(data[l.items:size-12], n)
+	if err != nil {
+		return bad("%v", err)
+	}
 	dead := data[l.tombs:l.graph]
-	r = &reader{b: data[l.items : size-12]}
-	for i := range n {
-		id := string(r.bytes(r.uvarint(), MaxID))
-		ex := r.extra(id)
-		if r.err != nil {
-			return bad("slot %d: %v", i, r.err)
-		}
-		if !s.loadSlot(id, ex, dead[i>>3]&(1<<(i&7)) != 0) {
+	for i, id := range ids {
+		if !s.loadSlot(id, extras[i], dead[i>>3]&(1<<(i&7)) != 0) {
 			return bad("slot %d holds id %q, which slot %d holds too", i, id, s.slots[id])
 		}
-	}
-	if len(r.b) != 0 {
-		return bad("%d bytes after the last item", len(r.b))
 	}
 	if m > 0 {
 		gs := &graphState{m: m, entry: entry, top: top}
@@ -415,6 +418,82 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		graphErr = s.attach(gs, path)
 	}
 	return h, s, graphErr, nil
+}
+
+// readItems decodes the items section b of a snapshot of n slots: their
+// ids, and their texts and metadata, decoded on every CPU.
+func readItems(b []byte, n int) ([]string, []*extra, error) {
+	ids := make([]string, n)
+	ends := make([]int, n) // where each slot's text and metadata end in b
+	r := &reader{b: b}
+	for i := range n {
+		ids[i] = string(r.bytes(r.uvarint(), MaxID))
+		r.bytes(r.uvarint(), MaxText)
+		r.bytes(r.uvarint(), MaxMetadata)
+		r.bytes(r.uvarint(), MaxMetadata)
+		if r.err != nil {
+			return nil, nil, fmt.Errorf("slot %d: %w", i, r.err)
+		}
+		ends[i] = len(b) - len(r.b)
+	}
+	if len(r.b) != 0 {
+		return nil, nil, fmt.Errorf("%d bytes after the last item", len(r.b))
+	}
+	extras := make([]*extra, n)
+	workers := runtime.GOMAXPROCS(0)
+	chunk := max(1, (n+workers-1)/workers)
+	errs := make([]error, (n+chunk-1)/chunk)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			for i := w * chunk; i < min((w+1)*chunk, n); i++ {
+				start := 0
+				if i > 0 {
+					start = ends[i-1]
+				}
+				r := &reader{b: b[start:ends[i]]}
+				r.bytes(r.uvarint(), MaxID)
+				if extras[i] = r.storedExtra(); r.err != nil {
+					errs[w] = fmt.Errorf("slot %d: %w", i, r.err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return ids, extras, nil
+}
+
+// storedExtra decodes the text, metadata and filterable values of an item
+// of a snapshot, as a copy: the values as stored, not parsed from the JSON
+// again.
+func (r *reader) storedExtra() *extra {
+	text := r.bytes(r.uvarint(), MaxText)
+	meta := r.bytes(r.uvarint(), MaxMetadata)
+	ar := &reader{b: r.bytes(r.uvarint(), MaxMetadata)}
+	if r.err != nil {
+		return nil
+	}
+	if len(text) == 0 && len(meta) == 0 {
+		if len(ar.b) > 0 {
+			r.fail(errors.New("filterable values without metadata"))
+		}
+		return nil
+	}
+	ex := &extra{text: string(text), attrs: ar.attrs()}
+	if len(meta) > 0 {
+		ex.meta = append([]byte(nil), meta...)
+	}
+	if ar.err != nil || len(ar.b) != 0 {
+		r.fail(fmt.Errorf("filterable values: %v", cmp.Or(ar.err, errors.New("trailing bytes"))))
+		return nil
+	}
+	return ex
 }
 
 // attach gives s the graph gs, read from the snapshot file path, or says

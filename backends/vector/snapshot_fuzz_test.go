@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -323,7 +324,7 @@ func sameSegment(t *testing.T, got, want *segment) {
 	}
 	for i := range got.extras {
 		g, w := got.extras[i], want.extras[i]
-		if (g == nil) != (w == nil) || g != nil && (g.text != w.text || string(g.meta) != string(w.meta)) {
+		if (g == nil) != (w == nil) || g != nil && (g.text != w.text || string(g.meta) != string(w.meta) || !reflect.DeepEqual(g.attrs, w.attrs)) {
 			t.Fatalf("extra of slot %d read back = %+v, want %+v", i, g, w)
 		}
 	}
