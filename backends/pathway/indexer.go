@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -445,35 +446,40 @@ func (x *indexer) reconcile() error {
 		x.mark(uids...)
 		return nil
 	}
+	// Batches are compared on every CPU: the JSON each trace's metadata
+	// would be stored as is most of the time an open takes.
+	batches := (len(uids) + vector.MaxBatch - 1) / vector.MaxBatch
+	stales := make([][]string, batches)
+	founds := make([]int, batches)
+	errs := make([]error, batches)
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(batches, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for b := int(next.Add(1) - 1); b < batches; b = int(next.Add(1) - 1) {
+				select {
+				case <-x.quit:
+					errs[b] = ErrClosed
+					return
+				default:
+				}
+				batch := uids[b*vector.MaxBatch : min((b+1)*vector.MaxBatch, len(uids))]
+				stales[b], founds[b], errs[b] = x.staleOf(batch)
+				if errs[b] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	var stale []string
 	found := 0
-	for start := 0; start < len(uids); start += vector.MaxBatch {
-		select {
-		case <-x.quit:
-			return ErrClosed
-		default:
-		}
-		batch := uids[start:min(start+vector.MaxBatch, len(uids))]
-		// Digests, not Get: neither the vectors nor decoded metadata are
-		// needed to compare, and at 100k traces Get's copies and decoding
-		// were most of the time an open took.
-		held, err := p.vec.Digests(indexName, batch)
-		if err != nil {
-			return err
-		}
-		found += len(held)
-		have := make(map[string]*vector.Digest, len(held))
-		for i := range held {
-			have[held[i].ID] = &held[i]
-		}
-		p.mu.RLock()
-		for _, uid := range batch {
-			w := wantOf(p.traces[uid])
-			if h := have[uid]; h == nil || h.Text != w.text || !sameStored(h.Metadata, w.meta) {
-				stale = append(stale, uid)
-			}
-		}
-		p.mu.RUnlock()
+	for b := range batches {
+		stale = append(stale, stales[b]...)
+		found += founds[b]
 	}
 	if extra := info.Count - found; extra > 0 {
 		rebuilt, err := x.deleteUnknown(extra)
@@ -492,6 +498,32 @@ func (x *indexer) reconcile() error {
 	x.restale = len(stale)
 	x.mark(stale...)
 	return nil
+}
+
+// staleOf returns the uids of batch whose index items are missing or
+// stale, and how many of batch the index holds.
+func (x *indexer) staleOf(batch []string) (stale []string, found int, err error) {
+	p := x.p
+	// Digests, not Get: neither the vectors nor decoded metadata are
+	// needed to compare, and at 100k traces Get's copies and decoding were
+	// most of the time an open took.
+	held, err := p.vec.Digests(indexName, batch)
+	if err != nil {
+		return nil, 0, err
+	}
+	have := make(map[string]*vector.Digest, len(held))
+	for i := range held {
+		have[held[i].ID] = &held[i]
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, uid := range batch {
+		w := wantOf(p.traces[uid])
+		if h := have[uid]; h == nil || h.Text != w.text || !sameStored(h.Metadata, w.meta) {
+			stale = append(stale, uid)
+		}
+	}
+	return stale, len(held), nil
 }
 
 // deleteUnknown finds the n index items whose uids the log does not know
