@@ -3,6 +3,8 @@ package vector
 import (
 	"encoding/binary"
 	"math"
+	"runtime"
+	"sync"
 	"unsafe"
 )
 
@@ -70,3 +72,23 @@ func decode(dst []float32, rec []byte) []float32 {
 // re-ranks by their exact distances for each result it returns, at most
 // ef in all.
 const rerankPool = 4
+
+// encodeAll fills the empty store codes with the codes of the first n
+// vectors of v, on every CPU.
+func encodeAll(codes *vecStore, v *vecStore, n int) {
+	for range n {
+		codes.grow() // chunks and slots first, so that the workers only write
+	}
+	cv := codes.view()
+	workers := runtime.GOMAXPROCS(0)
+	chunk := max(1, (n+workers-1)/workers)
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		wg.Go(func() {
+			for i := lo; i < min(lo+chunk, n); i++ {
+				encode(cv.record(uint32(i)), v.at(uint32(i)))
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -384,9 +384,7 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		v.mem.keep(data[snapAlign : snapAlign+keep])
 	}
 	if s.codes != nil {
-		for i := range uint32(n) {
-			encode(s.codes.grow(), v.at(i))
-		}
+		encodeAll(s.codes, v, n)
 		// The floats stay in the file, for re-ranking, and need not stay
 		// in memory after the checksum and the codes read them.
 		dontNeed(data[snapAlign : snapAlign+keep])
