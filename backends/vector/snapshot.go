@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"sync"
@@ -29,7 +30,9 @@ import (
 //	tombstones      u64 x ceil(slots/64): bit i of word i/64 is set when slot i is deleted
 //	graph           layer-0 slab u32 x nodes*(2m+1) | upper offset u32 x nodes | upper slab u32 x its length | level u8 x nodes
 //	items           per slot: id | text | metadata JSON | its filterable values (see appendAttrs), each a uvarint length and bytes
-//	trailer         crc32c of everything from snapAlign to here u32 | "lhvecend"
+//	lexicon         the words of the texts (see lexicon.go), as uvarints: terms count, each term's length and bytes;
+//	                then per slot its length in words, its distinct terms' count, and each one's term number and count
+//	trailer         the items' length u64 | crc32c of everything from snapAlign to here u32 | "lhvecend"
 //
 // Integers and floats are little-endian. The generation says which logs the
 // snapshot already contains: those of lower generations. The graph, when
@@ -80,13 +83,14 @@ type capture struct {
 	ids    []string
 	extras []*extra
 	dead   []uint64
+	lex    lexView
 	g      *graphState
 }
 
 // captureOf captures s; the index's write lock is held.
 func captureOf(h snapHeader, s *segment) *capture {
 	n := s.n()
-	c := &capture{snapHeader: h, vecs: s.vecs.view(), keep: s.vecs, ids: s.ids[:n], extras: s.extras[:n], dead: append([]uint64(nil), s.dead...)}
+	c := &capture{snapHeader: h, vecs: s.vecs.view(), keep: s.vecs, ids: s.ids[:n], extras: s.extras[:n], dead: append([]uint64(nil), s.dead...), lex: s.lex.view(n)}
 	if s.g != nil {
 		c.g = s.g.state()
 	}
@@ -134,6 +138,38 @@ type crcWriter struct {
 func (c *crcWriter) Write(p []byte) (int, error) {
 	c.crc = crc32.Update(c.crc, castagnoli, p)
 	return c.w.Write(p)
+}
+
+// sectionWriter writes a section of many small parts to w, a buffer at a
+// time: put takes the buffer b, grown by appending to it, and end writes
+// what is left and returns the bytes written since the last end.
+type sectionWriter struct {
+	w   io.Writer
+	b   []byte
+	n   int64 // bytes since the last end
+	err error
+}
+
+func (s *sectionWriter) put(b []byte) {
+	s.b = b
+	if len(s.b) >= 1<<15 {
+		s.flush()
+	}
+}
+
+func (s *sectionWriter) flush() {
+	if s.err == nil {
+		_, s.err = s.w.Write(s.b)
+	}
+	s.n += int64(len(s.b))
+	s.b = s.b[:0]
+}
+
+func (s *sectionWriter) end() int64 {
+	s.flush()
+	n := s.n
+	s.n = 0
+	return n
 }
 
 // stoppedBy reports errStopped once stop is closed.
@@ -219,7 +255,7 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 				return err
 			}
 		}
-		b = page[:0]
+		sw := &sectionWriter{w: cw, b: page[:0]}
 		var attrs []byte
 		for i, id := range c.ids {
 			if i%4096 == 0 {
@@ -228,20 +264,34 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 				}
 			}
 			ex := c.extras[i]
-			b = appendExtra(appendString(b, id), ex)
+			b := appendExtra(appendString(sw.b, id), ex)
 			if attrs = attrs[:0]; ex != nil {
 				attrs = appendAttrs(attrs, ex.attrs)
 			}
-			b = appendString(b, string(attrs))
-			if len(b) >= 1<<15 {
-				if _, err := cw.Write(b); err != nil {
+			sw.put(appendString(b, string(attrs)))
+		}
+		items := sw.end()
+		lx := c.lex
+		sw.put(binary.AppendUvarint(sw.b, uint64(len(lx.terms))))
+		for _, t := range lx.terms {
+			sw.put(appendString(sw.b, t))
+		}
+		for i := range c.ids {
+			if i%4096 == 0 {
+				if err := stoppedBy(stop); err != nil {
 					return err
 				}
-				b = b[:0]
 			}
+			fs := lx.fwd[lx.fwdAt[i]:lx.fwdAt[i+1]]
+			b := binary.AppendUvarint(binary.AppendUvarint(sw.b, uint64(lx.len[i])), uint64(len(fs)))
+			for _, p := range fs {
+				b = binary.AppendUvarint(binary.AppendUvarint(b, uint64(p.id)), uint64(p.tf))
+			}
+			sw.put(b)
 		}
-		if _, err := cw.Write(b); err != nil {
-			return err
+		sw.put(binary.LittleEndian.AppendUint64(sw.b, uint64(items)))
+		if sw.end(); sw.err != nil {
+			return sw.err
 		}
 		tail := binary.LittleEndian.AppendUint32(nil, cw.crc)
 		if _, err := w.Write(append(tail, snapEnd...)); err != nil {
@@ -351,12 +401,17 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		return bad("header counts (%d slots, %d nodes, m %d, upper slab %d) do not fit in %d bytes", slots, nodes, m, upper, size)
 	}
 	l := layoutOf(h.dim, int64(slots), int64(nodes), int64(upper), m)
-	if l.items+12 > size {
+	if l.items+20 > size {
 		return bad("%d bytes is too short for %d slots and their graph; the file was cut short", size, slots)
 	}
 	tail := data[size-12:]
 	if binary.LittleEndian.Uint32(tail) != crc32.Checksum(data[snapAlign:size-12], castagnoli) || string(tail[4:]) != snapEnd {
 		return bad("checksum mismatch")
+	}
+	lexEnd := size - 20
+	itemsEnd := l.items + int64(binary.LittleEndian.Uint64(data[lexEnd:]))
+	if itemsEnd < l.items || itemsEnd > lexEnd {
+		return bad("items length past the end")
 	}
 
 	n := int(slots)
@@ -390,9 +445,13 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		dontNeed(data[snapAlign : snapAlign+keep])
 	}
 
-	ids, extras, err := readItems(data[l.items:size-12], n)
+	ids, extras, err := readItems(data[l.items:itemsEnd], n)
 	if err != nil {
 		return bad("%v", err)
+	}
+	if s.lex.stored, err = readLexicon(data[itemsEnd:lexEnd], n); err != nil {
+		// The words are derived from the texts: analyse them again.
+		slog.Warn("vector index snapshot's words are damaged; they are read from the texts again", "file", path, "err", err)
 	}
 	dead := data[l.tombs:l.graph]
 	for i, id := range ids {
@@ -465,6 +524,38 @@ func readItems(b []byte, n int) ([]string, []*extra, error) {
 		}
 	}
 	return ids, extras, nil
+}
+
+// readLexicon decodes the lexicon section b of a snapshot of n slots.
+func readLexicon(b []byte, n int) (*lexView, error) {
+	r := &reader{b: b}
+	nt := r.uvarint()
+	if nt > uint64(len(r.b)) {
+		return nil, errors.New("term count past the end")
+	}
+	v := &lexView{terms: make([]string, nt), fwdAt: make([]uint32, 1, n+1), len: make([]uint32, n)}
+	for i := range v.terms {
+		v.terms[i] = string(r.bytes(r.uvarint(), MaxText))
+	}
+	for i := range n {
+		v.len[i] = uint32(r.uvarint())
+		k := r.uvarint()
+		if k > uint64(len(r.b)) {
+			return nil, fmt.Errorf("slot %d: %d terms past the end", i, k)
+		}
+		for range k {
+			p := posting{id: uint32(r.uvarint()), tf: uint32(r.uvarint())}
+			if p.id >= uint32(nt) || p.tf == 0 {
+				return nil, fmt.Errorf("slot %d: term %d (count %d) of %d", i, p.id, p.tf, nt)
+			}
+			v.fwd = append(v.fwd, p)
+		}
+		v.fwdAt = append(v.fwdAt, uint32(len(v.fwd)))
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, cmp.Or(r.err, errors.New("bytes after the last slot"))
+	}
+	return v, nil
 }
 
 // storedExtra decodes the text, metadata and filterable values of an item

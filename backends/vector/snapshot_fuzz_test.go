@@ -192,11 +192,12 @@ func FuzzReadSnapshot(f *testing.F) {
 }
 
 // slotCountAt returns the offset of the slot count in the snapshot file b,
-// which has a metric and a model name of under 128 bytes each.
+// whose metric, model name and quantization are under 128 bytes each.
 func slotCountAt(b []byte) int {
 	i := len(snapMagic) + 4 + 4 + 8 + 4
 	i += 1 + int(b[i]) // metric
 	i += 1 + int(b[i]) // model
+	i += 1 + int(b[i]) // quantization
 	return i + 8       // created
 }
 
