@@ -42,6 +42,7 @@ type index struct {
 	wmu      sync.Mutex
 	log      *wal // the log being appended to; guarded by wmu
 	closed   bool // guarded by wmu
+	closing  bool // close has begun; guarded by wmu
 	reloaded bool // log is broken, and seg was read back from disk since; guarded by wmu
 
 	mu       sync.RWMutex
@@ -1004,20 +1005,30 @@ func (ix *index) mapSnapshot(c *capture) {
 
 // close stops the worker, waits for a snapshot being written (or, if
 // dropping, stops it), and closes the log. Every acknowledged write is
-// already durable.
+// already durable. Unless dropping, it first saves the graph if the worker
+// has linked so many nodes since the last snapshot that linking them again
+// at the next open would cost more than writing it (see worthSaving).
 func (ix *index) close(dropping bool) error {
 	ix.wmu.Lock()
-	if ix.closed {
+	if ix.closed || ix.closing {
 		ix.wmu.Unlock()
 		return nil
 	}
-	ix.closed = true
+	ix.closing = true
 	close(ix.stop)
 	if dropping {
 		close(ix.abort)
 	}
 	ix.wmu.Unlock()
 	<-ix.done
+	if !dropping && ix.worthSaving() {
+		if err := ix.snapshotNow(); err != nil {
+			slog.Warn("vector index: the graph could not be saved at close; the next open links its newest nodes again", "index", ix.name, "err", err)
+		}
+	}
+	ix.wmu.Lock()
+	ix.closed = true
+	ix.wmu.Unlock()
 	ix.bg.Wait()
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
@@ -1026,4 +1037,15 @@ func (ix *index) close(dropping bool) error {
 		err = cerr
 	}
 	return err
+}
+
+// worthSaving says whether the nodes linked since the last snapshot are
+// more than 1/32 of the slots (and at least 1024): linking a node again
+// costs about 30 times what writing a slot into a snapshot does
+// (bench/vector: 0.4 ms against 13 µs at 1M), so past that share a
+// snapshot is the cheaper way to keep them.
+func (ix *index) worthSaving() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.unsaved >= 1024 && ix.unsaved >= ix.seg.n()/32
 }

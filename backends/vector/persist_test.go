@@ -790,3 +790,33 @@ func TestSnapshot_StoresWords(t *testing.T) {
 	m = mustOpen(t, dir, Config{})
 	same("reopened with damaged words", results(m, "w"), before)
 }
+
+// Closing an index whose worker linked many nodes since the last snapshot
+// saves them, so that the next open need not link them again.
+func TestClose_SavesTheGraph(t *testing.T) {
+	const n, more, dim = 6000, 1500, 8
+	dir := t.TempDir()
+	cfg := Config{FlatThreshold: 100}
+	items := itemsOf(gaussianMixture(rand.New(rand.NewPCG(6, 6)), n+more, dim, 10, 0.5), nil)
+	m := mustOpen(t, dir, cfg)
+	mustCreate(t, m, "g", dim, Cosine)
+	mustUpsert(t, m, "g", items[:n])
+	mustWait(t, m, "g")
+	if err := m.Snapshot(context.Background(), "g"); err != nil {
+		t.Fatal(err)
+	}
+	// Fewer than a quarter of the nodes, which the worker would save by
+	// itself, but more than 1/32.
+	mustUpsert(t, m, "g", items[n:])
+	mustWait(t, m, "g")
+	m.Close()
+
+	m = mustOpen(t, dir, cfg)
+	ix, _ := m.lookup("g")
+	ix.mu.RLock()
+	linked := ix.seg.g.size()
+	ix.mu.RUnlock()
+	if linked != n+more {
+		t.Fatalf("opened with %d of %d nodes linked: the nodes linked after the last snapshot were not saved at close", linked, n+more)
+	}
+}
