@@ -95,7 +95,11 @@ func serveHTTP(ctx context.Context, cfg Config, ln net.Listener, open func() (*n
 	fmt.Fprintf(os.Stderr, "mcpd listening on http://%s: streamable HTTP at /mcp, SSE at /sse, REST at /v1 (GET /v1/openapi.json), health at /health\n", ln.Addr())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// Serve returns as soon as Shutdown begins; the data must stay open
+	// until Shutdown has let the requests in flight finish.
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -123,9 +127,13 @@ func serveHTTP(ctx context.Context, cfg Config, ln net.Listener, open func() (*n
 		load.fail(err)
 		stop()
 		<-served
+		<-drained
 		return err
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+	err = <-served
+	stop()
+	<-drained // before the deferred closes of the server and the data
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
