@@ -66,7 +66,7 @@ func main() {
 	}
 
 	rng := rand.New(rand.NewPCG(*seed, 0))
-	corpus, err := readCorpus(strings.Split(*descs, ","), *maxWords)
+	corpus, err := debian.Texts(strings.Split(*descs, ","), *maxWords)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -144,38 +144,6 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-}
-
-// readCorpus reads the descriptions of Translation-en files: each text is a
-// package's summary followed by the first paragraph of its long description,
-// cut to maxWords words. Texts repeating a summary or a paragraph already
-// seen are dropped, so that sister packages (foo, foo-dev, foo-doc) do not
-// make every query ambiguous.
-func readCorpus(paths []string, maxWords int) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	add := func(summary string, para []string) {
-		p := strings.Join(para, " ")
-		if summary == "" || p == "" || seen[summary] || seen[p] {
-			return
-		}
-		seen[summary], seen[p] = true, true
-		f := strings.Fields(strings.TrimRight(summary, ".") + ". " + p)
-		if len(f) < 8 {
-			return
-		}
-		if len(f) > maxWords {
-			f = f[:maxWords]
-		}
-		out = append(out, strings.Join(f, " "))
-	}
-	if err := debian.Descriptions(paths, add); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no descriptions in %s", strings.Join(paths, ", "))
-	}
-	return out, nil
 }
 
 func meanWords(texts []string) float64 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"log"
 	"math"
@@ -9,40 +10,101 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"lakehouse/backends/embed"
+	"lakehouse/bench/internal/debian"
 )
 
 // dataset makes the data set of p in out, unless an earlier run made it
 // with the same parameters: the base vectors, the queries and the ids of
 // each query's true top k, as raw little-endian float32 / int32 files.
+// params.json holds the data set's parameters, request.json the ones asked
+// for (they differ where embedding texts decides the count and the
+// dimension).
 func dataset(p params, out string) {
-	key, _ := json.Marshal(p)
-	paramsFile := filepath.Join(out, "params.json")
-	sizes := map[string]int64{"base.f32": int64(p.N) * int64(p.Dim) * 4, "queries.f32": int64(p.Queries) * int64(p.Dim) * 4, "truth.i32": int64(p.Queries) * int64(p.K) * 4}
-	if old, err := os.ReadFile(paramsFile); err == nil && string(old) == string(key) {
-		same := true
-		for name, size := range sizes {
-			fi, err := os.Stat(filepath.Join(out, name))
-			same = same && err == nil && fi.Size() == size
-		}
-		if same {
-			log.Printf("data set: reusing %s", out)
-			return
-		}
+	request, _ := json.Marshal(p)
+	paramsFile, requestFile := filepath.Join(out, "params.json"), filepath.Join(out, "request.json")
+	if old, err := os.ReadFile(requestFile); err == nil && string(old) == string(request) && complete(out) {
+		log.Printf("data set: reusing %s", out)
+		return
 	}
-	os.Remove(paramsFile)
+	os.Remove(requestFile)
 	t := time.Now()
-	all := mixture(p, p.N+p.Queries)
+	var all []float32
+	if p.Texts != "" {
+		all = embedded(&p)
+	} else {
+		all = mixture(p, p.N+p.Queries)
+	}
 	base, queries := all[:p.N*p.Dim], all[p.N*p.Dim:]
-	log.Printf("data set: %d + %d vectors of %d dimensions generated in %.1fs", p.N, p.Queries, p.Dim, time.Since(t).Seconds())
+	log.Printf("data set: %d + %d vectors of %d dimensions made in %.1fs", p.N, p.Queries, p.Dim, time.Since(t).Seconds())
 	t = time.Now()
 	truth := bruteForce(p, base, queries)
 	log.Printf("data set: exact top %d of %d queries in %.1fs", p.K, p.Queries, time.Since(t).Seconds())
 	writeFloats(filepath.Join(out, "base.f32"), base)
 	writeFloats(filepath.Join(out, "queries.f32"), queries)
 	writeInts(filepath.Join(out, "truth.i32"), truth)
+	key, _ := json.Marshal(p)
 	check(os.WriteFile(paramsFile, key, 0o644))
+	check(os.WriteFile(requestFile, request, 0o644))
+}
+
+// complete says whether out holds the files of the data set its
+// params.json describes, whole.
+func complete(out string) bool {
+	b, err := os.ReadFile(filepath.Join(out, "params.json"))
+	var p params
+	if err != nil || json.Unmarshal(b, &p) != nil {
+		return false
+	}
+	sizes := map[string]int64{"base.f32": int64(p.N) * int64(p.Dim) * 4, "queries.f32": int64(p.Queries) * int64(p.Dim) * 4, "truth.i32": int64(p.Queries) * int64(p.K) * 4}
+	for name, size := range sizes {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Size() != size {
+			return false
+		}
+	}
+	return true
+}
+
+// embedded embeds the paragraphs of the Debian descriptions of p.Texts
+// with the default embedder, shuffled by p.Seed: p.N of them for the index
+// (fewer if the files hold fewer) and p.Queries more, held out, as the
+// queries. It sets
+// p's N, Dim and Model to what it made.
+func embedded(p *params) []float32 {
+	texts, err := debian.Paragraphs(strings.Split(p.Texts, ","), 8)
+	check(err)
+	rand.New(rand.NewPCG(p.Seed, 0x646562)).Shuffle(len(texts), func(i, j int) { texts[i], texts[j] = texts[j], texts[i] })
+	p.N = min(p.N, len(texts)-p.Queries)
+	if p.N < 1 {
+		log.Fatalf("%d descriptions are too few for %d queries", len(texts), p.Queries)
+	}
+	texts = texts[:p.N+p.Queries]
+	emb, err := embed.New(embed.Config{})
+	check(err)
+	p.Model = emb.Model()
+	var out []float32
+	for lo := 0; lo < len(texts); lo += 256 {
+		vecs, err := emb.Embed(context.Background(), texts[lo:min(lo+256, len(texts))])
+		check(err)
+		for _, v := range vecs {
+			// Unit length, as the mixture's, so that inner product is
+			// cosine on every side.
+			var sum float64
+			for _, x := range v {
+				sum += float64(x) * float64(x)
+			}
+			for i := range v {
+				v[i] = float32(float64(v[i]) / math.Sqrt(sum))
+			}
+			p.Dim = len(v)
+			out = append(out, v...)
+		}
+	}
+	return out
 }
 
 // mixture draws count unit vectors: each picks a cluster (clusters are of

@@ -51,6 +51,11 @@ type params struct {
 	Rank     int     `json:"rank"`
 	Noise    float64 `json:"noise"`
 	Seed     uint64  `json:"seed"`
+	// Texts, when set, are the files of Debian descriptions whose
+	// embeddings by the default embedder are the data set, instead of the
+	// mixture; Model names that embedder, and N and Dim are what it gave.
+	Texts string `json:"texts,omitempty"`
+	Model string `json:"model,omitempty"`
 }
 
 // The graph parameters both sides build with.
@@ -89,6 +94,7 @@ func main() {
 	flag.IntVar(&o.p.Rank, "rank", 64, "directions each cluster spreads along")
 	flag.Float64Var(&o.p.Noise, "noise", 0.6, "isotropic noise per dimension (the centres' components have variance 1)")
 	flag.Uint64Var(&o.p.Seed, "seed", 1, "random seed")
+	flag.StringVar(&o.p.Texts, "descriptions", "", "Debian Translation-en files, comma-separated (bench/debian.sh unpacks them): embed their descriptions with the default embedder instead of drawing a mixture; -n is then at most what they hold")
 	efList := flag.String("ef", "32,64,128", "ef values to measure")
 	flag.IntVar(&o.tail, "tail", -1, "vectors upserted after the snapshot, so that opening replays them from the log; -1 means 1% of n")
 	flag.StringVar(&o.quant, "quant", "none", "vector storage of the index: none (float32) or int8")

@@ -11,7 +11,7 @@
 # hnswlib is Debian's libhnswlib-dev (headers; installed with apt-get when
 # missing) compiled for this CPU: g++ -O3 -march=native.
 #
-# Usage: bench/vector/run.sh [flags of go run ./bench/vector, e.g. -n 20000 -dim 384 -ef 32,64,128]
+# Usage: [DEBIAN=1] bench/vector/run.sh [flags of go run ./bench/vector, e.g. -n 20000 -dim 384 -ef 32,64,128]
 # Set OUT to keep the data set and results somewhere else (default
 # $TMPDIR/lakehouse-vector-bench, reused when the parameters match), PUREGO=1
 # to measure lakehouse without its assembly kernels.
@@ -42,6 +42,13 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     -ef=* | --ef=*) efs=${args[i]#*=} ;;
   esac
 done
+
+# DEBIAN=1: the data set is the default embedder's vectors of Debian's
+# package descriptions (bench/debian.sh fetches them), not the mixture.
+if [ "${DEBIAN:-}" = 1 ]; then
+  . bench/debian.sh
+  set -- -descriptions "$descriptions" "$@"
+fi
 
 echo "load before the run: $(uptime)" >&2
 "$out/vectorbench" -phase data -out "$out" "$@"
