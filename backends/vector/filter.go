@@ -361,8 +361,10 @@ func appendAttrValue(b []byte, v any) []byte {
 	return append(b, attrNull)
 }
 
-// attrs decodes what appendAttrs wrote.
-func (r *reader) attrs() []attr {
+// attrs decodes what appendAttrs wrote. keys holds the keys met so far,
+// interned: items mostly share theirs, so that most need no lookup of the
+// process-wide table.
+func (r *reader) attrs(keys map[string]string) []attr {
 	n := r.uvarint()
 	if n == 0 || r.err != nil {
 		return nil
@@ -373,7 +375,13 @@ func (r *reader) attrs() []attr {
 	}
 	attrs := make([]attr, n-1)
 	for i := range attrs {
-		attrs[i] = attr{unique.Make(string(r.bytes(r.uvarint(), MaxMetadata))).Value(), r.attrValue(true)}
+		k := r.bytes(r.uvarint(), MaxMetadata)
+		key, ok := keys[string(k)]
+		if !ok {
+			key = unique.Make(string(k)).Value()
+			keys[key] = key
+		}
+		attrs[i] = attr{key, r.attrValue(true)}
 		if i > 0 && attrs[i-1].key >= attrs[i].key {
 			r.fail(errors.New("metadata keys out of order"))
 		}
