@@ -104,6 +104,20 @@ func (r *reader) byte() byte {
 	return c
 }
 
+func (r *reader) u32() uint32 {
+	if b := r.bytes(4, 4); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.bytes(8, 8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
 // bytes returns the next n bytes, aliasing the input.
 func (r *reader) bytes(n uint64, limit int) []byte {
 	if n > uint64(limit) {

@@ -356,46 +356,11 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		}
 	}()
 
-	r := &reader{b: data[12:snapAlign]}
-	hn := binary.LittleEndian.Uint32(r.bytes(4, 4))
-	head := r.bytes(uint64(hn), snapAlign)
-	sum := r.bytes(4, 4)
-	if r.err != nil || binary.LittleEndian.Uint32(sum) != crc32.Checksum(head, castagnoli) {
-		return bad("header checksum mismatch")
+	h, c, err := parseHeader(data[:snapAlign])
+	if err != nil {
+		return bad("%v", err)
 	}
-	r = &reader{b: head}
-	u32 := func() uint32 {
-		if b := r.bytes(4, 4); b != nil {
-			return binary.LittleEndian.Uint32(b)
-		}
-		return 0
-	}
-	u64 := func() uint64 {
-		if b := r.bytes(8, 8); b != nil {
-			return binary.LittleEndian.Uint64(b)
-		}
-		return 0
-	}
-	h.gen = u64()
-	h.dim = int(u32())
-	h.metric = Metric(r.bytes(r.uvarint(), 16))
-	h.model = string(r.bytes(r.uvarint(), MaxModel))
-	h.quant = Quantization(r.bytes(r.uvarint(), 16))
-	h.created = time.Unix(0, int64(u64())).UTC()
-	slots, m := u64(), int(u32())
-	nodes, entry, top, upper := u64(), u32(), int(int32(u32())), u64()
-	if r.err != nil || len(r.b) != 0 {
-		return bad("header is malformed")
-	}
-	if h.dim < 1 || h.dim > MaxDim {
-		return bad("dimension %d", h.dim)
-	}
-	if _, err := parseMetric(h.metric); err != nil || h.metric == "" {
-		return bad("metric %q", h.metric)
-	}
-	if h.quant != QuantNone && h.quant != QuantInt8 {
-		return bad("quantization %q", h.quant)
-	}
+	slots, m, nodes, entry, top, upper := c.slots, c.m, c.nodes, c.entry, c.top, c.upper
 	// Every count is bounded by the file's size before anything trusts it.
 	if slots > uint64(size)/uint64(4*h.dim) || nodes > slots || upper > uint64(size)/4 || m != 0 && (m < 2 || m > 1024) {
 		return bad("header counts (%d slots, %d nodes, m %d, upper slab %d) do not fit in %d bytes", slots, nodes, m, upper, size)
@@ -475,6 +440,46 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		graphErr = s.attach(gs, path)
 	}
 	return h, s, graphErr, nil
+}
+
+// snapCounts are the counts a snapshot's header gives for its sections.
+type snapCounts struct {
+	slots, nodes, upper uint64
+	m                   int
+	entry               uint32
+	top                 int
+}
+
+// parseHeader reads the header of a snapshot file of version 2 from its
+// first page, and checks what it can without the rest: its checksum and
+// that its fields are in range.
+func parseHeader(page []byte) (h snapHeader, c snapCounts, err error) {
+	r := &reader{b: page[12:]}
+	head := r.bytes(uint64(r.u32()), snapAlign)
+	sum := r.u32()
+	if r.err != nil || sum != crc32.Checksum(head, castagnoli) {
+		return h, c, errors.New("header checksum mismatch")
+	}
+	r = &reader{b: head}
+	h.gen = r.u64()
+	h.dim = int(r.u32())
+	h.metric = Metric(r.bytes(r.uvarint(), 16))
+	h.model = string(r.bytes(r.uvarint(), MaxModel))
+	h.quant = Quantization(r.bytes(r.uvarint(), 16))
+	h.created = time.Unix(0, int64(r.u64())).UTC()
+	c.slots, c.m = r.u64(), int(r.u32())
+	c.nodes, c.entry, c.top, c.upper = r.u64(), r.u32(), int(int32(r.u32())), r.u64()
+	switch _, merr := parseMetric(h.metric); {
+	case r.err != nil || len(r.b) != 0:
+		err = errors.New("header is malformed")
+	case h.dim < 1 || h.dim > MaxDim:
+		err = fmt.Errorf("dimension %d", h.dim)
+	case merr != nil || h.metric == "":
+		err = fmt.Errorf("metric %q", h.metric)
+	case h.quant != QuantNone && h.quant != QuantInt8:
+		err = fmt.Errorf("quantization %q", h.quant)
+	}
+	return h, c, err
 }
 
 // readItems decodes the items section b of a snapshot of n slots: their
