@@ -266,10 +266,28 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		order:  make([]*Trace, 0, guess),
 		counts: counts{tags: map[string]int{}},
 	}
+	// The index opens while the log replays: neither reads the other.
+	type opened struct {
+		vm  *vector.Manager
+		err error
+	}
+	index := make(chan opened, 1)
+	go func() {
+		vm, err := vector.Open(filepath.Join(dir, "index"), p.cfg.Vector)
+		index <- opened{vm, err}
+	}()
 	start := time.Now()
 	l, st, err := eventlog.Open(path, p.applyLine)
-	if err != nil {
-		return nil, fmt.Errorf("open pathway: %w", err)
+	ix := <-index
+	if err != nil || ix.err != nil {
+		if ix.vm != nil {
+			ix.vm.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open pathway: %w", err)
+		}
+		l.Close()
+		return nil, fmt.Errorf("open pathway index: %w", ix.err)
 	}
 	p.log = l
 	p.commits = newCommitter(l)
@@ -278,13 +296,7 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if n := len(p.order); n > 0 {
 		p.last = p.order[n-1].CreatedAt
 	}
-	vm, err := vector.Open(filepath.Join(dir, "index"), p.cfg.Vector)
-	if err != nil {
-		p.commits.stop()
-		l.Close()
-		return nil, fmt.Errorf("open pathway index: %w", err)
-	}
-	p.vec = vm
+	p.vec = ix.vm
 	p.idx = newIndexer(p)
 	go p.idx.run()
 	return p, nil
