@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse/backends/embed"
 	"lakehouse/backends/vector"
@@ -135,5 +137,36 @@ func TestEmbedText_ContentRendering(t *testing.T) {
 	}
 	if !json.Valid([]byte(s + `"`)) {
 		t.Fatal("rendering cuts a character in two")
+	}
+}
+
+// metaJSON writes, byte for byte, what encoding/json writes for a trace's
+// index metadata, whatever its tags hold: characters JSON or HTML escape,
+// invalid UTF-8, repeats, none at all.
+func TestMetaJSON_IsEncodingJSON(t *testing.T) {
+	odd := []string{"a", "b", "<script>", "a&b", `q"uote`, `back\\slash`, "tab\there", "nl\n", "\x00\x1f", "\u2028\u2029", "ünïcödé", "\xff\xfe bad", "tags", "tag:x", "", " ", "ZZ", "a"}
+	rng := rand.New(rand.NewPCG(9, 9))
+	enc := stringCache{}
+	for i := range 2000 {
+		tr := &Trace{CreatedAt: time.Unix(rng.Int64N(1<<40)-1<<39, 0), Retired: i%3 == 0}
+		if i%5 == 1 {
+			tr.SuccessorUID = "next"
+		}
+		switch i % 7 {
+		case 0: // nil
+		case 1:
+			tr.Tags = []string{}
+		default:
+			for range rng.IntN(5) + 1 {
+				tr.Tags = append(tr.Tags, odd[rng.IntN(len(odd))])
+			}
+		}
+		want, err := json.Marshal(wantOf(tr).meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := metaJSON(nil, tr, enc); string(got) != string(want) {
+			t.Fatalf("trace %d (tags %q):\n got %s\nwant %s", i, tr.Tags, got, want)
+		}
 	}
 }
