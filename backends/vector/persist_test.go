@@ -766,6 +766,17 @@ func TestSnapshot_StoresWords(t *testing.T) {
 	same("a fresh index of the live items", results(m, "fresh"), before)
 	m.Close()
 
+	// The words read back are the snapshot's own, not analysed again.
+	d, err := disk.Open(filepath.Join(dir, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, _, err := readSnapshot(d, snapshotName, isL2)
+	d.Close()
+	if err != nil || s.lex.stored == nil || len(s.lex.stored.len) != s.n() || len(s.lex.stored.terms) != len(vocab) {
+		t.Fatalf("the snapshot's words: %v; read %+v", err, s.lex.stored)
+	}
+
 	m = mustOpen(t, dir, Config{})
 	same("reopened", results(m, "w"), before)
 	m.Close()

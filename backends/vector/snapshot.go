@@ -30,8 +30,9 @@ import (
 //	tombstones      u64 x ceil(slots/64): bit i of word i/64 is set when slot i is deleted
 //	graph           layer-0 slab u32 x nodes*(2m+1) | upper offset u32 x nodes | upper slab u32 x its length | level u8 x nodes
 //	items           per slot: id | text | metadata JSON | its filterable values (see appendAttrs), each a uvarint length and bytes
-//	lexicon         the words of the texts (see lexicon.go), as uvarints: terms count, each term's length and bytes;
-//	                then per slot its length in words, its distinct terms' count, and each one's term number and count
+//	lexicon         the words of the texts (see lexicon.go), as uvarints: terms count, each term's length and bytes,
+//	                the count of all slots' terms, then per slot its length in words, its distinct terms' count,
+//	                and each one's term number and count
 //	trailer         the items' length u64 | crc32c of everything from snapAlign to here u32 | "lhvecend"
 //
 // Integers and floats are little-endian. The generation says which logs the
@@ -276,6 +277,11 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 		for _, t := range lx.terms {
 			sw.put(appendString(sw.b, t))
 		}
+		var postings uint32
+		if len(c.ids) > 0 {
+			postings = lx.fwdAt[len(c.ids)]
+		}
+		sw.put(binary.AppendUvarint(sw.b, uint64(postings)))
 		for i := range c.ids {
 			if i%4096 == 0 {
 				if err := stoppedBy(stop); err != nil {
@@ -543,6 +549,7 @@ func readLexicon(b []byte, n int) (*lexView, error) {
 	for i := range v.terms {
 		v.terms[i] = string(r.bytes(r.uvarint(), MaxText))
 	}
+	v.fwd = make([]posting, 0, min(r.uvarint(), uint64(len(r.b)/2))) // a posting takes at least 2 bytes
 	for i := range n {
 		v.len[i] = uint32(r.uvarint())
 		k := r.uvarint()
