@@ -130,14 +130,6 @@ func (s *segment) push(id string, vec []float32, ex *extra) uint32 {
 	return s.pushItem(id, ex)
 }
 
-// quant is how s keeps its vectors.
-func (s *segment) quant() Quantization {
-	if s.codes != nil {
-		return QuantInt8
-	}
-	return QuantNone
-}
-
 // space is the view searches compare queries with: the codes of a
 // quantised index, the vectors otherwise.
 func (s *segment) space() vecView {
