@@ -80,12 +80,35 @@ type Log struct {
 // record in order, and returns the log ready for appends. apply's error
 // skips that record with a warning.
 func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error) {
+	return openWith(path, func(lines replay.Framing) (replay.Framing, func([]byte) error) { return lines, apply })
+}
+
+// OpenDecoded is Open for records that take long to decode: decode reads
+// records ahead of apply, on every CPU (see [replay.Ahead]), and apply
+// takes them decoded, in order. decode's error skips that record with a
+// warning, as apply's does.
+func OpenDecoded[T any](path string, decode func(line []byte) (T, error), apply func(T) error) (*Log, ReplayStats, error) {
+	return openWith(path, func(lines replay.Framing) (replay.Framing, func([]byte) error) {
+		ahead, decoded := replay.Ahead(lines, 4096, decode)
+		return ahead, func([]byte) error {
+			v, err := decoded()
+			if err != nil {
+				return err
+			}
+			return apply(v)
+		}
+	})
+}
+
+// openWith is Open, replaying through what replayer makes of the log's
+// lines: the framing to scan and the function to apply each record with.
+func openWith(path string, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (*Log, ReplayStats, error) {
 	dir, err := disk.Open(filepath.Dir(path))
 	if err != nil {
 		return nil, ReplayStats{}, fmt.Errorf("open log: %w", err)
 	}
 	l := &Log{dir: dir, name: filepath.Base(path), path: path}
-	st, err := l.open(apply)
+	st, err := l.open(replayer)
 	if err == nil {
 		err = l.removeCompactions()
 	}
@@ -99,9 +122,9 @@ func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error)
 	return l, st, nil
 }
 
-// open opens the file, replays it through apply and repairs it by the
-// damage policy; syncMu is held or l is not shared.
-func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
+// open opens the file, replays it as replayer says (see openWith) and
+// repairs it by the damage policy; syncMu is held or l is not shared.
+func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (ReplayStats, error) {
 	f, err := l.dir.OpenFile(l.name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return ReplayStats{}, fmt.Errorf("open log: %w", err)
@@ -111,7 +134,8 @@ func (l *Log) open(apply func([]byte) error) (ReplayStats, error) {
 		f.Close()
 		return ReplayStats{}, err
 	}
-	res, err := replay.Scan(l.path, 0, fi.Size(), lines(f), apply, nil)
+	framing, apply := replayer(lines(f))
+	res, err := replay.Scan(l.path, 0, fi.Size(), framing, apply, nil)
 	if err == nil {
 		err = replay.Repair(f, res)
 	}
@@ -154,7 +178,7 @@ func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
 			return ReplayStats{}, fmt.Errorf("reopen log %s: %w", l.path, err)
 		}
 	}
-	return l.open(apply)
+	return l.open(func(lines replay.Framing) (replay.Framing, func([]byte) error) { return lines, apply })
 }
 
 // removeCompactions removes the temp files of compactions that a crash

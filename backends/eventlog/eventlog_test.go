@@ -159,3 +159,49 @@ func TestLog_SyncEvery(t *testing.T) {
 		t.Errorf("file = %q", b)
 	}
 }
+
+// OpenDecoded replays what Open does, across many windows of records read
+// ahead: damage in the middle at a window's edges, records that do not
+// decode, blank lines and a torn tail.
+func TestLog_OpenDecoded_SameAsOpen(t *testing.T) {
+	var b strings.Builder
+	for i := range 10000 {
+		switch {
+		case i == 4095 || i == 4096 || i == 8191:
+			b.WriteString("{\"n\":\n") // cut in the middle
+		case i%997 == 0:
+			b.WriteString("not json\n")
+		case i%1500 == 0:
+			b.WriteString("\n\n")
+		default:
+			fmt.Fprintf(&b, "{\"n\":%d}\n", i)
+		}
+	}
+	b.WriteString(`{"n":10000,"te`)
+	dir := t.TempDir()
+	plain, ahead := filepath.Join(dir, "plain.jsonl"), filepath.Join(dir, "ahead.jsonl")
+	os.WriteFile(plain, []byte(b.String()), 0o644)
+	os.WriteFile(ahead, []byte(b.String()), 0o644)
+	var want [][]byte
+	l, st, err := Open(plain, func(line []byte) error {
+		var v map[string]any
+		if err := json.Unmarshal(line, &v); err != nil {
+			return err
+		}
+		want = append(want, append([]byte(nil), line...))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if st.Skipped < 10 || st.TornBytes == 0 || len(want) < 9900 {
+		t.Fatalf("the log's damage was not met: %d records, %+v", len(want), st)
+	}
+	sameDecoded(t, ahead, want, st)
+	pb, _ := os.ReadFile(plain)
+	ab, _ := os.ReadFile(ahead)
+	if string(pb) != string(ab) {
+		t.Fatal("the two opens repaired the file differently")
+	}
+}

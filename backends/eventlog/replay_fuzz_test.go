@@ -31,6 +31,10 @@ func FuzzReplay(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		ahead := filepath.Join(t.TempDir(), "events.jsonl")
+		if err := os.WriteFile(ahead, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		var first [][]byte
 		l, st, err := Open(path, func(line []byte) error {
 			var v map[string]any
@@ -49,6 +53,7 @@ func FuzzReplay(f *testing.F) {
 		if st.Records != len(first) {
 			t.Fatalf("stats say %d records, %d applied", st.Records, len(first))
 		}
+		sameDecoded(t, ahead, first, st)
 		if err := l.Append(map[string]int{"appended": 1}); err != nil {
 			t.Fatal(err)
 		}
@@ -79,4 +84,34 @@ func FuzzReplay(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameDecoded opens the log at path with OpenDecoded, which decodes
+// records ahead of applying them, and checks that it applies the records
+// want, with the stats st, that Open gave for the same file.
+func sameDecoded(t *testing.T, path string, want [][]byte, st ReplayStats) {
+	t.Helper()
+	var got [][]byte
+	l, gst, err := OpenDecoded(path, func(line []byte) ([]byte, error) {
+		var v map[string]any
+		if err := json.Unmarshal(line, &v); err != nil {
+			return nil, err
+		}
+		return bytes.Clone(line), nil
+	}, func(line []byte) error {
+		got = append(got, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("OpenDecoded: %v", err)
+	}
+	l.Close()
+	if gst != st || len(got) != len(want) {
+		t.Fatalf("OpenDecoded: %d records, stats %+v; Open: %d, %+v", len(got), gst, len(want), st)
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d: OpenDecoded %q, Open %q", i, got[i], want[i])
+		}
+	}
 }

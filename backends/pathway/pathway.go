@@ -277,7 +277,7 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		index <- opened{vm, err}
 	}()
 	start := time.Now()
-	l, st, err := eventlog.Open(path, p.applyLine)
+	l, st, err := eventlog.OpenDecoded(path, decodeRecord, p.apply)
 	ix := <-index
 	if err != nil || ix.err != nil {
 		if ix.vm != nil {

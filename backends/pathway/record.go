@@ -20,11 +20,20 @@ type record struct {
 
 // applyLine applies one replayed log line.
 func (p *Pathway) applyLine(line []byte) error {
-	var r record
-	if err := eventlog.Unmarshal(line, &r); err != nil {
+	r, err := decodeRecord(line)
+	if err != nil {
 		return err
 	}
-	return p.apply(&r)
+	return p.apply(r)
+}
+
+// decodeRecord decodes a line of the log.
+func decodeRecord(line []byte) (*record, error) {
+	r := new(record)
+	if err := eventlog.Unmarshal(line, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // apply changes the in-memory state by r; the caller holds p.mu (or is Open).
