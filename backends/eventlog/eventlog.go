@@ -80,7 +80,12 @@ type Log struct {
 // record in order, and returns the log ready for appends. apply's error
 // skips that record with a warning.
 func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error) {
-	return openWith(path, func(lines replay.Framing) (replay.Framing, func([]byte) error) { return lines, apply })
+	return openWith(path, inOrder(apply))
+}
+
+// inOrder is the replayer of openWith that applies each line as it is read.
+func inOrder(apply func(line []byte) error) func(replay.Framing) (replay.Framing, func([]byte) error) {
+	return func(lines replay.Framing) (replay.Framing, func([]byte) error) { return lines, apply }
 }
 
 // OpenDecoded is Open for records that take long to decode: decode reads
@@ -178,7 +183,7 @@ func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
 			return ReplayStats{}, fmt.Errorf("reopen log %s: %w", l.path, err)
 		}
 	}
-	return l.open(func(lines replay.Framing) (replay.Framing, func([]byte) error) { return lines, apply })
+	return l.open(inOrder(apply))
 }
 
 // removeCompactions removes the temp files of compactions that a crash

@@ -40,10 +40,9 @@ const (
 
 type graph struct {
 	dim int
-	l2  bool // squared euclidean distance; otherwise the negated inner product
-	m   int  // links per node on layers above 0
-	m0  int  // links per node on layer 0 (2M)
-	efc int  // breadth of the search that finds a new node's neighbours
+	m   int // links per node on layers above 0
+	m0  int // links per node on layer 0 (2M)
+	efc int // breadth of the search that finds a new node's neighbours
 	ml  float64
 
 	s0 int // stride of base: m0+1
@@ -60,9 +59,9 @@ type graph struct {
 	rng *rand.Rand
 }
 
-func newGraph(dim int, l2 bool, m, efc int, capacity int) *graph {
+func newGraph(dim int, m, efc int, capacity int) *graph {
 	g := &graph{
-		dim: dim, l2: l2, m: m, m0: 2 * m, efc: efc,
+		dim: dim, m: m, m0: 2 * m, efc: efc,
 		ml: 1 / math.Log(float64(m)),
 		s0: 2*m + 1, su: m + 1,
 		top: -1,

@@ -763,7 +763,7 @@ func (ix *index) step(sc *scratch, p *linkPlan) bool {
 		ix.rebuild(sc, p)
 	case create:
 		ix.mu.Lock()
-		s.g = newGraph(ix.dim, s.l2, ix.cfg.M, ix.cfg.EfConstruction, n)
+		s.g = newGraph(ix.dim, ix.cfg.M, ix.cfg.EfConstruction, n)
 		ix.mu.Unlock()
 	case g != nil && g.size() < n:
 		// Only this goroutine changes g, so it may plan without the lock;
@@ -813,7 +813,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 		orig = append(orig, uint32(i))
 	}
 	if live >= ix.cfg.FlatThreshold {
-		ns.g = newGraph(ix.dim, ns.l2, ix.cfg.M, ix.cfg.EfConstruction, live)
+		ns.g = newGraph(ix.dim, ix.cfg.M, ix.cfg.EfConstruction, live)
 		nv := ns.space()
 		for j := range live {
 			if j%64 == 0 && ix.stopped() {

@@ -11,6 +11,4 @@ func mapFile(fd uintptr, off int64, n int) ([]byte, error) { return nil, errNoMa
 func remapFile(b []byte, fd uintptr, off int64) error      { return errNoMap }
 func unmap(b []byte)                                       {}
 
-const canMap = false
-
 func dontNeed(b []byte) {}

@@ -42,8 +42,6 @@ func unmap(b []byte) {
 	}
 }
 
-const canMap = true
-
 // dontNeed lets the system drop b's pages, of a file mapping, from this
 // process's memory; they stay in the page cache and read back on use.
 func dontNeed(b []byte) {

@@ -29,9 +29,10 @@ import (
 // deleted and replaced items count until the index compacts them away.
 // Passing peaks are not counted: while a rebuild builds the compacted copy
 // the index holds both, and a slice outgrowing its array briefly holds the
-// old array and the new one (a quarter larger) while it copies.
+// old array and the new one (a quarter larger) while it copies (vectors
+// grow by chunks, which are never copied).
 type Memory struct {
-	Vectors  int64 `json:"vectors"`  // the vectors: 4 bytes per dimension per slot
+	Vectors  int64 `json:"vectors"`  // the vectors, 4 bytes per dimension per slot; of an int8 index, its codes and the vectors no snapshot holds yet
 	Links    int64 `json:"links"`    // the HNSW graph; 0 while the index is flat
 	IDs      int64 `json:"ids"`      // ids, the id -> slot map, and the per-slot arrays
 	Texts    int64 `json:"texts"`    // the items' texts

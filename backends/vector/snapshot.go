@@ -601,7 +601,7 @@ func (r *reader) storedExtra(keys map[string]string) *extra {
 // attach gives s the graph gs, read from the snapshot file path, or says
 // why it cannot, naming the file.
 func (s *segment) attach(gs *graphState, path string) error {
-	g, err := gs.restore(s.dim, s.l2, s.n())
+	g, err := gs.restore(s.dim, s.n())
 	if err != nil {
 		return fmt.Errorf("graph in snapshot file %s: %w", path, err)
 	}
@@ -616,8 +616,8 @@ var pageSize = os.Getpagesize()
 // restore checks a graph read from disk and turns it into a graph over
 // slots of dimension dim: every count and link in range, every node's upper
 // layers inside the slab, the entry on the top layer.
-func (gs *graphState) restore(dim int, l2 bool, slots int) (*graph, error) {
-	g := newGraph(dim, l2, gs.m, DefaultEfConstruction, 0)
+func (gs *graphState) restore(dim int, slots int) (*graph, error) {
+	g := newGraph(dim, gs.m, DefaultEfConstruction, 0)
 	nodes := len(gs.levels)
 	if nodes > slots {
 		return nil, fmt.Errorf("%d nodes for %d slots", nodes, slots)
