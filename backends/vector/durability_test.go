@@ -24,15 +24,7 @@ import (
 // vectors folder dir.
 func snapshotGen(t *testing.T, dir, name string) uint64 {
 	t.Helper()
-	d, err := disk.Open(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	h, _, _, err := readSnapshot(d, snapshotName, isL2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _, _ := readSnapshotOf(t, dir, name)
 	return h.gen
 }
 

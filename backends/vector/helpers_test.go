@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"lakehouse/internal/disk"
 )
 
 // mustOpen opens a Manager on dir and closes it when the test ends.
@@ -169,4 +172,20 @@ func sameRanking(t *testing.T, what string, got []Hit, wantIDs []string, wantSco
 			t.Fatalf("%s: hit %d is %s (score %v), want %s (score %v)\n got %v\nwant %v", what, i, h.ID, h.Score, wantIDs[i], wantScores[i], hitIDs(got), wantIDs)
 		}
 	}
+}
+
+// readSnapshotOf reads the current snapshot of index name in the vectors
+// folder dir, failing the test if it cannot; graphErr is readSnapshot's.
+func readSnapshotOf(t *testing.T, dir, name string) (h snapHeader, s *segment, graphErr error) {
+	t.Helper()
+	d, err := disk.Open(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h, s, graphErr, err = readSnapshot(d, snapshotName, isL2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, s, graphErr
 }

@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"lakehouse/backends/errs"
-	"lakehouse/internal/disk"
 )
 
 // model is what a test expects an index to hold.
@@ -559,14 +558,9 @@ func TestSnapshot_BuildResumes(t *testing.T) {
 	}
 	m.Close()
 
-	d, err := disk.Open(filepath.Join(dir, "g"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	_, seg, graphErr, err := readSnapshot(d, snapshotName, isL2)
-	if err != nil || graphErr != nil {
-		t.Fatal(err, graphErr)
+	_, seg, graphErr := readSnapshotOf(t, dir, "g")
+	if graphErr != nil {
+		t.Fatal(graphErr)
 	}
 	saved := 0
 	if seg.g != nil {
@@ -647,15 +641,7 @@ func TestSnapshot_KeepsFilterableValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Close()
-	d, err := disk.Open(filepath.Join(dir, "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	_, s, _, err := readSnapshot(d, snapshotName, isL2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s, _ := readSnapshotOf(t, dir, "f")
 	for i, ex := range s.extras {
 		var want []attr
 		if m := ex.metadata(); m != nil {
@@ -767,14 +753,8 @@ func TestSnapshot_StoresWords(t *testing.T) {
 	m.Close()
 
 	// The words read back are the snapshot's own, not analysed again.
-	d, err := disk.Open(filepath.Join(dir, "w"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, _, err := readSnapshot(d, snapshotName, isL2)
-	d.Close()
-	if err != nil || s.lex.stored == nil || len(s.lex.stored.len) != s.n() || len(s.lex.stored.terms) != len(vocab) {
-		t.Fatalf("the snapshot's words: %v; read %+v", err, s.lex.stored)
+	if _, s, _ := readSnapshotOf(t, dir, "w"); s.lex.stored == nil || len(s.lex.stored.len) != s.n() || len(s.lex.stored.terms) != len(vocab) {
+		t.Fatalf("the snapshot's words: read %+v", s.lex.stored)
 	}
 
 	m = mustOpen(t, dir, Config{})
