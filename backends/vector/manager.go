@@ -132,7 +132,7 @@ type Spec struct {
 	Dim          int          // dimensions of its vectors
 	Metric       Metric       // how they compare; "" means cosine
 	Model        string       // the embedding model they come from; "" for raw vectors
-	Quantization Quantization // how they are kept in memory; "" means float32
+	Quantization Quantization // how they are kept in memory; "" or "none" means float32
 }
 
 // Create makes an empty index as spec says.
@@ -152,6 +152,9 @@ func (m *Manager) Create(ctx context.Context, name string, spec Spec) (IndexInfo
 	}
 	if len(spec.Model) > MaxModel {
 		return IndexInfo{}, errs.New(errs.Invalid, "model name is %d bytes; at most %d", len(spec.Model), MaxModel)
+	}
+	if spec.Quantization == "none" {
+		spec.Quantization = QuantNone
 	}
 	if spec.Quantization != QuantNone && spec.Quantization != QuantInt8 {
 		return IndexInfo{}, errs.New(errs.Invalid, "quantization %q is unknown; use int8, or none to keep float32 vectors", spec.Quantization)

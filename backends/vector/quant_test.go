@@ -136,6 +136,10 @@ func TestQuantized_UnknownIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `quantization "int4" is unknown`) {
 		t.Fatalf("Create with int4: %v", err)
 	}
+	// "none", which the error offers, is float32.
+	if info, err := m.Create(context.Background(), "y", Spec{Dim: 3, Quantization: "none"}); err != nil || info.Quantization != QuantNone {
+		t.Fatalf("Create with none: %+v, %v", info, err)
+	}
 }
 
 // encode rounds each component to the nearest of 255 levels of the
