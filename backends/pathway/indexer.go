@@ -44,6 +44,7 @@ type indexer struct {
 	done     uint64        // marks handled
 	ready    bool          // set up and reconciled
 	base     uint64        // marked when ready was set: reconcile's marks are below it
+	compared int           // traces reconcile compared with the index
 	restale  int           // traces reconcile found missing or stale in the index
 	inflight int           // uids taken but not yet handled
 	err      error         // last failure, until the next success
@@ -54,6 +55,10 @@ type indexer struct {
 	// Only the indexer goroutine uses it. It is not persisted: after a
 	// restart such a trace is tried once more.
 	rejected map[string]string
+
+	// synced is what the last clean Close recorded, if it describes the
+	// log at Open (see synced.go); nil otherwise.
+	synced *synced
 
 	waiters atomic.Int32  // searches waiting for the indexer
 	hurry   chan struct{} // a search is waiting
@@ -69,10 +74,11 @@ type mark struct {
 	n   uint64
 }
 
-func newIndexer(p *Pathway) *indexer {
+func newIndexer(p *Pathway, synced *synced) *indexer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &indexer{
 		p:        p,
+		synced:   synced,
 		queued:   map[string]bool{},
 		rejected: map[string]string{},
 		progress: make(chan struct{}),
@@ -139,6 +145,16 @@ func (x *indexer) setErr(err error) {
 	x.err = err
 	x.signalLocked()
 	x.mu.Unlock()
+}
+
+// clean reports whether the index holds every trace marked so far, as it
+// is: set up and reconciled, not failing, nothing queued or being
+// handled, no trace refused. Close asks, once the indexer has stopped.
+func (x *indexer) clean() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.ready && x.err == nil && x.head == len(x.queue) && x.inflight == 0 &&
+		x.done >= x.marked && len(x.rejected) == 0
 }
 
 // pending counts the uids queued or being handled.
@@ -230,7 +246,9 @@ func (x *indexer) hasErr() bool {
 
 func (x *indexer) run() {
 	defer close(x.stopped)
-	if !x.retry("setup", x.setup) || !x.retry("reconcile", x.reconcile) {
+	var kept bool
+	setup := func() (err error) { kept, err = x.setup(); return err }
+	if !x.retry("setup", setup) || !(kept && x.inStep()) && !x.retry("reconcile", x.reconcile) {
 		return
 	}
 	x.mu.Lock()
@@ -275,39 +293,54 @@ func (x *indexer) run() {
 	}
 }
 
+// inStep reports whether the index is as the last clean Close left it,
+// when it held every trace of the log as the log still is: then there is
+// nothing to reconcile.
+func (x *indexer) inStep() bool {
+	if x.synced == nil {
+		return false
+	}
+	fp, err := x.p.vec.Fingerprint(indexName)
+	if err == nil && fp == x.synced.Index {
+		return true
+	}
+	slog.Info("trace index changed since the memory was last closed; every trace is compared with it")
+	return false
+}
+
 // indexDelay is how long the indexer lets marks gather when no search waits.
 const indexDelay = 50 * time.Millisecond
 
 // setup makes sure the index exists and was built by the embedder's model,
-// dropping it otherwise.
-func (x *indexer) setup() error {
+// dropping it otherwise; kept says that the index was there already.
+func (x *indexer) setup() (kept bool, err error) {
 	ctx, p := x.ctx, x.p
 	dim, err := p.emb.Dims(ctx)
 	if err != nil {
-		return fmt.Errorf("embedder dimensions: %w", err)
+		return false, fmt.Errorf("embedder dimensions: %w", err)
 	}
 	info, err := p.vec.Info(indexName)
 	switch {
 	case err == nil && info.Model == p.emb.Model() && info.Dim == dim:
-		return nil
+		return true, nil
 	case err == nil:
 		slog.Info("trace index was built by another embedding model; rebuilding it",
 			"was", info.Model, "dims_was", info.Dim, "model", p.emb.Model(), "dims", dim)
 		if err := p.vec.Drop(ctx, indexName); err != nil {
-			return err
+			return false, err
 		}
 	case errors.Is(err, errs.NotFound):
 	default:
 		if _, broken := p.vec.Unavailable()[indexName]; !broken {
-			return err
+			return false, err
 		}
 		slog.Warn("trace index is damaged; rebuilding it", "err", err)
 		if err := p.vec.Drop(ctx, indexName); err != nil {
-			return err
+			return false, err
 		}
 	}
 	_, err = p.vec.Create(ctx, indexName, vector.Spec{Dim: dim, Metric: vector.Cosine, Model: p.emb.Model()})
-	return err
+	return false, err
 }
 
 // want is what the index should hold for a trace.
@@ -483,6 +516,7 @@ func (x *indexer) reconcile() error {
 		uids[i] = e.UID
 	}
 	p.mu.RUnlock()
+	x.compared = len(uids)
 	if info.Count == 0 {
 		x.restale = len(uids)
 		x.mark(uids...)

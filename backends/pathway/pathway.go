@@ -48,7 +48,10 @@
 // On Open, the index is reconciled with the log in the background: an index
 // built with another embedding model is dropped and rebuilt; traces missing
 // from the index, or stale in it, are re-indexed; and index items whose uid
-// the log does not know are deleted.
+// the log does not know are deleted. That compares every trace with the
+// index, so a clean Close records that the two agree, and the next Open
+// skips the comparison when neither the log nor the index has changed
+// since (see synced.go); after a crash every trace is compared.
 //
 // # Ranking
 //
@@ -96,6 +99,7 @@ import (
 
 	"lakehouse/backends/eventlog"
 	"lakehouse/backends/vector"
+	"lakehouse/internal/disk"
 )
 
 // An Embedder turns texts into vectors. backends/embed provides them.
@@ -173,6 +177,7 @@ const (
 	contentRender = 2 << 10  // bytes of content JSON embedded when a trace has no text
 	tagWeight     = 0.2      // weight of the tag fraction in a query's score
 	indexName     = "traces" // the one vector index
+	logName       = "pathway.log"
 )
 
 func (c Config) withDefaults() Config {
@@ -200,6 +205,7 @@ var ErrClosed = errors.New("pathway memory is closed")
 // Pathway is an open trace memory. It is safe for concurrent use.
 type Pathway struct {
 	dir     string
+	root    *disk.Dir // dir
 	cfg     Config
 	emb     Embedder
 	log     *eventlog.Log
@@ -213,7 +219,8 @@ type Pathway struct {
 	counts counts
 	closed bool
 
-	idx *indexer
+	idx      *indexer
+	unmarked sync.WaitGroup // changes committed whose traces are not yet marked for the indexer
 
 	compacting atomic.Bool
 	compacted  atomic.Int64   // size of the log after the last compaction
@@ -251,7 +258,12 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if emb == nil {
 		return nil, errors.New("open pathway: no embedder")
 	}
-	path := filepath.Join(dir, "pathway.log")
+	root, err := disk.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open pathway: %w", err)
+	}
+	removeLeftovers(root)
+	path := filepath.Join(dir, logName)
 	// Size the tables for the log at once rather than growing them record
 	// by record: a small trace takes some 200 bytes of log.
 	var guess int
@@ -260,6 +272,7 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	}
 	p := &Pathway{
 		dir:    dir,
+		root:   root,
 		cfg:    cfg.withDefaults(),
 		emb:    emb,
 		traces: make(map[string]*Trace, guess),
@@ -279,14 +292,21 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	start := time.Now()
 	l, st, err := eventlog.OpenDecoded(path, decodeRecord, p.apply)
 	ix := <-index
+	var synced *synced
+	if err == nil && ix.err == nil {
+		synced, err = takeSynced(root, l.Size())
+	}
 	if err != nil || ix.err != nil {
+		root.Close()
 		if ix.vm != nil {
 			ix.vm.Close()
+		}
+		if l != nil {
+			l.Close()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("open pathway: %w", err)
 		}
-		l.Close()
 		return nil, fmt.Errorf("open pathway index: %w", ix.err)
 	}
 	p.log = l
@@ -297,13 +317,15 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		p.last = p.order[n-1].CreatedAt
 	}
 	p.vec = ix.vm
-	p.idx = newIndexer(p)
+	p.idx = newIndexer(p, synced)
 	go p.idx.run()
 	return p, nil
 }
 
 // Close stops the indexer and any compaction, and closes the log and the
-// index. Acknowledged writes are durable already. Later calls do nothing.
+// index. Acknowledged writes are durable already. When the index holds
+// every trace as it is, Close records so (see synced.go). Later calls do
+// nothing.
 func (p *Pathway) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -312,11 +334,33 @@ func (p *Pathway) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	// Every change is now durable or failed, and its traces marked; the
+	// indexer has a moment to index them, so that this close is clean.
+	p.commits.stop()
+	p.unmarked.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), closeDrain)
+	p.idx.wait(ctx)
+	cancel()
 	p.idx.stop()
 	p.bg.Wait()
-	p.commits.stop()
-	return errors.Join(p.log.Close(), p.vec.Close())
+	var fp uint64
+	clean := p.idx.clean()
+	if clean {
+		var err error
+		fp, err = p.vec.Fingerprint(indexName)
+		clean = err == nil
+	}
+	err := p.vec.Close()
+	if clean && err == nil {
+		if werr := writeSynced(p.root, p.log.Size(), fp); werr != nil {
+			slog.Warn("pathway memory could not record that its index is in step; the next open compares every trace", "err", werr)
+		}
+	}
+	return errors.Join(err, p.log.Close(), p.root.Close())
 }
+
+// closeDrain bounds how long Close lets the indexer catch up.
+const closeDrain = 3 * time.Second
 
 // now returns the time for a new change: UTC, and never before the last
 // trace's creation, so that creation order and created_at agree.

@@ -100,6 +100,7 @@ func (p *Pathway) commit(r *record) (uint64, error) {
 		// Cannot happen for records built by this package.
 		return 0, fmt.Errorf("apply pathway record: %w", err)
 	}
+	p.unmarked.Add(1) // done by durable
 	return seq, nil
 }
 
@@ -127,6 +128,7 @@ func (p *Pathway) recover() {
 // durable waits for record seq to be on disk, then marks uids for the
 // indexer and starts a compaction if the log has grown past its limit.
 func (p *Pathway) durable(seq uint64, uids ...string) error {
+	defer p.unmarked.Done()
 	if err := p.commits.wait(seq); err != nil {
 		if !errors.Is(err, ErrClosed) {
 			p.recover()

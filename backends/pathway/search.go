@@ -425,3 +425,14 @@ func (p *Pathway) Stats(ctx context.Context) (Stats, error) {
 	st.IndexPending = p.idx.pending()
 	return st, nil
 }
+
+// WaitIndexed returns once the search index holds every trace acknowledged
+// before the call and has linked them all into its graph. Searches are
+// complete without it; this is for benchmarks and tests that want
+// graph-speed searches, or a fully built index on disk at Close.
+func (p *Pathway) WaitIndexed(ctx context.Context) error {
+	if err := p.idx.wait(ctx); err != nil {
+		return err
+	}
+	return p.vec.WaitIndexed(ctx, indexName)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -566,6 +567,44 @@ func (ix *index) digests(ids []string) ([]Digest, error) {
 		out = append(out, d)
 	})
 	return out, err
+}
+
+// fingerprint is Manager.Fingerprint: the sum of a hash of each live item.
+func (ix *index) fingerprint() (uint64, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.lost != nil {
+		return 0, ix.lost
+	}
+	s := ix.seg
+	var sum uint64
+	for i, id := range s.ids {
+		if s.isDead(uint32(i)) {
+			continue
+		}
+		var text string
+		var meta []byte
+		if ex := s.extras[i]; ex != nil {
+			text, meta = ex.text, ex.meta
+		}
+		// Each part ends in a byte it cannot hold (0xff is not UTF-8), so
+		// no shift of bytes between them gives the same hash.
+		a := crc32.Update(crc32.Update(0, castagnoli, []byte(id)), castagnoli, []byte{0xff})
+		a = crc32.Update(crc32.Update(a, castagnoli, []byte(text)), castagnoli, []byte{0xff})
+		b := crc32.Update(crc32.Update(0, castagnoli, meta), castagnoli, []byte(id))
+		sum += mix64(uint64(a)<<32 | uint64(b))
+	}
+	return sum, nil
+}
+
+// mix64 spreads the bits of x over all of the result (splitmix64's
+// finaliser), so that a sum of hashes does not cancel out.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // each calls f, under the read lock, with the slot of each live item among

@@ -306,6 +306,19 @@ func (m *Manager) Digests(name string, ids []string) ([]Digest, error) {
 	return ix.digests(ids)
 }
 
+// Fingerprint returns a checksum of index name's live items: their ids,
+// texts and metadata, not their vectors; the same whatever their order and
+// however the index stores them. A caller that keeps an index in step with
+// records of its own can tell from it, at its next start, that nothing
+// changed the index meanwhile, without comparing every item.
+func (m *Manager) Fingerprint(name string) (uint64, error) {
+	ix, err := m.lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return ix.fingerprint()
+}
+
 // Search returns the items of index name nearest to query, best first.
 func (m *Manager) Search(ctx context.Context, name string, query []float32, opts SearchOptions) ([]Hit, error) {
 	ix, err := m.lookup(name)
