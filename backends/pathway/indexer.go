@@ -293,18 +293,27 @@ func (x *indexer) run() {
 	}
 }
 
-// inStep reports whether the index is as the last clean Close left it,
-// when it held every trace of the log as the log still is: then there is
-// nothing to reconcile.
+// inStep reports whether the log and the index are as the last clean
+// Close left them, when the index held every trace of the log: then there
+// is nothing to reconcile. It checks both on every CPU.
 func (x *indexer) inStep() bool {
-	if x.synced == nil {
+	s := x.synced
+	if s == nil {
 		return false
 	}
+	var sum uint32
+	var serr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sum, serr = logSum(x.p.root, s.LogBytes)
+	}()
 	fp, err := x.p.vec.Fingerprint(indexName)
-	if err == nil && fp == x.synced.Index {
+	<-done
+	if err == nil && serr == nil && sum == s.Log && fp == s.Index {
 		return true
 	}
-	slog.Info("trace index changed since the memory was last closed; every trace is compared with it")
+	slog.Info("trace index: the log or the index changed since the memory was closed; every trace is compared with the index")
 	return false
 }
 

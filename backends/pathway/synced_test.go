@@ -191,8 +191,8 @@ func TestSynced_PowerCutAfterCleanReopen(t *testing.T) {
 	}
 }
 
-// So does a log of the same size whose last bytes differ: a text edited
-// in place.
+// So does a log of the same size with other bytes: the first trace's text
+// edited in place, far from the log's end.
 func TestSynced_LogEditedInPlace(t *testing.T) {
 	dir := t.TempDir()
 	p := openInternal(t, dir, "m1")
@@ -203,11 +203,11 @@ func TestSynced_LogEditedInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.LastIndex(b, []byte(`"note 9"`))
+	i := bytes.Index(b, []byte(`"note 0"`))
 	if i < 0 {
-		t.Fatal("the last trace's text is not in the log")
+		t.Fatal("the first trace's text is not in the log")
 	}
-	copy(b[i:], `"nope 9"`)
+	copy(b[i:], `"nope 0"`)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestSynced_LogEditedInPlace(t *testing.T) {
 	if n := compared(t, p); n != 10 {
 		t.Fatalf("open after the log was edited compared %d traces; want 10", n)
 	}
-	if !findsText(t, p, "nope 9", uids[9]) {
+	if !findsText(t, p, "nope 0", uids[0]) {
 		t.Fatal("the edited text did not reach the index")
 	}
 }

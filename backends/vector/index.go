@@ -569,7 +569,8 @@ func (ix *index) digests(ids []string) ([]Digest, error) {
 	return out, err
 }
 
-// fingerprint is Manager.Fingerprint: the sum of a hash of each live item.
+// fingerprint is Manager.Fingerprint: the sum of a hash of each live item,
+// over ranges of slots on every CPU.
 func (ix *index) fingerprint() (uint64, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -577,22 +578,35 @@ func (ix *index) fingerprint() (uint64, error) {
 		return 0, ix.lost
 	}
 	s := ix.seg
+	parts := max(1, min(runtime.GOMAXPROCS(0), s.n()/4096))
+	sums := make([]uint64, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			var buf []byte
+			for i := p * s.n() / parts; i < (p+1)*s.n()/parts; i++ {
+				if s.isDead(uint32(i)) {
+					continue
+				}
+				var text string
+				var meta []byte
+				if ex := s.extras[i]; ex != nil {
+					text, meta = ex.text, ex.meta
+				}
+				// The id ends in a byte no string of it holds (0xff is not
+				// UTF-8), so no shift of bytes between id and text hashes
+				// the same; the metadata is hashed with the id after it.
+				buf = append(append(append(buf[:0], s.ids[i]...), 0xff), text...)
+				a := crc32.Checksum(buf, castagnoli)
+				buf = append(append(buf[:0], meta...), s.ids[i]...)
+				sums[p] += mix64(uint64(a)<<32 | uint64(crc32.Checksum(buf, castagnoli)))
+			}
+		})
+	}
+	wg.Wait()
 	var sum uint64
-	for i, id := range s.ids {
-		if s.isDead(uint32(i)) {
-			continue
-		}
-		var text string
-		var meta []byte
-		if ex := s.extras[i]; ex != nil {
-			text, meta = ex.text, ex.meta
-		}
-		// Each part ends in a byte it cannot hold (0xff is not UTF-8), so
-		// no shift of bytes between them gives the same hash.
-		a := crc32.Update(crc32.Update(0, castagnoli, []byte(id)), castagnoli, []byte{0xff})
-		a = crc32.Update(crc32.Update(a, castagnoli, []byte(text)), castagnoli, []byte{0xff})
-		b := crc32.Update(crc32.Update(0, castagnoli, meta), castagnoli, []byte(id))
-		sum += mix64(uint64(a)<<32 | uint64(b))
+	for _, v := range sums {
+		sum += v
 	}
 	return sum, nil
 }
