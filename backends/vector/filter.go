@@ -361,10 +361,48 @@ func appendAttrValue(b []byte, v any) []byte {
 	return append(b, attrNull)
 }
 
-// attrs decodes what appendAttrs wrote. keys holds the keys met so far,
-// interned: items mostly share theirs, so that most need no lookup of the
-// process-wide table.
-func (r *reader) attrs(keys map[string]string) []attr {
+// interner hands out one copy of the metadata keys and of the short
+// string values met while decoding many items (keys, and values such as a
+// state or a tag, mostly repeat), so that most need neither an allocation
+// nor a lookup of the process-wide table. One decoding goroutine uses it.
+type interner struct {
+	keys map[string]string
+	vals map[string]any // boxed, as filters hold them
+}
+
+func newInterner() *interner {
+	return &interner{keys: map[string]string{}, vals: map[string]any{}}
+}
+
+// Bounds of what an interner keeps of values: short ones, so many.
+const (
+	internLen  = 64
+	internVals = 1 << 14
+)
+
+func (in *interner) key(k []byte) string {
+	key, ok := in.keys[string(k)]
+	if !ok {
+		key = unique.Make(string(k)).Value()
+		in.keys[key] = key
+	}
+	return key
+}
+
+func (in *interner) val(b []byte) any {
+	if v, ok := in.vals[string(b)]; ok {
+		return v
+	}
+	var v any = string(b)
+	if len(b) <= internLen && len(in.vals) < internVals {
+		in.vals[string(b)] = v
+	}
+	return v
+}
+
+// attrs decodes what appendAttrs wrote, its keys and short strings
+// through in.
+func (r *reader) attrs(in *interner) []attr {
 	n := r.uvarint()
 	if n == 0 || r.err != nil {
 		return nil
@@ -375,13 +413,8 @@ func (r *reader) attrs(keys map[string]string) []attr {
 	}
 	attrs := make([]attr, n-1)
 	for i := range attrs {
-		k := r.bytes(r.uvarint(), MaxMetadata)
-		key, ok := keys[string(k)]
-		if !ok {
-			key = unique.Make(string(k)).Value()
-			keys[key] = key
-		}
-		attrs[i] = attr{key, r.attrValue(true)}
+		key := in.key(r.bytes(r.uvarint(), MaxMetadata))
+		attrs[i] = attr{key, r.attrValue(in, true)}
 		if i > 0 && attrs[i-1].key >= attrs[i].key {
 			r.fail(errors.New("metadata keys out of order"))
 		}
@@ -389,7 +422,7 @@ func (r *reader) attrs(keys map[string]string) []attr {
 	return attrs
 }
 
-func (r *reader) attrValue(listOK bool) any {
+func (r *reader) attrValue(in *interner, listOK bool) any {
 	switch k := r.byte(); k {
 	case attrNull:
 		return nil
@@ -402,16 +435,19 @@ func (r *reader) attrValue(listOK bool) any {
 		}
 		return math.Float64frombits(binary.LittleEndian.Uint64(b))
 	case attrString:
-		return string(r.bytes(r.uvarint(), MaxMetadata))
+		return in.val(r.bytes(r.uvarint(), MaxMetadata))
 	case attrList:
 		n := r.uvarint()
 		if !listOK || n > uint64(len(r.b)) {
 			r.fail(errors.New("bad metadata list"))
 			return nil
 		}
-		var list []any
+		var list []any // nil when empty, as attrsOf makes it
+		if n > 0 {
+			list = make([]any, 0, n)
+		}
 		for range n {
-			list = append(list, r.attrValue(false))
+			list = append(list, r.attrValue(in, false))
 		}
 		return list
 	}

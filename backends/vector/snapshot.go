@@ -514,7 +514,7 @@ func readItems(b []byte, n int) ([]string, []*extra, error) {
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
-			keys := map[string]string{}
+			in := newInterner()
 			for i := w * chunk; i < min((w+1)*chunk, n); i++ {
 				start := 0
 				if i > 0 {
@@ -522,7 +522,7 @@ func readItems(b []byte, n int) ([]string, []*extra, error) {
 				}
 				r := &reader{b: b[start:ends[i]]}
 				r.bytes(r.uvarint(), MaxID)
-				if extras[i] = r.storedExtra(keys); r.err != nil {
+				if extras[i] = r.storedExtra(in); r.err != nil {
 					errs[w] = fmt.Errorf("slot %d: %w", i, r.err)
 					return
 				}
@@ -573,8 +573,8 @@ func readLexicon(b []byte, n int) (*lexView, error) {
 
 // storedExtra decodes the text, metadata and filterable values of an item
 // of a snapshot, as a copy: the values as stored, not parsed from the JSON
-// again, under keys interned in keys (see reader.attrs).
-func (r *reader) storedExtra(keys map[string]string) *extra {
+// again, through in (see reader.attrs).
+func (r *reader) storedExtra(in *interner) *extra {
 	text := r.bytes(r.uvarint(), MaxText)
 	meta := r.bytes(r.uvarint(), MaxMetadata)
 	ar := &reader{b: r.bytes(r.uvarint(), MaxMetadata)}
@@ -587,7 +587,7 @@ func (r *reader) storedExtra(keys map[string]string) *extra {
 		}
 		return nil
 	}
-	ex := &extra{text: string(text), attrs: ar.attrs(keys)}
+	ex := &extra{text: string(text), attrs: ar.attrs(in)}
 	if len(meta) > 0 {
 		ex.meta = append([]byte(nil), meta...)
 	}

@@ -19,6 +19,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ var (
 	dir   = flag.String("dir", "", "the pathway folder")
 	n     = flag.Int("n", 100000, "traces to add")
 	cpu   = flag.String("cpuprofile", "", "write a CPU profile of the phase to this file")
+	mem   = flag.String("memprofile", "", "write a heap profile to this file at the end of the phase")
 )
 
 var words = strings.Fields(`upload backup bucket timeout retry chunk parser schema column date format csv json
@@ -75,6 +77,9 @@ func main() {
 		}
 		searched := time.Since(start)
 		caughtUp := waitIndexed(ctx, p, start)
+		if *mem != "" {
+			writeHeap(*mem)
+		}
 		report(map[string]any{"phase": "open", "open_s": opened.Seconds(), "first_search_s": searched.Seconds(), "index_caught_up_s": caughtUp.Seconds()})
 	default:
 		log.Fatalf("unknown -phase %q", *phase)
@@ -132,4 +137,17 @@ func report(r map[string]any) {
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
 	os.Stdout.Sync()
+}
+
+// writeHeap writes a heap profile as of the last garbage collection.
+func writeHeap(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		log.Fatal(err)
+	}
 }
