@@ -376,8 +376,29 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 		return bad("%d bytes is too short for %d slots and their graph; the file was cut short", size, slots)
 	}
 	tail := data[size-12:]
-	if binary.LittleEndian.Uint32(tail) != crc32.Checksum(data[snapAlign:size-12], castagnoli) || string(tail[4:]) != snapEnd {
+	if string(tail[4:]) != snapEnd {
 		return bad("checksum mismatch")
+	}
+	// The checksum is computed while the sections are read, which is safe
+	// on any bytes (FuzzReadSnapshot), and is awaited on every return,
+	// before data is unmapped: a damaged file is refused for its checksum
+	// whatever else reading it found.
+	summed := make(chan bool, 1)
+	go func() { summed <- binary.LittleEndian.Uint32(tail) == crc32.Checksum(data[snapAlign:size-12], castagnoli) }()
+	sumOK, awaited := false, false
+	await := func() bool {
+		if !awaited {
+			sumOK, awaited = <-summed, true
+		}
+		return sumOK
+	}
+	defer await()
+	bad = func(format string, args ...any) (snapHeader, *segment, error, error) {
+		why := fmt.Sprintf(format, args...)
+		if !await() {
+			why = "checksum mismatch"
+		}
+		return h, nil, nil, fmt.Errorf("snapshot file %s is %w: %s", path, errDamaged, why)
 	}
 	lexEnd := size - 20
 	itemsEnd := l.items + int64(binary.LittleEndian.Uint64(data[lexEnd:]))
@@ -411,18 +432,32 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	}
 	if s.codes != nil {
 		encodeAll(s.codes, v, n)
-		// The floats stay in the file, for re-ranking, and need not stay
-		// in memory after the checksum and the codes read them.
-		dontNeed(data[snapAlign : snapAlign+keep])
 	}
 
+	// The words are read beside the items.
+	var lexErr error
+	lexRead := make(chan struct{})
+	go func() {
+		defer close(lexRead)
+		s.lex.stored, lexErr = readLexicon(data[itemsEnd:lexEnd], n)
+	}()
 	ids, extras, err := readItems(data[l.items:itemsEnd], n)
+	<-lexRead
 	if err != nil {
 		return bad("%v", err)
 	}
-	if s.lex.stored, err = readLexicon(data[itemsEnd:lexEnd], n); err != nil {
+	if !await() {
+		return bad("checksum mismatch")
+	}
+	if lexErr != nil {
 		// The words are derived from the texts: analyse them again.
-		slog.Warn("vector index snapshot's words are damaged; they are read from the texts again", "file", path, "err", err)
+		s.lex.stored = nil
+		slog.Warn("vector index snapshot's words are damaged; they are read from the texts again", "file", path, "err", lexErr)
+	}
+	if s.codes != nil {
+		// The floats stay in the file, for re-ranking, and need not stay
+		// in memory now that the checksum and the codes have read them.
+		dontNeed(data[snapAlign : snapAlign+keep])
 	}
 	dead := data[l.tombs:l.graph]
 	for i, id := range ids {
