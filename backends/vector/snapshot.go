@@ -384,7 +384,9 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	// before data is unmapped: a damaged file is refused for its checksum
 	// whatever else reading it found.
 	summed := make(chan bool, 1)
-	go func() { summed <- binary.LittleEndian.Uint32(tail) == crc32.Checksum(data[snapAlign:size-12], castagnoli) }()
+	go func() {
+		summed <- binary.LittleEndian.Uint32(tail) == crc32.Checksum(data[snapAlign:size-12], castagnoli)
+	}()
 	sumOK, awaited := false, false
 	await := func() bool {
 		if !awaited {
