@@ -91,10 +91,11 @@ func inOrder(apply func(line []byte) error) func(replay.Framing) (replay.Framing
 // OpenDecoded is Open for records that take long to decode: decode reads
 // records ahead of apply, on every CPU (see [replay.Ahead]), and apply
 // takes them decoded, in order. decode's error skips that record with a
-// warning, as apply's does.
+// warning, as apply's does. decode must not keep its line, whose bytes
+// are reused.
 func OpenDecoded[T any](path string, decode func(line []byte) (T, error), apply func(T) error) (*Log, ReplayStats, error) {
 	return openWith(path, func(lines replay.Framing) (replay.Framing, func([]byte) error) {
-		ahead, decoded := replay.Ahead(lines, 4096, decode)
+		ahead, decoded := replay.Ahead(lines, aheadRecords, aheadBytes, decode)
 		return ahead, func([]byte) error {
 			v, err := decoded()
 			if err != nil {
@@ -104,6 +105,14 @@ func OpenDecoded[T any](path string, decode func(line []byte) (T, error), apply 
 		}
 	})
 }
+
+// Windows of records OpenDecoded decodes ahead: many records, and few
+// megabytes, so that the two windows it keeps stay small beside the state
+// the records build.
+const (
+	aheadRecords = 4096
+	aheadBytes   = 4 << 20
+)
 
 // openWith is Open, replaying through what replayer makes of the log's
 // lines: the framing to scan and the function to apply each record with.

@@ -161,13 +161,14 @@ func TestLog_SyncEvery(t *testing.T) {
 }
 
 // OpenDecoded replays what Open does, across many windows of records read
-// ahead: damage in the middle at a window's edges, records that do not
-// decode, blank lines and a torn tail.
+// ahead (whose buffers it reuses): damage in the middle at a window's
+// edges, records that do not decode, blank lines, lines long enough to
+// end windows by their bytes, and a torn tail.
 func TestLog_OpenDecoded_SameAsOpen(t *testing.T) {
 	var b strings.Builder
 	for i := range 10000 {
 		switch {
-		case i == 4095 || i == 4096 || i == 8191:
+		case i == aheadRecords-1 || i == aheadRecords || i == 2*aheadRecords-1:
 			b.WriteString("{\"n\":\n") // cut in the middle
 		case i%997 == 0:
 			b.WriteString("not json\n")
@@ -176,6 +177,14 @@ func TestLog_OpenDecoded_SameAsOpen(t *testing.T) {
 		default:
 			fmt.Fprintf(&b, "{\"n\":%d}\n", i)
 		}
+	}
+	long := strings.Repeat("x", aheadBytes/3)
+	for i := range 20 {
+		if i%7 == 3 {
+			b.WriteString("{\"long\":\"" + long + "\n") // cut in the middle
+			continue
+		}
+		fmt.Fprintf(&b, "{\"n\":%d,\"long\":%q}\n", 10000+i, long)
 	}
 	b.WriteString(`{"n":10000,"te`)
 	dir := t.TempDir()

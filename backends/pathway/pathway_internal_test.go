@@ -170,3 +170,22 @@ func TestMetaJSON_IsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// decodeRecord keeps nothing of its line, whose bytes the replay reuses
+// (see eventlog.OpenDecoded): a record decoded, then its line overwritten,
+// is as it was.
+func TestDecodeRecord_KeepsNothingOfItsLine(t *testing.T) {
+	line := []byte(`{"op":"put","traces":[{"uid":"u1","content":{"a":[1,"two"]},"text":"a text","tags":["x","y"],` +
+		`"predecessor_uid":"u0","created_at":"2026-12-02T14:32:36.785200494Z","updated_at":"2026-12-02T14:32:36.785200494Z","retired_reason":"why"}]}`)
+	r, err := decodeRecord(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := json.Marshal(r)
+	for i := range line {
+		line[i] = 'z'
+	}
+	if after, _ := json.Marshal(r); string(after) != string(before) {
+		t.Fatalf("the record changed with its line:\n%s\n%s", before, after)
+	}
+}
