@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -35,6 +36,7 @@ var (
 	n     = flag.Int("n", 100000, "traces to add")
 	cpu   = flag.String("cpuprofile", "", "write a CPU profile of the phase to this file")
 	mem   = flag.String("memprofile", "", "write a heap profile to this file at the end of the phase")
+	debug = flag.Bool("v", false, "log the engines' debug messages (how long each part of the open took)")
 )
 
 var words = strings.Fields(`upload backup bucket timeout retry chunk parser schema column date format csv json
@@ -46,6 +48,9 @@ func main() {
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("-dir is required")
+	}
+	if *debug {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
 	}
 	if *cpu != "" {
 		f, err := os.Create(*cpu)
