@@ -212,7 +212,7 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 		return Info{}, fail("put", key, err)
 	}
 	if maxBytes > 0 && n > maxBytes {
-		return Info{}, errs.New(errs.TooLarge, "object %q is larger than the limit of %d bytes; nothing was stored", key, maxBytes)
+		return Info{}, tooLargeError(key, maxBytes)
 	}
 
 	// Make the content durable before it can become visible.
@@ -342,12 +342,12 @@ func (f *FS) prepare(key string) error {
 			return f.linkError("store", key, dataName(key[:i]))
 		}
 		if err == nil && !fi.IsDir() {
-			return errs.New(errs.Conflict, "cannot store key %q: object %q exists, and a key cannot also be the folder of other keys", key, key[:i])
+			return parentObjectError(key, key[:i])
 		}
 	}
 	// Key is the folder of other keys: "a/b" exists, key is "a".
 	if fi, err := f.dir.Lstat(dataName(key)); err == nil && fi.IsDir() {
-		return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and a key cannot also be the folder of other keys", key, key+"/")
+		return folderError(key)
 	}
 	if err := f.mkdirAll(path.Dir(dataName(key))); err != nil {
 		if isClash(err) { // a Put of a clashing key got there first
@@ -403,12 +403,6 @@ func (f *FS) prepareMeta(key string) error {
 // linkError is fail's error for the link at name, found by Lstat.
 func (f *FS) linkError(op, key, name string) error {
 	return fail(op, key, &fs.PathError{Op: op, Path: f.dir.Path(name), Err: disk.ErrLink})
-}
-
-// clashError is the Conflict error for a clash found only by the filesystem,
-// when another key's Put got there between the checks and the rename.
-func clashError(key string) error {
-	return errs.New(errs.Conflict, "cannot store key %q: it clashes with another key, as \"a\" and \"a/b\" do (a key cannot also be the folder of other keys)", key)
 }
 
 // isClash reports whether err is a filesystem error caused by a file standing
@@ -469,11 +463,6 @@ func (f *FS) openObject(ctx context.Context, key string) (*disk.File, Info, erro
 		return nil, Info{}, err
 	}
 	return file, info, nil
-}
-
-// notFound is the error for a missing object.
-func notFound(key string) error {
-	return errs.New(errs.NotFound, "object %q not found", key)
 }
 
 // isAbsent reports whether err says a path does not exist, including when a
