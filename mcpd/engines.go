@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -38,12 +39,14 @@ type engines struct {
 
 // openEngines opens every backend under cfg.DataDir:
 //
-//	objects/  the object store (user objects, _catalog/, _datasets/)
+//	objects/  the object store (_catalog/, _datasets/, and the objects of
+//	          the object tools unless [storage] puts them in a bucket)
 //	vectors/  one folder per vector index
 //	pathway/  the trace log and its search index
 //	observer/ the log of observed operations
 //	tmp/      scratch space, emptied at start (ingest's is objects/tmp/ingest,
-//	          beneath the store, which adopts its Parquet files)
+//	          beneath the store, which adopts its Parquet files; uploads to
+//	          a bucket are spooled in tmp/s3)
 func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e := &engines{}
 	defer func() {
@@ -59,6 +62,13 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open object store: %w", err)
 	}
+	e.closers = append(e.closers, st.Close)
+	// The object tools' objects, here or in a bucket ([storage]).
+	objects, closeObjects, err := openObjects(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, closeObjects)
 	cat, err := catalog.Open(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
@@ -129,19 +139,20 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open observer: %w", err)
 	}
-	e.closers = append(e.closers, obs.Close, st.Close) // the store last: the others use it
+	e.closers = append(e.closers, obs.Close)
 	gate, err := matrix.NewGate(cfg.Matrix.Gate.rules())
 	if err != nil {
 		return nil, fmt.Errorf("matrix.gate.%w", err)
 	}
-	e.backends = &tools.Backends{Store: st, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
+	e.backends = &tools.Backends{Store: objects, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
 
-// Close closes the backends.
+// Close closes the backends in the reverse order of their opening, as
+// defers run: the object store last, since the others use it.
 func (e *engines) Close() error {
 	var errs []error
-	for _, c := range e.closers {
+	for _, c := range slices.Backward(e.closers) {
 		errs = append(errs, c())
 	}
 	return errors.Join(errs...)
