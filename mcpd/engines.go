@@ -63,12 +63,18 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, fmt.Errorf("open object store: %w", err)
 	}
 	e.closers = append(e.closers, st.Close)
-	// The object tools' objects, here or in a bucket ([storage]).
-	objects, closeObjects, err := openObjects(ctx, cfg, st)
+	// The objects of the object tools are in st, or in a bucket ([storage]),
+	// where ingest then fetches its object_key sources.
+	objects := tools.ObjectStore(st)
+	var elsewhere ingest.Objects
+	bucket, err := openBucket(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	e.closers = append(e.closers, closeObjects)
+	if bucket != nil {
+		objects, elsewhere = bucket, bucket
+		e.closers = append(e.closers, bucket.Close)
+	}
 	cat, err := catalog.Open(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
@@ -95,6 +101,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		TempDir:      filepath.Join(st.TempDir(), "ingest"),
 		ObjectsDir:   st.DataDir(),
 		AllowedPaths: cfg.Ingest.AllowedPaths,
+		Objects:      elsewhere,
 		DuckDB:       duck,
 	}, cat, st)
 	if err != nil {

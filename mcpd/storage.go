@@ -7,7 +7,6 @@ import (
 
 	"lakehouse/backends/store"
 	"lakehouse/internal/disk"
-	"lakehouse/tools"
 )
 
 // StorageConfig chooses where the objects of the object tools (put_object,
@@ -52,22 +51,18 @@ func (s StorageConfig) validate() error {
 	return fmt.Errorf("storage.backend = %q: use %q (objects in the data directory) or %q (objects in the bucket storage.bucket)", s.Backend, storageLocal, storageS3)
 }
 
-// openObjects returns the store of the object tools: local itself, or the
-// S3 store that cfg configures, with what closes it. The S3 store spools
-// uploads to tmp/s3 in the data directory, emptied here.
-func openObjects(ctx context.Context, cfg Config, local *store.FS) (tools.ObjectStore, func() error, error) {
+// openBucket returns the S3 store that cfg's [storage] configures, or nil
+// when the objects stay in the data directory. It spools uploads to tmp/s3
+// in the data directory, emptied here.
+func openBucket(ctx context.Context, cfg Config) (*store.S3, error) {
 	if cfg.Storage.Backend != storageS3 {
-		return local, func() error { return nil }, nil
+		return nil, nil
 	}
 	spool, err := disk.Fresh(filepath.Join(cfg.DataDir, "tmp", "s3"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("open S3 spool folder: %w", err)
+		return nil, fmt.Errorf("open S3 spool folder: %w", err)
 	}
 	dir := spool.Path(".")
 	spool.Close()
-	st, err := store.OpenS3(ctx, cfg.Storage.s3(dir))
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, st.Close, nil
+	return store.OpenS3(ctx, cfg.Storage.s3(dir))
 }

@@ -30,8 +30,8 @@ func s3Storage(t *testing.T, cfg *Config, srv *s3test.Server, bucket string) {
 
 // TestObjects_S3 runs the object tools through an MCP session on a server
 // whose [storage] is a bucket: the objects land in the bucket, under the
-// prefix, and a stopped bucket server is a tool error naming it, until it
-// is back.
+// prefix, ingest_dataset reads them there, and a stopped bucket server is
+// a tool error naming it, until it is back.
 func TestObjects_S3(t *testing.T) {
 	srv := s3test.Start(t)
 	bucket := srv.Bucket()
@@ -70,6 +70,14 @@ func TestObjects_S3(t *testing.T) {
 	}
 	if msg := callErr(t, cs, "put_object", map[string]any{"key": "notes/to day.md/x", "content": "x"}); !strings.Contains(msg, `object "notes/to day.md" exists`) {
 		t.Errorf("put under an object: %q", msg)
+	}
+
+	// A data file put as an object is ingested from the bucket.
+	call(t, cs, "put_object", map[string]any{"key": "in/sales.csv", "content": fixture(t, "sales.csv")})
+	ing := call(t, cs, "ingest_dataset", map[string]any{"name": "sales", "source": map[string]any{"object_key": "in/sales.csv"}})
+	rows := query(t, cs, "SELECT count(*) FROM sales")
+	if ing["rows"] == 0.0 || len(rows) != 1 || rows[0][0] != ing["rows"] {
+		t.Errorf("ingest_dataset = %v, count(*) = %v", ing, rows)
 	}
 
 	// The bucket server goes away, and comes back.
