@@ -87,13 +87,7 @@ func TestObjects_S3(t *testing.T) {
 		t.Errorf("get_object with the server down: %q, want it to name %s and bucket %s", msg, srv.Endpoint, bucket)
 	}
 	srv.Start()
-	call(t, cs, "delete_object", map[string]any{"key": "notes/to day.md"})
-	if msg := callErr(t, cs, "get_object", map[string]any{"key": "notes/to day.md"}); !strings.Contains(msg, "not found") {
-		t.Errorf("get after delete: %q", msg)
-	}
-	if msg := callErr(t, cs, "delete_object", map[string]any{"key": "notes/to day.md"}); !strings.Contains(msg, "not found") {
-		t.Errorf("second delete: %q", msg)
-	}
+	deleteObject(t, cs, "notes/to day.md")
 }
 
 // TestOpenEngines_S3Unreachable: a bucket that does not answer stops the

@@ -175,15 +175,10 @@ func (f *FS) lock(key string) (unlock func()) {
 
 // Put implements [Store.Put].
 func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType string, maxBytes int64) (Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return Info{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	if contentType == "" {
-		contentType = guessType(key)
-	}
+	contentType = typeOf(key, contentType)
 	// Refuse a clashing key before reading what may be a large body.
 	if err := f.prepare(key); err != nil {
 		return Info{}, err
@@ -241,15 +236,10 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 // Parquet files. On success localPath no longer exists; on error it is left
 // where it was.
 func (f *FS) Adopt(ctx context.Context, key, localPath, contentType string) (Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return Info{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	if contentType == "" {
-		contentType = guessType(key)
-	}
+	contentType = typeOf(key, contentType)
 	if err := f.prepare(key); err != nil {
 		return Info{}, err
 	}
@@ -435,10 +425,7 @@ func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
 // the open file, not the path, so it stays true of what the caller reads even
 // if a Put replaces the object meanwhile.
 func (f *FS) openObject(ctx context.Context, key string) (*disk.File, Info, error) {
-	if err := ValidateKey(key); err != nil {
-		return nil, Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return nil, Info{}, err
 	}
 	file, err := f.dir.Open(dataName(key))
@@ -474,10 +461,7 @@ func isAbsent(err error) bool {
 // Delete implements [Store.Delete]. It removes the content, then the sidecar,
 // then the folders this leaves empty.
 func (f *FS) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return err
 	}
 	unlock := f.lock(key)

@@ -210,15 +210,10 @@ func (s *S3) transferTimeout(size int64) time.Duration {
 
 // Put implements [Store.Put].
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType string, maxBytes int64) (Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return Info{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	if contentType == "" {
-		contentType = guessType(key)
-	}
+	contentType = typeOf(key, contentType)
 	// Refuse a clashing key before reading what may be a large body.
 	if err := s.checkClash(ctx, key); err != nil {
 		return Info{}, err
@@ -252,10 +247,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 // Get implements [Store.Get]. The body is read under ctx, within a deadline
 // that grows with its size.
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
-	if err := ValidateKey(key); err != nil {
-		return nil, Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return nil, Info{}, err
 	}
 	gctx, cancel := context.WithCancel(ctx)
@@ -296,10 +288,7 @@ func (b *deadlineBody) Close() error {
 
 // Stat implements [Store.Stat].
 func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
-	if err := ValidateKey(key); err != nil {
-		return Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return Info{}, err
 	}
 	h, err := s.head(ctx, key)
@@ -324,12 +313,10 @@ func (s *S3) head(ctx context.Context, key string) (objectHead, error) {
 }
 
 // Delete implements [Store.Delete]. S3 deletes a missing object without
-// complaint, so Delete first looks for it.
+// complaint, so Delete first looks for it; of two Deletes at once, both may
+// then succeed.
 func (s *S3) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return err
 	}
 	if _, err := s.head(ctx, key); err != nil {
@@ -338,5 +325,8 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	_, err := s.client.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.name(key))})
+	if isMissing(err) { // versitygw says so when another Delete got there first
+		return notFound(key)
+	}
 	return s.fail(ctx, "delete", key, err)
 }

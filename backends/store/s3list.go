@@ -33,14 +33,9 @@ const (
 // the store's sha256 nor the content type: each key of the page is then
 // described by a HEAD, several at a time.
 func (s *S3) List(ctx context.Context, prefix, after string, limit int) ([]Info, string, error) {
-	if err := validatePrefix(prefix); err != nil {
+	limit, err := checkList(ctx, prefix, limit)
+	if err != nil {
 		return nil, "", err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, "", err
-	}
-	if limit <= 0 {
-		limit = DefaultListLimit
 	}
 	keys, next, err := s.listKeys(ctx, prefix, after, limit)
 	if err != nil {

@@ -210,6 +210,35 @@ func shorten(s string) string {
 	return s[:keep] + "..."
 }
 
+// checkKey is the check every call on one key starts with: the key is
+// valid, and ctx is not done.
+func checkKey(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// checkList is the check a List starts with; it returns the page size,
+// limit or DefaultListLimit.
+func checkList(ctx context.Context, prefix string, limit int) (int, error) {
+	if err := validatePrefix(prefix); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	return limit, ctx.Err()
+}
+
+// typeOf returns contentType, or when it is "" the type guessed from key.
+func typeOf(key, contentType string) string {
+	if contentType == "" {
+		return guessType(key)
+	}
+	return contentType
+}
+
 // guessType returns the content type of key by its extension, or
 // "application/octet-stream".
 func guessType(key string) string {
