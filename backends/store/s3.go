@@ -96,9 +96,9 @@ func (c S3Config) Validate() error {
 			return fmt.Errorf("endpoint %q is not a server URL: want http(s)://host[:port], e.g. http://127.0.0.1:7070", c.Endpoint)
 		}
 	}
-	if p := strings.TrimSuffix(c.Prefix, "/"); p != "" {
-		if rule := keyRule(p); rule != "" {
-			return fmt.Errorf("prefix %q: %s", c.Prefix, rule)
+	if c.Prefix != "" {
+		if rule := keyRule(strings.TrimSuffix(c.Prefix, "/")); rule != "" {
+			return fmt.Errorf("prefix %q: %s (give a folder such as \"lakehouse/\", or \"\" for the whole bucket)", c.Prefix, rule)
 		}
 	}
 	return nil

@@ -243,6 +243,7 @@ func TestOpenS3_Errors(t *testing.T) {
 		{"no bucket", func(c *S3Config) { c.Bucket = "" }, "bucket is empty"},
 		{"bad endpoint", func(c *S3Config) { c.Endpoint = "127.0.0.1:7070" }, "is not a server URL"},
 		{"bad prefix", func(c *S3Config) { c.Prefix = "a/../b" }, `"." and ".." segments`},
+		{"root prefix", func(c *S3Config) { c.Prefix = "/" }, `prefix "/": a key must not be empty`},
 		{"missing bucket", func(c *S3Config) { c.Bucket = "no-such-bucket" }, "the bucket does not exist"},
 		{"wrong secret", func(c *S3Config) {
 			c.Credentials = credentials.NewStaticCredentialsProvider(s3test.AccessKey, "wrong", "")
