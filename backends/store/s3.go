@@ -253,7 +253,10 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
 	gctx, cancel := context.WithCancel(ctx)
 	stop := time.AfterFunc(s.timeout, cancel) // until the headers are in
 	out, err := s.client.GetObject(gctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.name(key))})
-	stop.Stop()
+	if !stop.Stop() && err == nil { // the deadline passed as the answer came
+		out.Body.Close()
+		err = context.Canceled
+	}
 	if err != nil {
 		cancel()
 		if isMissing(err) {
