@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"lakehouse/backends/matrix"
+	"lakehouse/backends/store"
 	"lakehouse/tools"
 )
 
@@ -28,6 +29,7 @@ type Config struct {
 	Gateway  GatewayConfig  `toml:"gateway"`
 	Auth     AuthConfig     `toml:"auth"`
 	Objects  ObjectsConfig  `toml:"objects"`
+	Storage  StorageConfig  `toml:"storage"`
 	Ingest   IngestConfig   `toml:"ingest"`
 	SQL      SQLConfig      `toml:"sql"`
 	Embed    EmbedConfig    `toml:"embed"`
@@ -350,6 +352,7 @@ func defaultConfig() Config {
 		Gateway:  GatewayConfig{Enabled: true, MaxBodyBytes: 256 << 20, MaxJSONBytes: 96 << 20, MaxWrites: 16, RequestTimeoutMS: 600_000},
 		Auth:     AuthConfig{AllowedIPs: []string{}, OAuth: OAuthConfig{ReadScopes: []string{"lakehouse:read"}, WriteScopes: []string{"lakehouse:write"}}},
 		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
+		Storage:  StorageConfig{Backend: storageLocal, Region: store.DefaultS3Region},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
@@ -487,6 +490,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.MCP.validate(); err != nil {
+		return err
+	}
+	if err := c.Storage.validate(); err != nil {
 		return err
 	}
 	switch {

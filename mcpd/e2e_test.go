@@ -403,11 +403,18 @@ func TestObjects(t *testing.T) {
 		t.Errorf("manifest object = %v", man["content"])
 	}
 
-	call(t, cs, "delete_object", map[string]any{"key": "notes/today.md"})
-	if msg := callErr(t, cs, "get_object", map[string]any{"key": "notes/today.md"}); !strings.Contains(msg, "not found") {
+	deleteObject(t, cs, "notes/today.md")
+}
+
+// deleteObject deletes key with delete_object, and checks that it is gone:
+// get_object and a second delete_object say it is not found.
+func deleteObject(t *testing.T, cs *mcp.ClientSession, key string) {
+	t.Helper()
+	call(t, cs, "delete_object", map[string]any{"key": key})
+	if msg := callErr(t, cs, "get_object", map[string]any{"key": key}); !strings.Contains(msg, "not found") {
 		t.Errorf("get after delete: %q", msg)
 	}
-	if msg := callErr(t, cs, "delete_object", map[string]any{"key": "notes/today.md"}); !strings.Contains(msg, "not found") {
+	if msg := callErr(t, cs, "delete_object", map[string]any{"key": key}); !strings.Contains(msg, "not found") {
 		t.Errorf("second delete: %q", msg)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -38,12 +39,14 @@ type engines struct {
 
 // openEngines opens every backend under cfg.DataDir:
 //
-//	objects/  the object store (user objects, _catalog/, _datasets/)
+//	objects/  the object store (_catalog/, _datasets/, and the objects of
+//	          the object tools unless [storage] puts them in a bucket)
 //	vectors/  one folder per vector index
 //	pathway/  the trace log and its search index
 //	observer/ the log of observed operations
 //	tmp/      scratch space, emptied at start (ingest's is objects/tmp/ingest,
-//	          beneath the store, which adopts its Parquet files)
+//	          beneath the store, which adopts its Parquet files; uploads to
+//	          a bucket are spooled in tmp/s3)
 func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e := &engines{}
 	defer func() {
@@ -58,6 +61,19 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	st, err := store.OpenFS(filepath.Join(cfg.DataDir, "objects"))
 	if err != nil {
 		return nil, fmt.Errorf("open object store: %w", err)
+	}
+	e.closers = append(e.closers, st.Close)
+	// The objects of the object tools are in st, or in a bucket ([storage]),
+	// where ingest then fetches its object_key sources.
+	objects := tools.ObjectStore(st)
+	var elsewhere ingest.Objects
+	bucket, err := openBucket(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if bucket != nil {
+		objects, elsewhere = bucket, bucket
+		e.closers = append(e.closers, bucket.Close)
 	}
 	cat, err := catalog.Open(ctx, st)
 	if err != nil {
@@ -85,6 +101,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		TempDir:      filepath.Join(st.TempDir(), "ingest"),
 		ObjectsDir:   st.DataDir(),
 		AllowedPaths: cfg.Ingest.AllowedPaths,
+		Objects:      elsewhere,
 		DuckDB:       duck,
 	}, cat, st)
 	if err != nil {
@@ -129,19 +146,20 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open observer: %w", err)
 	}
-	e.closers = append(e.closers, obs.Close, st.Close) // the store last: the others use it
+	e.closers = append(e.closers, obs.Close)
 	gate, err := matrix.NewGate(cfg.Matrix.Gate.rules())
 	if err != nil {
 		return nil, fmt.Errorf("matrix.gate.%w", err)
 	}
-	e.backends = &tools.Backends{Store: st, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
+	e.backends = &tools.Backends{Store: objects, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
 
-// Close closes the backends.
+// Close closes the backends in the reverse order of their opening, as
+// defers run: the object store last, since the others use it.
 func (e *engines) Close() error {
 	var errs []error
-	for _, c := range e.closers {
+	for _, c := range slices.Backward(e.closers) {
 		errs = append(errs, c())
 	}
 	return errors.Join(errs...)

@@ -22,7 +22,10 @@ type ObjectStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
-var _ ObjectStore = (*store.FS)(nil)
+var (
+	_ ObjectStore = (*store.FS)(nil)
+	_ ObjectStore = (*store.S3)(nil)
+)
 
 // Paging and size defaults of the object tools.
 const (

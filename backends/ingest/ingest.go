@@ -132,11 +132,22 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Objects is what Ingest needs of a store of object_key sources other
+// than its own.
+type Objects interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, store.Info, error)
+}
+
 // Config says where an Ingester may read and write.
 type Config struct {
 	TempDir      string   // scratch space beneath the store's TempDir, whose files it adopts; emptied by New
 	ObjectsDir   string   // folder holding the store's object files (object_key sources are read there)
 	AllowedPaths []string // folders path sources may come from; none by default
+
+	// Objects, when not nil, holds the object_key sources instead of the
+	// store given to New: the objects that agents put are elsewhere (in a
+	// bucket, say). Each is copied into the scratch space to be read.
+	Objects Objects
 
 	// DuckDB tunes the ingest database; its TempDir is ignored: New gives
 	// DuckDB a temp folder of its own beside TempDir.
@@ -156,6 +167,7 @@ type Ingester struct {
 	db           *sql.DB
 	cat          *catalog.Catalog
 	store        Store
+	objects      Objects   // of object_key sources; nil = store
 	tmp          *disk.Dir // the temp folder, which refuses links
 	allowedPaths []string
 	keywords     map[string]bool // SQL keywords that cannot name a dataset
@@ -188,7 +200,7 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 		tmp.Close()
 		return nil, err
 	}
-	in := &Ingester{db: db, cat: cat, store: st, tmp: tmp, allowedPaths: allowed}
+	in := &Ingester{db: db, cat: cat, store: st, objects: cfg.Objects, tmp: tmp, allowedPaths: allowed}
 	if in.keywords, err = loadKeywords(db); err != nil {
 		db.Close()
 		return nil, err

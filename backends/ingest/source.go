@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"lakehouse/backends/errs"
+	"lakehouse/backends/store"
 )
 
 // source is a resolved ingest source: a local file DuckDB can read, its
@@ -52,17 +53,43 @@ func (in *Ingester) resolveSource(ctx context.Context, req *Request, scratch str
 	case req.Content != "":
 		return in.contentSource(req, scratch)
 	case req.ObjectKey != "":
-		info, err := in.store.Stat(ctx, req.ObjectKey)
-		if err != nil {
-			return nil, err
-		}
-		if info.Size == 0 {
-			return nil, errs.New(errs.Invalid, "object %q is empty: there is nothing to ingest", req.ObjectKey)
-		}
-		return &source{path: in.store.Path(req.ObjectKey), sha: known(info.ETag), desc: "object:" + req.ObjectKey, format: req.Format}, nil
+		return in.objectSource(ctx, req, scratch)
 	default:
 		return in.pathSource(req)
 	}
+}
+
+// objectSource is the object req.ObjectKey: its content file in the store,
+// read in place, or, when object_key sources come from elsewhere
+// (Config.Objects), a copy of it in the folder scratch of the temp folder.
+func (in *Ingester) objectSource(ctx context.Context, req *Request, scratch string) (*source, error) {
+	key := req.ObjectKey
+	var body io.ReadCloser // the content to copy, from Config.Objects
+	var info store.Info
+	var err error
+	if in.objects != nil {
+		body, info, err = in.objects.Get(ctx, key)
+	} else {
+		info, err = in.store.Stat(ctx, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		defer body.Close()
+	}
+	if info.Size == 0 {
+		return nil, errs.New(errs.Invalid, "object %q is empty: there is nothing to ingest", key)
+	}
+	if body == nil {
+		return &source{path: in.store.Path(key), sha: known(info.ETag), desc: "object:" + key, format: req.Format}, nil
+	}
+	src, err := in.streamSource(body, info.Size, scratch, "object", req.Format)
+	if err != nil {
+		return nil, fmt.Errorf("copy object %q: %w", key, err)
+	}
+	src.desc = "object:" + key
+	return src, nil
 }
 
 func (in *Ingester) contentSource(req *Request, scratch string) (*source, error) {

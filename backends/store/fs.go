@@ -175,15 +175,10 @@ func (f *FS) lock(key string) (unlock func()) {
 
 // Put implements [Store.Put].
 func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType string, maxBytes int64) (Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return Info{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	if contentType == "" {
-		contentType = guessType(key)
-	}
+	contentType = typeOf(key, contentType)
 	// Refuse a clashing key before reading what may be a large body.
 	if err := f.prepare(key); err != nil {
 		return Info{}, err
@@ -212,7 +207,7 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 		return Info{}, fail("put", key, err)
 	}
 	if maxBytes > 0 && n > maxBytes {
-		return Info{}, errs.New(errs.TooLarge, "object %q is larger than the limit of %d bytes; nothing was stored", key, maxBytes)
+		return Info{}, tooLargeError(key, maxBytes)
 	}
 
 	// Make the content durable before it can become visible.
@@ -241,15 +236,10 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, contentType strin
 // Parquet files. On success localPath no longer exists; on error it is left
 // where it was.
 func (f *FS) Adopt(ctx context.Context, key, localPath, contentType string) (Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return Info{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	if contentType == "" {
-		contentType = guessType(key)
-	}
+	contentType = typeOf(key, contentType)
 	if err := f.prepare(key); err != nil {
 		return Info{}, err
 	}
@@ -342,12 +332,12 @@ func (f *FS) prepare(key string) error {
 			return f.linkError("store", key, dataName(key[:i]))
 		}
 		if err == nil && !fi.IsDir() {
-			return errs.New(errs.Conflict, "cannot store key %q: object %q exists, and a key cannot also be the folder of other keys", key, key[:i])
+			return parentObjectError(key, key[:i])
 		}
 	}
 	// Key is the folder of other keys: "a/b" exists, key is "a".
 	if fi, err := f.dir.Lstat(dataName(key)); err == nil && fi.IsDir() {
-		return errs.New(errs.Conflict, "cannot store key %q: keys under %q exist, and a key cannot also be the folder of other keys", key, key+"/")
+		return folderError(key)
 	}
 	if err := f.mkdirAll(path.Dir(dataName(key))); err != nil {
 		if isClash(err) { // a Put of a clashing key got there first
@@ -405,12 +395,6 @@ func (f *FS) linkError(op, key, name string) error {
 	return fail(op, key, &fs.PathError{Op: op, Path: f.dir.Path(name), Err: disk.ErrLink})
 }
 
-// clashError is the Conflict error for a clash found only by the filesystem,
-// when another key's Put got there between the checks and the rename.
-func clashError(key string) error {
-	return errs.New(errs.Conflict, "cannot store key %q: it clashes with another key, as \"a\" and \"a/b\" do (a key cannot also be the folder of other keys)", key)
-}
-
 // isClash reports whether err is a filesystem error caused by a file standing
 // where a folder is needed, or the other way round.
 func isClash(err error) bool {
@@ -441,10 +425,7 @@ func (f *FS) Stat(ctx context.Context, key string) (Info, error) {
 // the open file, not the path, so it stays true of what the caller reads even
 // if a Put replaces the object meanwhile.
 func (f *FS) openObject(ctx context.Context, key string) (*disk.File, Info, error) {
-	if err := ValidateKey(key); err != nil {
-		return nil, Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return nil, Info{}, err
 	}
 	file, err := f.dir.Open(dataName(key))
@@ -471,11 +452,6 @@ func (f *FS) openObject(ctx context.Context, key string) (*disk.File, Info, erro
 	return file, info, nil
 }
 
-// notFound is the error for a missing object.
-func notFound(key string) error {
-	return errs.New(errs.NotFound, "object %q not found", key)
-}
-
 // isAbsent reports whether err says a path does not exist, including when a
 // file stands where the path needs a folder.
 func isAbsent(err error) bool {
@@ -485,10 +461,7 @@ func isAbsent(err error) bool {
 // Delete implements [Store.Delete]. It removes the content, then the sidecar,
 // then the folders this leaves empty.
 func (f *FS) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkKey(ctx, key); err != nil {
 		return err
 	}
 	unlock := f.lock(key)

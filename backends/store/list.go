@@ -14,14 +14,9 @@ import (
 // however large the store; folders that sort wholly before after, or that
 // cannot hold keys with the prefix, are skipped without being read.
 func (f *FS) List(ctx context.Context, prefix, after string, limit int) ([]Info, string, error) {
-	if err := validatePrefix(prefix); err != nil {
+	limit, err := checkList(ctx, prefix, limit)
+	if err != nil {
 		return nil, "", err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, "", err
-	}
-	if limit <= 0 {
-		limit = DefaultListLimit
 	}
 
 	// Find the keys of the page, plus whether there is one more.
@@ -29,7 +24,7 @@ func (f *FS) List(ctx context.Context, prefix, after string, limit int) ([]Info,
 	more := false
 	// Start at the deepest folder that the prefix names in full.
 	base := prefix[:strings.LastIndex(prefix, "/")+1]
-	_, err := f.walk(ctx, base, prefix, after, func(key string) bool {
+	_, err = f.walk(ctx, base, prefix, after, func(key string) bool {
 		if len(keys) == limit {
 			more = true
 			return false

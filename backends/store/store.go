@@ -8,8 +8,9 @@
 // write there; the tools that face agents refuse it.
 //
 // [Store] is the interface the rest of the server depends on. [FS], the
-// default, keeps objects on the local filesystem; an S3-compatible
-// implementation may come later.
+// default, keeps objects on the local filesystem; [S3] keeps them in a
+// bucket of an S3-compatible server. One suite of tests holds both to the
+// same contract (contract_test.go).
 package store
 
 import (
@@ -34,9 +35,9 @@ type Info struct {
 	Modified    time.Time `json:"modified"`
 }
 
-// Store is the object store interface (an S3-compatible implementation may
-// come later). Every method checks its key with [ValidateKey] and reports a
-// bad key as an [errs.Invalid] error.
+// Store is the object store interface, of [FS] and [S3]. Every method
+// checks its key with [ValidateKey] and reports a bad key as an
+// [errs.Invalid] error.
 type Store interface {
 	// Put stores the content read from r under key, atomically replacing any
 	// old object: readers see the old object or the new one, never a mix.
@@ -207,6 +208,35 @@ func shorten(s string) string {
 		return s
 	}
 	return s[:keep] + "..."
+}
+
+// checkKey is the check every call on one key starts with: the key is
+// valid, and ctx is not done.
+func checkKey(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// checkList is the check a List starts with; it returns the page size,
+// limit or DefaultListLimit.
+func checkList(ctx context.Context, prefix string, limit int) (int, error) {
+	if err := validatePrefix(prefix); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	return limit, ctx.Err()
+}
+
+// typeOf returns contentType, or when it is "" the type guessed from key.
+func typeOf(key, contentType string) string {
+	if contentType == "" {
+		return guessType(key)
+	}
+	return contentType
 }
 
 // guessType returns the content type of key by its extension, or
