@@ -56,9 +56,10 @@ type indexer struct {
 	// restart such a trace is tried once more.
 	rejected map[string]string
 
-	// synced is what the last clean Close recorded, if it describes the
-	// log at Open (see synced.go); nil otherwise.
-	synced *synced
+	// inStep says that the log and the index were at Open as the last
+	// clean Close left them, when the index held every trace (see
+	// synced.go): then there is nothing to reconcile.
+	inStep bool
 
 	waiters atomic.Int32  // searches waiting for the indexer
 	hurry   chan struct{} // a search is waiting
@@ -74,11 +75,11 @@ type mark struct {
 	n   uint64
 }
 
-func newIndexer(p *Pathway, synced *synced) *indexer {
+func newIndexer(p *Pathway, inStep bool) *indexer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &indexer{
 		p:        p,
-		synced:   synced,
+		inStep:   inStep,
 		queued:   map[string]bool{},
 		rejected: map[string]string{},
 		progress: make(chan struct{}),
@@ -248,7 +249,7 @@ func (x *indexer) run() {
 	defer close(x.stopped)
 	var kept bool
 	setup := func() (err error) { kept, err = x.setup(); return err }
-	if !x.retry("setup", setup) || !(kept && x.inStep()) && !x.retry("reconcile", x.reconcile) {
+	if !x.retry("setup", setup) || !(kept && x.inStep) && !x.retry("reconcile", x.reconcile) {
 		return
 	}
 	x.mu.Lock()
@@ -291,30 +292,6 @@ func (x *indexer) run() {
 			t.Stop()
 		}
 	}
-}
-
-// inStep reports whether the log and the index are as the last clean
-// Close left them, when the index held every trace of the log: then there
-// is nothing to reconcile. It checks both on every CPU.
-func (x *indexer) inStep() bool {
-	s := x.synced
-	if s == nil {
-		return false
-	}
-	var sum uint32
-	var serr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sum, serr = logSum(x.p.root, s.LogBytes)
-	}()
-	fp, err := x.p.vec.Fingerprint(indexName)
-	<-done
-	if err == nil && serr == nil && sum == s.Log && fp == s.Index {
-		return true
-	}
-	slog.Info("trace index: the log or the index changed since the memory was closed; every trace is compared with the index")
-	return false
 }
 
 // indexDelay is how long the indexer lets marks gather when no search waits.

@@ -279,22 +279,38 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		order:  make([]*Trace, 0, guess),
 		counts: counts{tags: map[string]int{}},
 	}
-	// The index opens while the log replays: neither reads the other.
+	// What the last clean Close recorded is checked while the log
+	// replays: the log's checksum by another reader, the index's
+	// fingerprint once it has opened, which it does beside the replay
+	// too (neither reads the other).
+	mark, err := takeSynced(root)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("open pathway: %w", err)
+	}
 	type opened struct {
-		vm  *vector.Manager
-		err error
+		vm   *vector.Manager
+		err  error
+		same bool // the index has the fingerprint the mark gives
 	}
 	index := make(chan opened, 1)
 	go func() {
-		vm, err := vector.Open(filepath.Join(dir, "index"), p.cfg.Vector)
-		index <- opened{vm, err}
+		var o opened
+		o.vm, o.err = vector.Open(filepath.Join(dir, "index"), p.cfg.Vector)
+		if o.err == nil && mark != nil {
+			fp, err := o.vm.Fingerprint(indexName)
+			o.same = err == nil && fp == mark.Index
+		}
+		index <- o
 	}()
+	summed := make(chan bool, 1)
+	go func() { summed <- mark != nil && logSumIs(root, mark.LogBytes, mark.Log) }()
 	start := time.Now()
 	l, st, err := eventlog.OpenDecoded(path, decodeRecord, p.apply)
 	ix := <-index
-	var synced *synced
-	if err == nil && ix.err == nil {
-		synced, err = takeSynced(root, l.Size())
+	inStep := <-summed && ix.same && err == nil && l.Size() == mark.LogBytes
+	if mark != nil && !inStep {
+		slog.Info("trace index: the log or the index changed since the memory was closed; every trace is compared with the index")
 	}
 	if err != nil || ix.err != nil {
 		root.Close()
@@ -317,7 +333,7 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		p.last = p.order[n-1].CreatedAt
 	}
 	p.vec = ix.vm
-	p.idx = newIndexer(p, synced)
+	p.idx = newIndexer(p, inStep)
 	go p.idx.run()
 	return p, nil
 }

@@ -17,9 +17,9 @@ import (
 // comparing each trace with the index (reconcile), which is most of what
 // opening a large memory costs. The record holds the log's size and
 // checksum and the index's fingerprint (see vector.Manager.Fingerprint);
-// Open removes it before any write, and the indexer trusts it only if the
-// log's first bytes, as many as it says, have that checksum still and the
-// index that fingerprint. Otherwise (the log or the index was restored,
+// Open removes it before any write, and trusts it only if the log is as
+// long as it says, with that checksum still, and the index has that
+// fingerprint. Otherwise (the log or the index was restored,
 // edited or damaged since), and after a crash, which leaves no record,
 // every trace is compared.
 const syncedName = "index.synced"
@@ -47,6 +47,13 @@ func logSum(d *disk.Dir, size int64) (uint32, error) {
 	return h.Sum32(), nil
 }
 
+// logSumIs reports whether the first size bytes of the log have checksum
+// sum.
+func logSumIs(d *disk.Dir, size int64, sum uint32) bool {
+	got, err := logSum(d, size)
+	return err == nil && got == sum
+}
+
 // writeSynced records that the index, of fingerprint index, holds the
 // traces of the log, which is size bytes long and no longer written.
 func writeSynced(d *disk.Dir, size int64, index uint64) error {
@@ -61,15 +68,15 @@ func writeSynced(d *disk.Dir, size int64, index uint64) error {
 	})
 }
 
-// takeSynced returns what a clean Close recorded, if it is of a log of
-// this size, or nil, and removes the record.
-func takeSynced(d *disk.Dir, size int64) (*synced, error) {
+// takeSynced returns what a clean Close recorded, or nil, and removes the
+// record: whatever happens next, it describes this log and index no more.
+func takeSynced(d *disk.Dir) (*synced, error) {
 	b, err := d.ReadFile(syncedName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	var s *synced
-	if err != nil || json.Unmarshal(b, &s) != nil || s == nil || s.LogBytes != size {
+	if err != nil || json.Unmarshal(b, &s) != nil {
 		s = nil
 	}
 	// Should the removal be lost in a crash, the record comes back beside

@@ -811,3 +811,26 @@ func TestClose_SavesTheGraph(t *testing.T) {
 		t.Fatalf("opened with %d of %d nodes linked: the nodes linked after the last snapshot were not saved at close", linked, n+more)
 	}
 }
+
+// A snapshot's slots may repeat an id only in tombstoned slots: a second
+// live slot of an id is refused, naming the first.
+func TestLoadSlot_DuplicateLiveIDs(t *testing.T) {
+	s := newSegment(2, false, QuantNone, 4)
+	for _, c := range []struct {
+		id    string
+		dead  bool
+		ok    bool
+		other int
+	}{
+		{"a", true, true, 0},
+		{"a", false, true, 0},
+		{"b", false, true, 0},
+		{"a", true, true, 0},
+		{"b", false, false, 2},
+		{"a", false, false, 1},
+	} {
+		if other, ok := s.loadSlot(c.id, nil, c.dead); ok != c.ok || !ok && other != c.other {
+			t.Fatalf("loadSlot(%q, dead %v) = %d, %v; want %d, %v", c.id, c.dead, other, ok, c.other, c.ok)
+		}
+	}
+}

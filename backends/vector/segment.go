@@ -305,21 +305,30 @@ func (s *segment) exact(v *vecView, q []float32, k int, acc *acceptor, sc *scrat
 
 // loadSlot adds the next slot of a snapshot being read, whose vector
 // s.vecs (and, if quantised, its codes s.codes) holds already, tombstoned
-// if dead. Its text is indexed later, with
-// every slot's (see lexicon.link). It reports false, adding nothing, for a
-// live slot of an id that has one already.
-func (s *segment) loadSlot(id string, ex *extra, dead bool) bool {
-	if _, dup := s.slots[id]; dup && !dead {
-		return false
+// if dead. Its text is indexed later, with every slot's (see
+// lexicon.link). For a live slot of an id that a live slot holds already
+// it reports that slot and false, and the segment is not to be used.
+func (s *segment) loadSlot(id string, ex *extra, dead bool) (other int, ok bool) {
+	i := uint32(len(s.ids))
+	if !dead {
+		// One probe of the map, not a lookup and then an insert: at a
+		// million slots each is a cache miss.
+		n := len(s.slots)
+		if s.slots[id] = i; len(s.slots) == n {
+			for j, o := range s.ids {
+				if o == id && !s.isDead(uint32(j)) {
+					return j, false
+				}
+			}
+			return -1, false
+		}
+		s.mapRoom = max(s.mapRoom, len(s.slots))
 	}
-	i := s.pushItem(id, ex)
+	s.pushItem(id, ex)
 	s.lex.add(document{})
 	if dead {
 		s.dead[i>>6] |= 1 << (i & 63)
 		s.nDead++
-	} else {
-		s.slots[id] = i
-		s.mapRoom = max(s.mapRoom, len(s.slots))
 	}
-	return true
+	return 0, true
 }

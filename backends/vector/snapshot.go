@@ -463,8 +463,8 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	}
 	dead := data[l.tombs:l.graph]
 	for i, id := range ids {
-		if !s.loadSlot(id, extras[i], dead[i>>3]&(1<<(i&7)) != 0) {
-			return bad("slot %d holds id %q, which slot %d holds too", i, id, s.slots[id])
+		if other, ok := s.loadSlot(id, extras[i], dead[i>>3]&(1<<(i&7)) != 0); !ok {
+			return bad("slot %d holds id %q, which slot %d holds too", i, id, other)
 		}
 	}
 	if m > 0 {

@@ -164,8 +164,8 @@ func readSnapshotV1(f io.Reader, size int64, path string, l2For func(Metric) boo
 			}
 		}
 		s.vecs.add(vec) // version 1 has no quantised indexes
-		if !s.loadSlot(string(id), ex, flags == 1) {
-			return bad("slot %d holds id %q, which slot %d holds too", i, id, s.slots[string(id)])
+		if other, ok := s.loadSlot(string(id), ex, flags == 1); !ok {
+			return bad("slot %d holds id %q, which slot %d holds too", i, id, other)
 		}
 	}
 	var gs *graphState
