@@ -170,7 +170,7 @@ func (l *lexicon) link(extras []*extra, dead []uint64) {
 			*l = *newLexicon()
 		}
 	}
-	docs := make([]document, n)
+	docs := make([]document, n-from) // of slots from on
 	workers := runtime.GOMAXPROCS(0)
 	chunk := (n - from + workers - 1) / max(workers, 1)
 	var wg sync.WaitGroup
@@ -178,7 +178,7 @@ func (l *lexicon) link(extras []*extra, dead []uint64) {
 		wg.Go(func() {
 			for i := lo; i < min(lo+chunk, n); i++ {
 				if dead[i>>6]&(1<<(i&63)) == 0 {
-					docs[i] = analyze(extras[i].getText())
+					docs[i-from] = analyze(extras[i].getText())
 				}
 			}
 		})
@@ -189,16 +189,15 @@ func (l *lexicon) link(extras []*extra, dead []uint64) {
 	if from > 0 {
 		terms = len(st.fwd)
 	}
-	for _, d := range docs[from:] {
+	for _, d := range docs {
 		terms += len(d.terms)
 	}
-	l.fwd = make([]posting, 0, terms)
-	l.fwdAt = slices.Grow(l.fwdAt, n)
-	l.docLen = make([]uint32, 0, n)
 	if from > 0 {
-		l.fwd = append(l.fwd, st.fwd...)
-		l.fwdAt = append(l.fwdAt[:0], st.fwdAt...)
-		l.docLen = append(l.docLen, st.len...)
+		// The stored arrays become the lexicon's, grown (copied) only if
+		// the logs added slots.
+		l.fwd = slices.Grow(st.fwd, terms-len(st.fwd))
+		l.fwdAt = slices.Grow(st.fwdAt, n-from)
+		l.docLen = slices.Grow(st.len, n-from)
 		for i := range from {
 			if dead[i>>6]&(1<<(i&63)) != 0 {
 				continue
@@ -212,7 +211,12 @@ func (l *lexicon) link(extras []*extra, dead []uint64) {
 			}
 		}
 	}
-	for _, d := range docs[from:] {
+	if from == 0 {
+		l.fwd = make([]posting, 0, terms)
+		l.fwdAt = slices.Grow(l.fwdAt, n)
+		l.docLen = make([]uint32, 0, n)
+	}
+	for _, d := range docs {
 		for _, tc := range d.terms {
 			l.fwd = append(l.fwd, posting{l.intern(tc.term), tc.tf})
 			l.df[l.fwd[len(l.fwd)-1].id]++
