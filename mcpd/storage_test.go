@@ -105,3 +105,30 @@ func TestOpenEngines_S3Unreachable(t *testing.T) {
 		t.Errorf("openEngines = %v, want an error naming the endpoint", err)
 	}
 }
+
+// TestGateway_S3Down: over the REST gateway, a bucket server that does not
+// answer is 503 with Retry-After, naming it: the caller may retry, as it
+// may when the server is saturated. Once it is back, the call works.
+func TestGateway_S3Down(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket()
+	base := gatewayBase(t, func(cfg *Config) { s3Storage(t, cfg, srv, bucket) })
+	if code, _, b := do(t, "PUT", base+"/v1/storage/put/notes/a.txt", strings.NewReader("a")); code != 200 {
+		t.Fatalf("PUT: %d %s", code, b)
+	}
+	srv.Stop()
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/v1/storage/get/notes/a.txt"},
+		{"PUT", "/v1/storage/put/notes/b.txt"},
+		{"GET", "/v1/storage/list?prefix=notes/"},
+	} {
+		code, h, b := do(t, req.method, base+req.path, strings.NewReader("b"))
+		if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(b), srv.Endpoint) {
+			t.Errorf("%s %s with the bucket server down: %d (Retry-After %q) %s; want 503 naming %s", req.method, req.path, code, h.Get("Retry-After"), b, srv.Endpoint)
+		}
+	}
+	srv.Start()
+	if code, _, b := do(t, "GET", base+"/v1/storage/get/notes/a.txt", nil); code != 200 || string(b) != "a" {
+		t.Errorf("GET once the server is back: %d %s", code, b)
+	}
+}

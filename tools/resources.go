@@ -359,7 +359,7 @@ func resourceError(uri string, err error) error {
 	switch errs.KindOf(err) {
 	case errs.NotFound:
 		return &jsonrpc.Error{Code: mcp.CodeResourceNotFound, Message: err.Error(), Data: json.RawMessage(fmt.Sprintf(`{"uri":%q}`, uri))}
-	case nil:
+	case nil, errs.Busy, errs.Unavailable: // not the caller's mistake
 		return err
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}

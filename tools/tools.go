@@ -97,8 +97,12 @@ func (t Tool) Invoke(ctx context.Context, args json.RawMessage) (res Result, err
 		}
 	}()
 	res, err = t.invoke(ctx, args)
-	if err != nil && errs.KindOf(err) == nil && ctx.Err() == nil {
+	switch k := errs.KindOf(err); {
+	case err == nil || ctx.Err() != nil:
+	case k == nil:
 		slog.Error("tool failed", "tool", t.Name, "err", err)
+	case k == errs.Unavailable:
+		slog.Warn("tool failed: a service the server depends on does not answer", "tool", t.Name, "err", err)
 	}
 	return res, err
 }

@@ -18,14 +18,18 @@ type Kind struct{ name string }
 
 func (k *Kind) Error() string { return k.name }
 
-// The kinds of mistake a caller can make. The gateway maps them to
-// 400, 404, 409, 413 and 503.
+// The kinds of mistake a caller can make, and two of the server's state
+// that a caller can wait out: Busy (saturated) and Unavailable (a service
+// it depends on, such as the bucket of the object store, does not answer;
+// the same call works once it does). The gateway maps them to 400, 404,
+// 409, 413, and 503 with Retry-After.
 var (
-	Invalid  = &Kind{"invalid input"}
-	NotFound = &Kind{"not found"}
-	Conflict = &Kind{"conflict"}
-	TooLarge = &Kind{"too large"}
-	Busy     = &Kind{"busy"}
+	Invalid     = &Kind{"invalid input"}
+	NotFound    = &Kind{"not found"}
+	Conflict    = &Kind{"conflict"}
+	TooLarge    = &Kind{"too large"}
+	Busy        = &Kind{"busy"}
+	Unavailable = &Kind{"unavailable"}
 )
 
 // Error is a caller's mistake of some Kind, with a message meant for that caller.

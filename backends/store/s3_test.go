@@ -183,8 +183,8 @@ func wantUnavailable(t *testing.T, what string, err error, cfg S3Config) {
 		t.Errorf("%s: %v, want ErrUnavailable", what, err)
 		return
 	}
-	if errs.KindOf(err) != nil {
-		t.Errorf("%s: %v is of kind %v, want a fault", what, err, errs.KindOf(err))
+	if errs.KindOf(err) != errs.Unavailable {
+		t.Errorf("%s: %v is of kind %v, want %v (503 on the gateway)", what, err, errs.KindOf(err), errs.Unavailable)
 	}
 	msg := err.Error()
 	for _, want := range []string{cfg.Endpoint, `bucket "` + cfg.Bucket + `"`} {

@@ -10,11 +10,14 @@ import (
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"lakehouse/backends/errs"
 )
 
 // ErrUnavailable is the error of a call that could not reach the object
 // store's server. It is a fault of the server's surroundings, not of the
-// call: the same call works once the server answers again.
+// call: the same call works once the server answers again. Such errors
+// are of kind errs.Unavailable too.
 var ErrUnavailable = errors.New("object store unavailable")
 
 // statusOf returns the HTTP status of an error the server answered with, or
@@ -67,13 +70,13 @@ func (s *S3) fail(ctx context.Context, op, key string, err error) error {
 	var ae smithy.APIError
 	switch {
 	case st == 0 && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
-		return fmt.Errorf("%s: %w: the %s did not answer in time; check that the server is up; the next call tries again", what, ErrUnavailable, s.where)
+		return errs.New(errs.Unavailable, "%s: %w: the %s did not answer in time; check that the server is up; the next call tries again", what, ErrUnavailable, s.where)
 	case st == 0:
-		return fmt.Errorf("%s: %w: cannot reach the %s (%s); check that the server is up and storage.endpoint is right; the next call tries again", what, ErrUnavailable, s.where, rootCause(err))
+		return errs.New(errs.Unavailable, "%s: %w: cannot reach the %s (%s); check that the server is up and storage.endpoint is right; the next call tries again", what, ErrUnavailable, s.where, rootCause(err))
 	case st == http.StatusForbidden || st == http.StatusUnauthorized:
 		return fmt.Errorf("%s: the %s refused the credentials (%s); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that they may use the bucket", what, s.where, apiText(err, st))
 	case st >= 500:
-		return fmt.Errorf("%s: %w: the %s failed (%s); the next call tries again", what, ErrUnavailable, s.where, apiText(err, st))
+		return errs.New(errs.Unavailable, "%s: %w: the %s failed (%s); the next call tries again", what, ErrUnavailable, s.where, apiText(err, st))
 	case errors.As(err, &ae):
 		return fmt.Errorf("%s: the %s answered %s", what, s.where, apiText(err, st))
 	}

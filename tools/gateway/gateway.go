@@ -233,7 +233,7 @@ func status(err error) int {
 		return http.StatusConflict
 	case errs.TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case errs.Busy:
+	case errs.Busy, errs.Unavailable:
 		return http.StatusServiceUnavailable
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
