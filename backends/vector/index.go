@@ -1020,29 +1020,38 @@ func (ix *index) snapshot() error {
 	return removeLogsBefore(ix.dir, ix.snapPrev)
 }
 
-// mapSnapshot maps the vectors of c's full chunks over the snapshot just
-// written from c, which holds the same bytes: memory that was anonymous
-// becomes page cache, which the system may reclaim and read back, and
-// chunks mapped from an older snapshot file let go of it. Failing that,
-// the chunks stay as they are.
+// mapSnapshot maps the vectors (and codes) of c's full chunks over the
+// snapshot just written from c, which holds the same bytes: memory that
+// was anonymous becomes page cache, which the system may reclaim and read
+// back, and chunks mapped from an older snapshot file let go of it.
+// Failing that, the chunks stay as they are.
 func (ix *index) mapSnapshot(c *capture) {
-	v := c.keep
-	cb := v.chunkBytes()
-	if cb%pageSize != 0 {
-		return
-	}
 	f, err := ix.dir.Open(snapshotName)
 	if err != nil {
 		return
 	}
 	defer f.Close()
+	l := layoutOf(c.dim, int64(len(c.ids)), 0, 0, 0, 0)
+	ix.remapChunks(c.keep, len(c.ids), f, snapAlign)
+	if c.keepCodes != nil {
+		ix.remapChunks(c.keepCodes, len(c.ids), f, l.codes)
+	}
+}
+
+// remapChunks maps v's full chunks among its first n records over the
+// file f, where they lie from offset off on.
+func (ix *index) remapChunks(v *vecStore, n int, f *disk.File, off int64) {
+	cb := v.chunkBytes()
+	if cb%pageSize != 0 {
+		return
+	}
 	var done []int
 	ix.mu.RLock() // v's chunks may grow meanwhile
-	for k := range len(c.ids) >> v.shift {
+	for k := range n >> v.shift {
 		if !v.offHeap[k] {
 			continue
 		}
-		if err := remapFile(v.chunks[k], f.Fd(), snapAlign+int64(k)*int64(cb)); err != nil {
+		if err := remapFile(v.chunks[k], f.Fd(), off+int64(k)*int64(cb)); err != nil {
 			slog.Warn("vector index chunk could not be mapped to its snapshot", "index", ix.name, "err", err)
 			break
 		}

@@ -3,8 +3,12 @@ package vector
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,4 +178,103 @@ func TestEncode(t *testing.T) {
 			t.Fatalf("dim %d: a zero vector encodes to %v scale %v", dim, c, s)
 		}
 	}
+}
+
+// sameCodes fails t unless every slot of s has the codes its vector
+// encodes to.
+func sameCodes(t *testing.T, s *segment) {
+	t.Helper()
+	want := make([]byte, codeWidth(s.dim))
+	for i := range s.n() {
+		encode(want, s.vecs.at(uint32(i)))
+		if got := s.codes.record(uint32(i)); string(got) != string(want) {
+			t.Fatalf("slot %d: codes %v, want %v", i, got, want)
+		}
+	}
+}
+
+// A snapshot of an int8 index holds its codes, which an open maps as they
+// are (full chunks) rather than encoding every vector again, and which a
+// snapshot maps over the file it wrote.
+func TestQuantized_CodesInSnapshot(t *testing.T) {
+	const dim, n = 1024, 4096 + 100 // a full chunk of codes, and some
+	ctx := context.Background()
+	dir := t.TempDir()
+	m := mustOpen(t, dir, Config{FlatThreshold: 1 << 20})
+	if _, err := m.Create(ctx, "q", Spec{Dim: dim, Metric: Dot, Quantization: QuantInt8}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	mustUpsert(t, m, "q", itemsOf(gaussianMixture(rng, n, dim, 8, 0.5), nil))
+	q := gaussianMixture(rng, 1, dim, 1, 1)[0]
+	before, err := m.Search(ctx, "q", q, SearchOptions{K: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Snapshot(ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	ix, _ := m.lookup("q")
+	ix.mu.RLock()
+	remapped := ix.seg.codes.mapped[0]
+	ix.mu.RUnlock()
+	if !remapped {
+		t.Error("after a snapshot, the first chunk of codes is not mapped over the file")
+	}
+	m.Close()
+
+	h, s, _ := readSnapshotOf(t, dir, "q")
+	if h.quant != QuantInt8 || s.codes.n != n || !s.codes.mapped[0] || s.codes.mapped[1] {
+		t.Fatalf("read back: %s, %d codes, chunks mapped %v; want int8, %d, the first chunk mapped", h.quant, s.codes.n, s.codes.mapped, n)
+	}
+	sameCodes(t, s)
+	m = mustOpen(t, dir, Config{FlatThreshold: 1 << 20})
+	after, err := m.Search(ctx, "q", q, SearchOptions{K: 10})
+	if err != nil || !reflect.DeepEqual(after, before) {
+		t.Fatalf("search after the reopen: %v, %v; want %v", after, err, before)
+	}
+}
+
+// An int8 index written before snapshots held codes (testdata/v2: a graph,
+// tombstones, a log after the snapshot) opens with every item and codes
+// encoded from its vectors, and its next snapshot is of version 3, with
+// its codes.
+func TestQuantized_ReadsVersion2(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/v2")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(m *Manager) {
+		t.Helper()
+		info, err := m.Info("q")
+		if err != nil || info.Count != 59 || info.Quantization != QuantInt8 || info.Model != "v2-model" {
+			t.Fatalf("Info = %+v, %v; want 59 int8 items", info, err)
+		}
+		for _, id := range []string{"item-3", "item-4", "item-9"} {
+			if got, _ := m.Get("q", []string{id}); len(got) != 0 {
+				t.Fatalf("deleted %s reads back", id)
+			}
+		}
+		got, err := m.Get("q", []string{"item-8", "item-61"})
+		if err != nil || len(got) != 2 || got[0].Text != "text of item 8" || got[1].Metadata["tag"] != "b" {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		hits, err := m.Search(ctx, "q", got[0].Vector, SearchOptions{K: 3, Filter: Filter{"tag": "a"}})
+		if err != nil || len(hits) != 3 || hits[0].ID != "item-8" || hits[0].Distance > 1e-5 {
+			t.Fatalf("filtered search for item-8's vector: %+v, %v", hits, err)
+		}
+	}
+	m := mustOpen(t, dir, Config{})
+	check(m)
+	if err := m.Snapshot(ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	h, s, _ := readSnapshotOf(t, dir, "q")
+	if b, _ := os.ReadFile(filepath.Join(dir, "q", snapshotName)); binary.LittleEndian.Uint32(b[8:]) != snapVersion || h.quant != QuantInt8 {
+		t.Fatalf("the snapshot written after reading version 2 is of version %d", binary.LittleEndian.Uint32(b[8:]))
+	}
+	sameCodes(t, s)
+	check(mustOpen(t, dir, Config{}))
 }

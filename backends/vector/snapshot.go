@@ -18,15 +18,18 @@ import (
 	"lakehouse/internal/disk"
 )
 
-// The snapshot file of an index, laid out so that its vectors can be
-// mapped into memory as they are (version 2; version 1 is still read, see
-// snapshot_v1.go):
+// The snapshot file of an index, laid out so that its vectors, and the
+// int8 codes of a quantised index, can be mapped into memory as they are
+// (version 3; version 2, which has no codes, and version 1 are still read,
+// see snapshot_v1.go):
 //
 //	[0, snapAlign)  "lhvecsnp" | version u32 | header length u32 | header | crc32c of the header u32 | zeros
 //	header          generation u64 | dim u32 | metric (uvarint length, bytes) | model (same) | quantization (same; "": none)
 //	                | created unix nanoseconds i64
 //	                | slots u64 | m u32 (0: no graph) | nodes u64 | entry u32 | top i32 | upper slab length u64
 //	vectors         slots x dim float32 from offset snapAlign, then zeros to a multiple of snapAlign
+//	codes           of a quantised index only: slots x codeWidth(dim) bytes (see quant.go), then zeros
+//	                to a multiple of snapAlign
 //	tombstones      u64 x ceil(slots/64): bit i of word i/64 is set when slot i is deleted
 //	graph           layer-0 slab u32 x nodes*(2m+1) | upper offset u32 x nodes | upper slab u32 x its length | level u8 x nodes
 //	items           per slot: id | text | metadata JSON | its filterable values (see appendAttrs), each a uvarint length and bytes
@@ -48,7 +51,7 @@ import (
 const (
 	snapMagic    = "lhvecsnp"
 	snapEnd      = "lhvecend"
-	snapVersion  = 2
+	snapVersion  = 3
 	snapshotName = "snapshot"
 	prevSnapName = "snapshot.prev"
 	badSnapName  = "snapshot.damaged"
@@ -79,19 +82,25 @@ type snapHeader struct {
 // are copies. keep is the store vecs views, kept alive while it is read.
 type capture struct {
 	snapHeader
-	vecs   vecView
-	keep   *vecStore
-	ids    []string
-	extras []*extra
-	dead   []uint64
-	lex    lexView
-	g      *graphState
+	vecs      vecView
+	keep      *vecStore
+	codes     *vecView  // of a quantised index
+	keepCodes *vecStore // the store codes views
+	ids       []string
+	extras    []*extra
+	dead      []uint64
+	lex       lexView
+	g         *graphState
 }
 
 // captureOf captures s; the index's write lock is held.
 func captureOf(h snapHeader, s *segment) *capture {
 	n := s.n()
 	c := &capture{snapHeader: h, vecs: s.vecs.view(), keep: s.vecs, ids: s.ids[:n], extras: s.extras[:n], dead: append([]uint64(nil), s.dead...), lex: s.lex.view(n)}
+	if s.codes != nil {
+		codes := s.codes.view()
+		c.codes, c.keepCodes = &codes, s.codes
+	}
 	if s.g != nil {
 		c.g = s.g.state()
 	}
@@ -185,15 +194,18 @@ func stoppedBy(stop <-chan struct{}) error {
 
 // snapLayout is where a snapshot's sections start, from its header.
 type snapLayout struct {
-	slots, nodes, upper int64
-	m                   int
-	vecBytes            int64 // the vectors, without their padding
-	tombs, graph, items int64 // offsets
+	slots, nodes, upper        int64
+	m                          int
+	vecBytes, codeBytes        int64 // the vectors and the codes, without their padding
+	codes, tombs, graph, items int64 // offsets
 }
 
-func layoutOf(dim int, slots, nodes, upper int64, m int) snapLayout {
-	l := snapLayout{slots: slots, nodes: nodes, upper: upper, m: m, vecBytes: 4 * int64(dim) * slots}
-	l.tombs = snapAlign + roundUp64(l.vecBytes, snapAlign)
+// layoutOf places the sections of a snapshot; codeWidth is the bytes of a
+// slot's codes, 0 for a snapshot without them.
+func layoutOf(dim int, slots, nodes, upper int64, m, codeWidth int) snapLayout {
+	l := snapLayout{slots: slots, nodes: nodes, upper: upper, m: m, vecBytes: 4 * int64(dim) * slots, codeBytes: int64(codeWidth) * slots}
+	l.codes = snapAlign + roundUp64(l.vecBytes, snapAlign)
+	l.tombs = l.codes + roundUp64(l.codeBytes, snapAlign)
 	l.graph = l.tombs + 8*((slots+63)/64)
 	l.items = l.graph
 	if m > 0 {
@@ -204,11 +216,29 @@ func layoutOf(dim int, slots, nodes, upper int64, m int) snapLayout {
 
 func roundUp64(n, step int64) int64 { return (n + step - 1) / step * step }
 
+// writeRecords writes the first n records of v, then zeros (from page,
+// which holds them) to a multiple of snapAlign.
+func writeRecords(w io.Writer, v vecView, n int, page []byte, stop <-chan struct{}) error {
+	per := 1 << v.shift
+	for k := 0; k*per < n; k++ {
+		if err := stoppedBy(stop); err != nil {
+			return err
+		}
+		if _, err := w.Write(v.chunks[k][:min(per, n-k*per)*v.width]); err != nil {
+			return err
+		}
+	}
+	size := int64(n) * int64(v.width)
+	_, err := w.Write(page[:roundUp64(size, snapAlign)-size])
+	return err
+}
+
 // writeSnapshot writes c as the file name of the index folder d,
 // atomically (see [disk.Dir.WriteAtomic]). It gives up with errStopped if
 // stop is closed meanwhile.
 func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) error {
 	defer runtime.KeepAlive(c.keep)
+	defer runtime.KeepAlive(c.keepCodes)
 	return d.WriteAtomic(name, "", func(f io.Writer) error {
 		w := bufio.NewWriterSize(f, 1<<20)
 		h := binary.LittleEndian.AppendUint64(nil, c.gen)
@@ -237,19 +267,15 @@ func writeSnapshot(d *disk.Dir, name string, c *capture, stop <-chan struct{}) e
 			return err
 		}
 		cw := &crcWriter{w: w}
-		n, per := len(c.ids), 1<<c.vecs.shift
-		for k := 0; k*per < n; k++ {
-			if err := stoppedBy(stop); err != nil {
-				return err
-			}
-			if _, err := cw.Write(c.vecs.chunks[k][:min(per, n-k*per)*c.vecs.width]); err != nil {
-				return err
-			}
-		}
-		vecBytes := 4 * int64(c.dim) * int64(n)
+		n := len(c.ids)
 		clear(page)
-		if _, err := cw.Write(page[:roundUp64(vecBytes, snapAlign)-vecBytes]); err != nil {
+		if err := writeRecords(cw, c.vecs, n, page, stop); err != nil {
 			return err
+		}
+		if c.codes != nil {
+			if err := writeRecords(cw, *c.codes, n, page, stop); err != nil {
+				return err
+			}
 		}
 		for _, p := range [][]byte{asBytes(c.dead[:(n+63)/64]), asBytes(g.base), asBytes(g.upperAt), asBytes(g.upper), g.levels} {
 			if _, err := cw.Write(p); err != nil {
@@ -329,15 +355,16 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	if _, err := f.ReadAt(start[:], 0); err != nil || string(start[:8]) != snapMagic {
 		return bad("not a vector index snapshot")
 	}
-	switch v := binary.LittleEndian.Uint32(start[8:]); v {
+	version := binary.LittleEndian.Uint32(start[8:])
+	switch version {
 	case 1:
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return h, nil, nil, err
 		}
 		return readSnapshotV1(f, fi.Size(), path, l2For)
-	case snapVersion:
+	case 2, snapVersion:
 	default:
-		return bad("unknown version %d", v)
+		return bad("unknown version %d", version)
 	}
 	size := fi.Size()
 	if size < snapAlign+12 {
@@ -354,11 +381,17 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 			return h, nil, nil, fmt.Errorf("snapshot file %s: %w", path, err)
 		}
 	}
-	keep := int64(0) // bytes of data from snapAlign on that the vectors map
+	var kept [2][2]int64 // the ranges of data that the vectors and the codes map
 	defer func() {
 		if mapped {
-			unmap(data[:snapAlign])
-			unmap(data[snapAlign+keep:])
+			from := int64(0)
+			for _, r := range kept {
+				if r[1] > r[0] {
+					unmap(data[from:r[0]])
+					from = r[1]
+				}
+			}
+			unmap(data[from:])
 		}
 	}()
 
@@ -371,7 +404,11 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	if slots > uint64(size)/uint64(4*h.dim) || nodes > slots || upper > uint64(size)/4 || m != 0 && (m < 2 || m > 1024) {
 		return bad("header counts (%d slots, %d nodes, m %d, upper slab %d) do not fit in %d bytes", slots, nodes, m, upper, size)
 	}
-	l := layoutOf(h.dim, int64(slots), int64(nodes), int64(upper), m)
+	codeW := 0
+	if version >= 3 && h.quant == QuantInt8 {
+		codeW = codeWidth(h.dim)
+	}
+	l := layoutOf(h.dim, int64(slots), int64(nodes), int64(upper), m, codeW)
 	if l.items+20 > size {
 		return bad("%d bytes is too short for %d slots and their graph; the file was cut short", size, slots)
 	}
@@ -411,29 +448,12 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	n := int(slots)
 	s = newSegment(h.dim, l2For(h.metric), h.quant, n)
 	s.lex.pending = true // the caller links it once the logs are replayed too
-	v := s.vecs
-	cb := int64(v.chunkBytes())
-	full := int64(n >> v.shift)
-	if !mapped || cb%int64(pageSize) != 0 {
-		full = 0
-	}
-	for k := range int64((n + 1<<v.shift - 1) >> v.shift) {
-		src := data[snapAlign+k*cb : snapAlign+min((k+1)*cb, l.vecBytes)]
-		if k < full {
-			v.appendChunk(src, true, true)
-			continue
-		}
-		c, off := v.mem.alloc(v.chunkBytes())
-		copy(c, src)
-		v.appendChunk(c, off, false)
-	}
-	v.n = n
-	if full > 0 {
-		keep = full * cb
-		v.mem.keep(data[snapAlign : snapAlign+keep])
-	}
-	if s.codes != nil {
-		encodeAll(s.codes, v, n)
+	kept[0] = s.vecs.load(data, snapAlign, l.vecBytes, n, mapped)
+	switch {
+	case s.codes != nil && codeW > 0:
+		kept[1] = s.codes.load(data, l.codes, l.codeBytes, n, mapped)
+	case s.codes != nil: // version 2 kept no codes
+		encodeAll(s.codes, s.vecs, n)
 	}
 
 	// The words are read beside the items.
@@ -459,7 +479,7 @@ func readSnapshot(dir *disk.Dir, name string, l2For func(Metric) bool) (h snapHe
 	if s.codes != nil {
 		// The floats stay in the file, for re-ranking, and need not stay
 		// in memory now that the checksum and the codes have read them.
-		dontNeed(data[snapAlign : snapAlign+keep])
+		dontNeed(data[kept[0][0]:kept[0][1]])
 	}
 	dead := data[l.tombs:l.graph]
 	for i, id := range ids {

@@ -33,14 +33,16 @@ func snapshotSeeds(f *testing.F) [][]byte {
 	for _, tc := range []struct {
 		name   string
 		metric Metric
+		quant  Quantization
 		items  int
 		del    []string
 	}{
-		{"empty", Cosine, 0, nil},
-		{"flat", L2, 5, []string{"item-1", "item-3"}},
-		{"graph", Dot, 40, []string{"item-0", "item-7", "item-20"}},
+		{"empty", Cosine, QuantNone, 0, nil},
+		{"flat", L2, QuantNone, 5, []string{"item-1", "item-3"}},
+		{"graph", Dot, QuantNone, 40, []string{"item-0", "item-7", "item-20"}},
+		{"int8", Cosine, QuantInt8, 40, []string{"item-2"}},
 	} {
-		if _, err := m.Create(ctx, tc.name, Spec{Dim: 3, Metric: tc.metric, Model: "seed-model"}); err != nil {
+		if _, err := m.Create(ctx, tc.name, Spec{Dim: 3, Metric: tc.metric, Model: "seed-model", Quantization: tc.quant}); err != nil {
 			f.Fatal(err)
 		}
 		items := make([]Item, tc.items)
@@ -204,13 +206,15 @@ func slotCountAt(b []byte) int {
 // itemsAt returns the offset of the items section of the snapshot file b,
 // as its header gives it.
 func itemsAt(b []byte) int {
-	at := slotCountAt(b)
-	slots := int64(binary.LittleEndian.Uint64(b[at:]))
-	m := int(binary.LittleEndian.Uint32(b[at+8:]))
-	nodes := int64(binary.LittleEndian.Uint64(b[at+12:]))
-	upper := int64(binary.LittleEndian.Uint64(b[at+28:]))
-	dim := int(binary.LittleEndian.Uint32(b[len(snapMagic)+16:]))
-	return int(layoutOf(dim, slots, nodes, upper, m).items)
+	h, c, err := parseHeader(b[:snapAlign])
+	if err != nil {
+		panic(err)
+	}
+	codeW := 0
+	if binary.LittleEndian.Uint32(b[8:]) >= 3 && h.quant == QuantInt8 {
+		codeW = codeWidth(h.dim)
+	}
+	return int(layoutOf(h.dim, int64(c.slots), int64(c.nodes), int64(c.upper), c.m, codeW).items)
 }
 
 // fixChecksums returns a copy of the snapshot file b with its header's

@@ -162,6 +162,35 @@ func (v *vecStore) appendChunk(c []byte, offHeap, mapped bool) {
 	v.mapped = append(v.mapped, mapped)
 }
 
+// load fills the empty store v with the n records in data from offset
+// off on, size bytes, as a snapshot lays them out: each full chunk mapped
+// from data where data is a mapping of the file and a chunk is whole
+// pages, the rest copied. It returns the range of data that v keeps
+// mapped (empty when none), which the caller must not unmap.
+func (v *vecStore) load(data []byte, off, size int64, n int, mapped bool) [2]int64 {
+	cb := int64(v.chunkBytes())
+	full := int64(n >> v.shift)
+	if !mapped || cb%int64(pageSize) != 0 {
+		full = 0
+	}
+	for k := range int64((n + 1<<v.shift - 1) >> v.shift) {
+		src := data[off+k*cb : off+min((k+1)*cb, size)]
+		if k < full {
+			v.appendChunk(src, true, true)
+			continue
+		}
+		c, heapless := v.mem.alloc(v.chunkBytes())
+		copy(c, src)
+		v.appendChunk(c, heapless, false)
+	}
+	v.n = n
+	if full == 0 {
+		return [2]int64{}
+	}
+	v.mem.keep(data[off : off+full*cb])
+	return [2]int64{off, off + full*cb}
+}
+
 // view returns a view of the slots stored so far.
 func (v *vecStore) view() vecView { return v.vecView }
 
