@@ -100,28 +100,61 @@ func TestSynced_NoRecordWithoutCleanClose(t *testing.T) {
 	}
 }
 
-// A log that changed after the clean close (restored, or written by
-// another program) voids the record: every trace is compared, and the
-// change reaches the index.
+// A log that changed after the clean close (restored, edited or written
+// by another program) voids the record: every trace is compared, and the
+// change reaches the index. Both a record appended and a text edited in
+// place far from the log's end, which keeps its size, are seen.
 func TestSynced_LogChangedSinceClose(t *testing.T) {
-	dir := t.TempDir()
-	p := openInternal(t, dir, "m1")
-	uids := addN(t, p, 10)
-	p.Close()
-	l, _, err := eventlog.Open(filepath.Join(dir, logName), func([]byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Append(&record{Op: "retire", UID: uids[2], Reason: "elsewhere"}); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	p = openInternal(t, dir, "m1")
-	if n := compared(t, p); n != 10 {
-		t.Fatalf("open after the log changed compared %d traces; want 10", n)
-	}
-	if n := p.idx.restale; n != 1 {
-		t.Fatalf("reconcile re-indexed %d traces; want 1 (the one retired behind the memory's back)", n)
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, path string, uids []string)
+		check  func(t *testing.T, p *Pathway, uids []string)
+	}{
+		{"appended", func(t *testing.T, path string, uids []string) {
+			l, _, err := eventlog.Open(path, func([]byte) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Append(&record{Op: "retire", UID: uids[2], Reason: "elsewhere"}); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+		}, func(t *testing.T, p *Pathway, uids []string) {
+			if n := p.idx.restale; n != 1 {
+				t.Fatalf("reconcile re-indexed %d traces; want 1 (the one retired behind the memory's back)", n)
+			}
+		}},
+		{"edited in place", func(t *testing.T, path string, uids []string) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := bytes.Index(b, []byte(`"note 0"`))
+			if i < 0 {
+				t.Fatal("the first trace's text is not in the log")
+			}
+			copy(b[i:], `"nope 0"`)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, func(t *testing.T, p *Pathway, uids []string) {
+			if !findsText(t, p, "nope 0", uids[0]) {
+				t.Fatal("the edited text did not reach the index")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := openInternal(t, dir, "m1")
+			uids := addN(t, p, 10)
+			p.Close()
+			tc.change(t, filepath.Join(dir, logName), uids)
+			p = openInternal(t, dir, "m1")
+			if n := compared(t, p); n != 10 {
+				t.Fatalf("open after the log changed compared %d traces; want 10", n)
+			}
+			tc.check(t, p, uids)
+		})
 	}
 }
 
@@ -188,34 +221,5 @@ func TestSynced_PowerCutAfterCleanReopen(t *testing.T) {
 	q := openInternal(t, pc.Cut(t), "m1")
 	if !findsText(t, q, "after the reopen", tr.UID) {
 		t.Fatal("a trace acknowledged after the clean reopen is lost to search by a power cut")
-	}
-}
-
-// So does a log of the same size with other bytes: the first trace's text
-// edited in place, far from the log's end.
-func TestSynced_LogEditedInPlace(t *testing.T) {
-	dir := t.TempDir()
-	p := openInternal(t, dir, "m1")
-	uids := addN(t, p, 10)
-	p.Close()
-	path := filepath.Join(dir, logName)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(b, []byte(`"note 0"`))
-	if i < 0 {
-		t.Fatal("the first trace's text is not in the log")
-	}
-	copy(b[i:], `"nope 0"`)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p = openInternal(t, dir, "m1")
-	if n := compared(t, p); n != 10 {
-		t.Fatalf("open after the log was edited compared %d traces; want 10", n)
-	}
-	if !findsText(t, p, "nope 0", uids[0]) {
-		t.Fatal("the edited text did not reach the index")
 	}
 }
