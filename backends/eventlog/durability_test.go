@@ -51,9 +51,30 @@ func TestLog_PowerCut(t *testing.T) {
 
 // TestLog_Faults fails writes and fsyncs: Append fails with the disk's
 // error, later Appends succeed once the fault is gone, and the log holds
-// exactly the acknowledged records, through a power cut.
+// exactly the acknowledged records, through a power cut; and so does a
+// log closed right after the failed Append.
 func TestLog_Faults(t *testing.T) {
 	for _, tc := range disktest.FaultCases {
+		t.Run(tc.Name+" then closed", func(t *testing.T) {
+			root := t.TempDir()
+			pc := disktest.NewPowerCut(t, root)
+			path := filepath.Join(root, "events.jsonl")
+			l, _, _ := reopen(t, path)
+			if err := l.Append(rec{N: 0}); err != nil {
+				t.Fatal(err)
+			}
+			tc.Inject(pc.Faults())
+			if err := l.Append(rec{N: 100}); !errors.Is(err, tc.Err) {
+				t.Fatalf("Append under fault = %v, want %v", err, tc.Err)
+			}
+			pc.Faults().Clear()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, _ := reopen(t, path); fmt.Sprint(got) != "[{0 }]" {
+				t.Errorf("reopened: %v, want only the acknowledged record", got)
+			}
+		})
 		t.Run(tc.Name, func(t *testing.T) {
 			root := t.TempDir()
 			pc := disktest.NewPowerCut(t, root)

@@ -332,6 +332,11 @@ func (l *Log) flushLocked() error {
 	}
 	if len(buf) == 0 {
 		l.durable = upto
+		if broken { // cut the failed write back now, as the next write would: Close may come first
+			if err := l.reopen(); err != nil {
+				return fmt.Errorf("reopen log %s after a failed write: %w", l.path, err)
+			}
+		}
 		return nil
 	}
 	if broken {

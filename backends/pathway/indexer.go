@@ -56,9 +56,8 @@ type indexer struct {
 	// restart such a trace is tried once more.
 	rejected map[string]string
 
-	// inStep says that the log and the index were at Open as the last
-	// clean Close left them, when the index held every trace (see
-	// synced.go): then there is nothing to reconcile.
+	// inStep says that at Open the index's fingerprint was the traces'
+	// sum (see itemHasher): then there is nothing to reconcile.
 	inStep bool
 
 	waiters atomic.Int32  // searches waiting for the indexer
@@ -146,16 +145,6 @@ func (x *indexer) setErr(err error) {
 	x.err = err
 	x.signalLocked()
 	x.mu.Unlock()
-}
-
-// clean reports whether the index holds every trace marked so far, as it
-// is: set up and reconciled, not failing, nothing queued or being
-// handled, no trace refused. Close asks, once the indexer has stopped.
-func (x *indexer) clean() bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.ready && x.err == nil && x.head == len(x.queue) && x.inflight == 0 &&
-		x.done >= x.marked && len(x.rejected) == 0
 }
 
 // pending counts the uids queued or being handled.
@@ -449,10 +438,14 @@ func metaJSON(b []byte, t *Trace, enc stringCache) []byte {
 	b = strconv.AppendInt(b, t.CreatedAt.Unix(), 10)
 	b = append(b, `,"state":`...)
 	b = append(b, enc.json(t.State())...)
-	tags := slices.Compact(slices.Sorted(slices.Values(t.Tags)))
-	for _, tag := range tags {
-		b = append(b, ',')
-		b = append(b, enc.json("tag:"+tag)...)
+	var few [8]string // most traces have a few tags: sorted here, not in a new slice
+	tags := append(few[:0], t.Tags...)
+	slices.Sort(tags)
+	for _, tag := range slices.Compact(tags) {
+		// "tag:"+tag as JSON is "tag: and tag as JSON after its quote: the
+		// escaping goes rune by rune.
+		b = append(b, `,"tag:`...)
+		b = append(b, enc.json(tag)[1:]...)
 		b = append(b, ":true"...)
 	}
 	b = append(b, `,"tags":`...)
@@ -471,6 +464,25 @@ func metaJSON(b []byte, t *Trace, enc stringCache) []byte {
 	}
 	return append(b, '}')
 }
+
+// An itemHasher works out the vector.ItemHash of the index item a trace
+// should have: its uid, embedText and metaJSON. The traces' sum of it,
+// kept as they change (Pathway.want), is the index's fingerprint when the
+// index is in step. One goroutine uses one at a time.
+type itemHasher struct {
+	enc stringCache
+	buf []byte
+}
+
+func newItemHasher() *itemHasher { return &itemHasher{enc: stringCache{}} }
+
+func (h *itemHasher) of(t *Trace) uint64 {
+	h.buf = metaJSON(h.buf[:0], t, h.enc)
+	return vector.ItemHash(t.UID, embedText(t), h.buf)
+}
+
+// hashers are the itemHashers of the goroutines that decode a replay.
+var hashers = sync.Pool{New: func() any { return newItemHasher() }}
 
 // stringCache remembers strings as encoding/json writes them: a trace
 // memory's tags and states repeat.

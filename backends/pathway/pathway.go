@@ -48,10 +48,12 @@
 // On Open, the index is reconciled with the log in the background: an index
 // built with another embedding model is dropped and rebuilt; traces missing
 // from the index, or stale in it, are re-indexed; and index items whose uid
-// the log does not know are deleted. That compares every trace with the
-// index, so a clean Close records that the two agree, and the next Open
-// skips the comparison when neither the log nor the index has changed
-// since (see synced.go); after a crash every trace is compared.
+// the log does not know are deleted. Comparing every trace with the index
+// is most of what opening a large memory costs, so Open first compares
+// two sums: the index's fingerprint (vector.Manager.Fingerprint) and the
+// same sum over the items the traces should have, kept as the log
+// replays. When they agree, after a clean close or a crash alike, there
+// is nothing to reconcile.
 //
 // # Ranking
 //
@@ -99,7 +101,6 @@ import (
 
 	"lakehouse/backends/eventlog"
 	"lakehouse/backends/vector"
-	"lakehouse/internal/disk"
 )
 
 // An Embedder turns texts into vectors. backends/embed provides them.
@@ -126,7 +127,8 @@ type Trace struct {
 	RetiredReason  string          `json:"retired_reason,omitempty"`
 	ReplayCount    int             `json:"replay_count,omitempty"`
 
-	seq int // position in creation order
+	seq   int    // position in creation order
+	ihash uint64 // vector.ItemHash of the index item it should have (see itemHasher)
 }
 
 // State is "active", "retired" or "superseded" (retired wins when a
@@ -205,7 +207,6 @@ var ErrClosed = errors.New("pathway memory is closed")
 // Pathway is an open trace memory. It is safe for concurrent use.
 type Pathway struct {
 	dir     string
-	root    *disk.Dir // dir
 	cfg     Config
 	emb     Embedder
 	log     *eventlog.Log
@@ -221,6 +222,8 @@ type Pathway struct {
 
 	idx      *indexer
 	unmarked sync.WaitGroup // changes committed whose traces are not yet marked for the indexer
+	want     uint64         // the sum of the traces' ihash: the index's fingerprint when it is in step
+	hasher   *itemHasher    // for apply
 
 	compacting atomic.Bool
 	compacted  atomic.Int64   // size of the log after the last compaction
@@ -258,11 +261,6 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if emb == nil {
 		return nil, errors.New("open pathway: no embedder")
 	}
-	root, err := disk.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open pathway: %w", err)
-	}
-	removeLeftovers(root)
 	path := filepath.Join(dir, logName)
 	// Size the tables for the log at once rather than growing them record
 	// by record: a small trace takes some 200 bytes of log.
@@ -272,48 +270,34 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	}
 	p := &Pathway{
 		dir:    dir,
-		root:   root,
 		cfg:    cfg.withDefaults(),
 		emb:    emb,
 		traces: make(map[string]*Trace, guess),
 		order:  make([]*Trace, 0, guess),
 		counts: counts{tags: map[string]int{}},
+		hasher: newItemHasher(),
 	}
-	// What the last clean Close recorded is checked while the log
-	// replays: the log's checksum by another reader, the index's
-	// fingerprint once it has opened, which it does beside the replay
-	// too (neither reads the other).
-	mark, err := takeSynced(root)
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("open pathway: %w", err)
-	}
+	// The index opens while the log replays (neither reads the other),
+	// and works out its fingerprint, which the replay's sum meets.
 	type opened struct {
-		vm   *vector.Manager
-		err  error
-		same bool // the index has the fingerprint the mark gives
+		vm    *vector.Manager
+		err   error
+		fp    uint64
+		fpErr error
 	}
 	index := make(chan opened, 1)
 	go func() {
 		var o opened
-		o.vm, o.err = vector.Open(filepath.Join(dir, "index"), p.cfg.Vector)
-		if o.err == nil && mark != nil {
-			fp, err := o.vm.Fingerprint(indexName)
-			o.same = err == nil && fp == mark.Index
+		if o.vm, o.err = vector.Open(filepath.Join(dir, "index"), p.cfg.Vector); o.err == nil {
+			o.fp, o.fpErr = o.vm.Fingerprint(indexName)
 		}
 		index <- o
 	}()
-	summed := make(chan bool, 1)
-	go func() { summed <- mark != nil && logSumIs(root, mark.LogBytes, mark.Log) }()
 	start := time.Now()
 	l, st, err := eventlog.OpenDecoded(path, decodeRecord, p.apply)
 	ix := <-index
-	inStep := <-summed && ix.same && err == nil && l.Size() == mark.LogBytes
-	if mark != nil && !inStep {
-		slog.Info("trace index: the log or the index changed since the memory was closed; every trace is compared with the index")
-	}
+	inStep := err == nil && ix.err == nil && ix.fpErr == nil && ix.fp == p.want
 	if err != nil || ix.err != nil {
-		root.Close()
 		if ix.vm != nil {
 			ix.vm.Close()
 		}
@@ -338,10 +322,9 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	return p, nil
 }
 
-// Close stops the indexer and any compaction, and closes the log and the
-// index. Acknowledged writes are durable already. When the index holds
-// every trace as it is, Close records so (see synced.go). Later calls do
-// nothing.
+// Close lets the indexer catch up for a moment, stops it and any
+// compaction, and closes the log and the index. Acknowledged writes are
+// durable already. Later calls do nothing.
 func (p *Pathway) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -351,7 +334,8 @@ func (p *Pathway) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 	// Every change is now durable or failed, and its traces marked; the
-	// indexer has a moment to index them, so that this close is clean.
+	// indexer has a moment to index them, so that the next open finds the
+	// index in step and need not compare every trace with it.
 	p.commits.stop()
 	p.unmarked.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), closeDrain)
@@ -359,20 +343,7 @@ func (p *Pathway) Close() error {
 	cancel()
 	p.idx.stop()
 	p.bg.Wait()
-	var fp uint64
-	clean := p.idx.clean()
-	if clean {
-		var err error
-		fp, err = p.vec.Fingerprint(indexName)
-		clean = err == nil
-	}
-	err := p.vec.Close()
-	if clean && err == nil {
-		if werr := writeSynced(p.root, p.log.Size(), fp); werr != nil {
-			slog.Warn("pathway memory could not record that its index is in step; the next open compares every trace", "err", werr)
-		}
-	}
-	return errors.Join(err, p.log.Close(), p.root.Close())
+	return errors.Join(p.log.Close(), p.vec.Close())
 }
 
 // closeDrain bounds how long Close lets the indexer catch up.

@@ -16,6 +16,8 @@ type record struct {
 	UID    string    `json:"uid,omitempty"`    // replay, retire
 	Reason string    `json:"reason,omitempty"` // retire
 	At     time.Time `json:"at,omitzero"`      // replay, retire
+
+	hashes []uint64 // of Traces' index items, when decodeRecord worked them out
 }
 
 // applyLine applies one replayed log line.
@@ -27,13 +29,32 @@ func (p *Pathway) applyLine(line []byte) error {
 	return p.apply(r)
 }
 
-// decodeRecord decodes a line of the log.
+// decodeRecord decodes a line of the log, with the hashes of its traces'
+// index items, which replay decodes on every CPU, ahead of apply.
 func decodeRecord(line []byte) (*record, error) {
 	r := new(record)
 	if err := eventlog.Unmarshal(line, r); err != nil {
 		return nil, err
 	}
+	if len(r.Traces) > 0 {
+		h := hashers.Get().(*itemHasher)
+		r.hashes = make([]uint64, len(r.Traces))
+		for i, t := range r.Traces {
+			if t != nil {
+				normalize(t)
+				r.hashes[i] = h.of(t)
+			}
+		}
+		hashers.Put(h)
+	}
 	return r, nil
+}
+
+// normalize gives t the form a stored trace has: tags never nil.
+func normalize(t *Trace) {
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
 }
 
 // apply changes the in-memory state by r; the caller holds p.mu (or is Open).
@@ -49,14 +70,19 @@ func (p *Pathway) apply(r *record) error {
 				return fmt.Errorf("put of a trace without uid")
 			}
 		}
-		for _, t := range r.Traces {
-			if t.Tags == nil {
-				t.Tags = []string{}
+		for i, t := range r.Traces {
+			normalize(t)
+			if r.hashes != nil {
+				t.ihash = r.hashes[i]
+			} else {
+				t.ihash = p.hasher.of(t)
 			}
+			p.want += t.ihash
 			// The stored trace is replaced, never changed, so that copies
 			// handed out stay as they were (replay and retire change
 			// counters and flags in place, under the lock).
 			if old, ok := p.traces[t.UID]; ok {
+				p.want -= old.ihash
 				p.counts.account(old, -1)
 				t.seq = old.seq
 				p.traces[t.UID], p.order[t.seq] = t, t
@@ -82,6 +108,9 @@ func (p *Pathway) apply(r *record) error {
 		p.counts.account(e, -1)
 		e.Retired, e.RetiredReason, e.UpdatedAt = true, r.Reason, r.At
 		p.counts.account(e, +1)
+		p.want -= e.ihash
+		e.ihash = p.hasher.of(e)
+		p.want += e.ihash
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
@@ -107,22 +136,40 @@ func (p *Pathway) commit(r *record) (uint64, error) {
 // recover rebuilds the traces from the log on disk after a write failed,
 // so that no change whose write failed stays visible: the failed record was
 // applied in memory before its write, as every record is (see commit).
+// The indexer may have indexed such a state meanwhile, so every trace whose
+// index item the rebuild changes, or that it drops, is marked for it.
 // Writers and readers wait meanwhile.
 func (p *Pathway) recover() {
+	changed := p.reload()
+	p.idx.mark(changed...)
+}
+
+// reload is recover's rebuild; it returns the uids of the traces whose
+// index items it changed or dropped.
+func (p *Pathway) reload() []string {
 	p.lockWrite()
 	defer p.unlockWrite()
 	if p.closed {
-		return
+		return nil
 	}
-	p.traces = make(map[string]*Trace, len(p.traces))
+	old := p.traces
+	p.traces = make(map[string]*Trace, len(old))
 	p.order = make([]*Trace, 0, len(p.order))
 	p.counts = counts{tags: map[string]int{}}
+	p.want = 0
 	st, err := p.log.Reload(p.applyLine)
 	if err != nil {
 		slog.Error("pathway memory could not reload its log after a failed write; restart mcpd", "err", err)
-		return
+		return nil
 	}
 	slog.Warn("pathway memory reloaded its log after a failed write", "traces", len(p.order), "skipped", st.Skipped)
+	var changed []string
+	for uid, t := range old {
+		if now, ok := p.traces[uid]; !ok || now.ihash != t.ihash {
+			changed = append(changed, uid)
+		}
+	}
+	return changed
 }
 
 // durable waits for record seq to be on disk, then marks uids for the

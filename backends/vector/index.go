@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"lakehouse/backends/errs"
 	"lakehouse/internal/disk"
@@ -569,8 +570,8 @@ func (ix *index) digests(ids []string) ([]Digest, error) {
 	return out, err
 }
 
-// fingerprint is Manager.Fingerprint: the sum of a hash of each live item,
-// over ranges of slots on every CPU.
+// fingerprint is Manager.Fingerprint: the sum of ItemHash over the live
+// items, over ranges of slots on every CPU.
 func (ix *index) fingerprint() (uint64, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -583,7 +584,6 @@ func (ix *index) fingerprint() (uint64, error) {
 	var wg sync.WaitGroup
 	for p := range parts {
 		wg.Go(func() {
-			var buf []byte
 			for i := p * s.n() / parts; i < (p+1)*s.n()/parts; i++ {
 				if s.isDead(uint32(i)) {
 					continue
@@ -593,13 +593,7 @@ func (ix *index) fingerprint() (uint64, error) {
 				if ex := s.extras[i]; ex != nil {
 					text, meta = ex.text, ex.meta
 				}
-				// The id ends in a byte no string of it holds (0xff is not
-				// UTF-8), so no shift of bytes between id and text hashes
-				// the same; the metadata is hashed with the id after it.
-				buf = append(append(append(buf[:0], s.ids[i]...), 0xff), text...)
-				a := crc32.Checksum(buf, castagnoli)
-				buf = append(append(buf[:0], meta...), s.ids[i]...)
-				sums[p] += mix64(uint64(a)<<32 | uint64(crc32.Checksum(buf, castagnoli)))
+				sums[p] += ItemHash(s.ids[i], text, meta)
 			}
 		})
 	}
@@ -610,6 +604,23 @@ func (ix *index) fingerprint() (uint64, error) {
 	}
 	return sum, nil
 }
+
+// ItemHash is the hash of an item that [Manager.Fingerprint] sums: of its
+// id, text and metadata JSON (nil when it has none). A caller that knows
+// what an index should hold sums it over those items to compare.
+func ItemHash(id, text string, meta []byte) uint64 {
+	// The id ends in a byte no string of it holds (0xff is not UTF-8), so
+	// no shift of bytes between id and text hashes the same; the metadata
+	// is hashed with the id after it.
+	a := crc32.Update(crc32.Update(crc32.Update(0, castagnoli, bytesOf(id)), castagnoli, idEnd), castagnoli, bytesOf(text))
+	b := crc32.Update(crc32.Update(0, castagnoli, meta), castagnoli, bytesOf(id))
+	return mix64(uint64(a)<<32 | uint64(b))
+}
+
+var idEnd = []byte{0xff}
+
+// bytesOf is s's bytes, not copied, for reading only.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // mix64 spreads the bits of x over all of the result (splitmix64's
 // finaliser), so that a sum of hashes does not cancel out.
