@@ -298,10 +298,12 @@ func (c *Catalog) Dependents(name string) []string {
 // added, or all replaced). v.Version must be above the current version's
 // number. The version is durable when Commit returns.
 //
-// When another node committed to the dataset since this catalog last saw
-// it, a v that follows the version seen here is rebased on the newest one
-// (see rebase); a v whose number was chosen otherwise and is taken by then
-// is refused with an errs.Conflict error.
+// When other nodes committed to the dataset after version v.Version-1,
+// which the caller read, v is rebased on the current version (see rebase),
+// so that commits of several nodes at once each get a version of their
+// own. A version this catalog committed itself after that one is not
+// something the caller can have missed: v's number is then taken, and the
+// commit an errs.Conflict error, as it always is with the store's log.
 func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -311,27 +313,10 @@ func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest
 			return nil, errs.New(errs.Conflict, "dataset %q has a damaged manifest (%s), kept as it is with its files; creating it again would throw its history away: ingest under another name, or drop_dataset %q to discard it", name, key, name)
 		}
 	}
-	var seen *Version // the version v follows, as this catalog saw it
-	if known != nil {
-		cur := *known.m.Current()
-		seen = &cur
-	}
 	d, err := c.j.update(ctx, name, known, func(d *dataset) (step, error) {
-		cur := d.current()
-		e := versionEntry(nil, v)
-		if seen != nil {
-			e = versionEntry(seen.Files, v)
-		}
-		if cur == nil {
-			if known != nil {
-				return step{}, errs.New(errs.NotFound, "dataset %q was dropped by another node meanwhile; ingest it again in mode create", name)
-			}
-			d.m.Created = v.Created
-		} else if d != known || cur.Version != seen.Version || !slices.Equal(cur.Files, seen.Files) {
-			var err error
-			if e, err = rebase(name, e, seen, cur, d == known); err != nil {
-				return step{}, err
-			}
+		e, err := commitEntry(name, d, known, v, c.j.shared())
+		if err != nil {
+			return step{}, err
 		}
 		s, err := prepare(d, e)
 		if err != nil {
@@ -343,8 +328,32 @@ func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest
 	if err != nil {
 		return nil, err
 	}
+	d.own = d.m.Current().Version
 	c.datasets[name] = d
 	return clone(d.m), nil
+}
+
+// commitEntry works out the entry that commits v to d, the dataset as the
+// journal holds it, which is known in memory (nil when memory has none).
+// shared reports whether other catalogs write to the journal.
+func commitEntry(name string, d, known *dataset, v Version, shared bool) (entry, error) {
+	cur := d.current()
+	switch {
+	case cur == nil && known != nil:
+		return entry{}, errs.New(errs.NotFound, "dataset %q was dropped by another node meanwhile; ingest it again in mode create", name)
+	case cur == nil:
+		d.m.Created = v.Created
+		return versionEntry(nil, v), nil
+	case known == nil:
+		return entry{}, errs.New(errs.Conflict, "dataset %q was created meanwhile by another node (its version %d is current); use mode append or replace", name, cur.Version)
+	case d != known:
+		return entry{}, errs.New(errs.Conflict, "dataset %q was dropped and created again by another node meanwhile (its version %d is current); read its manifest again", name, cur.Version)
+	}
+	base := d.m.Version(v.Version - 1)
+	if base == nil || base == cur || !shared || base.Version < d.own {
+		return versionEntry(cur.Files, v), nil
+	}
+	return rebase(name, versionEntry(base.Files, v), base, cur)
 }
 
 // Relayout gives version n of dataset name new files, which must hold the

@@ -27,6 +27,8 @@ type journal interface {
 	// journal, even when err says that cleaning up after it failed; err is
 	// errNoDataset when it was not there.
 	drop(ctx context.Context, name string) (gone bool, err error)
+	// shared reports whether other catalogs write to the journal too.
+	shared() bool
 	// refresh brings c up to date with what other catalogs committed; c's
 	// lock is not held.
 	refresh(c *Catalog)

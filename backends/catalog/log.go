@@ -86,6 +86,7 @@ type dataset struct {
 	segs    int     // storeLog: segments the log has
 	tail    []entry // storeLog: the entries of the last segment
 	row     int64   // pgJournal: the id of the dataset's row
+	own     int     // the newest version this catalog committed, 0 for none
 }
 
 // current returns the newest version, or nil before the first.
@@ -187,6 +188,9 @@ func (l *storeLog) drop(ctx context.Context, name string) (bool, error) {
 	}
 	return true, nil
 }
+
+// shared is false: the catalog is the log's only writer.
+func (l *storeLog) shared() bool { return false }
 
 // refresh has nothing to do: the catalog is the log's only writer.
 func (l *storeLog) refresh(*Catalog) {}

@@ -26,9 +26,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,16 +138,30 @@ func OpenPostgres(ctx context.Context, st store.Store, cfg PostgresConfig) (*Cat
 }
 
 // fault wraps err, a failure of the database, in a message that names it.
-// A failure to connect says the database is unreachable.
 func (j *pgJournal) fault(op string, err error) error {
-	var connect *pgconn.ConnectError
 	switch {
-	case errors.As(err, &connect):
-		return fmt.Errorf("%s: the catalog's PostgreSQL at %s is unreachable (%v); the catalog recovers by itself once it answers again", op, j.where, connect.Unwrap())
+	case unreachable(err):
+		return fmt.Errorf("%s: the catalog's PostgreSQL at %s is unreachable (%v); the catalog recovers by itself once it answers again", op, j.where, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: the catalog's PostgreSQL at %s did not answer in time (%v)", op, j.where, err)
 	}
 	return fmt.Errorf("%s: the catalog's PostgreSQL at %s: %v", op, j.where, err)
+}
+
+// unreachable reports whether err says that the server could not be
+// reached or went away: a failed connect, a connection cut, or a server
+// shutting down (SQLSTATE class 57P).
+func unreachable(err error) bool {
+	var connect *pgconn.ConnectError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &connect), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "57P")
+	}
+	return false
 }
 
 // health pings the database.
@@ -159,6 +175,8 @@ func (j *pgJournal) health(ctx context.Context) error {
 }
 
 func (j *pgJournal) close() { j.pool.Close() }
+
+func (j *pgJournal) shared() bool { return true }
 
 // inTx runs f in a transaction of the given options, bounded by j.timeout,
 // and commits it when f succeeds.

@@ -77,8 +77,10 @@ func (j *pgJournal) update(ctx context.Context, name string, known *dataset, cha
 	case err == nil:
 	case isCaller(err):
 		return nil, err
+	case unreachable(err):
+		return nil, j.fault(fmt.Sprintf("commit to dataset %q (if the connection was lost as it committed, the version may have landed: read the manifest before committing again)", name), err)
 	default:
-		return nil, j.fault(fmt.Sprintf("commit to dataset %q (whether it was committed is known once the database answers again)", name), err)
+		return nil, j.fault(fmt.Sprintf("commit to dataset %q", name), err)
 	}
 	s.apply(d)
 	return d, nil
