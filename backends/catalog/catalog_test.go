@@ -368,14 +368,7 @@ func TestCatalog_Open_Reload(t *testing.T) {
 		if d := again.Damaged(); len(d) != 0 {
 			t.Errorf("Damaged = %v, want none", d)
 		}
-		if got, want := asJSON(t, again.List()), asJSON(t, c.List()); got != want {
-			t.Errorf("reopened List =\n%s\nwant\n%s", got, want)
-		}
-		_, got := again.Tables()
-		_, want := c.Tables()
-		if asJSON(t, got) != asJSON(t, want) {
-			t.Errorf("reopened Tables =\n%s\nwant\n%s", asJSON(t, got), asJSON(t, want))
-		}
+		wantSame(t, c, again)
 		if again.Lookup("gone") != nil {
 			t.Error("dropped dataset is back after reopen")
 		}

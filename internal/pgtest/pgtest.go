@@ -69,10 +69,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := BinDir()
 	if err != nil {
-		if os.Getenv(SkipEnv) == "1" {
-			t.Skipf("%v (%s=1 skips the PostgreSQL tests)", err, SkipEnv)
-		}
-		t.Fatalf("%v; install it with `%s`, or set %s=1 to skip the PostgreSQL tests", err, Install, SkipEnv)
+		testproc.Missing(t, err, Install, SkipEnv, "PostgreSQL")
 	}
 	s := &Server{t: t, bin: bin}
 	if s.owner, err = owner(); err != nil {
@@ -81,17 +78,10 @@ func Start(t testing.TB) *Server {
 	if err := s.initdb(); err != nil {
 		t.Fatal(err)
 	}
-	// A port found free may be taken before the server binds it: try another.
-	for attempt := 1; ; attempt++ {
-		s.Addr = testproc.FreeAddr(t)
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			t.Fatalf("start postgres: %v", err)
-		}
-	}
+	s.Addr = testproc.OnFreePort(t, "postgres", func(addr string) error {
+		s.Addr = addr
+		return s.start()
+	})
 	t.Cleanup(s.Stop)
 	return s
 }

@@ -66,24 +66,13 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		if os.Getenv(SkipEnv) == "1" {
-			t.Skipf("%v (%s=1 skips the S3 tests)", err, SkipEnv)
-		}
-		t.Fatalf("%v; install it with `%s`, or set %s=1 to skip the S3 tests", err, Install, SkipEnv)
+		testproc.Missing(t, err, Install, SkipEnv, "S3")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
-	// A port found free may be taken before the server binds it: try another.
-	for attempt := 1; ; attempt++ {
-		s.addr = testproc.FreeAddr(t)
-		s.Endpoint = "http://" + s.addr
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			t.Fatalf("start versitygw: %v", err)
-		}
-	}
+	s.addr = testproc.OnFreePort(t, "versitygw", func(addr string) error {
+		s.addr, s.Endpoint = addr, "http://"+addr
+		return s.start()
+	})
 	t.Cleanup(s.Stop)
 	return s
 }

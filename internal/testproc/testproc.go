@@ -28,6 +28,35 @@ func FreeAddr(tb testing.TB) string {
 	return l.Addr().String()
 }
 
+// Missing handles a server binary that could not be found (err says
+// where it was looked for): it skips tb when the environment variable
+// skipEnv is 1, and otherwise fails tb saying how to install it. What
+// names the tests that need it, e.g. "S3".
+func Missing(tb testing.TB, err error, install, skipEnv, what string) {
+	tb.Helper()
+	if os.Getenv(skipEnv) == "1" {
+		tb.Skipf("%v (%s=1 skips the %s tests)", err, skipEnv, what)
+	}
+	tb.Fatalf("%v; install it with `%s`, or set %s=1 to skip the %s tests", err, install, skipEnv, what)
+}
+
+// OnFreePort calls start with a free loopback address until it succeeds,
+// and returns that address. A port found free may be taken before the
+// server binds it, so it tries three ports before it fails tb.
+func OnFreePort(tb testing.TB, name string, start func(addr string) error) string {
+	tb.Helper()
+	for attempt := 1; ; attempt++ {
+		addr := FreeAddr(tb)
+		err := start(addr)
+		if err == nil {
+			return addr
+		}
+		if attempt == 3 {
+			tb.Fatalf("start %s: %v", name, err)
+		}
+	}
+}
+
 // Process is one running server. Its process group is its own, so that
 // [Process.Kill] takes down the children it forked too, as a crash of the
 // machine would.
