@@ -30,6 +30,7 @@ type Config struct {
 	Auth     AuthConfig     `toml:"auth"`
 	Objects  ObjectsConfig  `toml:"objects"`
 	Storage  StorageConfig  `toml:"storage"`
+	Catalog  CatalogConfig  `toml:"catalog"`
 	Ingest   IngestConfig   `toml:"ingest"`
 	SQL      SQLConfig      `toml:"sql"`
 	Embed    EmbedConfig    `toml:"embed"`
@@ -353,6 +354,7 @@ func defaultConfig() Config {
 		Auth:     AuthConfig{AllowedIPs: []string{}, OAuth: OAuthConfig{ReadScopes: []string{"lakehouse:read"}, WriteScopes: []string{"lakehouse:write"}}},
 		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
 		Storage:  StorageConfig{Backend: storageLocal, Region: store.DefaultS3Region},
+		Catalog:  CatalogConfig{Backend: catalogLocal},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
@@ -493,6 +495,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Storage.validate(); err != nil {
+		return err
+	}
+	if err := c.Catalog.validate(); err != nil {
 		return err
 	}
 	switch {

@@ -75,10 +75,11 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		objects, elsewhere = bucket, bucket
 		e.closers = append(e.closers, bucket.Close)
 	}
-	cat, err := catalog.Open(ctx, st)
+	cat, err := openCatalog(ctx, cfg, st)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
+	e.closers = append(e.closers, cat.Close)
 	// The query DuckDB spills to tmp/duckdb-sql; ingest gives its own a
 	// folder beside its scratch space.
 	duck := sqlengine.Config{

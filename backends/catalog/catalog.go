@@ -165,9 +165,11 @@ func (m *Manifest) Version(n int) *Version {
 	return nil
 }
 
-// Catalog is the in-memory index of all manifests, backed by the store.
+// Catalog is the in-memory index of all manifests, backed by a journal:
+// the log in the store ([Open]) or PostgreSQL ([OpenPostgres]).
 type Catalog struct {
-	st store.Store
+	st store.Store // the datasets' files
+	j  journal
 
 	mu         sync.RWMutex
 	datasets   map[string]*dataset
@@ -198,6 +200,7 @@ func datasetOfKey(key string) string {
 // Damaged lists the catalog keys skipped at Open because they could not be
 // read: a dataset's root, or the segment of its log that failed.
 func (c *Catalog) Damaged() []string {
+	c.j.refresh(c)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.damaged)
@@ -205,6 +208,7 @@ func (c *Catalog) Damaged() []string {
 
 // Generation changes whenever a dataset is created, changed or dropped.
 func (c *Catalog) Generation() uint64 {
+	c.j.refresh(c)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.generation
@@ -215,6 +219,7 @@ func (c *Catalog) Generation() uint64 {
 // of its versions' Files and Columns, nor their Lineage, which the catalog
 // shares.
 func (c *Catalog) Get(name string) (*Manifest, error) {
+	c.j.refresh(c)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	d, ok := c.datasets[name]
@@ -259,6 +264,7 @@ func (c *Catalog) namesLocked() []string {
 
 // List returns copies of all manifests, sorted by name.
 func (c *Catalog) List() []*Manifest {
+	c.j.refresh(c)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := make([]*Manifest, 0, len(c.datasets))
@@ -271,6 +277,7 @@ func (c *Catalog) List() []*Manifest {
 // Dependents returns, sorted, the datasets other than name whose current
 // version was derived by SQL from some version of name.
 func (c *Catalog) Dependents(name string) []string {
+	c.j.refresh(c)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []string
@@ -290,38 +297,63 @@ func (c *Catalog) Dependents(name string) []string {
 // stored is how they differ from the current version's (typically one file
 // added, or all replaced). v.Version must be above the current version's
 // number. The version is durable when Commit returns.
+//
+// When other nodes committed to the dataset after version v.Version-1,
+// which the caller read, v is rebased on the current version (see rebase),
+// so that commits of several nodes at once each get a version of their
+// own. A version this catalog committed itself after that one is not
+// something the caller can have missed: v's number is then taken, and the
+// commit an errs.Conflict error, as it always is with the store's log.
 func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d, exists := c.datasets[name]
-	if !exists {
+	known := c.datasets[name]
+	if known == nil {
 		if key := c.damagedKeyLocked(name); key != "" {
 			return nil, errs.New(errs.Conflict, "dataset %q has a damaged manifest (%s), kept as it is with its files; creating it again would throw its history away: ingest under another name, or drop_dataset %q to discard it", name, key, name)
 		}
-		d = &dataset{m: &Manifest{ID: ID(name), Name: name, Created: v.Created}}
 	}
-	var base []string
-	if cur := d.current(); cur != nil {
-		base = cur.Files
-	}
-	e := versionEntry(base, v)
-	files, _, err := d.resolve(e)
+	d, err := c.j.update(ctx, name, known, func(d *dataset) (step, error) {
+		e, err := commitEntry(name, d, known, v, c.j.shared())
+		if err != nil {
+			return step{}, err
+		}
+		s, err := prepare(d, e)
+		if err != nil {
+			return step{}, errs.New(errs.Conflict, "cannot commit to dataset %q: %v; read its manifest again and commit the version after its current one", name, err)
+		}
+		return s, nil
+	})
+	c.generation++ // also when update failed: it may have caught up with other nodes
 	if err != nil {
-		return nil, errs.New(errs.Conflict, "cannot commit to dataset %q: %v; read its manifest again and commit the version after its current one", name, err)
+		return nil, err
 	}
-	if exists {
-		err = c.appendLog(ctx, d, e)
-	} else {
-		err = c.writeRoot(ctx, root{Format: formatLog, ID: d.m.ID, Name: name, Created: d.m.Created, Entries: []entry{e}})
-	}
-	if err != nil {
-		// %v: a failed write is the server's fault, whatever the store called it.
-		return nil, fmt.Errorf("write manifest of %q: %v", name, err)
-	}
-	d.apply(e, files, nil)
+	d.own = d.m.Current().Version
 	c.datasets[name] = d
-	c.generation++
 	return clone(d.m), nil
+}
+
+// commitEntry works out the entry that commits v to d, the dataset as the
+// journal holds it, which is known in memory (nil when memory has none).
+// shared reports whether other catalogs write to the journal.
+func commitEntry(name string, d, known *dataset, v Version, shared bool) (entry, error) {
+	cur := d.current()
+	switch {
+	case cur == nil && known != nil:
+		return entry{}, errs.New(errs.NotFound, "dataset %q was dropped by another node meanwhile; ingest it again in mode create", name)
+	case cur == nil:
+		d.m.Created = v.Created
+		return versionEntry(nil, v), nil
+	case known == nil:
+		return entry{}, errs.New(errs.Conflict, "dataset %q was created meanwhile by another node (its version %d is current); use mode append or replace", name, cur.Version)
+	case d != known:
+		return entry{}, errs.New(errs.Conflict, "dataset %q was dropped and created again by another node meanwhile (its version %d is current); read its manifest again", name, cur.Version)
+	}
+	base := d.m.Version(v.Version - 1)
+	if base == nil || base == cur || !shared || base.Version < d.own {
+		return versionEntry(cur.Files, v), nil
+	}
+	return rebase(name, versionEntry(base.Files, v), base, cur)
 }
 
 // Relayout gives version n of dataset name new files, which must hold the
@@ -337,37 +369,34 @@ func (c *Catalog) Commit(ctx context.Context, name string, v Version) (*Manifest
 func (c *Catalog) Relayout(ctx context.Context, name string, n int, old, files []string) (*Manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d, ok := c.datasets[name]
-	if !ok {
-		return nil, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
-	}
-	v := d.m.Version(n)
-	switch {
-	case v == nil:
-		return nil, errs.New(errs.NotFound, "dataset %q has no version %d; its versions are %d to %d", name, n, d.m.Versions[0].Version, d.m.Current().Version)
-	case !slices.Equal(v.Files, old):
-		return nil, errs.New(errs.Conflict, "version %d of %q has other files than the layout to replace (it changed meanwhile); read its manifest again", n, name)
-	case len(files) == 0:
-		return nil, errs.New(errs.Invalid, "a new layout of version %d of %q needs at least one file", n, name)
-	}
-	e := change(old, files)
-	e.Layout = n
-	resolved, _, err := d.resolve(e)
+	d, err := c.j.update(ctx, name, c.datasets[name], func(d *dataset) (step, error) {
+		if d.current() == nil {
+			return step{}, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
+		}
+		v := d.m.Version(n)
+		switch {
+		case v == nil:
+			return step{}, errs.New(errs.NotFound, "dataset %q has no version %d; its versions are %d to %d", name, n, d.m.Versions[0].Version, d.m.Current().Version)
+		case !slices.Equal(v.Files, old):
+			return step{}, errs.New(errs.Conflict, "version %d of %q has other files than the layout to replace (it changed meanwhile); read its manifest again", n, name)
+		case len(files) == 0:
+			return step{}, errs.New(errs.Invalid, "a new layout of version %d of %q needs at least one file", n, name)
+		}
+		e := change(old, files)
+		e.Layout = n
+		return prepare(d, e)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := c.appendLog(ctx, d, e); err != nil {
-		return nil, fmt.Errorf("write new layout of %q version %d: %v", name, n, err)
-	}
-	d.apply(e, resolved, v)
+	c.datasets[name] = d
 	c.generation++
 	return clone(d.m), nil
 }
 
-// Drop removes dataset name: first its root (so a crash part-way leaves only
-// a log and files that Open recognises as leftovers), then its log and its
-// Parquet files.
+// Drop removes dataset name from the journal, then its Parquet files.
 func (c *Catalog) Drop(ctx context.Context, name string) (*Manifest, error) {
+	c.j.refresh(c)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.datasets[name]
@@ -375,21 +404,34 @@ func (c *Catalog) Drop(ctx context.Context, name string) (*Manifest, error) {
 		return nil, errs.New(errs.NotFound, "dataset %q not found; %s", name, c.describeLocked())
 	}
 	if !ok { // damaged: what is left of it goes
-		d = &dataset{m: &Manifest{ID: ID(name), Name: name}}
+		d = newDataset(name)
 	}
-	if err := c.st.Delete(ctx, rootKey(name)); err != nil && !errors.Is(err, errs.NotFound) {
-		return nil, fmt.Errorf("delete manifest of %q: %w", name, err)
+	gone, err := c.j.drop(ctx, name)
+	if gone || errors.Is(err, errNoDataset) {
+		delete(c.datasets, name)
+		c.damaged = slices.DeleteFunc(c.damaged, func(key string) bool { return datasetOfKey(key) == name })
+		c.generation++
 	}
-	delete(c.datasets, name)
-	c.damaged = slices.DeleteFunc(c.damaged, func(key string) bool { return datasetOfKey(key) == name })
-	c.generation++
-	if err := c.st.DeletePrefix(ctx, logPrefix(name)); err != nil {
-		return nil, fmt.Errorf("delete manifest log of %q: %w", name, err)
+	if errors.Is(err, errNoDataset) {
+		return nil, errs.New(errs.NotFound, "dataset %q not found (another node dropped it meanwhile); %s", name, c.describeLocked())
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := c.st.DeletePrefix(ctx, DataPrefix+name+"/"); err != nil {
 		return nil, fmt.Errorf("delete files of %q: %w", name, err)
 	}
 	return d.m, nil
+}
+
+// Health reports whether the catalog's journal can be reached: nil for the
+// store's log, whether PostgreSQL answers for [OpenPostgres].
+func (c *Catalog) Health(ctx context.Context) error { return c.j.health(ctx) }
+
+// Close releases the journal's connections.
+func (c *Catalog) Close() error {
+	c.j.close()
+	return nil
 }
 
 // DataKey is the store key of file part of version v of dataset name.
@@ -432,6 +474,7 @@ type Table struct {
 // Tables returns, with the current generation, one table per dataset (its
 // current version, under its name) and one per version, named "name@vN".
 func (c *Catalog) Tables() (uint64, []Table) {
+	c.j.refresh(c)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []Table

@@ -108,167 +108,179 @@ func wantErr(tb testing.TB, err error, k *errs.Kind, parts ...string) {
 }
 
 func TestCatalog_Commit_CreatesThenAddsVersion(t *testing.T) {
-	c := mustOpen(t, mustStore(t))
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
 
-	m := mustCommit(t, c, "sales", newVersion("sales", 1, 10))
-	if m.Name != "sales" || m.ID != catalog.ID("sales") || len(m.Versions) != 1 {
-		t.Fatalf("after first commit: name %q id %q versions %d", m.Name, m.ID, len(m.Versions))
-	}
-	if got := m.Current().Version; got != 1 {
-		t.Fatalf("current version = %d, want 1", got)
-	}
-	if !m.Created.Equal(m.Updated) {
-		t.Errorf("new dataset: created %v, updated %v; want equal", m.Created, m.Updated)
-	}
+		m := mustCommit(t, c, "sales", newVersion("sales", 1, 10))
+		if m.Name != "sales" || m.ID != catalog.ID("sales") || len(m.Versions) != 1 {
+			t.Fatalf("after first commit: name %q id %q versions %d", m.Name, m.ID, len(m.Versions))
+		}
+		if got := m.Current().Version; got != 1 {
+			t.Fatalf("current version = %d, want 1", got)
+		}
+		if !m.Created.Equal(m.Updated) {
+			t.Errorf("new dataset: created %v, updated %v; want equal", m.Created, m.Updated)
+		}
 
-	m = mustCommit(t, c, "sales", newVersion("sales", 2, 25))
-	if got := m.Current(); got.Version != 2 || got.Rows != 25 {
-		t.Fatalf("current = v%d with %d rows, want v2 with 25", got.Version, got.Rows)
-	}
-	var order []int
-	for _, v := range m.Versions {
-		order = append(order, v.Version)
-	}
-	if !slices.Equal(order, []int{1, 2}) {
-		t.Errorf("versions %v, want [1 2] (oldest first)", order)
-	}
-	if v := m.Version(1); v == nil || v.Rows != 10 {
-		t.Errorf("Version(1) = %+v, want the first version with 10 rows", v)
-	}
-	if v := m.Version(3); v != nil {
-		t.Errorf("Version(3) = %+v, want nil", v)
-	}
-	if !m.Created.Equal(newVersion("sales", 1, 0).Created) || !m.Updated.Equal(newVersion("sales", 2, 0).Created) {
-		t.Errorf("created %v updated %v, want the times of v1 and v2", m.Created, m.Updated)
-	}
+		m = mustCommit(t, c, "sales", newVersion("sales", 2, 25))
+		if got := m.Current(); got.Version != 2 || got.Rows != 25 {
+			t.Fatalf("current = v%d with %d rows, want v2 with 25", got.Version, got.Rows)
+		}
+		var order []int
+		for _, v := range m.Versions {
+			order = append(order, v.Version)
+		}
+		if !slices.Equal(order, []int{1, 2}) {
+			t.Errorf("versions %v, want [1 2] (oldest first)", order)
+		}
+		if v := m.Version(1); v == nil || v.Rows != 10 {
+			t.Errorf("Version(1) = %+v, want the first version with 10 rows", v)
+		}
+		if v := m.Version(3); v != nil {
+			t.Errorf("Version(3) = %+v, want nil", v)
+		}
+		if !m.Created.Equal(newVersion("sales", 1, 0).Created) || !m.Updated.Equal(newVersion("sales", 2, 0).Created) {
+			t.Errorf("created %v updated %v, want the times of v1 and v2", m.Created, m.Updated)
+		}
 
-	got, err := c.Get("sales")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if asJSON(t, got) != asJSON(t, m) {
-		t.Errorf("Get = %s\nwant the manifest Commit returned: %s", asJSON(t, got), asJSON(t, m))
-	}
-	if c.Lookup("sales") == nil {
-		t.Error("Lookup(sales) = nil")
-	}
+		got, err := c.Get("sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if asJSON(t, got) != asJSON(t, m) {
+			t.Errorf("Get = %s\nwant the manifest Commit returned: %s", asJSON(t, got), asJSON(t, m))
+		}
+		if c.Lookup("sales") == nil {
+			t.Error("Lookup(sales) = nil")
+		}
+	})
 }
 
 func TestCatalog_Get_ReturnsCopy(t *testing.T) {
-	c := mustOpen(t, mustStore(t))
-	mustCommit(t, c, "a", newVersion("a", 1, 1))
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
+		mustCommit(t, c, "a", newVersion("a", 1, 1))
 
-	m, err := c.Get("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Name = "changed"
-	m.Versions[0].Rows = 99
-	m.Versions = append(m.Versions, newVersion("a", 2, 2))
+		m, err := c.Get("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Name = "changed"
+		m.Versions[0].Rows = 99
+		m.Versions = append(m.Versions, newVersion("a", 2, 2))
 
-	again, err := c.Get("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Name != "a" || len(again.Versions) != 1 || again.Current().Rows != 1 {
-		t.Errorf("changing a returned manifest changed the catalog: %s", asJSON(t, again))
-	}
+		again, err := c.Get("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Name != "a" || len(again.Versions) != 1 || again.Current().Rows != 1 {
+			t.Errorf("changing a returned manifest changed the catalog: %s", asJSON(t, again))
+		}
+	})
 }
 
 func TestCatalog_Generation(t *testing.T) {
-	ctx := context.Background()
-	c := mustOpen(t, mustStore(t))
-	g0 := c.Generation()
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c := f.open(t)
+		g0 := c.Generation()
 
-	mustCommit(t, c, "a", newVersion("a", 1, 1))
-	g1 := c.Generation()
-	if g1 <= g0 {
-		t.Fatalf("generation %d after create, was %d", g1, g0)
-	}
-	mustCommit(t, c, "a", newVersion("a", 2, 1))
-	g2 := c.Generation()
-	if g2 <= g1 {
-		t.Fatalf("generation %d after a new version, was %d", g2, g1)
-	}
-	if _, err := c.Drop(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	g3 := c.Generation()
-	if g3 <= g2 {
-		t.Fatalf("generation %d after drop, was %d", g3, g2)
-	}
+		mustCommit(t, c, "a", newVersion("a", 1, 1))
+		g1 := c.Generation()
+		if g1 <= g0 {
+			t.Fatalf("generation %d after create, was %d", g1, g0)
+		}
+		mustCommit(t, c, "a", newVersion("a", 2, 1))
+		g2 := c.Generation()
+		if g2 <= g1 {
+			t.Fatalf("generation %d after a new version, was %d", g2, g1)
+		}
+		if _, err := c.Drop(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		g3 := c.Generation()
+		if g3 <= g2 {
+			t.Fatalf("generation %d after drop, was %d", g3, g2)
+		}
 
-	// Reading changes nothing.
-	c.List()
-	c.Tables()
-	c.Lookup("a")
-	if g := c.Generation(); g != g3 {
-		t.Errorf("generation %d after reads, want %d", g, g3)
-	}
-	// A failed drop changes nothing either.
-	if _, err := c.Drop(ctx, "a"); err == nil {
-		t.Fatal("second drop succeeded")
-	}
-	if g := c.Generation(); g != g3 {
-		t.Errorf("generation %d after a failed drop, want %d", g, g3)
-	}
+		// Reading changes nothing.
+		c.List()
+		c.Tables()
+		c.Lookup("a")
+		if g := c.Generation(); g != g3 {
+			t.Errorf("generation %d after reads, want %d", g, g3)
+		}
+		// A failed drop changes nothing either.
+		if _, err := c.Drop(ctx, "a"); err == nil {
+			t.Fatal("second drop succeeded")
+		}
+		if g := c.Generation(); g != g3 {
+			t.Errorf("generation %d after a failed drop, want %d", g, g3)
+		}
+	})
 }
 
 func TestCatalog_Get_NotFound(t *testing.T) {
-	c := mustOpen(t, mustStore(t))
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
 
-	_, err := c.Get("nope")
-	wantErr(t, err, errs.NotFound, `"nope"`, "no datasets yet")
-	if m := c.Lookup("nope"); m != nil {
-		t.Errorf("Lookup(nope) = %+v, want nil", m)
-	}
+		_, err := c.Get("nope")
+		wantErr(t, err, errs.NotFound, `"nope"`, "no datasets yet")
+		if m := c.Lookup("nope"); m != nil {
+			t.Errorf("Lookup(nope) = %+v, want nil", m)
+		}
 
-	mustCommit(t, c, "b", newVersion("b", 1, 1))
-	mustCommit(t, c, "a", newVersion("a", 1, 1))
-	_, err = c.Get("nope")
-	wantErr(t, err, errs.NotFound, `"nope"`, "list_datasets shows 2 datasets: a, b")
-	if strings.Contains(err.Error(), "no datasets yet") {
-		t.Errorf("error %q says there are no datasets", err)
-	}
+		mustCommit(t, c, "b", newVersion("b", 1, 1))
+		mustCommit(t, c, "a", newVersion("a", 1, 1))
+		_, err = c.Get("nope")
+		wantErr(t, err, errs.NotFound, `"nope"`, "list_datasets shows 2 datasets: a, b")
+		if strings.Contains(err.Error(), "no datasets yet") {
+			t.Errorf("error %q says there are no datasets", err)
+		}
+	})
 }
 
 func TestCatalog_List_Sorted(t *testing.T) {
-	c := mustOpen(t, mustStore(t))
-	if got := c.List(); len(got) != 0 {
-		t.Fatalf("empty catalog lists %v", names(got))
-	}
-	for _, n := range []string{"orders", "a_b", "zeta", "_tmp", "alpha"} {
-		mustCommit(t, c, n, newVersion(n, 1, 1))
-	}
-	want := []string{"_tmp", "a_b", "alpha", "orders", "zeta"}
-	if got := names(c.List()); !slices.Equal(got, want) {
-		t.Errorf("List = %v, want %v", got, want)
-	}
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
+		if got := c.List(); len(got) != 0 {
+			t.Fatalf("empty catalog lists %v", names(got))
+		}
+		for _, n := range []string{"orders", "a_b", "zeta", "_tmp", "alpha"} {
+			mustCommit(t, c, n, newVersion(n, 1, 1))
+		}
+		want := []string{"_tmp", "a_b", "alpha", "orders", "zeta"}
+		if got := names(c.List()); !slices.Equal(got, want) {
+			t.Errorf("List = %v, want %v", got, want)
+		}
+	})
 }
 
 func TestCatalog_Tables(t *testing.T) {
-	c := mustOpen(t, mustStore(t))
-	v1 := newVersion("sales", 1, 2)
-	v2 := newVersion("sales", 2, 4)
-	v2.Files = []string{v1.Files[0], catalog.DataKey("sales", 2, 1)} // an append
-	mustCommit(t, c, "sales", v1)
-	mustCommit(t, c, "sales", v2)
-	mustCommit(t, c, "b", newVersion("b", 1, 1))
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
+		v1 := newVersion("sales", 1, 2)
+		v2 := newVersion("sales", 2, 4)
+		v2.Files = []string{v1.Files[0], catalog.DataKey("sales", 2, 1)} // an append
+		mustCommit(t, c, "sales", v1)
+		mustCommit(t, c, "sales", v2)
+		mustCommit(t, c, "b", newVersion("b", 1, 1))
 
-	gen, tables := c.Tables()
-	if gen != c.Generation() {
-		t.Errorf("Tables generation %d, Generation %d", gen, c.Generation())
-	}
-	want := []catalog.Table{
-		{Name: "b", Files: []string{"_datasets/b/v1/part-0.parquet"}},
-		{Name: "b@v1", Files: []string{"_datasets/b/v1/part-0.parquet"}},
-		{Name: "sales", Files: []string{"_datasets/sales/v1/part-0.parquet", "_datasets/sales/v2/part-1.parquet"}},
-		{Name: "sales@v1", Files: []string{"_datasets/sales/v1/part-0.parquet"}},
-		{Name: "sales@v2", Files: []string{"_datasets/sales/v1/part-0.parquet", "_datasets/sales/v2/part-1.parquet"}},
-	}
-	if asJSON(t, tables) != asJSON(t, want) {
-		t.Errorf("Tables =\n%s\nwant\n%s", asJSON(t, tables), asJSON(t, want))
-	}
+		gen, tables := c.Tables()
+		if gen != c.Generation() {
+			t.Errorf("Tables generation %d, Generation %d", gen, c.Generation())
+		}
+		want := []catalog.Table{
+			{Name: "b", Files: []string{"_datasets/b/v1/part-0.parquet"}},
+			{Name: "b@v1", Files: []string{"_datasets/b/v1/part-0.parquet"}},
+			{Name: "sales", Files: []string{"_datasets/sales/v1/part-0.parquet", "_datasets/sales/v2/part-1.parquet"}},
+			{Name: "sales@v1", Files: []string{"_datasets/sales/v1/part-0.parquet"}},
+			{Name: "sales@v2", Files: []string{"_datasets/sales/v1/part-0.parquet", "_datasets/sales/v2/part-1.parquet"}},
+		}
+		if asJSON(t, tables) != asJSON(t, want) {
+			t.Errorf("Tables =\n%s\nwant\n%s", asJSON(t, tables), asJSON(t, want))
+		}
+	})
 }
 
 func TestDataKey(t *testing.T) {
@@ -342,37 +354,31 @@ func TestVersion_Fingerprint(t *testing.T) {
 }
 
 func TestCatalog_Open_Reload(t *testing.T) {
-	st := mustStore(t)
-	c := mustOpen(t, st)
-	mustCommit(t, c, "sales", newVersion("sales", 1, 3))
-	mustCommit(t, c, "sales", newVersion("sales", 2, 5))
-	mustCommit(t, c, "b", newVersion("b", 1, 1))
-	mustCommit(t, c, "gone", newVersion("gone", 1, 1))
-	if _, err := c.Drop(context.Background(), "gone"); err != nil {
-		t.Fatal(err)
-	}
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
+		mustCommit(t, c, "sales", newVersion("sales", 1, 3))
+		mustCommit(t, c, "sales", newVersion("sales", 2, 5))
+		mustCommit(t, c, "b", newVersion("b", 1, 1))
+		mustCommit(t, c, "gone", newVersion("gone", 1, 1))
+		if _, err := c.Drop(context.Background(), "gone"); err != nil {
+			t.Fatal(err)
+		}
 
-	again := mustOpen(t, st)
-	if d := again.Damaged(); len(d) != 0 {
-		t.Errorf("Damaged = %v, want none", d)
-	}
-	if got, want := asJSON(t, again.List()), asJSON(t, c.List()); got != want {
-		t.Errorf("reopened List =\n%s\nwant\n%s", got, want)
-	}
-	_, got := again.Tables()
-	_, want := c.Tables()
-	if asJSON(t, got) != asJSON(t, want) {
-		t.Errorf("reopened Tables =\n%s\nwant\n%s", asJSON(t, got), asJSON(t, want))
-	}
-	if again.Lookup("gone") != nil {
-		t.Error("dropped dataset is back after reopen")
-	}
+		again := f.open(t)
+		if d := again.Damaged(); len(d) != 0 {
+			t.Errorf("Damaged = %v, want none", d)
+		}
+		wantSame(t, c, again)
+		if again.Lookup("gone") != nil {
+			t.Error("dropped dataset is back after reopen")
+		}
 
-	// The reopened catalog carries on where the old one stopped.
-	m := mustCommit(t, again, "sales", newVersion("sales", 3, 9))
-	if len(m.Versions) != 3 || m.Current().Version != 3 {
-		t.Errorf("after reopen and commit: %s", asJSON(t, m))
-	}
+		// The reopened catalog carries on where the old one stopped.
+		m := mustCommit(t, again, "sales", newVersion("sales", 3, 9))
+		if len(m.Versions) != 3 || m.Current().Version != 3 {
+			t.Errorf("after reopen and commit: %s", asJSON(t, m))
+		}
+	})
 }
 
 func TestCatalog_Open_DamagedManifest(t *testing.T) {
@@ -423,65 +429,71 @@ func TestCatalog_Open_DamagedManifest(t *testing.T) {
 }
 
 func TestCatalog_Drop(t *testing.T) {
-	ctx := context.Background()
-	st := mustStore(t)
-	c := mustOpen(t, st)
-	mustCommit(t, c, "sales", newVersion("sales", 1, 1))
-	mustCommit(t, c, "sales", newVersion("sales", 2, 1))
-	mustCommit(t, c, "sales_2", newVersion("sales_2", 1, 1))
-	for _, k := range []string{
-		catalog.DataKey("sales", 1, 0),
-		catalog.DataKey("sales", 2, 0),
-		"_datasets/sales/stray.txt",
-		catalog.DataKey("sales_2", 1, 0),
-		"sales/user-object.csv",
-	} {
-		mustPut(t, st, k, "fake parquet")
-	}
-
-	m, err := c.Drop(ctx, "sales")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Name != "sales" || len(m.Versions) != 2 {
-		t.Errorf("Drop returned %s, want the dropped manifest with 2 versions", asJSON(t, m))
-	}
-	if _, err := c.Get("sales"); !errors.Is(err, errs.NotFound) {
-		t.Errorf("Get after drop: %v, want not found", err)
-	}
-	_, err = st.Stat(ctx, "_catalog/sales.json")
-	wantErr(t, err, errs.NotFound)
-	items, _, err := st.List(ctx, "_datasets/sales/", "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(items) != 0 {
-		t.Errorf("objects left under _datasets/sales/: %v", items)
-	}
-	// Other datasets and user objects stay.
-	for _, k := range []string{"_catalog/sales_2.json", catalog.DataKey("sales_2", 1, 0), "sales/user-object.csv"} {
-		if _, err := st.Stat(ctx, k); err != nil {
-			t.Errorf("stat %s after dropping sales: %v", k, err)
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		st := f.st
+		c := f.open(t)
+		mustCommit(t, c, "sales", newVersion("sales", 1, 1))
+		mustCommit(t, c, "sales", newVersion("sales", 2, 1))
+		mustCommit(t, c, "sales_2", newVersion("sales_2", 1, 1))
+		for _, k := range []string{
+			catalog.DataKey("sales", 1, 0),
+			catalog.DataKey("sales", 2, 0),
+			"_datasets/sales/stray.txt",
+			catalog.DataKey("sales_2", 1, 0),
+			"sales/user-object.csv",
+		} {
+			mustPut(t, st, k, "fake parquet")
 		}
-	}
-	if got := names(c.List()); !slices.Equal(got, []string{"sales_2"}) {
-		t.Errorf("List after drop = %v", got)
-	}
-	if _, tables := c.Tables(); len(tables) != 2 {
-		t.Errorf("Tables after drop = %v, want sales_2 and sales_2@v1", tables)
-	}
 
-	_, err = c.Drop(ctx, "sales")
-	wantErr(t, err, errs.NotFound, `"sales"`, "list_datasets shows", "sales_2")
+		m, err := c.Drop(ctx, "sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Name != "sales" || len(m.Versions) != 2 {
+			t.Errorf("Drop returned %s, want the dropped manifest with 2 versions", asJSON(t, m))
+		}
+		if _, err := c.Get("sales"); !errors.Is(err, errs.NotFound) {
+			t.Errorf("Get after drop: %v, want not found", err)
+		}
+		_, err = st.Stat(ctx, "_catalog/sales.json")
+		wantErr(t, err, errs.NotFound)
+		items, _, err := st.List(ctx, "_datasets/sales/", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != 0 {
+			t.Errorf("objects left under _datasets/sales/: %v", items)
+		}
+		// Other datasets and user objects stay.
+		kept := []string{catalog.DataKey("sales_2", 1, 0), "sales/user-object.csv"}
+		if f.kind == "store" {
+			kept = append(kept, "_catalog/sales_2.json")
+		}
+		for _, k := range kept {
+			if _, err := st.Stat(ctx, k); err != nil {
+				t.Errorf("stat %s after dropping sales: %v", k, err)
+			}
+		}
+		if got := names(c.List()); !slices.Equal(got, []string{"sales_2"}) {
+			t.Errorf("List after drop = %v", got)
+		}
+		if _, tables := c.Tables(); len(tables) != 2 {
+			t.Errorf("Tables after drop = %v, want sales_2 and sales_2@v1", tables)
+		}
 
-	// Dropped for good: a reopened catalog does not see it either.
-	if again := mustOpen(t, st); again.Lookup("sales") != nil {
-		t.Error("dropped dataset is back after reopen")
-	}
+		_, err = c.Drop(ctx, "sales")
+		wantErr(t, err, errs.NotFound, `"sales"`, "list_datasets shows", "sales_2")
 
-	// The name can be used again from version 1.
-	m = mustCommit(t, c, "sales", newVersion("sales", 1, 7))
-	if len(m.Versions) != 1 || m.Current().Rows != 7 {
-		t.Errorf("recreated dataset: %s", asJSON(t, m))
-	}
+		// Dropped for good: a reopened catalog does not see it either.
+		if again := f.open(t); again.Lookup("sales") != nil {
+			t.Error("dropped dataset is back after reopen")
+		}
+
+		// The name can be used again from version 1.
+		m = mustCommit(t, c, "sales", newVersion("sales", 1, 7))
+		if len(m.Versions) != 1 || m.Current().Rows != 7 {
+			t.Errorf("recreated dataset: %s", asJSON(t, m))
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse/backends/catalog"
 )
@@ -27,59 +28,67 @@ const beforeLineage = `{
 // written before lineage existed have none, and take derived versions after
 // them.
 func TestCatalog_Lineage_RoundTrip(t *testing.T) {
-	st := mustStore(t)
-	mustPut(t, st, catalog.ManifestPrefix+"orders.json", beforeLineage)
-	c := mustOpen(t, st)
-	if d := c.Damaged(); len(d) != 0 {
-		t.Fatalf("Damaged = %v", d)
-	}
-	old := c.Lookup("orders")
-	if old == nil || old.Current().Lineage != nil || old.Current().Rows != 2 {
-		t.Fatalf("manifest before lineage read as %+v", old)
-	}
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
+		if f.kind == "store" {
+			mustPut(t, f.st, catalog.ManifestPrefix+"orders.json", beforeLineage)
+			c = f.open(t)
+		} else { // the same version, committed
+			v := newVersion("orders", 1, 2)
+			v.Created = time.Date(2024, 5, 1, 12, 1, 0, 0, time.UTC)
+			mustCommit(t, c, "orders", v)
+		}
+		if d := c.Damaged(); len(d) != 0 {
+			t.Fatalf("Damaged = %v", d)
+		}
+		old := c.Lookup("orders")
+		if old == nil || old.Current().Lineage != nil || old.Current().Rows != 2 {
+			t.Fatalf("manifest before lineage read as %+v", old)
+		}
 
-	v := newVersion("orders", 2, 5)
-	v.Mode, v.Source, v.Format = "replace", "sql", "parquet"
-	v.Lineage = &catalog.Lineage{
-		SQL:      `SELECT * FROM a JOIN "b@v3" USING (id)`,
-		Inputs:   []string{"a@v7", "b@v3"},
-		Checksum: "5:123456789",
-	}
-	mustCommit(t, c, "orders", v)
-	mustCommit(t, c, "summary", func() catalog.Version {
-		v := newVersion("summary", 1, 1)
-		v.Lineage = &catalog.Lineage{SQL: "SELECT count(*) FROM orders", Inputs: []string{"orders@v2"}, Checksum: "1:42"}
-		return v
-	}())
+		v := newVersion("orders", 2, 5)
+		v.Mode, v.Source, v.Format = "replace", "sql", "parquet"
+		v.Lineage = &catalog.Lineage{
+			SQL:      `SELECT * FROM a JOIN "b@v3" USING (id)`,
+			Inputs:   []string{"a@v7", "b@v3"},
+			Checksum: "5:123456789",
+		}
+		mustCommit(t, c, "orders", v)
+		mustCommit(t, c, "summary", func() catalog.Version {
+			v := newVersion("summary", 1, 1)
+			v.Lineage = &catalog.Lineage{SQL: "SELECT count(*) FROM orders", Inputs: []string{"orders@v2"}, Checksum: "1:42"}
+			return v
+		}())
 
-	again := mustOpen(t, st)
-	wantSame(t, c, again)
-	m := again.Lookup("orders")
-	if got := m.Current().Lineage; got == nil || asJSON(t, got) != asJSON(t, v.Lineage) {
-		t.Errorf("lineage after reopen = %+v, want %+v", got, v.Lineage)
-	}
-	if m.Version(1).Lineage != nil {
-		t.Errorf("version 1 has lineage %+v", m.Version(1).Lineage)
-	}
-	if got := m.Current().Lineage.InputNames(); !slices.Equal(got, []string{"a", "b"}) {
-		t.Errorf("InputNames = %v", got)
-	}
+		again := f.open(t)
+		wantSame(t, c, again)
+		m := again.Lookup("orders")
+		if got := m.Current().Lineage; got == nil || asJSON(t, got) != asJSON(t, v.Lineage) {
+			t.Errorf("lineage after reopen = %+v, want %+v", got, v.Lineage)
+		}
+		if m.Version(1).Lineage != nil {
+			t.Errorf("version 1 has lineage %+v", m.Version(1).Lineage)
+		}
+		if got := m.Current().Lineage.InputNames(); !slices.Equal(got, []string{"a", "b"}) {
+			t.Errorf("InputNames = %v", got)
+		}
 
-	// The dependents of a dataset are those whose current version read it.
-	if got := again.Dependents("orders"); !slices.Equal(got, []string{"summary"}) {
-		t.Errorf("Dependents(orders) = %v", got)
-	}
-	if got := again.Dependents("a"); !slices.Equal(got, []string{"orders"}) {
-		t.Errorf("Dependents(a) = %v", got)
-	}
-	if got := again.Dependents("summary"); len(got) != 0 {
-		t.Errorf("Dependents(summary) = %v", got)
-	}
-	// A new version without lineage ends the dependence.
-	mustCommit(t, again, "summary", newVersion("summary", 2, 1))
-	if got := again.Dependents("orders"); len(got) != 0 {
-		t.Errorf("Dependents(orders) after summary was replaced = %v", got)
-	}
+		// The dependents of a dataset are those whose current version read it.
+		if got := again.Dependents("orders"); !slices.Equal(got, []string{"summary"}) {
+			t.Errorf("Dependents(orders) = %v", got)
+		}
+		if got := again.Dependents("a"); !slices.Equal(got, []string{"orders"}) {
+			t.Errorf("Dependents(a) = %v", got)
+		}
+		if got := again.Dependents("summary"); len(got) != 0 {
+			t.Errorf("Dependents(summary) = %v", got)
+		}
+		// A new version without lineage ends the dependence.
+		mustCommit(t, again, "summary", newVersion("summary", 2, 1))
+		if got := again.Dependents("orders"); len(got) != 0 {
+			t.Errorf("Dependents(orders) after summary was replaced = %v", got)
+		}
+	})
 }
 
 // The stored entry holds the lineage under "lineage", and a version without

@@ -1,7 +1,8 @@
 package catalog
 
 // The stored form of manifests: roots, log segments and their entries, and
-// how Open reads them back (see the package doc for the layout).
+// how Open reads them back (see the package doc for the layout). storeLog
+// is the journal that keeps them in the object store.
 
 import (
 	"bytes"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"lakehouse/backends/errs"
 	"lakehouse/backends/store"
 )
 
@@ -77,11 +79,14 @@ func versionEntry(base []string, v Version) entry {
 }
 
 // dataset is the catalog's state of one dataset: its manifest, with every
-// version's files worked out, and the end of its log.
+// version's files worked out, and where its journal is at.
 type dataset struct {
-	m    *Manifest
-	segs int     // segments the log has
-	tail []entry // the entries of the last segment
+	m       *Manifest
+	entries int     // entries applied, in the journal's order
+	segs    int     // storeLog: segments the log has
+	tail    []entry // storeLog: the entries of the last segment
+	row     int64   // pgJournal: the id of the dataset's row
+	own     int     // the newest version this catalog committed, 0 for none
 }
 
 // current returns the newest version, or nil before the first.
@@ -137,15 +142,67 @@ func (d *dataset) replay(entries []entry) error {
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", i, err)
 		}
-		d.apply(e, files, target)
+		step{e, files, target}.apply(d)
 	}
 	return nil
 }
 
+// storeLog is the journal in the object store, written by its catalog
+// alone.
+type storeLog struct{ st store.Store }
+
+var _ journal = (*storeLog)(nil)
+
+// update writes the entry of change at the end of known's log or, for a new
+// dataset, as its root.
+func (l *storeLog) update(ctx context.Context, name string, known *dataset, change func(*dataset) (step, error)) (*dataset, error) {
+	d := known
+	if d == nil {
+		d = newDataset(name)
+	}
+	s, err := change(d)
+	if err != nil {
+		return nil, err
+	}
+	if known != nil {
+		err = l.appendLog(ctx, d, s.e)
+	} else {
+		err = l.writeRoot(ctx, root{Format: formatLog, ID: d.m.ID, Name: name, Created: d.m.Created, Entries: []entry{s.e}})
+	}
+	if err != nil {
+		// %v: a failed write is the server's fault, whatever the store called it.
+		return nil, fmt.Errorf("write manifest of %q: %v", name, err)
+	}
+	s.apply(d)
+	return d, nil
+}
+
+// drop deletes the root first, so a crash part-way leaves only a log that
+// Open recognises as a leftover, then the log.
+func (l *storeLog) drop(ctx context.Context, name string) (bool, error) {
+	if err := l.st.Delete(ctx, rootKey(name)); err != nil && !errors.Is(err, errs.NotFound) {
+		return false, fmt.Errorf("delete manifest of %q: %w", name, err)
+	}
+	if err := l.st.DeletePrefix(ctx, logPrefix(name)); err != nil {
+		return true, fmt.Errorf("delete manifest log of %q: %w", name, err)
+	}
+	return true, nil
+}
+
+// shared is false: the catalog is the log's only writer.
+func (l *storeLog) shared() bool { return false }
+
+// refresh has nothing to do: the catalog is the log's only writer.
+func (l *storeLog) refresh(*Catalog) {}
+
+func (l *storeLog) health(context.Context) error { return nil }
+
+func (l *storeLog) close() {}
+
 // appendLog makes e durable at the end of d's log: one Put rewrites the last
 // segment with e added or, when that one is full, writes the next segment
 // holding e alone.
-func (c *Catalog) appendLog(ctx context.Context, d *dataset, e entry) error {
+func (l *storeLog) appendLog(ctx context.Context, d *dataset, e entry) error {
 	seg := segment{Name: d.m.Name, Seq: d.segs, Entries: []entry{e}}
 	if d.segs > 0 && len(d.tail) < segmentEntries {
 		seg.Seq, seg.Entries = d.segs-1, append(slices.Clip(d.tail), e)
@@ -156,7 +213,7 @@ func (c *Catalog) appendLog(ctx context.Context, d *dataset, e entry) error {
 	if err != nil {
 		return err
 	}
-	if err := c.put(ctx, segmentKey(d.m.Name, seg.Seq), data); err != nil {
+	if err := l.put(ctx, segmentKey(d.m.Name, seg.Seq), data); err != nil {
 		return err
 	}
 	d.segs, d.tail = seg.Seq+1, seg.Entries
@@ -166,8 +223,8 @@ func (c *Catalog) appendLog(ctx context.Context, d *dataset, e entry) error {
 // writeRoot stores r, a root in the log format, over an empty log: any
 // segments there belong to an earlier dataset of that name (one whose drop
 // failed part-way, or that an older mcpd replaced) and must not follow r.
-func (c *Catalog) writeRoot(ctx context.Context, r root) error {
-	if err := c.st.DeletePrefix(ctx, logPrefix(r.Name)); err != nil {
+func (l *storeLog) writeRoot(ctx context.Context, r root) error {
+	if err := l.st.DeletePrefix(ctx, logPrefix(r.Name)); err != nil {
 		return fmt.Errorf("clear the old log: %w", err)
 	}
 	head := r
@@ -176,7 +233,7 @@ func (c *Catalog) writeRoot(ctx context.Context, r root) error {
 	if err != nil {
 		return err
 	}
-	return c.put(ctx, rootKey(r.Name), data)
+	return l.put(ctx, rootKey(r.Name), data)
 }
 
 // marshalLog encodes a root or a segment: head, whose Entries must be empty,
@@ -204,14 +261,14 @@ func marshalLog(head any, entries []entry) ([]byte, error) {
 }
 
 // put stores the JSON data under key in one atomic Put.
-func (c *Catalog) put(ctx context.Context, key string, data []byte) error {
-	_, err := c.st.Put(ctx, key, bytes.NewReader(data), "application/json", 0)
+func (l *storeLog) put(ctx context.Context, key string, data []byte) error {
+	_, err := l.st.Put(ctx, key, bytes.NewReader(data), "application/json", 0)
 	return err
 }
 
 // getJSON decodes the JSON object at key into v.
-func (c *Catalog) getJSON(ctx context.Context, key string, v any) error {
-	r, _, err := c.st.Get(ctx, key)
+func (l *storeLog) getJSON(ctx context.Context, key string, v any) error {
+	r, _, err := l.st.Get(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -234,46 +291,59 @@ type damage struct {
 
 func (d *damage) Error() string { return d.key + ": " + d.err.Error() }
 
-// Open loads every dataset from st. Before returning it rewrites manifests
-// written before the log in the log format, and removes the logs that
-// interrupted drops left behind.
+// Open loads every dataset from the log in st. Before returning it
+// rewrites manifests written before the log in the log format, and removes
+// the logs that interrupted drops left behind.
 func Open(ctx context.Context, st store.Store) (*Catalog, error) {
-	c := &Catalog{st: st, datasets: map[string]*dataset{}}
-	roots, segs, others, err := scan(ctx, st)
+	return open(ctx, st, &storeLog{st})
+}
+
+// open returns the catalog of the datasets in j, whose files are in st.
+func open(ctx context.Context, st store.Store, j journal) (*Catalog, error) {
+	datasets, damaged, err := j.load(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return &Catalog{st: st, j: j, datasets: datasets, damaged: damaged}, nil
+}
+
+// load reads every root and its log.
+func (l *storeLog) load(ctx context.Context) (map[string]*dataset, []string, error) {
+	datasets := map[string]*dataset{}
+	var damaged []string
+	skip := func(bad *damage) {
+		slog.Warn("skipping damaged dataset manifest", "key", bad.key, "err", bad.err)
+		damaged = append(damaged, bad.key)
+	}
+	roots, segs, others, err := scan(ctx, l.st)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, key := range others {
-		c.skip(&damage{key, errors.New("neither a manifest nor a segment of a manifest's log")})
+		skip(&damage{key, errors.New("neither a manifest nor a segment of a manifest's log")})
 	}
 	for _, name := range roots {
-		d, err := c.load(ctx, name, segs[name])
+		d, err := l.loadDataset(ctx, name, segs[name])
 		var bad *damage
 		switch {
 		case errors.As(err, &bad):
-			c.skip(bad)
+			skip(bad)
 			continue
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		}
-		c.datasets[name] = d
+		datasets[name] = d
 	}
 	for name := range segs {
 		if slices.Contains(roots, name) {
 			continue
 		}
 		slog.Info("removing the manifest log of a dropped dataset", "dataset", name)
-		if err := st.DeletePrefix(ctx, logPrefix(name)); err != nil {
-			return nil, fmt.Errorf("remove the manifest log of dropped dataset %q: %w", name, err)
+		if err := l.st.DeletePrefix(ctx, logPrefix(name)); err != nil {
+			return nil, nil, fmt.Errorf("remove the manifest log of dropped dataset %q: %w", name, err)
 		}
 	}
-	return c, nil
-}
-
-// skip records that a catalog object could not be read.
-func (c *Catalog) skip(bad *damage) {
-	slog.Warn("skipping damaged dataset manifest", "key", bad.key, "err", bad.err)
-	c.damaged = append(c.damaged, bad.key)
+	return datasets, damaged, nil
 }
 
 // scan lists the catalog's objects: the names of the datasets that have a
@@ -320,13 +390,13 @@ func parseSegment(rest string) (name string, seq int, ok bool) {
 	return name, seq, err == nil
 }
 
-// load reads dataset name from its root and the log segments seqs. A root
+// loadDataset reads dataset name from its root and the log segments seqs. A root
 // written before the log is rewritten in the log format. An object that
 // cannot be read is reported as a *damage error; any other error is a fault.
-func (c *Catalog) load(ctx context.Context, name string, seqs []int) (*dataset, error) {
+func (l *storeLog) loadDataset(ctx context.Context, name string, seqs []int) (*dataset, error) {
 	key := rootKey(name)
 	var r root
-	if err := c.getJSON(ctx, key, &r); err != nil {
+	if err := l.getJSON(ctx, key, &r); err != nil {
 		return nil, &damage{key, err}
 	}
 	legacy := r.Format == 0
@@ -354,7 +424,7 @@ func (c *Catalog) load(ctx context.Context, name string, seqs []int) (*dataset, 
 		// Segments under a root written before the log belong to no
 		// version of it; writeRoot clears them.
 		r.Format = formatLog
-		if err := c.writeRoot(ctx, r); err != nil {
+		if err := l.writeRoot(ctx, r); err != nil {
 			return nil, fmt.Errorf("rewrite the manifest of %q in the log format: %w", name, err)
 		}
 		slog.Info("manifest rewritten in the log format", "dataset", name, "versions", len(r.Entries))
@@ -366,7 +436,7 @@ func (c *Catalog) load(ctx context.Context, name string, seqs []int) (*dataset, 
 		}
 		skey := segmentKey(name, seq)
 		var s segment
-		if err := c.getJSON(ctx, skey, &s); err != nil {
+		if err := l.getJSON(ctx, skey, &s); err != nil {
 			return nil, &damage{skey, err}
 		}
 		if s.Name != name || s.Seq != seq || len(s.Entries) == 0 {

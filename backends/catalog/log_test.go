@@ -152,95 +152,102 @@ func TestCatalog_Commit_ThousandAppends(t *testing.T) {
 }
 
 func TestCatalog_Relayout(t *testing.T) {
-	ctx := context.Background()
-	st := mustStore(t)
-	c := mustOpen(t, st)
-	m := commitAppends(t, c, "logs", 40)
-	before := m.Version(40).Files
-	older := asJSON(t, m.Versions[:39])
-	g := c.Generation()
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c := f.open(t)
+		m := commitAppends(t, c, "logs", 40)
+		before := m.Version(40).Files
+		older := asJSON(t, m.Versions[:39])
+		g := c.Generation()
 
-	merged := catalog.MergedKey("logs", 40)
-	if merged == catalog.MergedKey("logs", 40) || !strings.HasPrefix(merged, catalog.DataPrefix+"logs/v40/") {
-		t.Fatalf("MergedKey = %q: want a fresh key under %sv40/ each time", merged, catalog.DataPrefix+"logs/")
-	}
-	layout := append(slices.Clone(before[:30]), merged)
-	m, err := c.Relayout(ctx, "logs", 40, before, layout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Generation() <= g {
-		t.Error("Relayout did not change the generation")
-	}
-	if got := m.Version(40).Files; !slices.Equal(got, layout) {
-		t.Errorf("version 40 files %v, want %v", got, layout)
-	}
-	if got := asJSON(t, m.Versions[:39]); got != older {
-		t.Errorf("versions 1-39 changed:\n%s\nwant\n%s", got, older)
-	}
-	v40 := *m.Version(40)
-	if v40.Rows != 40 || v40.Bytes != 4000 || v40.Mode != "append" || !m.Updated.Equal(v40.Created) {
-		t.Errorf("version 40 after relayout: %+v (updated %v); want its rows, bytes and mode as committed", v40, m.Updated)
-	}
+		merged := catalog.MergedKey("logs", 40)
+		if merged == catalog.MergedKey("logs", 40) || !strings.HasPrefix(merged, catalog.DataPrefix+"logs/v40/") {
+			t.Fatalf("MergedKey = %q: want a fresh key under %sv40/ each time", merged, catalog.DataPrefix+"logs/")
+		}
+		layout := append(slices.Clone(before[:30]), merged)
+		m, err := c.Relayout(ctx, "logs", 40, before, layout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Generation() <= g {
+			t.Error("Relayout did not change the generation")
+		}
+		if got := m.Version(40).Files; !slices.Equal(got, layout) {
+			t.Errorf("version 40 files %v, want %v", got, layout)
+		}
+		if got := asJSON(t, m.Versions[:39]); got != older {
+			t.Errorf("versions 1-39 changed:\n%s\nwant\n%s", got, older)
+		}
+		v40 := *m.Version(40)
+		if v40.Rows != 40 || v40.Bytes != 4000 || v40.Mode != "append" || !m.Updated.Equal(v40.Created) {
+			t.Errorf("version 40 after relayout: %+v (updated %v); want its rows, bytes and mode as committed", v40, m.Updated)
+		}
 
-	// The next version builds on the new layout.
-	m = mustCommit(t, c, "logs", appendVersion("logs", m.Current(), 41))
-	if want := append(slices.Clone(layout), catalog.DataKey("logs", 41, 31)); !slices.Equal(m.Current().Files, want) {
-		t.Errorf("version 41 files %v, want %v", m.Current().Files, want)
-	}
-	wantSame(t, c, mustOpen(t, st))
+		// The next version builds on the new layout.
+		m = mustCommit(t, c, "logs", appendVersion("logs", m.Current(), 41))
+		if want := append(slices.Clone(layout), catalog.DataKey("logs", 41, 31)); !slices.Equal(m.Current().Files, want) {
+			t.Errorf("version 41 files %v, want %v", m.Current().Files, want)
+		}
+		wantSame(t, c, f.open(t))
+	})
 }
 
 func TestCatalog_Relayout_Refused(t *testing.T) {
-	ctx := context.Background()
-	c := mustOpen(t, mustStore(t))
-	m := commitAppends(t, c, "logs", 3)
-	files := m.Current().Files
-	merged := []string{catalog.MergedKey("logs", 3)}
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c := f.open(t)
+		m := commitAppends(t, c, "logs", 3)
+		files := m.Current().Files
+		merged := []string{catalog.MergedKey("logs", 3)}
 
-	_, err := c.Relayout(ctx, "nope", 3, files, merged)
-	wantErr(t, err, errs.NotFound, `"nope"`, "list_datasets shows 1 dataset: logs")
-	_, err = c.Relayout(ctx, "logs", 9, files, merged)
-	wantErr(t, err, errs.NotFound, "no version 9", "1 to 3")
-	_, err = c.Relayout(ctx, "logs", 3, files[:2], merged)
-	wantErr(t, err, errs.Conflict, "version 3", "changed meanwhile")
-	_, err = c.Relayout(ctx, "logs", 3, files, nil)
-	wantErr(t, err, errs.Invalid, "at least one file")
-	if got := asJSON(t, c.Lookup("logs")); got != asJSON(t, m) {
-		t.Errorf("refused relayouts changed the manifest:\n%s\nwant\n%s", got, asJSON(t, m))
-	}
+		_, err := c.Relayout(ctx, "nope", 3, files, merged)
+		wantErr(t, err, errs.NotFound, `"nope"`, "list_datasets shows 1 dataset: logs")
+		_, err = c.Relayout(ctx, "logs", 9, files, merged)
+		wantErr(t, err, errs.NotFound, "no version 9", "1 to 3")
+		_, err = c.Relayout(ctx, "logs", 3, files[:2], merged)
+		wantErr(t, err, errs.Conflict, "version 3", "changed meanwhile")
+		_, err = c.Relayout(ctx, "logs", 3, files, nil)
+		wantErr(t, err, errs.Invalid, "at least one file")
+		if got := asJSON(t, c.Lookup("logs")); got != asJSON(t, m) {
+			t.Errorf("refused relayouts changed the manifest:\n%s\nwant\n%s", got, asJSON(t, m))
+		}
+	})
 }
 
 func TestCatalog_Commit_VersionMustGrow(t *testing.T) {
-	c := mustOpen(t, mustStore(t))
-	m := commitAppends(t, c, "logs", 2)
-	_, err := c.Commit(context.Background(), "logs", appendVersion("logs", m.Current(), 2))
-	wantErr(t, err, errs.Conflict, `"logs"`, "version 2 cannot follow version 2", "commit the version after")
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		c := f.open(t)
+		m := commitAppends(t, c, "logs", 2)
+		_, err := c.Commit(context.Background(), "logs", appendVersion("logs", m.Current(), 2))
+		wantErr(t, err, errs.Conflict, `"logs"`, "version 2 cannot follow version 2", "commit the version after")
+	})
 }
 
 // TestCatalog_Relayout_DeletesNothing proves that a new layout leaves every
 // file in the store, for the versions and the queries that read them, also
 // after a reopen.
 func TestCatalog_Relayout_DeletesNothing(t *testing.T) {
-	ctx := context.Background()
-	st := mustStore(t)
-	c := mustOpen(t, st)
-	m := commitAppends(t, c, "logs", 5)
-	old := m.Current().Files
-	for _, k := range old {
-		mustPut(t, st, k, "parquet")
-	}
-	merged := catalog.MergedKey("logs", 5)
-	mustPut(t, st, merged, "parquet")
-	if _, err := c.Relayout(ctx, "logs", 5, old, []string{merged}); err != nil {
-		t.Fatal(err)
-	}
-	mustOpen(t, st)
-	for _, k := range append(old, merged) {
-		if _, err := st.Stat(ctx, k); err != nil {
-			t.Errorf("%s is gone after a relayout and a reopen: %v", k, err)
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		st := f.st
+		c := f.open(t)
+		m := commitAppends(t, c, "logs", 5)
+		old := m.Current().Files
+		for _, k := range old {
+			mustPut(t, st, k, "parquet")
 		}
-	}
+		merged := catalog.MergedKey("logs", 5)
+		mustPut(t, st, merged, "parquet")
+		if _, err := c.Relayout(ctx, "logs", 5, old, []string{merged}); err != nil {
+			t.Fatal(err)
+		}
+		f.open(t)
+		for _, k := range append(old, merged) {
+			if _, err := st.Stat(ctx, k); err != nil {
+				t.Errorf("%s is gone after a relayout and a reopen: %v", k, err)
+			}
+		}
+	})
 }
 
 // TestCatalog_Open_LegacyManifest reads manifests that the catalog wrote

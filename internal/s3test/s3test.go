@@ -9,11 +9,9 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"lakehouse/internal/testproc"
 )
 
 // The server's fixed settings.
@@ -56,9 +56,8 @@ type Server struct {
 	dir  string // the posix backend's folder: one subfolder a bucket
 
 	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when cmd has exited
-	buckets int           // made so far, to name the next
+	proc    *testproc.Process // nil while stopped
+	buckets int               // made so far, to name the next
 }
 
 // Start starts a server for t, or fails t (or skips it, see SkipEnv) when
@@ -67,24 +66,13 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		if os.Getenv(SkipEnv) == "1" {
-			t.Skipf("%v (%s=1 skips the S3 tests)", err, SkipEnv)
-		}
-		t.Fatalf("%v; install it with `%s`, or set %s=1 to skip the S3 tests", err, Install, SkipEnv)
+		testproc.Missing(t, err, Install, SkipEnv, "S3")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
-	// A port found free may be taken before the server binds it: try another.
-	for attempt := 1; ; attempt++ {
-		s.addr = freeAddr(t)
-		s.Endpoint = "http://" + s.addr
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			t.Fatalf("start versitygw: %v", err)
-		}
-	}
+	s.addr = testproc.OnFreePort(t, "versitygw", func(addr string) error {
+		s.addr, s.Endpoint = addr, "http://"+addr
+		return s.start()
+	})
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -117,17 +105,6 @@ func Binary() (string, error) {
 	return "", fmt.Errorf("versitygw is not on PATH nor in %v", dirs)
 }
 
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Start starts the server again after Stop, on the same port and folder,
 // and waits until it answers.
 func (s *Server) Start() {
@@ -137,53 +114,28 @@ func (s *Server) Start() {
 	}
 }
 
-// start runs the process and waits until it answers HTTP.
+// start runs the process and waits until it answers HTTP (any status: the
+// server refuses unsigned requests).
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return errors.New("already running")
 	}
-	logs := &bytes.Buffer{} // shown if it fails to start
 	cmd := exec.Command(s.bin, "--access", AccessKey, "--secret", SecretKey, "--region", Region, "--port", s.addr, "--quiet", "posix", s.dir)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	if err := waitReady(s.Endpoint, done); err != nil {
-		cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("%w; its output:\n%s", err, logs)
-	}
-	s.cmd, s.done = cmd, done
-	return nil
-}
-
-// waitReady polls endpoint until an HTTP answer comes (any status: the
-// server refuses unsigned requests), the process exits, or readyTimeout.
-func waitReady(endpoint string, exited <-chan struct{}) error {
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		resp, err := client.Get(endpoint + "/")
+	proc, err := testproc.Start("versitygw", cmd, func() error {
+		resp, err := client.Get(s.Endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
-			return nil
 		}
-		select {
-		case <-exited:
-			return errors.New("versitygw exited before it answered")
-		case <-time.After(20 * time.Millisecond): // the next poll
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("versitygw did not answer at %s within %s: %v", endpoint, readyTimeout, err)
-		}
+		return err
+	}, readyTimeout)
+	if err != nil {
+		return err
 	}
+	s.proc = proc
+	return nil
 }
 
 // Stop stops the server, if it runs, and waits until it has exited, so
@@ -191,17 +143,11 @@ func waitReady(endpoint string, exited <-chan struct{}) error {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
+	s.proc.Stop(syscall.SIGTERM, 10*time.Second)
+	s.proc = nil
 }
 
 // Client returns an S3 client of the server, signed with its keys.

@@ -1,0 +1,208 @@
+package catalog
+
+// The catalog in PostgreSQL, for several nodes over one database.
+//
+// Each dataset is a row of catalog_datasets and its entries, the same
+// deltas as the store's log, rows of catalog_entries (see pg_schema.go). A
+// commit is one transaction: it locks the dataset's row, reads the entries
+// other nodes added since this node last looked, works out its own entry
+// against them (rebasing an append made on a stale version), and inserts
+// it. So two nodes committing to one dataset at once take turns on the row
+// lock, and each commit follows the one before it.
+//
+// Every change also takes the next number of catalog_clock, the one row of
+// which each writer updates last in its transaction; the row lock makes the
+// numbers follow the order of the commits, and the dataset's row records
+// the number of its last change (a drop marks the row dropped rather than
+// deleting it). Before a read answers, a node compares the clock with the
+// number it has seen, one indexed read of one row, and on a change reads in
+// one snapshot the datasets changed since and their new entries. A read that
+// starts after a commit returned on any node therefore sees it. Concurrent
+// reads share one such check. While the database cannot be reached, reads
+// answer from memory (what this node last saw) and the check is retried at
+// most once a second; writes fail, naming the database.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/store"
+)
+
+// Defaults of PostgresConfig.
+const (
+	DefaultPostgresTimeout = 10 * time.Second
+	DefaultPostgresConns   = 4
+)
+
+// Bounds of reads that answer from memory when the database is slow or down.
+const (
+	// refreshTimeout bounds the check a read makes before answering.
+	refreshTimeout = 2 * time.Second
+	// refreshRetry is how long reads answer from memory, without asking,
+	// after a check failed.
+	refreshRetry = time.Second
+)
+
+// PostgresConfig says how to reach the catalog's database.
+type PostgresConfig struct {
+	// DSN is a PostgreSQL connection string, as a URL or key=value pairs.
+	DSN string
+	// Timeout bounds each write and the start-up; 0 means
+	// DefaultPostgresTimeout.
+	Timeout time.Duration
+	// MaxConns bounds the pool; 0 means DefaultPostgresConns.
+	MaxConns int32
+}
+
+// ParsePostgres checks dsn and returns where it points, "host:port/database",
+// for messages. Its error never holds the DSN, which may hold a password.
+func ParsePostgres(dsn string) (*pgxpool.Config, string, error) {
+	if dsn == "" {
+		return nil, "", errors.New("the catalog's PostgreSQL DSN is empty; give one such as postgres://user@host:5432/lakehouse")
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// Not err: its text may quote the DSN, password and all.
+		return nil, "", errors.New("the catalog's PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database?sslmode=disable or as key=value pairs (host=... dbname=...)")
+	}
+	where := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))) + "/" + cfg.ConnConfig.Database
+	return cfg, where, nil
+}
+
+// pgJournal is the journal in PostgreSQL.
+type pgJournal struct {
+	pool    *pgxpool.Pool
+	where   string // host:port/database, for messages
+	timeout time.Duration
+
+	seen int64 // the clock this node's memory is up to; guarded by the catalog's lock
+
+	// Coalescing of the checks reads make (see refresh).
+	ticks    atomic.Uint64
+	follow   sync.Mutex
+	covered  uint64    // the tick at which the last finished check started
+	failedAt time.Time // when the last check failed; zero after a success
+}
+
+var _ journal = (*pgJournal)(nil)
+
+// OpenPostgres opens the catalog kept in the PostgreSQL database of cfg,
+// whose dataset files are in st. It brings the database's schema up to
+// date first (see migrate).
+func OpenPostgres(ctx context.Context, st store.Store, cfg PostgresConfig) (*Catalog, error) {
+	pcfg, where, err := ParsePostgres(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	j := &pgJournal{where: where, timeout: cfg.Timeout}
+	if j.timeout <= 0 {
+		j.timeout = DefaultPostgresTimeout
+	}
+	pcfg.MaxConns = cfg.MaxConns
+	if pcfg.MaxConns <= 0 {
+		pcfg.MaxConns = DefaultPostgresConns
+	}
+	if pcfg.ConnConfig.ConnectTimeout <= 0 || pcfg.ConnConfig.ConnectTimeout > j.timeout {
+		pcfg.ConnConfig.ConnectTimeout = j.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, j.timeout)
+	defer cancel()
+	if j.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return nil, j.fault("connect", err)
+	}
+	if err := j.migrate(ctx); err != nil {
+		j.pool.Close()
+		return nil, err
+	}
+	c, err := open(ctx, st, j)
+	if err != nil {
+		j.pool.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// fault wraps err, a failure of the database, in a message that names it.
+func (j *pgJournal) fault(op string, err error) error {
+	switch {
+	case unreachable(err):
+		return fmt.Errorf("%s: the catalog's PostgreSQL at %s is unreachable (%v); the catalog recovers by itself once it answers again", op, j.where, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: the catalog's PostgreSQL at %s did not answer in time (%v)", op, j.where, err)
+	}
+	return fmt.Errorf("%s: the catalog's PostgreSQL at %s: %v", op, j.where, err)
+}
+
+// unreachable reports whether err says that the server could not be
+// reached or went away: a failed connect, a connection cut, or a server
+// shutting down (SQLSTATE class 57P).
+func unreachable(err error) bool {
+	var connect *pgconn.ConnectError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &connect), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "57P")
+	}
+	return false
+}
+
+// health pings the database.
+func (j *pgJournal) health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	if err := j.pool.Ping(ctx); err != nil {
+		return j.fault("ping", err)
+	}
+	return nil
+}
+
+func (j *pgJournal) close() { j.pool.Close() }
+
+func (j *pgJournal) shared() bool { return true }
+
+// inTx runs f in a transaction of the given options, bounded by j.timeout,
+// and commits it when f succeeds.
+func (j *pgJournal) inTx(ctx context.Context, opts pgx.TxOptions, f func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, j.timeout)
+	defer cancel()
+	tx, err := j.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := f(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// isCaller reports whether err is the caller's mistake, to return as it is.
+func isCaller(err error) bool { return errs.KindOf(err) != nil || errors.Is(err, errNoDataset) }
+
+// logRecovery logs when reads start and stop answering from memory.
+func (j *pgJournal) logRecovery(err error, wasFailing bool) {
+	switch {
+	case err != nil && !wasFailing:
+		slog.Warn("catalog database unreachable; reads answer from memory until it is back", "database", j.where, "err", err)
+	case err == nil && wasFailing:
+		slog.Info("catalog database reachable again", "database", j.where)
+	}
+}
