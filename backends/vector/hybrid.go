@@ -185,8 +185,12 @@ func (s *segment) lexicalTop(k int, f *filter, sc *scratch) []cand {
 	acc := s.acceptor(f)
 	best := sc.best[:0]
 	for _, id := range sc.touched {
+		c := cand{-sc.lex[id], id}
+		if len(best) == k && c.d >= best[0].d {
+			continue // it would not enter: its filter need not be checked
+		}
 		if f == nil || acc.ok(id) {
-			best.pushBounded(cand{-sc.lex[id], id}, k)
+			best.pushBounded(c, k)
 		}
 	}
 	sc.best = best

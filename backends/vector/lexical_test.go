@@ -192,6 +192,20 @@ func checkLexical(t *testing.T, m *Manager, name string, md model) {
 					t.Fatalf("%s, query %q: hits out of order at %d: %v", name, q, i, hits)
 				}
 			}
+			// A few best are the best scores of all, whatever the search
+			// left unchecked against the filter on its way.
+			opts.K = 3
+			top := lexicalHits(t, m, name, q, opts)
+			best := slices.Sorted(maps.Values(want))
+			slices.Reverse(best)
+			if len(top) != min(3, len(best)) {
+				t.Fatalf("%s, query %q (filtered %v): %d of the best 3, want %d", name, q, filtered, len(top), min(3, len(best)))
+			}
+			for i, h := range top {
+				if math.Abs(float64(h.Score)-best[i]) > 1e-4*(1+best[i]) {
+					t.Fatalf("%s, query %q (filtered %v): best %d scores %v, want %v", name, q, filtered, i, h.Score, best[i])
+				}
+			}
 		}
 	}
 }
