@@ -58,9 +58,9 @@ type Server struct {
 	sockets string // unix_socket_directories
 	owner   *syscall.Credential
 
-	mu   sync.Mutex
-	proc *testproc.Process // nil while stopped
-	dbs  int               // databases made so far, to name the next
+	run testproc.Runner
+	mu  sync.Mutex
+	dbs int // databases made so far, to name the next
 }
 
 // Start makes and starts a cluster for t, or fails t (or skips it, see
@@ -78,9 +78,10 @@ func Start(t testing.TB) *Server {
 	if err := s.initdb(); err != nil {
 		t.Fatal(err)
 	}
+	s.run = testproc.Runner{Name: "postgres", Spawn: s.spawn, Timeout: readyTimeout, Signal: syscall.SIGINT, Grace: 30 * time.Second}
 	s.Addr = testproc.OnFreePort(t, "postgres", func(addr string) error {
 		s.Addr = addr
-		return s.start()
+		return s.run.Up()
 	})
 	t.Cleanup(s.Stop)
 	return s
@@ -147,20 +148,15 @@ func (s *Server) initdb() error {
 // data, and waits until it accepts connections.
 func (s *Server) Start() {
 	s.t.Helper()
-	if err := s.start(); err != nil {
+	if err := s.run.Up(); err != nil {
 		s.t.Fatalf("restart postgres: %v", err)
 	}
 }
 
-// start runs postgres and waits until it accepts connections. The settings
-// favour speed where no test depends on them; fsync stays on, so that what
-// a commit acknowledged is on disk as in production.
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return fmt.Errorf("postgres at %s is already running", s.Addr)
-	}
+// spawn is the command of a start, ready once it accepts connections. The
+// settings favour speed where no test depends on them; fsync stays on, so
+// that what a commit acknowledged is on disk as in production.
+func (s *Server) spawn() (*exec.Cmd, func() error) {
 	host, port, _ := net.SplitHostPort(s.Addr)
 	cmd := s.command("postgres", "-D", s.data,
 		"-c", "listen_addresses="+host, "-p", port,
@@ -172,7 +168,7 @@ func (s *Server) start() error {
 		"-c", "log_min_messages=warning",
 	)
 	dsn := s.dsn("postgres")
-	proc, err := testproc.Start("postgres", cmd, func() error {
+	return cmd, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, dsn)
@@ -180,36 +176,17 @@ func (s *Server) start() error {
 			return err
 		}
 		return conn.Close(ctx)
-	}, readyTimeout)
-	if err != nil {
-		return err
 	}
-	s.proc = proc
-	return nil
 }
 
 // Stop shuts the server down ("fast": open sessions are ended, what they
 // committed stays), if it runs, and waits until it has exited.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Stop(syscall.SIGINT, 30*time.Second)
-		s.proc = nil
-	}
-}
+func (s *Server) Stop() { s.run.Down() }
 
 // Kill ends the server and every process it forked with SIGKILL, as a
 // crash would: what was not committed is lost, and the next Start recovers
 // from the write-ahead log.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Kill()
-		s.proc = nil
-	}
-}
+func (s *Server) Kill() { s.run.Kill() }
 
 // Restart stops the server and starts it again.
 func (s *Server) Restart() {

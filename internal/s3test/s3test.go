@@ -10,7 +10,6 @@ package s3test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -55,9 +54,9 @@ type Server struct {
 	addr string // 127.0.0.1:PORT, the same across restarts
 	dir  string // the posix backend's folder: one subfolder a bucket
 
+	run     testproc.Runner
 	mu      sync.Mutex
-	proc    *testproc.Process // nil while stopped
-	buckets int               // made so far, to name the next
+	buckets int // made so far, to name the next
 }
 
 // Start starts a server for t, or fails t (or skips it, see SkipEnv) when
@@ -69,9 +68,10 @@ func Start(t testing.TB) *Server {
 		testproc.Missing(t, err, Install, SkipEnv, "S3")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s.run = testproc.Runner{Name: "versitygw", Spawn: s.spawn, Timeout: readyTimeout, Signal: syscall.SIGTERM, Grace: 10 * time.Second}
 	s.addr = testproc.OnFreePort(t, "versitygw", func(addr string) error {
 		s.addr, s.Endpoint = addr, "http://"+addr
-		return s.start()
+		return s.run.Up()
 	})
 	t.Cleanup(s.Stop)
 	return s
@@ -109,46 +109,28 @@ func Binary() (string, error) {
 // and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
-	if err := s.start(); err != nil {
+	if err := s.run.Up(); err != nil {
 		s.t.Fatalf("restart versitygw: %v", err)
 	}
 }
 
-// start runs the process and waits until it answers HTTP (any status: the
-// server refuses unsigned requests).
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return errors.New("already running")
-	}
+// spawn is the command of a start, ready once it answers HTTP (any
+// status: the server refuses unsigned requests).
+func (s *Server) spawn() (*exec.Cmd, func() error) {
 	cmd := exec.Command(s.bin, "--access", AccessKey, "--secret", SecretKey, "--region", Region, "--port", s.addr, "--quiet", "posix", s.dir)
 	client := &http.Client{Timeout: time.Second}
-	proc, err := testproc.Start("versitygw", cmd, func() error {
+	return cmd, func() error {
 		resp, err := client.Get(s.Endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
 		}
 		return err
-	}, readyTimeout)
-	if err != nil {
-		return err
 	}
-	s.proc = proc
-	return nil
 }
 
 // Stop stops the server, if it runs, and waits until it has exited, so
 // that its port is closed when Stop returns.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return
-	}
-	s.proc.Stop(syscall.SIGTERM, 10*time.Second)
-	s.proc = nil
-}
+func (s *Server) Stop() { s.run.Down() }
 
 // Client returns an S3 client of the server, signed with its keys.
 func (s *Server) Client() *s3.Client {

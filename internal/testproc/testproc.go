@@ -130,6 +130,57 @@ func (p *Process) Exited() <-chan struct{} { return p.done }
 // Output returns what the process has written so far.
 func (p *Process) Output() string { return p.logs.String() }
 
+// A Runner keeps at most one process of a server running, started on
+// demand and stopped or killed, for a test server that goes down and comes
+// back on the same port and data.
+type Runner struct {
+	Name    string
+	Spawn   func() (cmd *exec.Cmd, ready func() error) // what each start runs, and how it tells it is ready
+	Timeout time.Duration                              // for each start to be ready
+	Signal  os.Signal                                  // ends it at Down, which kills it after Grace
+	Grace   time.Duration
+
+	mu   sync.Mutex
+	proc *Process // nil while stopped
+}
+
+// Up starts the server and waits until it is ready, unless it runs.
+func (r *Runner) Up() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		return fmt.Errorf("%s is already running", r.Name)
+	}
+	cmd, ready := r.Spawn()
+	p, err := Start(r.Name, cmd, ready, r.Timeout)
+	if err != nil {
+		return err
+	}
+	r.proc = p
+	return nil
+}
+
+// Down stops the server with Signal, if it runs, and waits until it has
+// exited.
+func (r *Runner) Down() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		r.proc.Stop(r.Signal, r.Grace)
+		r.proc = nil
+	}
+}
+
+// Kill kills the server and what it forked, if it runs (see Process.Kill).
+func (r *Runner) Kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		r.proc.Kill()
+		r.proc = nil
+	}
+}
+
 // logBuffer is a bytes.Buffer that the process's output goroutines and the
 // test may use at once.
 type logBuffer struct {
