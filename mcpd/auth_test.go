@@ -39,16 +39,25 @@ import (
 // loopback port and returns the base URL.
 func serveAll(t *testing.T, cfg Config) string {
 	t.Helper()
+	base, e := serveEngines(t, cfg)
+	t.Cleanup(func() { e.Close() })
+	return base
+}
+
+// serveEngines is serveAll, leaving the engines to the caller to close.
+func serveEngines(t *testing.T, cfg Config) (string, *engines) {
+	t.Helper()
 	e, err := openEngines(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
-	h, err := httpHandler(cfg, newServer(e.backends, cfg.MCP.fences(true)), (&node{engines: e}).gatewayHandler(cfg))
+	n := &node{engines: e}
+	h, err := httpHandler(cfg, newServer(e.backends, cfg.MCP.fences(true)), n.gatewayHandler(cfg), n.health)
 	if err != nil {
+		e.Close()
 		t.Fatal(err)
 	}
-	return listenHTTP(t, cfg, h)
+	return listenHTTP(t, cfg, h), e
 }
 
 // bearer is the Authorization header of token; none for "".
@@ -647,7 +656,7 @@ func TestAuth_ConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := httpHandler(cfg, mcp.NewServer(&mcp.Implementation{Name: "test"}, nil), nil); err == nil || !strings.Contains(err.Error(), "auth.tokens[0]: environment variable TOKEN_GONE") {
+	if _, err := httpHandler(cfg, mcp.NewServer(&mcp.Implementation{Name: "test"}, nil), nil, nil); err == nil || !strings.Contains(err.Error(), "auth.tokens[0]: environment variable TOKEN_GONE") {
 		t.Errorf("unset token variable: %v", err)
 	}
 }

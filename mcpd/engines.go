@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -35,6 +36,7 @@ type engines struct {
 	backends *tools.Backends
 	vectors  *vector.Manager // the vector engine itself, beyond what the tools see of it
 	closers  []func() error
+	checks   map[string]func(context.Context) error // of the services the engines use beyond the machine, for /health
 }
 
 // openEngines opens every backend under cfg.DataDir:
@@ -71,15 +73,20 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	if err != nil {
 		return nil, err
 	}
+	e.checks = map[string]func(context.Context) error{}
 	if bucket != nil {
 		objects, elsewhere = bucket, bucket
 		e.closers = append(e.closers, bucket.Close)
+		e.checks["bucket"] = bucket.Check
 	}
 	cat, err := openCatalog(ctx, cfg, st)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
 	e.closers = append(e.closers, cat.Close)
+	if cfg.Catalog.Backend == catalogPostgres {
+		e.checks["catalog"] = cat.Health
+	}
 	// The query DuckDB spills to tmp/duckdb-sql; ingest gives its own a
 	// folder beside its scratch space.
 	duck := sqlengine.Config{
@@ -155,6 +162,33 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e.backends = &tools.Backends{Store: objects, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
+
+// health checks the services the engines use beyond the machine (the
+// bucket of the object store, the catalog's database), at once and each
+// for at most healthTimeout, and says of each "ok" or what is wrong.
+func (e *engines) health(ctx context.Context) map[string]string {
+	out := make(map[string]string, len(e.checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range e.checks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+			defer cancel()
+			status := "ok"
+			if err := check(ctx); err != nil {
+				status = err.Error()
+			}
+			mu.Lock()
+			out[name] = status
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// healthTimeout bounds each check of /health.
+const healthTimeout = 2 * time.Second
 
 // Close closes the backends in the reverse order of their opening, as
 // defers run: the object store last, since the others use it.

@@ -191,6 +191,15 @@ func (n *node) connect(ctx context.Context, cfg Config, name string, opts *mcp.C
 // isOwner reports whether this process owns the data directory.
 func (n *node) isOwner() bool { return n.engines != nil }
 
+// health is what /health reports of the services beyond the machine: those
+// of the engines, when this node owns them.
+func (n *node) health(ctx context.Context) map[string]string {
+	if n.engines == nil {
+		return nil
+	}
+	return n.engines.health(ctx)
+}
+
 // Close stops serving the socket and ends its sessions, so that guests
 // attach again at once rather than reach closed engines; then it closes the
 // engines and releases the lock.

@@ -118,7 +118,7 @@ func serveHTTP(ctx context.Context, cfg Config, ln net.Listener, open func() (*n
 				}
 			}()
 			var handler http.Handler
-			if handler, err = httpHandler(cfg, server, n.gatewayHandler(cfg)); err == nil {
+			if handler, err = httpHandler(cfg, server, n.gatewayHandler(cfg), n.health); err == nil {
 				load.ready(handler)
 			}
 		}
@@ -186,9 +186,10 @@ func (l *loading) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // httpHandler serves server at /mcp and /sse with the tools of
 // mcp.toolsets, each of those toolsets alone at /mcp/{toolset}, and v1 (the REST gateway;
 // nil when it is off) at /v1/, behind the guards of cfg.Server, and GET
-// /health. It adds to server the receiving middleware that tells SSE
-// sessions apart from idle ones (see sessionLimit.sse).
-func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler, error) {
+// /health, which reports the checks of health (nil for none). It adds to
+// server the receiving middleware that tells SSE sessions apart from idle
+// ones (see sessionLimit.sse).
+func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(context.Context) map[string]string) (http.Handler, error) {
 	sc := cfg.Server
 	origins, err := newOriginGuard(sc.AllowedOrigins)
 	if err != nil {
@@ -231,9 +232,23 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler) (http.Handler,
 	if v1 != nil {
 		mux.Handle("/v1/", guard(v1))
 	}
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		// A service that does not answer leaves the node "degraded", not
+		// down: it serves what needs it not, and recovers by itself.
+		body := map[string]any{"status": "ok", "service": "mcpd", "version": version}
+		if health != nil {
+			checks := health(r.Context())
+			for _, status := range checks {
+				if status != "ok" {
+					body["status"] = "degraded"
+				}
+			}
+			if len(checks) > 0 {
+				body["checks"] = checks
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "service": "mcpd", "version": version})
+		json.NewEncoder(w).Encode(body)
 	})
 	return mux, nil
 }

@@ -35,7 +35,7 @@ func httpConfig(t *testing.T) Config {
 // the base URL; the server stops when the test ends.
 func serve(t *testing.T, cfg Config, server *mcp.Server) string {
 	t.Helper()
-	h, err := httpHandler(cfg, server, nil)
+	h, err := httpHandler(cfg, server, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,7 +161,7 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	})
 	where := fmt.Sprintf("S3 endpoint %s, bucket %q", cmpEndpoint(cfg.Endpoint, region), cfg.Bucket)
 	s := &S3{client: client, bucket: cfg.Bucket, prefix: prefix, where: where, tempDir: cfg.TempDir, timeout: timeout}
-	if err := s.checkBucket(ctx); err != nil {
+	if err := s.Check(ctx); err != nil {
 		return nil, fmt.Errorf("open S3 store: %w", err)
 	}
 	return s, nil
@@ -185,8 +185,9 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// checkBucket asks the server for the bucket.
-func (s *S3) checkBucket(ctx context.Context) error {
+// Check asks the server for the bucket: nil when it answers that the
+// bucket is there, else an error saying what is wrong.
+func (s *S3) Check(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	_, err := s.client.HeadBucket(rctx, &s3.HeadBucketInput{Bucket: &s.bucket})
