@@ -32,12 +32,9 @@ func (p *Pathway) applyLine(line []byte) error {
 // decodeRecord decodes a line of the log, with the hashes of its traces'
 // index items, which replay decodes on every CPU, ahead of apply.
 func decodeRecord(line []byte) (*record, error) {
-	r, ok := decodeFast(line)
-	if !ok {
-		r = new(record)
-		if err := eventlog.Unmarshal(line, r); err != nil {
-			return nil, err
-		}
+	r := new(record)
+	if err := eventlog.Unmarshal(line, r); err != nil {
+		return nil, err
 	}
 	if len(r.Traces) > 0 {
 		h := hashers.Get().(*itemHasher)
