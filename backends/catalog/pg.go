@@ -138,15 +138,26 @@ func OpenPostgres(ctx context.Context, st store.Store, cfg PostgresConfig) (*Cat
 }
 
 // fault wraps err, a failure of the database, in a message that names it.
-func (j *pgJournal) fault(op string, err error) error {
+// A database that does not answer is of kind errs.Unavailable (the call
+// may be made again once it does), also reachable as err; so is also
+// (errors.Is) any errors of also.
+func (j *pgJournal) fault(op string, err error, also ...error) error {
+	var msg string
 	switch {
 	case unreachable(err):
-		return fmt.Errorf("%s: the catalog's PostgreSQL at %s is unreachable (%v); the catalog recovers by itself once it answers again", op, j.where, err)
+		msg = fmt.Sprintf("%s: the catalog's PostgreSQL at %s is unreachable (%v); the catalog recovers by itself once it answers again", op, j.where, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%s: the catalog's PostgreSQL at %s did not answer in time (%v)", op, j.where, err)
+		msg = fmt.Sprintf("%s: the catalog's PostgreSQL at %s did not answer in time (%v)", op, j.where, err)
+	default:
+		return errors.Join(append([]error{fmt.Errorf("%s: the catalog's PostgreSQL at %s: %v", op, j.where, err)}, also...)...)
 	}
-	return fmt.Errorf("%s: the catalog's PostgreSQL at %s: %v", op, j.where, err)
+	return &errs.Error{Kind: errs.Unavailable, Msg: msg, Err: errors.Join(append([]error{err}, also...)...)}
 }
+
+// ErrMaybeCommitted is reachable (errors.Is) from the error of a commit
+// whose outcome is not known: the database went away as it committed. The
+// version may have landed, so what it refers to must stay.
+var ErrMaybeCommitted = errors.New("the commit may have landed")
 
 // unreachable reports whether err says that the server could not be
 // reached or went away: a failed connect, a connection cut, or a server

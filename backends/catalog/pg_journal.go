@@ -78,7 +78,7 @@ func (j *pgJournal) update(ctx context.Context, name string, known *dataset, cha
 	case isCaller(err):
 		return nil, err
 	case unreachable(err):
-		return nil, j.fault(fmt.Sprintf("commit to dataset %q (if the connection was lost as it committed, the version may have landed: read the manifest before committing again)", name), err)
+		return nil, j.fault(fmt.Sprintf("commit to dataset %q (if the connection was lost as it committed, the version may have landed: read the manifest before committing again)", name), err, ErrMaybeCommitted)
 	default:
 		return nil, j.fault(fmt.Sprintf("commit to dataset %q", name), err)
 	}

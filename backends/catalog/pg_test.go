@@ -306,8 +306,8 @@ func TestPostgres_DatabaseDown(t *testing.T) {
 
 	srv.Stop()
 	_, err := a.Commit(ctx, "logs", nodeAppend(m.Current(), "_datasets/logs/down.parquet"))
-	if err == nil || errs.KindOf(err) != nil {
-		t.Fatalf("commit with the database down: %v, want a fault", err)
+	if err == nil || errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("commit with the database down: %v (kind %v), want one of kind unavailable", err, errs.KindOf(err))
 	}
 	for _, part := range []string{srv.Addr + "/db1", "unreachable"} {
 		if !strings.Contains(err.Error(), part) {
@@ -361,12 +361,13 @@ func TestPostgres_KilledMidCommit(t *testing.T) {
 
 	acked := make(chan int, 1000)
 	stopped := make(chan struct{})
+	var failed error
 	go func() {
 		defer close(stopped)
 		for k := 0; ; k++ {
 			m := c.Lookup("logs")
 			v := nodeAppend(m.Current(), fmt.Sprintf("_datasets/logs/k%04d.parquet", k))
-			if _, err := c.Commit(ctx, "logs", v); err != nil {
+			if _, failed = c.Commit(ctx, "logs", v); failed != nil {
 				return
 			}
 			acked <- v.Version
@@ -378,6 +379,11 @@ func TestPostgres_KilledMidCommit(t *testing.T) {
 	srv.Kill()
 	<-stopped
 	close(acked)
+	// The commit the kill cut off may have landed, and says so: what it
+	// refers to must stay. The database is down, not the call wrong.
+	if !errors.Is(failed, catalog.ErrMaybeCommitted) || errs.KindOf(failed) != errs.Unavailable {
+		t.Errorf("the commit cut off by the kill: %v (kind %v), want ErrMaybeCommitted of kind unavailable", failed, errs.KindOf(failed))
+	}
 	last := 1
 	for v := range acked {
 		last = v

@@ -565,6 +565,12 @@ func (in *Ingester) publish(ctx context.Context, key, out string, commit func(ct
 	}
 	ctx = context.WithoutCancel(ctx)
 	if err := commit(ctx, info.Size); err != nil {
+		if errors.Is(err, catalog.ErrMaybeCommitted) {
+			// The version may refer to the file: it stays, unreferenced at
+			// worst, until the dataset is dropped.
+			slog.Warn("a commit's outcome is unknown; its dataset file is kept", "key", key, "err", err)
+			return err
+		}
 		if derr := in.store.Delete(ctx, key); derr != nil {
 			slog.Warn("remove unreferenced dataset file", "key", key, "err", derr)
 		}
