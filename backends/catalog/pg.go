@@ -139,8 +139,7 @@ func OpenPostgres(ctx context.Context, st store.Store, cfg PostgresConfig) (*Cat
 
 // fault wraps err, a failure of the database, in a message that names it.
 // A database that does not answer is of kind errs.Unavailable (the call
-// may be made again once it does), also reachable as err; so is also
-// (errors.Is) any errors of also.
+// may be made again once it does), which reaches err and each of also.
 func (j *pgJournal) fault(op string, err error, also ...error) error {
 	var msg string
 	switch {
@@ -149,7 +148,7 @@ func (j *pgJournal) fault(op string, err error, also ...error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		msg = fmt.Sprintf("%s: the catalog's PostgreSQL at %s did not answer in time (%v)", op, j.where, err)
 	default:
-		return errors.Join(append([]error{fmt.Errorf("%s: the catalog's PostgreSQL at %s: %v", op, j.where, err)}, also...)...)
+		return fmt.Errorf("%s: the catalog's PostgreSQL at %s: %v", op, j.where, err)
 	}
 	return &errs.Error{Kind: errs.Unavailable, Msg: msg, Err: errors.Join(append([]error{err}, also...)...)}
 }

@@ -330,19 +330,16 @@ func (l *Log) flushLocked() error {
 	if err != nil {
 		return err
 	}
-	if len(buf) == 0 {
-		l.durable = upto
-		if broken { // cut the failed write back now, as the next write would: Close may come first
-			if err := l.reopen(); err != nil {
-				return fmt.Errorf("reopen log %s after a failed write: %w", l.path, err)
-			}
-		}
-		return nil
-	}
+	// A failed write is cut back before the next one, or now if there is
+	// none: Close may come first.
 	if broken {
 		if err := l.reopen(); err != nil {
 			return fmt.Errorf("reopen log %s after a failed write: %w", l.path, err)
 		}
+	}
+	if len(buf) == 0 {
+		l.durable = upto
+		return nil
 	}
 	if _, err := l.f.Write(buf); err != nil {
 		return l.failed(l.durable+1, upto, fmt.Errorf("write log %s: %w", l.path, err))

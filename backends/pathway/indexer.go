@@ -481,8 +481,16 @@ func (h *itemHasher) of(t *Trace) uint64 {
 	return vector.ItemHash(t.UID, embedText(t), h.buf)
 }
 
-// hashers are the itemHashers of the goroutines that decode a replay.
+// hashers are the itemHashers of the goroutines that decode a replay or
+// apply a change.
 var hashers = sync.Pool{New: func() any { return newItemHasher() }}
+
+// hashOf is the itemHasher hash of t.
+func hashOf(t *Trace) uint64 {
+	h := hashers.Get().(*itemHasher)
+	defer hashers.Put(h)
+	return h.of(t)
+}
 
 // stringCache remembers strings as encoding/json writes them: a trace
 // memory's tags and states repeat.

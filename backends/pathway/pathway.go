@@ -223,7 +223,6 @@ type Pathway struct {
 	idx      *indexer
 	unmarked sync.WaitGroup // changes committed whose traces are not yet marked for the indexer
 	want     uint64         // the sum of the traces' ihash: the index's fingerprint when it is in step
-	hasher   *itemHasher    // for apply
 
 	compacting atomic.Bool
 	compacted  atomic.Int64   // size of the log after the last compaction
@@ -275,7 +274,6 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		traces: make(map[string]*Trace, guess),
 		order:  make([]*Trace, 0, guess),
 		counts: counts{tags: map[string]int{}},
-		hasher: newItemHasher(),
 	}
 	// The index opens while the log replays (neither reads the other),
 	// and works out its fingerprint, which the replay's sum meets.

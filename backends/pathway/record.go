@@ -75,7 +75,7 @@ func (p *Pathway) apply(r *record) error {
 			if r.hashes != nil {
 				t.ihash = r.hashes[i]
 			} else {
-				t.ihash = p.hasher.of(t)
+				t.ihash = hashOf(t)
 			}
 			p.want += t.ihash
 			// The stored trace is replaced, never changed, so that copies
@@ -109,7 +109,7 @@ func (p *Pathway) apply(r *record) error {
 		e.Retired, e.RetiredReason, e.UpdatedAt = true, r.Reason, r.At
 		p.counts.account(e, +1)
 		p.want -= e.ihash
-		e.ihash = p.hasher.of(e)
+		e.ihash = hashOf(e)
 		p.want += e.ihash
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)

@@ -18,7 +18,7 @@ func TestFingerprint(t *testing.T) {
 	for i := range items {
 		items[i].Text = fmt.Sprintf("text %d", i)
 	}
-	print := func(m *Manager, name string) uint64 {
+	fingerprint := func(m *Manager, name string) uint64 {
 		t.Helper()
 		fp, err := m.Fingerprint(name)
 		if err != nil {
@@ -33,7 +33,7 @@ func TestFingerprint(t *testing.T) {
 	if _, err := m.Create(ctx, "b", Spec{Dim: 8, Metric: L2, Quantization: QuantInt8}); err != nil {
 		t.Fatal(err)
 	}
-	empty := print(m, "a")
+	empty := fingerprint(m, "a")
 	mustUpsert(t, m, "a", items)
 	// b: the same items in another order, with other vectors, after a
 	// stray item was added and deleted.
@@ -46,11 +46,11 @@ func TestFingerprint(t *testing.T) {
 	if _, err := m.Delete(ctx, "b", []string{"stray"}); err != nil {
 		t.Fatal(err)
 	}
-	want := print(m, "a")
+	want := fingerprint(m, "a")
 	if want == empty {
 		t.Fatal("300 items print as an empty index")
 	}
-	if got := print(m, "b"); got != want {
+	if got := fingerprint(m, "b"); got != want {
 		t.Fatalf("the same items in another order print %x, want %x", got, want)
 	}
 
@@ -65,12 +65,12 @@ func TestFingerprint(t *testing.T) {
 		if change.ID != "i5" {
 			m.Delete(ctx, "b", []string{"i5"})
 		}
-		if print(m, "b") == want {
+		if fingerprint(m, "b") == want {
 			t.Errorf("changing item i5 to %+v leaves the fingerprint as it was", change)
 		}
 		m.Delete(ctx, "b", []string{change.ID})
 		mustUpsert(t, m, "b", []Item{items[5]})
-		if got := print(m, "b"); got != want {
+		if got := fingerprint(m, "b"); got != want {
 			t.Fatalf("undoing the change prints %x, want %x", got, want)
 		}
 	}
@@ -81,10 +81,10 @@ func TestFingerprint(t *testing.T) {
 	}
 	m.Close()
 	m = mustOpen(t, dir, Config{})
-	if got := print(m, "a"); got != want {
+	if got := fingerprint(m, "a"); got != want {
 		t.Fatalf("after a reopen: %x, want %x", got, want)
 	}
-	if got := print(m, "b"); got != want {
+	if got := fingerprint(m, "b"); got != want {
 		t.Fatalf("int8 index after a reopen: %x, want %x", got, want)
 	}
 	var gone []string
@@ -96,7 +96,7 @@ func TestFingerprint(t *testing.T) {
 	}
 	mustWait(t, m, "a") // a third deleted: the index rebuilds
 	mustUpsert(t, m, "a", items[:100])
-	if got := print(m, "a"); got != want {
+	if got := fingerprint(m, "a"); got != want {
 		t.Fatalf("after deletes, a rebuild and the same items again: %x, want %x", got, want)
 	}
 }

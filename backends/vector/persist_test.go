@@ -583,7 +583,7 @@ func TestSnapshot_BuildResumes(t *testing.T) {
 
 // An index written before snapshots had version 2 (testdata/v1: a
 // snapshot with a graph and tombstones, and a log after it) opens with
-// every item, and its next snapshot is written as version 2.
+// every item, and its next snapshot is written as the present version.
 func TestSnapshot_ReadsVersion1(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
