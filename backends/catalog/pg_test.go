@@ -360,7 +360,7 @@ func TestPostgres_KilledMidCommit(t *testing.T) {
 	mustCommit(t, c, "logs", newVersion("logs", 1, 1))
 
 	acked := make(chan int, 1000)
-	stopped := make(chan struct{})
+	stopped, twenty := make(chan struct{}), make(chan struct{})
 	var failed error
 	go func() {
 		defer close(stopped)
@@ -371,11 +371,12 @@ func TestPostgres_KilledMidCommit(t *testing.T) {
 				return
 			}
 			acked <- v.Version
+			if k == 19 {
+				close(twenty)
+			}
 		}
 	}()
-	for len(acked) < 20 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	<-twenty
 	srv.Kill()
 	<-stopped
 	close(acked)

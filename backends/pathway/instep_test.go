@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"lakehouse/backends/embed"
 	"lakehouse/backends/eventlog"
@@ -204,19 +203,21 @@ func TestInStep_LogChangedSinceClose(t *testing.T) {
 	}
 }
 
-// failNextSync makes the next fsync of the log, once armed, wait d and
-// fail, so that the indexer has time to index the change the write applied
-// in memory before its fsync.
-func failNextSync(t *testing.T, dir string, d time.Duration) *atomic.Bool {
-	armed := new(atomic.Bool)
+// failNextSync returns arm: once armed with during, the next fsync of the
+// log runs during, then fails.
+func failNextSync(t *testing.T, dir string) (arm func(during func())) {
+	var next atomic.Pointer[func()]
 	t.Cleanup(disk.Intercept(dir, &disk.Hooks{Sync: func(path string) error {
-		if filepath.Base(path) == logName && armed.CompareAndSwap(true, false) {
-			time.Sleep(d)
+		if filepath.Base(path) != logName {
+			return nil
+		}
+		if during := next.Swap(nil); during != nil {
+			(*during)()
 			return syscall.EIO
 		}
 		return nil
 	}}))
-	return armed
+	return func(during func()) { next.Store(&during) }
 }
 
 // A write whose fsync fails is undone in memory, and in the index too,
@@ -226,19 +227,29 @@ func failNextSync(t *testing.T, dir string, d time.Duration) *atomic.Bool {
 func TestInStep_FailedWriteIsUndoneInTheIndex(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	armed := failNextSync(t, dir, 300*time.Millisecond)
+	arm := failNextSync(t, dir)
 	p := openInternal(t, dir, "m1")
 	uids := addN(t, p, 3)
 	text := "good text"
 	if _, err := p.Update(ctx, uids[0], nil, &text, nil); err != nil {
 		t.Fatal(err)
 	}
-	armed.Store(true)
+	// While the failing fsync runs, the indexer takes the trace as memory
+	// holds it then, the write applied.
+	indexNow := func(uid string, indexed func() bool) func() {
+		return func() {
+			p.idx.mark(uid)
+			if err := p.idx.wait(ctx); err != nil || !indexed() {
+				t.Errorf("the indexer did not index %s as the failing write left it (%v)", uid, err)
+			}
+		}
+	}
 	bad := "failed text"
+	arm(indexNow(uids[0], func() bool { return indexedText(t, p, uids[0]) == bad }))
 	if _, err := p.Update(ctx, uids[0], nil, &bad, nil); err == nil {
 		t.Fatal("an update under a failed fsync succeeded")
 	}
-	armed.Store(true)
+	arm(indexNow(uids[1], func() bool { return !findsText(t, p, "note 1", uids[1]) }))
 	if _, err := p.Revise(ctx, uids[1], json.RawMessage(`{}`), nil, nil); err == nil {
 		t.Fatal("a revision under a failed fsync succeeded")
 	}
