@@ -80,7 +80,7 @@ type Log struct {
 // record in order, and returns the log ready for appends. apply's error
 // skips that record with a warning.
 func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error) {
-	return openWith(path, inOrder(apply))
+	return openWith(path, 0, inOrder(apply))
 }
 
 // inOrder is the replayer of openWith that applies each line as it is read.
@@ -92,9 +92,11 @@ func inOrder(apply func(line []byte) error) func(replay.Framing) (replay.Framing
 // records ahead of apply, on every CPU (see [replay.Ahead]), and apply
 // takes them decoded, in order. decode's error skips that record with a
 // warning, as apply's does. decode must not keep its line, whose bytes
-// are reused.
-func OpenDecoded[T any](path string, decode func(line []byte) (T, error), apply func(T) error) (*Log, ReplayStats, error) {
-	return openWith(path, func(lines replay.Framing) (replay.Framing, func([]byte) error) {
+// are reused. Replay starts at byte from, a record boundary: a caller that
+// keeps the state of the log's first bytes elsewhere (a snapshot) skips
+// them.
+func OpenDecoded[T any](path string, from int64, decode func(line []byte) (T, error), apply func(T) error) (*Log, ReplayStats, error) {
+	return openWith(path, from, func(lines replay.Framing) (replay.Framing, func([]byte) error) {
 		ahead, decoded := replay.Ahead(lines, aheadRecords, aheadBytes, decode)
 		return ahead, func([]byte) error {
 			v, err := decoded()
@@ -114,15 +116,16 @@ const (
 	aheadBytes   = 4 << 20
 )
 
-// openWith is Open, replaying through what replayer makes of the log's
-// lines: the framing to scan and the function to apply each record with.
-func openWith(path string, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (*Log, ReplayStats, error) {
+// openWith is Open, replaying from byte from through what replayer makes
+// of the log's lines: the framing to scan and the function to apply each
+// record with.
+func openWith(path string, from int64, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (*Log, ReplayStats, error) {
 	dir, err := disk.Open(filepath.Dir(path))
 	if err != nil {
 		return nil, ReplayStats{}, fmt.Errorf("open log: %w", err)
 	}
 	l := &Log{dir: dir, name: filepath.Base(path), path: path}
-	st, err := l.open(replayer)
+	st, err := l.open(from, replayer)
 	if err == nil {
 		err = l.removeCompactions()
 	}
@@ -136,9 +139,10 @@ func openWith(path string, replayer func(replay.Framing) (replay.Framing, func([
 	return l, st, nil
 }
 
-// open opens the file, replays it as replayer says (see openWith) and
-// repairs it by the damage policy; syncMu is held or l is not shared.
-func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (ReplayStats, error) {
+// open opens the file, replays it from byte from as replayer says (see
+// openWith) and repairs it by the damage policy; syncMu is held or l is
+// not shared.
+func (l *Log) open(from int64, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (ReplayStats, error) {
 	f, err := l.dir.OpenFile(l.name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return ReplayStats{}, fmt.Errorf("open log: %w", err)
@@ -148,8 +152,16 @@ func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) e
 		f.Close()
 		return ReplayStats{}, err
 	}
+	if from > fi.Size() {
+		f.Close()
+		return ReplayStats{}, fmt.Errorf("open log %s: it has %d bytes, and replay is to start at byte %d", l.path, fi.Size(), from)
+	}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		f.Close()
+		return ReplayStats{}, err
+	}
 	framing, apply := replayer(lines(f))
-	res, err := replay.Scan(l.path, 0, fi.Size(), framing, apply, nil)
+	res, err := replay.Scan(l.path, from, fi.Size(), framing, apply, nil)
 	if err == nil {
 		err = replay.Repair(f, res)
 	}
@@ -171,10 +183,10 @@ func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) e
 }
 
 // Reload writes what was added, then replays the log's durable records
-// through apply as Open does. After a failed write or fsync, a caller whose
-// state ran ahead of the disk rebuilds it this way from what is on disk;
-// the records the failure lost are not replayed.
-func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
+// from byte from through apply as Open does. After a failed write or
+// fsync, a caller whose state ran ahead of the disk rebuilds it this way
+// from what is on disk; the records the failure lost are not replayed.
+func (l *Log) Reload(from int64, apply func(line []byte) error) (ReplayStats, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -192,7 +204,7 @@ func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
 			return ReplayStats{}, fmt.Errorf("reopen log %s: %w", l.path, err)
 		}
 	}
-	return l.open(inOrder(apply))
+	return l.open(from, inOrder(apply))
 }
 
 // removeCompactions removes the temp files of compactions that a crash

@@ -1,6 +1,7 @@
 package pathway
 
 import (
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,30 @@ func (c *committer) wait(seq uint64) error {
 		return c.log.Sync(seq)
 	}
 	return nil
+}
+
+// flushAll returns once every record added so far is durable, and fails
+// if a flush failed after the failures up to settled (see failures): the
+// caller may still hold that flush's changes in memory.
+func (c *committer) flushAll(settled uint64) error {
+	c.mu.Lock()
+	seq := c.added
+	c.mu.Unlock()
+	if err := c.wait(seq); err != nil {
+		return err
+	}
+	if c.failures() > settled {
+		return errors.New("a write failed and is being undone")
+	}
+	return nil
+}
+
+// failures identifies the flushes that failed so far: the highest sequence
+// number of one.
+func (c *committer) failures() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastFail
 }
 
 func (c *committer) run() {

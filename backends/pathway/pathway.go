@@ -101,6 +101,7 @@ import (
 
 	"lakehouse/backends/eventlog"
 	"lakehouse/backends/vector"
+	"lakehouse/internal/disk"
 )
 
 // An Embedder turns texts into vectors. backends/embed provides them.
@@ -207,6 +208,7 @@ var ErrClosed = errors.New("pathway memory is closed")
 // Pathway is an open trace memory. It is safe for concurrent use.
 type Pathway struct {
 	dir     string
+	disk    *disk.Dir // dir, for the snapshot and the log's head
 	cfg     Config
 	emb     Embedder
 	log     *eventlog.Log
@@ -224,8 +226,12 @@ type Pathway struct {
 	unmarked sync.WaitGroup // changes committed whose traces are not yet marked for the indexer
 	want     uint64         // the sum of the traces' ihash: the index's fingerprint when it is in step
 
+	cover     cover        // what of the log the snapshot holds
+	settled   uint64       // the committer's failures up to the last reload (see compact)
+	snapBytes atomic.Int64 // the snapshot's size
+	skip      atomic.Int64 // bytes at the start of the log that the snapshot holds (see compact)
+
 	compacting atomic.Bool
-	compacted  atomic.Int64   // size of the log after the last compaction
 	bg         sync.WaitGroup // compactions
 }
 
@@ -260,15 +266,26 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if emb == nil {
 		return nil, errors.New("open pathway: no embedder")
 	}
-	path := filepath.Join(dir, logName)
-	// Size the tables for the log at once rather than growing them record
-	// by record: a small trace takes some 200 bytes of log.
-	var guess int
-	if fi, err := os.Stat(path); err == nil {
-		guess = int(min(fi.Size()/200, 4<<20))
+	// Size the tables for the state at once rather than growing them
+	// trace by trace: a small trace takes some 200 bytes.
+	var guess int64
+	for _, name := range []string{logName, snapName} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			guess += fi.Size() / 200
+		}
+	}
+	guess = min(guess, 4<<20)
+	d, err := disk.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open pathway: %w", err)
+	}
+	if err := removeTemps(d); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open pathway: %w", err)
 	}
 	p := &Pathway{
 		dir:    dir,
+		disk:   d,
 		cfg:    cfg.withDefaults(),
 		emb:    emb,
 		traces: make(map[string]*Trace, guess),
@@ -292,9 +309,13 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		index <- o
 	}()
 	start := time.Now()
-	l, st, err := eventlog.OpenDecoded(path, decodeRecord, p.apply)
+	l, st, stale, err := p.load()
+	p.log = l
 	ix := <-index
 	inStep := err == nil && ix.err == nil && ix.fpErr == nil && ix.fp == p.want
+	if err == nil && ix.err == nil && stale {
+		err = p.startLog()
+	}
 	if err != nil || ix.err != nil {
 		if ix.vm != nil {
 			ix.vm.Close()
@@ -302,14 +323,14 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		if l != nil {
 			l.Close()
 		}
+		p.disk.Close()
 		if err != nil {
 			return nil, fmt.Errorf("open pathway: %w", err)
 		}
 		return nil, fmt.Errorf("open pathway index: %w", ix.err)
 	}
-	p.log = l
 	p.commits = newCommitter(l)
-	slog.Debug("pathway log replayed", "records", st.Records, "skipped", st.Skipped,
+	slog.Debug("pathway memory loaded", "snapshot_bytes", p.snapBytes.Load(), "log_records", st.Records, "skipped", st.Skipped,
 		"torn_bytes", st.TornBytes, "traces", len(p.order), "took", time.Since(start).Round(time.Millisecond))
 	if n := len(p.order); n > 0 {
 		p.last = p.order[n-1].CreatedAt
@@ -341,7 +362,7 @@ func (p *Pathway) Close() error {
 	cancel()
 	p.idx.stop()
 	p.bg.Wait()
-	return errors.Join(p.log.Close(), p.vec.Close())
+	return errors.Join(p.log.Close(), p.vec.Close(), p.disk.Close())
 }
 
 // closeDrain bounds how long Close lets the indexer catch up.

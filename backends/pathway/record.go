@@ -11,11 +11,12 @@ import (
 
 // record is one line of the log.
 type record struct {
-	Op     string    `json:"op"`               // "put", "replay" or "retire"
+	Op     string    `json:"op"`               // "put", "replay", "retire", or "base" (see cover)
 	Traces []*Trace  `json:"traces,omitempty"` // put: the full state of each
 	UID    string    `json:"uid,omitempty"`    // replay, retire
 	Reason string    `json:"reason,omitempty"` // retire
 	At     time.Time `json:"at,omitzero"`      // replay, retire
+	Gen    uint64    `json:"gen,omitempty"`    // base: the log's generation
 
 	hashes []uint64 // of Traces' index items, when decodeRecord worked them out
 }
@@ -111,6 +112,7 @@ func (p *Pathway) apply(r *record) error {
 		p.want -= e.ihash
 		e.ihash = hashOf(e)
 		p.want += e.ihash
+	case opBase:
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
@@ -157,12 +159,20 @@ func (p *Pathway) reload() []string {
 	p.order = make([]*Trace, 0, len(p.order))
 	p.counts = counts{tags: map[string]int{}}
 	p.want = 0
-	st, err := p.log.Reload(p.applyLine)
+	from, stale, err := p.loadSnapshot()
+	var st eventlog.ReplayStats
+	if err == nil {
+		st, err = p.log.Reload(from, p.applyLine)
+	}
+	if err == nil && stale {
+		err = p.startLog()
+	}
 	if err != nil {
-		slog.Error("pathway memory could not reload its log after a failed write; restart mcpd", "err", err)
+		slog.Error("pathway memory could not reload its state after a failed write; restart mcpd", "err", err)
 		return nil
 	}
-	slog.Warn("pathway memory reloaded its log after a failed write", "traces", len(p.order), "skipped", st.Skipped)
+	p.settled = p.commits.failures()
+	slog.Warn("pathway memory reloaded its state after a failed write", "traces", len(p.order), "skipped", st.Skipped)
 	var changed []string
 	for uid, t := range old {
 		if now, ok := p.traces[uid]; !ok || now.ihash != t.ihash {
@@ -185,7 +195,7 @@ func (p *Pathway) durable(seq uint64, uids ...string) error {
 	if len(uids) > 0 {
 		p.idx.mark(uids...)
 	}
-	if p.log.Size() > p.compactAt() {
+	if p.log.Size()-p.skip.Load() > p.compactAt() {
 		p.startCompaction()
 	}
 	return nil
@@ -212,41 +222,6 @@ func (p *Pathway) startCompaction() {
 			}
 		}()
 	}
-}
-
-// compactAt is the log size that calls for a compaction: CompactBytes, or
-// twice the size of the last compacted log when the current state alone is
-// that large, so that a big state is not rewritten after every write.
-func (p *Pathway) compactAt() int64 {
-	return max(p.cfg.CompactBytes, 2*p.compacted.Load())
-}
-
-// compact rewrites the log as the current state: every trace, in creation
-// order (so that replay rebuilds the same order), many to a line.
-func (p *Pathway) compact() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	if p.log.Size() <= p.compactAt() {
-		return nil
-	}
-	defer func() { p.compacted.Store(p.log.Size()) }()
-	return p.log.Compact(func(emit func(v any) error) error {
-		const perLine = 64
-		batch := make([]*Trace, 0, perLine)
-		for i, e := range p.order {
-			batch = append(batch, e)
-			if len(batch) == perLine || i == len(p.order)-1 {
-				if err := emit(&record{Op: "put", Traces: batch}); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		return nil
-	})
 }
 
 func (p *Pathway) warnCompact(err error) {
