@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"lakehouse/backends/eventlog"
@@ -78,22 +79,13 @@ func (p *Pathway) apply(r *record) error {
 			} else {
 				t.ihash = hashOf(t)
 			}
-			p.want += t.ihash
-			// The stored trace is replaced, never changed, so that copies
-			// handed out stay as they were (replay and retire change
-			// counters and flags in place, under the lock).
 			if old, ok := p.traces[t.UID]; ok {
-				p.want -= old.ihash
-				p.counts.account(old, -1)
-				t.seq = old.seq
-				p.traces[t.UID], p.order[t.seq] = t, t
-				p.counts.account(t, +1)
+				p.traces[t.UID] = t
+				p.replace(old, t)
 				continue
 			}
-			t.seq = len(p.order)
 			p.traces[t.UID] = t
-			p.order = append(p.order, t)
-			p.counts.account(t, +1)
+			p.appendNew(t)
 		}
 	case "replay":
 		e, ok := p.traces[r.UID]
@@ -117,6 +109,48 @@ func (p *Pathway) apply(r *record) error {
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
 	return nil
+}
+
+// applyNew is apply for a put of traces that are new but for damage, as a
+// snapshot's are: one map operation a trace rather than two.
+func (p *Pathway) applyNew(r *record) error {
+	if slices.ContainsFunc(r.Traces, func(t *Trace) bool { return t.UID == "" }) {
+		return fmt.Errorf("put of a trace without uid")
+	}
+	for i, t := range r.Traces {
+		t.ihash = r.hashes[i]
+		n := len(p.traces)
+		p.traces[t.UID] = t
+		if len(p.traces) > n {
+			p.appendNew(t)
+			continue
+		}
+		// A uid seen before (the later trace wins, as in the log): rare
+		// enough to look for the one it replaces.
+		p.replace(p.order[slices.IndexFunc(p.order, func(o *Trace) bool { return o.UID == t.UID })], t)
+	}
+	return nil
+}
+
+// appendNew adds t, new and in p.traces already, to the traces' order and
+// sums.
+func (p *Pathway) appendNew(t *Trace) {
+	t.seq = len(p.order)
+	p.order = append(p.order, t)
+	p.counts.account(t, +1)
+	p.want += t.ihash
+}
+
+// replace puts t, in p.traces already, in the place of old, the stored
+// trace of its uid. The stored trace is replaced, never changed, so that
+// copies handed out stay as they were (replay and retire change counters
+// and flags in place, under the lock).
+func (p *Pathway) replace(old, t *Trace) {
+	p.want += t.ihash - old.ihash
+	p.counts.account(old, -1)
+	t.seq = old.seq
+	p.order[t.seq] = t
+	p.counts.account(t, +1)
 }
 
 // commit encodes r into the log and applies it; the caller holds p.mu.

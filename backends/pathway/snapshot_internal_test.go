@@ -271,3 +271,29 @@ func TestSnapshot_NotOverAFailedWrite(t *testing.T) {
 		t.Errorf("flushAll after the reload: %v", err)
 	}
 }
+
+// A snapshot that holds a uid twice (it never writes one; a hand might)
+// keeps the later trace, in the earlier one's place, as a log would.
+func TestSnapshot_UIDTwice(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := func(uid, text string, tags ...string) *Trace {
+		return &Trace{UID: uid, Content: json.RawMessage(`{}`), Text: text, Tags: tags, CreatedAt: at, UpdatedAt: at}
+	}
+	var buf bytes.Buffer
+	if err := writeSnapshot(&buf, cover{}, []*Trace{tr("a", "first", "x"), tr("b", "b"), tr("a", "second", "y")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, snapName), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := openNoCompaction(t, dir)
+	got, err := p.Get(context.Background(), "a")
+	if err != nil || got.Text != "second" || len(p.order) != 2 || p.order[0].UID != "a" {
+		t.Fatalf("a = %+v, %v; order %d", got, err, len(p.order))
+	}
+	st, _ := p.Stats(context.Background())
+	if st.Total != 2 || len(st.TopTags) != 1 || st.TopTags[0].Tag != "y" {
+		t.Errorf("stats %+v, want 2 traces and tag y only", st)
+	}
+}

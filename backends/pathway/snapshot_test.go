@@ -36,7 +36,9 @@ func reopened(t *testing.T, p *pathway.Pathway, dir string, cfg pathway.Config) 
 func TestSnapshot_Reopen(t *testing.T) {
 	dir := t.TempDir()
 	p := mustOpen(t, dir, compacting)
-	all := workload(t, p, 200)
+	// The first line of a log from before snapshots is long.
+	long := mustAdd(t, p, `{"long":"`+strings.Repeat("x", 6<<10)+`"}`, "a long first line")
+	all := append(workload(t, p, 200), long.UID)
 	before := snapshot(t, p, all)
 	for range 2 {
 		p = reopened(t, p, dir, compacting)

@@ -40,8 +40,8 @@ func readLogHead(d *disk.Dir) (logHead, error) {
 		return logHead{}, err
 	}
 	h := logHead{size: fi.Size(), known: true}
-	line, err := bufio.NewReader(io.LimitReader(f, eventlog.MaxLine)).ReadSlice('\n')
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
+	line, err := bufio.NewReader(io.LimitReader(f, eventlog.MaxLine)).ReadBytes('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
 		return logHead{}, err
 	}
 	if len(strings.TrimSpace(string(line))) == 0 {
@@ -207,7 +207,7 @@ func (p *Pathway) loadSnapshot() (from int64, stale bool, err error) {
 	}
 	p.cover = cover{}
 	if s != nil {
-		s.apply(p.apply)
+		s.apply(p.applyNew)
 		p.cover = s.cover
 		p.snapBytes.Store(int64(len(s.b)))
 	}
