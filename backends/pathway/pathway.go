@@ -13,21 +13,27 @@
 //
 // # Persistence
 //
-// State lives in memory and in one log, <dir>/pathway.log (see package
-// eventlog). Each change is encoded into the log under the Pathway's lock,
-// applied to memory, and acknowledged once the log has fsynced it; the fsync
-// happens outside the lock, in one flusher goroutine, so concurrent writers
-// share fsyncs (group commit; see commit.go). A change touching two traces (a revision) is one record, so it is
-// atomic. Records are
+// State lives in memory, in a snapshot, <dir>/pathway.snap, and in a log of
+// what changed since, <dir>/pathway.log (see package eventlog). Each change
+// is encoded into the log under the Pathway's lock, applied to memory, and
+// acknowledged once the log has fsynced it; the fsync happens outside the
+// lock, in one flusher goroutine, so concurrent writers share fsyncs (group
+// commit; see commit.go). A change touching two traces (a revision) is one
+// record, so it is atomic. Records are
 //
 //	{"op":"put","traces":[...]}                        full state of one or more traces
 //	{"op":"replay","uid":"...","at":"..."}             an idempotent replay of Add
 //	{"op":"retire","uid":"...","reason":"...","at":"..."}
+//	{"op":"base","gen":N}                              first: the log's generation
 //
-// Open replays the log; a torn or malformed line is skipped with a warning.
-// When the log passes [Config.CompactBytes], a background goroutine rewrites
-// it as the current state (every trace, superseded and retired ones
-// included, so histories stay whole), holding the lock meanwhile.
+// When the log passes [Config.CompactBytes] (or a quarter of the snapshot,
+// if that is more), a background compaction writes every trace, superseded
+// and retired ones included so histories stay whole, to a new snapshot, then
+// starts a new log of the next generation, holding the lock meanwhile (see
+// snapshot.go and state.go). Open decodes the snapshot on every CPU, in
+// a binary form several times faster than the log's JSON, and replays the
+// log after it; a torn or malformed line is skipped with a warning, and so
+// is a damaged block of the snapshot.
 //
 // # Search index
 //
