@@ -41,7 +41,8 @@ func (p *Pathway) Add(ctx context.Context, content json.RawMessage, text string,
 	}
 	var seq uint64
 	if e, ok := p.traces[uid]; ok {
-		seq, err = p.commit(&record{Op: "replay", UID: uid, At: p.now()})
+		now := p.now()
+		seq, err = p.commit(&record{Op: "replay", UID: uid, At: &now})
 		t, replayed = *e, true
 	} else {
 		now := p.now()
@@ -251,7 +252,8 @@ func (p *Pathway) Retire(ctx context.Context, uid, reason string) (Trace, error)
 		p.unlockWrite()
 		return t, nil
 	}
-	seq, err := p.commit(&record{Op: "retire", UID: uid, Reason: reason, At: p.now()})
+	now := p.now()
+	seq, err := p.commit(&record{Op: "retire", UID: uid, Reason: reason, At: &now})
 	t := *e
 	p.unlockWrite()
 	if err != nil {

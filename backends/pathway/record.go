@@ -12,12 +12,12 @@ import (
 
 // record is one line of the log.
 type record struct {
-	Op     string    `json:"op"`               // "put", "replay", "retire", or "base" (see cover)
-	Traces []*Trace  `json:"traces,omitempty"` // put: the full state of each
-	UID    string    `json:"uid,omitempty"`    // replay, retire
-	Reason string    `json:"reason,omitempty"` // retire
-	At     time.Time `json:"at,omitzero"`      // replay, retire
-	Gen    uint64    `json:"gen,omitempty"`    // base: the log's generation
+	Op     string     `json:"op"`               // "put", "replay", "retire", or "base" (see cover)
+	Traces []*Trace   `json:"traces,omitempty"` // put: the full state of each
+	UID    string     `json:"uid,omitempty"`    // replay, retire
+	Reason string     `json:"reason,omitempty"` // retire
+	At     *time.Time `json:"at,omitempty"`     // replay, retire (a pointer: the log's encoder does not omit a zero time)
+	Gen    uint64     `json:"gen,omitempty"`    // base: the log's generation
 
 	hashes []uint64 // of Traces' index items, when decodeRecord worked them out
 }
@@ -99,7 +99,10 @@ func (p *Pathway) apply(r *record) error {
 			return fmt.Errorf("retire of unknown trace %q", r.UID)
 		}
 		p.counts.account(e, -1)
-		e.Retired, e.RetiredReason, e.UpdatedAt = true, r.Reason, r.At
+		e.Retired, e.RetiredReason = true, r.Reason
+		if r.At != nil {
+			e.UpdatedAt = *r.At
+		}
 		p.counts.account(e, +1)
 		p.want -= e.ihash
 		e.ihash = hashOf(e)
