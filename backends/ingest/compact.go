@@ -128,7 +128,7 @@ func (in *Ingester) Compact(ctx context.Context, name string) (int, error) {
 	if err := in.merge(ctx, v, from, to, out); err != nil {
 		return 0, fmt.Errorf("merge the files of %q version %d: %w", name, v.Version, err)
 	}
-	key := catalog.MergedKey(name, v.Version)
+	key := catalog.MergedKey(catalog.FolderOf(name, v.Files), v.Version)
 	files := slices.Concat(v.Files[:from], []string{key}, v.Files[to:])
 	err = in.publish(ctx, key, out, func(ctx context.Context, _ int64) error {
 		_, err := in.cat.Relayout(ctx, name, v.Version, v.Files, files)

@@ -476,7 +476,11 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 // prev's files and rows too, of the same schema. It commits the version,
 // and starts a compaction when the dataset has gathered small files.
 func (in *Ingester) commitVersion(ctx context.Context, name, mode string, v catalog.Version, prev *catalog.Version, file string, start time.Time, progress Progress) (*catalog.Manifest, error) {
+	// A new dataset's files go to a folder of its own; later versions' to
+	// the folder of the version before.
+	folder := catalog.NewFolder(name)
 	if prev != nil {
+		folder = catalog.FolderOf(name, prev.Files)
 		v.Version = prev.Version + 1
 		if mode == ModeAppend {
 			if err := sameSchema(name, prev.Columns, v.Columns); err != nil {
@@ -487,7 +491,7 @@ func (in *Ingester) commitVersion(ctx context.Context, name, mode string, v cata
 			v.Bytes = prev.Bytes
 		}
 	}
-	key := catalog.DataKey(name, v.Version, len(v.Files))
+	key := catalog.FileKey(folder, v.Version, len(v.Files))
 	progress(float64(time.Since(start).Seconds())+2, "publishing version")
 	var m *catalog.Manifest
 	err := in.publish(ctx, key, file, func(ctx context.Context, size int64) (err error) {
