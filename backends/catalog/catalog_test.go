@@ -283,7 +283,6 @@ func TestCatalog_Tables(t *testing.T) {
 	})
 }
 
-
 func TestID(t *testing.T) {
 	a := catalog.ID("sales")
 	if a != catalog.ID("sales") {
