@@ -23,6 +23,9 @@ type StorageConfig struct {
 	Bucket    string `toml:"bucket"`
 	Prefix    string `toml:"prefix"`
 	PathStyle bool   `toml:"path_style"`
+	// CacheBytes bounds this node's copies of the datasets' files in the
+	// bucket (the data directory's cache/datasets), which its DuckDB reads.
+	CacheBytes int64 `toml:"cache_bytes"`
 }
 
 // The values of storage.backend.
@@ -45,6 +48,9 @@ func (s StorageConfig) validate() error {
 	case storageS3:
 		if err := s.s3("").Validate(); err != nil {
 			return fmt.Errorf("storage.%w", err)
+		}
+		if s.CacheBytes < 0 {
+			return fmt.Errorf("storage.cache_bytes = %d: give the most bytes of dataset files this node keeps copies of (default %d), or 0 for the default", s.CacheBytes, int64(store.DefaultCacheBytes))
 		}
 		return nil
 	}

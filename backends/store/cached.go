@@ -85,3 +85,12 @@ func (f *FS) Hold(ctx context.Context, keys []string) (paths []string, release f
 	}
 	return paths, func() {}, nil
 }
+
+// Path returns where the copy of key's object is while it is held (see
+// [Cache.Hold]), or "" for an invalid key.
+func (c *Cached) Path(key string) string {
+	if keyRule(key) != "" {
+		return ""
+	}
+	return c.cache.dir.Path(fileName(key))
+}
