@@ -159,6 +159,12 @@ func TestGateway_DatasetsInBucket(t *testing.T) {
 	if c := cacheOf(t, base); c["files"] != 0.0 || c["fetches"] != 2.0 {
 		t.Errorf("cache of 1 byte after the join: %v, want both files fetched and gone", c)
 	}
+	// index_dataset reads a version's files over several queries: they
+	// stay for all of them.
+	idx := doJSON(t, "POST", base+"/v1/tools/index_dataset", map[string]any{"dataset": "b", "text_column": "n"}, 200)
+	if idx["rows"] != 300.0 || idx["embedded"] != 300.0 {
+		t.Errorf("index_dataset of b with a cache of 1 byte: %v", idx)
+	}
 }
 
 // copyCatalog copies the catalog's log of the data directory from into
