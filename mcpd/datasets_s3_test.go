@@ -141,7 +141,16 @@ func TestGateway_DatasetsInBucket(t *testing.T) {
 	if code != 503 || !strings.Contains(msg, srv.Endpoint) || !strings.Contains(msg, bucket) || strings.HasSuffix(msg, "Retry-After: ") {
 		t.Errorf("sum over the evicted a with the bucket server down: %d %s; want 503 with Retry-After naming %s and %s", code, msg, srv.Endpoint, bucket)
 	}
+	// An ingest whose upload fails leaves no file and no version.
+	code, _, body := do(t, "POST", base+"/v1/ingest?name=c", strings.NewReader(numbersCSV(0, 10)), "Content-Type", "text/csv")
+	if code != 503 || !strings.Contains(string(body), bucket) {
+		t.Errorf("ingest with the bucket server down: %d %s, want 503 naming the bucket", code, body)
+	}
 	srv.Start()
+	if keys := bucketKeys(t, srv, bucket, "lake/_datasets/c/"); len(keys) != 0 {
+		t.Errorf("files of the failed ingest in the bucket: %v", keys)
+	}
+	doJSON(t, "GET", base+"/v1/catalog/manifest/c", nil, 404)
 	if got, _, msg := sqlCount(t, base, "SELECT sum(n) FROM a"); got != "44850" {
 		t.Errorf("sum over a once the bucket server is back: %q %s", got, msg)
 	}

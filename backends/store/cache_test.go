@@ -9,11 +9,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"lakehouse/backends/errs"
 	"lakehouse/backends/store"
+	"lakehouse/internal/disk/disktest"
 )
 
 // source is a Getter over an FS, counting its Gets, that can be made to
@@ -243,3 +245,46 @@ func TestCache_Forget(t *testing.T) {
 
 // timeZero is a modification time older than any fetch.
 var timeZero = time.Unix(1, 0)
+
+// TestCache_PowerCut: what a power cut leaves of the cache right after a
+// fetch is the whole copy (fsynced before it was renamed into place, and
+// its folder after), never a file under the key's name with less in it;
+// the cache reopened over it serves the copy as it is.
+func TestCache_PowerCut(t *testing.T) {
+	dir := t.TempDir()
+	cut := disktest.NewPowerCut(t, dir)
+	c, src := newCache(t, dir, 1<<20, 100_000, "d/a")
+	hold(t, c, "d/a")()
+	after := cut.Cut(t)
+	want := strings.Repeat("a", 100_000)
+	if b, err := os.ReadFile(filepath.Join(after, "files", "d", "a")); err != nil || string(b) != want {
+		t.Fatalf("after a power cut the copy of d/a has %d bytes (%v), want all %d", len(b), err, len(want))
+	}
+	again, err := store.OpenCache(after, src, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	gets := src.gets.Load()
+	hold(t, again, "d/a")()
+	if src.gets.Load() != gets {
+		t.Error("the copy that survived the power cut was fetched again")
+	}
+}
+
+// TestCache_WriteFault: a download whose writes fail keeps nothing, and the
+// next Hold fetches the file whole.
+func TestCache_WriteFault(t *testing.T) {
+	dir := t.TempDir()
+	cut := disktest.NewPowerCut(t, dir)
+	c, _ := newCache(t, dir, 1<<20, 100_000, "d/a")
+	cut.Faults().FailWrites(syscall.EIO, 1)
+	if _, _, err := c.Hold(context.Background(), []string{"d/a"}); !errors.Is(err, syscall.EIO) {
+		t.Errorf("Hold with a failing disk: %v, want EIO", err)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if got := cached(t, dir); len(got) != 0 || len(tmp) != 0 {
+		t.Errorf("left behind by a failed download: %v, temp %v", got, tmp)
+	}
+	hold(t, c, "d/a")()
+}
