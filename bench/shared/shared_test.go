@@ -31,10 +31,12 @@ import (
 	"lakehouse/internal/s3test"
 )
 
-// rows of the CSV ingested, and the query measured over them.
+// rows of the CSV ingested, the query measured over them, and how many
+// times a round runs it over a warm cache (or local files).
 const (
-	rows  = 1_000_000
-	query = "SELECT k, count(*) AS n, sum(x) AS sx, max(s) AS ms FROM %s GROUP BY k ORDER BY k"
+	rows        = 1_000_000
+	warmQueries = 5
+	query       = "SELECT k, count(*) AS n, sum(x) AS sx, max(s) AS ms FROM %s GROUP BY k ORDER BY k"
 )
 
 // side is the engines of one data directory.
@@ -131,17 +133,25 @@ func (s *side) round(b *testing.B, csv, name string, out map[string][]time.Durat
 		}
 		return err
 	}
+	var bytes int64
 	out[label+" ingest"] = append(out[label+" ingest"], timed(b, func() error {
-		_, err := s.in.Ingest(ctx, ingest.Request{Name: name, Path: csv, Format: "csv"}, nil)
+		res, err := s.in.Ingest(ctx, ingest.Request{Name: name, Path: csv, Format: "csv"}, nil)
+		if err == nil {
+			bytes = res.Bytes
+		}
 		return err
 	}))
+	b.ReportMetric(float64(bytes)/1e6, "parquet-MB")
+	warm := label + " group by"
 	if s.cache != nil {
 		s.cache.Forget(catalog.DataPrefix) // the copy goes: the next query fetches it
 		out[label+" group by, cold"] = append(out[label+" group by, cold"], timed(b, run))
-		out[label+" group by, warm"] = append(out[label+" group by, warm"], timed(b, run))
+		warm += ", warm"
 	} else {
 		timed(b, run) // as the shared side's cold query, the first reads the file from disk
-		out[label+" group by"] = append(out[label+" group by"], timed(b, run))
+	}
+	for range warmQueries {
+		out[warm] = append(out[warm], timed(b, run))
 	}
 	if _, err := s.in.Drop(ctx, name); err != nil {
 		b.Fatal(err)
