@@ -10,9 +10,11 @@ import (
 )
 
 // StorageConfig chooses where the objects of the object tools (put_object,
-// get_object, list_objects, delete_object) live: in the data directory, or
-// in a bucket of an S3-compatible server. Datasets, the catalog and the
-// vector indexes stay in the data directory either way. The credentials
+// get_object, list_objects, delete_object) and the datasets' Parquet files
+// live: in the data directory, or in a bucket of an S3-compatible server,
+// read by each node's SQL through a cache of its own (CacheBytes). The
+// catalog and the vector indexes stay in the data directory either way
+// (unless [catalog] puts the catalog in PostgreSQL). The credentials
 // come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or
 // the SDK's default chain, never from the file. lakehouse.toml gives each
 // key's default.
