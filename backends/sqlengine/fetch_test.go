@@ -126,6 +126,7 @@ func TestFetcher_Views(t *testing.T) {
 		{"DESCRIBE sales", []string{"sales"}, 2},
 		{"SUMMARIZE t", []string{"t"}, 2},
 		{"FROM t", []string{"t"}, 1},
+		{"PRAGMA table_info('sales@v1')", []string{"sales@v1"}, 2},
 	} {
 		res := mustQuery(t, e, c.query, 10)
 		names, none := cat.last()
