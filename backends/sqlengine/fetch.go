@@ -9,7 +9,8 @@ package sqlengine
 // make all views at each catalog change, as it does over local files.
 // Instead, before a statement runs, the views it names are found in
 // DuckDB's own parse of it (the BASE_TABLE nodes, as inputs.go finds a
-// derived dataset's inputs), their files fetched and held, and the views
+// derived dataset's inputs; for a PRAGMA, which has no tree, the views it
+// names in quotes), their files fetched and held, and the views
 // made as TEMP views of the statement's own connection. A connection runs
 // one statement at a time, so no other statement can replace a view
 // between the moment its files are held and the end of the statement that
