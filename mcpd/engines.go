@@ -37,6 +37,7 @@ type engines struct {
 	vectors  *vector.Manager // the vector engine itself, beyond what the tools see of it
 	closers  []func() error
 	checks   map[string]func(context.Context) error // of the services the engines use beyond the machine, for /health
+	cache    *store.Cache                           // of the datasets' files in the bucket; nil when they are local
 }
 
 // openEngines opens every backend under cfg.DataDir:
@@ -49,6 +50,9 @@ type engines struct {
 //	tmp/      scratch space, emptied at start (ingest's is objects/tmp/ingest,
 //	          beneath the store, which adopts its Parquet files; uploads to
 //	          a bucket are spooled in tmp/s3)
+//	cache/    with [storage] in a bucket, where the datasets' files then
+//	          are: this node's copies of them, which its DuckDB reads
+//	          (cache/datasets, bounded by storage.cache_bytes)
 func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e := &engines{}
 	defer func() {
@@ -74,12 +78,20 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, err
 	}
 	e.checks = map[string]func(context.Context) error{}
+	// The datasets' files are in st, or in the bucket too, read through
+	// this node's cache of them.
+	var files datasetFiles = st
 	if bucket != nil {
 		objects, elsewhere = bucket, bucket
 		e.closers = append(e.closers, bucket.Close)
 		e.checks["bucket"] = bucket.Check
+		if e.cache, err = store.OpenCache(filepath.Join(cfg.DataDir, "cache", "datasets"), bucket, cfg.Storage.CacheBytes); err != nil {
+			return nil, fmt.Errorf("open dataset cache: %w", err)
+		}
+		e.closers = append(e.closers, e.cache.Close)
+		files = store.NewCached(bucket, e.cache)
 	}
-	cat, err := openCatalog(ctx, cfg, st)
+	cat, err := openCatalog(ctx, cfg, st, files)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
@@ -94,12 +106,15 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		Threads: cfg.SQL.Threads, MemoryLimit: cfg.SQL.MemoryLimit, MaxConns: cfg.SQL.MaxConns,
 	}
 	datasetDir := st.Path(catalog.DataPrefix[:len(catalog.DataPrefix)-1])
+	if e.cache != nil {
+		datasetDir = e.cache.Dir()
+	}
 	dsDir, err := disk.Open(datasetDir) // made now: DuckDB may read only below it
 	if err != nil {
 		return nil, fmt.Errorf("open dataset folder: %w", err)
 	}
 	dsDir.Close()
-	views := ingest.Views(cat, st)
+	views := ingest.Views(cat, files)
 	sql, err := sqlengine.New(duck, datasetDir, views)
 	if err != nil {
 		return nil, fmt.Errorf("open SQL engine: %w", err)
@@ -108,10 +123,11 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	in, err := ingest.New(ingest.Config{
 		TempDir:      filepath.Join(st.TempDir(), "ingest"),
 		ObjectsDir:   st.DataDir(),
+		FilesDir:     datasetDir,
 		AllowedPaths: cfg.Ingest.AllowedPaths,
 		Objects:      elsewhere,
 		DuckDB:       duck,
-	}, cat, st)
+	}, cat, files)
 	if err != nil {
 		return nil, fmt.Errorf("open ingest: %w", err)
 	}
@@ -163,10 +179,37 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	return e, nil
 }
 
-// health checks the services the engines use beyond the machine (the
+// datasetFiles is where the engines keep the datasets' files: the local
+// store, or the bucket read through this node's cache.
+type datasetFiles interface {
+	ingest.Store
+	ingest.Files
+	catalog.Files
+}
+
+// healthReport is what /health says of the engines: each service they use
+// beyond the machine, "ok" or what is wrong, and in shared mode this
+// node's cache of the datasets' files.
+type healthReport struct {
+	Checks map[string]string
+	Cache  *store.CacheStats
+}
+
+// health reports the services the engines use beyond the machine (see
+// checks) and the dataset cache.
+func (e *engines) health(ctx context.Context) healthReport {
+	r := healthReport{Checks: e.checkAll(ctx)}
+	if e.cache != nil {
+		s := e.cache.Stats()
+		r.Cache = &s
+	}
+	return r
+}
+
+// checkAll checks the services the engines use beyond the machine (the
 // bucket of the object store, the catalog's database), at once and each
 // for at most healthTimeout, and says of each "ok" or what is wrong.
-func (e *engines) health(ctx context.Context) map[string]string {
+func (e *engines) checkAll(ctx context.Context) map[string]string {
 	out := make(map[string]string, len(e.checks))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
