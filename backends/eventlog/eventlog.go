@@ -21,8 +21,9 @@
 // what the last good fsync made durable, rather than trusting a retried
 // fsync; the failed records are gone, as their callers were told.
 //
-// Compact rewrites the log as the caller's current state (temp file, fsync,
-// rename, fsync directory), so a crash leaves either the old log or the new.
+// Compact rewrites the log as the caller's current state, or the part of it
+// not kept elsewhere (temp file, fsync, rename, fsync directory), so a crash
+// leaves either the old log or the new.
 //
 // Every file operation goes through a disk.Dir rooted at the log's folder,
 // which refuses symbolic links.
@@ -71,6 +72,7 @@ type Log struct {
 	durable     uint64     // sequence number of the last record on disk (under syncMu)
 	durableSize int64      // bytes of the file known to be on disk (under syncMu)
 	lost        []seqRange // records whose flush failed, which later flushes do not cover (under syncMu)
+	unlinked    bool       // the folder's fsync after a compaction's rename failed (under syncMu)
 
 	stop chan struct{}
 	done chan struct{}
@@ -305,8 +307,9 @@ type seqRange struct{ from, to uint64 }
 // maxLost bounds the failed flushes remembered; the oldest are merged.
 const maxLost = 64
 
-// Sync returns once record seq and all before it are on disk, or fails if
-// a failed write or fsync lost seq.
+// Sync returns once record seq is on disk, or fails if a failed write or
+// fsync lost it. Records before seq that a failure lost stay lost (see
+// Lost).
 func (l *Log) Sync(seq uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -321,6 +324,18 @@ func (l *Log) Sync(seq uint64) error {
 		}
 	}
 	return nil
+}
+
+// Lost is the highest sequence number of a record that a failed write or
+// fsync lost, 0 if none was: a caller that tracks which of its records are
+// durable asks Sync about each record up to it.
+func (l *Log) Lost() uint64 {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if n := len(l.lost); n > 0 {
+		return l.lost[n-1].to
+	}
+	return 0
 }
 
 // Append adds v and waits until it is durable.
@@ -382,8 +397,16 @@ func (l *Log) failed(from, to uint64, err error) error {
 }
 
 // reopen opens the log file again and cuts it back to the bytes the last
-// good fsync made durable; syncMu is held.
+// good fsync made durable, and makes a compaction's rename durable if its
+// fsync failed, so that no record is written to a file its name may not
+// lead to after a power cut; syncMu is held.
 func (l *Log) reopen() error {
+	if l.unlinked {
+		if err := l.dir.SyncDir("."); err != nil {
+			return err
+		}
+		l.unlinked = false
+	}
 	f, err := l.dir.OpenFile(l.name, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -453,8 +476,9 @@ func (l *Log) Size() int64 {
 	return l.size
 }
 
-// Compact replaces the log with the records that write emits, which must be
-// the caller's whole current state. The caller must keep Add from being
+// Compact replaces the log with the records that write emits: the caller's
+// whole current state, or as much of it as it keeps in the log rather than
+// elsewhere (a snapshot written first). The caller must keep Add from being
 // called until Compact returns (for instance by holding the lock under which
 // it adds and applies records), so that no record is lost in the swap.
 func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
@@ -504,8 +528,9 @@ func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
 	l.mu.Unlock()
 	if err := l.dir.SyncDir("."); err != nil {
 		// The rename may not be durable: the old log may come back after a
-		// power cut, or the new one; both hold the state. Reopen before
-		// the next write.
+		// power cut, or the new one; both hold the state. Reopen, and
+		// fsync the folder, before the next write.
+		l.unlinked = true
 		return l.failed(1, 0, fmt.Errorf("compact log: %w", err))
 	}
 	return nil

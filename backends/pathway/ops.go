@@ -35,9 +35,9 @@ func (p *Pathway) Add(ctx context.Context, content json.RawMessage, text string,
 	}
 
 	p.lockWrite()
-	if p.closed {
+	if err := p.unusable(); err != nil {
 		p.unlockWrite()
-		return Trace{}, false, ErrClosed
+		return Trace{}, false, err
 	}
 	var seq uint64
 	if e, ok := p.traces[uid]; ok {
@@ -215,8 +215,8 @@ func reasonOr(r string) string {
 
 // stored returns trace uid, or why it cannot; the caller holds p.mu.
 func (p *Pathway) stored(uid string) (*Trace, error) {
-	if p.closed {
-		return nil, ErrClosed
+	if err := p.unusable(); err != nil {
+		return nil, err
 	}
 	e, ok := p.traces[uid]
 	if !ok {

@@ -227,6 +227,7 @@ type Pathway struct {
 	last   time.Time
 	counts counts
 	closed bool
+	fault  error // the state could not be rebuilt after a failed write (see reload)
 
 	idx      *indexer
 	unmarked sync.WaitGroup // changes committed whose traces are not yet marked for the indexer
@@ -265,9 +266,10 @@ func (c *counts) account(t *Trace, d int) {
 	}
 }
 
-// Open opens the trace memory in dir, creating it if needed: it replays
-// <dir>/pathway.log, opens the search index in <dir>/index/ and starts the
-// indexer, which reconciles the index with the log in the background.
+// Open opens the trace memory in dir, creating it if needed: it loads
+// <dir>/pathway.snap and replays <dir>/pathway.log after it, opens the
+// search index in <dir>/index/ meanwhile, and starts the indexer, which
+// reconciles the index with the traces in the background.
 func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if emb == nil {
 		return nil, errors.New("open pathway: no embedder")
@@ -369,6 +371,15 @@ func (p *Pathway) Close() error {
 	p.idx.stop()
 	p.bg.Wait()
 	return errors.Join(p.log.Close(), p.vec.Close(), p.disk.Close())
+}
+
+// unusable is why p cannot be used: ErrClosed, or its fault; the caller
+// holds p.mu.
+func (p *Pathway) unusable() error {
+	if p.closed {
+		return ErrClosed
+	}
+	return p.fault
 }
 
 // closeDrain bounds how long Close lets the indexer catch up.

@@ -64,13 +64,8 @@ func normalize(t *Trace) {
 func (p *Pathway) apply(r *record) error {
 	switch r.Op {
 	case "put":
-		if len(r.Traces) == 0 {
-			return fmt.Errorf("put without traces")
-		}
-		for _, t := range r.Traces {
-			if t == nil || t.UID == "" {
-				return fmt.Errorf("put of a trace without uid")
-			}
+		if err := checkPut(r); err != nil {
+			return err
 		}
 		for i, t := range r.Traces {
 			normalize(t)
@@ -117,8 +112,8 @@ func (p *Pathway) apply(r *record) error {
 // applyNew is apply for a put of traces that are new but for damage, as a
 // snapshot's are: one map operation a trace rather than two.
 func (p *Pathway) applyNew(r *record) error {
-	if slices.ContainsFunc(r.Traces, func(t *Trace) bool { return t.UID == "" }) {
-		return fmt.Errorf("put of a trace without uid")
+	if err := checkPut(r); err != nil {
+		return err
 	}
 	for i, t := range r.Traces {
 		t.ihash = r.hashes[i]
@@ -131,6 +126,17 @@ func (p *Pathway) applyNew(r *record) error {
 		// A uid seen before (the later trace wins, as in the log): rare
 		// enough to look for the one it replaces.
 		p.replace(p.order[slices.IndexFunc(p.order, func(o *Trace) bool { return o.UID == t.UID })], t)
+	}
+	return nil
+}
+
+// checkPut checks that a put record has traces, each with a uid.
+func checkPut(r *record) error {
+	if len(r.Traces) == 0 {
+		return fmt.Errorf("put without traces")
+	}
+	if slices.ContainsFunc(r.Traces, func(t *Trace) bool { return t == nil || t.UID == "" }) {
+		return fmt.Errorf("put of a trace without uid")
 	}
 	return nil
 }
@@ -205,7 +211,10 @@ func (p *Pathway) reload() []string {
 		err = p.startLog()
 	}
 	if err != nil {
-		slog.Error("pathway memory could not reload its state after a failed write; restart mcpd", "err", err)
+		// Memory is now partial: serving from it, or writing on top of
+		// it, would be wrong until a restart rebuilds it.
+		p.fault = fmt.Errorf("pathway memory could not be rebuilt after a failed write (%w); restart mcpd", err)
+		slog.Error(p.fault.Error())
 		return nil
 	}
 	p.settled = p.commits.failures()

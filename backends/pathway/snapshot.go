@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ const (
 	snapHeader  = 52
 	snapBlock   = 256     // traces per block
 	maxBlock    = 1 << 30 // bytes of a block; a trace is at most some 1.1 MiB
+	maxTags     = 1 << 16 // tags of a trace in a snapshot, far above any Config's
 )
 
 // A cover is what of the log a snapshot holds: the state after the first
@@ -59,12 +61,27 @@ type cover struct {
 }
 
 // hashScheme identifies how itemHasher hashes, so that a snapshot's stored
-// ihashes are used only by code that would compute the same ones.
+// ihashes are used only by code that would compute the same ones: it
+// hashes traces of every state, with and without text (a long content, so
+// its rendering is cut), and with tags that JSON escapes. A change of the
+// hashing that these do not show should bump schemeVersion.
 var hashScheme = sync.OnceValue(func() uint64 {
-	t := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	return hashOf(&Trace{UID: "u", Content: []byte(`{"k":"v"}`), Text: "text", Tags: []string{"b", "a"},
-		PredecessorUID: "p", CreatedAt: t, UpdatedAt: t, Retired: true, RetiredReason: "r", ReplayCount: 2})
+	long := []byte(`{"k":"` + strings.Repeat("v", 2*contentRender) + `"}`)
+	samples := []*Trace{
+		{UID: "u1", Content: []byte(`{"k":1}`), Text: "text", Tags: []string{"b", "a", "é<&>\"\\"}},
+		{UID: "u2", Content: long, Tags: []string{}, SuccessorUID: "u3"},
+		{UID: "u3", Content: long, Text: "t", Tags: []string{"x"}, Retired: true, RetiredReason: "r", ReplayCount: 2},
+	}
+	sum := uint64(schemeVersion)
+	for _, t := range samples {
+		sum = sum*0x100000001b3 ^ hashOf(t)
+	}
+	return sum
 })
+
+// schemeVersion is bumped by a change of how traces are hashed that
+// hashScheme's samples would not show.
+const schemeVersion = 1
 
 // writeSnapshot writes the traces of order to w as a snapshot covering c.
 func writeSnapshot(w io.Writer, c cover, order []*Trace) error {
@@ -76,7 +93,7 @@ func writeSnapshot(w io.Writer, c cover, order []*Trace) error {
 	h = binary.LittleEndian.AppendUint64(h, uint64(c.Bytes))
 	h = binary.LittleEndian.AppendUint64(h, hashScheme())
 	h = binary.LittleEndian.AppendUint64(h, uint64(len(order)))
-	h = binary.LittleEndian.AppendUint32(h, crc32.Checksum(h, castagnoli))
+	h = binary.LittleEndian.AppendUint32(h, crc32.Checksum(h, replay.Castagnoli))
 	if _, err := w.Write(h); err != nil {
 		return err
 	}
@@ -97,8 +114,6 @@ func writeSnapshot(w io.Writer, c cover, order []*Trace) error {
 	}
 	return nil
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func appendTrace(b []byte, t *Trace) []byte {
 	b = appendString(b, t.UID)
@@ -144,7 +159,7 @@ func parseSnapshot(name string, b []byte) (*snapshot, error) {
 	if len(b) < snapHeader || string(b[:8]) != snapMagic {
 		return nil, fmt.Errorf("%s is not a pathway snapshot", name)
 	}
-	if crc32.Checksum(b[:snapHeader-4], castagnoli) != binary.LittleEndian.Uint32(b[snapHeader-4:]) {
+	if crc32.Checksum(b[:snapHeader-4], replay.Castagnoli) != binary.LittleEndian.Uint32(b[snapHeader-4:]) {
 		return nil, fmt.Errorf("the header of pathway snapshot %s is damaged", name)
 	}
 	if v := binary.LittleEndian.Uint32(b[8:]); v != snapVersion {
@@ -159,9 +174,9 @@ func parseSnapshot(name string, b []byte) (*snapshot, error) {
 	}, nil
 }
 
-// blocks returns the payloads of the snapshot's blocks, in order, and the
-// bytes of damage skipped between them, with a warning.
-func (s *snapshot) blocks() (blocks [][]byte, damaged int) {
+// blocks returns the payloads of the snapshot's blocks, in order; the
+// damage between them is skipped with a warning.
+func (s *snapshot) blocks() (blocks [][]byte) {
 	for off := snapHeader; off < len(s.b); {
 		if p, ok := replay.FrameAt(s.b[off:], maxBlock); ok {
 			blocks = append(blocks, p)
@@ -174,10 +189,9 @@ func (s *snapshot) blocks() (blocks [][]byte, damaged int) {
 		}
 		slog.Warn("skipping a damaged block of the pathway snapshot; its traces are lost",
 			"snapshot", s.name, "offset", off, "bytes", next)
-		damaged += next
 		off += next
 	}
-	return blocks, damaged
+	return blocks
 }
 
 // apply decodes the snapshot's blocks on every CPU and calls apply with
@@ -185,7 +199,7 @@ func (s *snapshot) blocks() (blocks [][]byte, damaged int) {
 // applied. A block that does not decode, or that apply refuses, is skipped
 // with a warning.
 func (s *snapshot) apply(apply func(*record) error) int {
-	blocks, _ := s.blocks()
+	blocks := s.blocks()
 	recs := make([]*record, len(blocks))
 	errs := make([]error, len(blocks))
 	ready := make([]chan struct{}, len(blocks))
@@ -209,7 +223,7 @@ func (s *snapshot) apply(apply func(*record) error) int {
 			err = apply(recs[i])
 		}
 		if err != nil {
-			slog.Warn("skipping a block of the pathway snapshot that does not decode; its traces are lost",
+			slog.Warn("skipping a block of the pathway snapshot that does not decode or apply; its traces are lost",
 				"snapshot", s.name, "block", i, "err", err)
 			continue
 		}
@@ -239,10 +253,11 @@ func decodeBlock(b []byte, rehash bool) (*record, error) {
 		t.UID = d.str()
 		t.Content = d.bytes()
 		t.Text = d.str()
-		k := int(d.uvarint())
-		if k > len(d.b) {
-			return nil, errors.New("a tag count past the block's end")
+		k64 := d.uvarint()
+		if k64 > maxTags || k64 > uint64(len(d.b)) {
+			return nil, fmt.Errorf("a trace with %d tags", k64)
 		}
+		k := int(k64)
 		if len(tags)+k > cap(tags) {
 			tags = make([]string, 0, max(k, 2*int(n)))
 		}

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"lakehouse/backends/embed"
+	"lakehouse/backends/eventlog"
 	"lakehouse/internal/disk"
+	"lakehouse/internal/replay"
 )
 
 // Every field of a trace comes back from a snapshot as it went in, with
@@ -77,7 +79,7 @@ func TestSnapshot_Rehash(t *testing.T) {
 	}
 	b := buf.Bytes()
 	b[32] ^= 1 // the hash scheme
-	binary.LittleEndian.PutUint32(b[snapHeader-4:], crc32.Checksum(b[:snapHeader-4], castagnoli))
+	binary.LittleEndian.PutUint32(b[snapHeader-4:], crc32.Checksum(b[:snapHeader-4], replay.Castagnoli))
 	s, err := parseSnapshot("test", b)
 	if err != nil || !s.rehash {
 		t.Fatalf("parse: %v, rehash %v", err, s != nil && s.rehash)
@@ -117,6 +119,43 @@ func FuzzSnapshot(f *testing.F) {
 			}
 			return nil
 		})
+	})
+}
+
+// FuzzDecodeBlock: no block, however its counts and lengths are damaged
+// (a checksum only stops damage, not a hand), makes decoding panic, and a
+// block that decodes holds traces whose fields lie within it.
+func FuzzDecodeBlock(f *testing.F) {
+	var buf bytes.Buffer
+	writeSnapshot(&buf, cover{}, []*Trace{
+		{UID: "a", Content: json.RawMessage(`{"k":1}`), Text: "x", Tags: []string{"t", "u"}},
+		{UID: "b", Content: json.RawMessage(`[]`), Retired: true, RetiredReason: "r", ReplayCount: 2},
+	})
+	s, err := parseSnapshot("seed", buf.Bytes())
+	if err != nil {
+		f.Fatal(err)
+	}
+	block := s.blocks()[0]
+	f.Add(block)
+	// A tag count of 2^64-1 in the first trace: uid "a", content, text "x".
+	huge := []byte{1, 1, 'a', 0, 0}
+	f.Add(append(huge, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01))
+	f.Add(binary.AppendUvarint(nil, 1<<40))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeBlock(bytes.Clone(b), false)
+		if err != nil {
+			return
+		}
+		size := 0
+		for _, tr := range r.Traces {
+			size += len(tr.UID) + len(tr.Content) + len(tr.Text)
+			for _, tag := range tr.Tags {
+				size += len(tag)
+			}
+		}
+		if size > len(b) {
+			t.Fatalf("traces of %d bytes from a block of %d", size, len(b))
+		}
 	})
 }
 
@@ -295,5 +334,85 @@ func TestSnapshot_UIDTwice(t *testing.T) {
 	st, _ := p.Stats(context.Background())
 	if st.Total != 2 || len(st.TopTags) != 1 || st.TopTags[0].Tag != "y" {
 		t.Errorf("stats %+v, want 2 traces and tag y only", st)
+	}
+}
+
+// A failed write that takes records added after the flush began fails
+// them too, even when a later record is flushed first: none is
+// acknowledged unless it is on disk.
+func TestCommitter_LostBeyondTarget(t *testing.T) {
+	dir := t.TempDir()
+	var fail atomic.Bool
+	t.Cleanup(disk.Intercept(dir, &disk.Hooks{Sync: func(path string) error {
+		if filepath.Base(path) == "x.log" && fail.Swap(false) {
+			return syscall.EIO
+		}
+		return nil
+	}}))
+	path := filepath.Join(dir, "x.log")
+	l, _, err := eventlog.Open(path, func([]byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCommitter(l)
+	add := func(n int) uint64 {
+		seq, err := l.Add(map[string]int{"n": n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	s1 := add(1)
+	c.note(s1)
+	s2 := add(2) // added after the flush below reads its target
+	fail.Store(true)
+	c.flush() // target s1; the failed write carried s1 and s2
+	c.note(s2)
+	s3 := add(3)
+	c.note(s3)
+	errs := []error{c.wait(s1), c.wait(s2), c.wait(s3)}
+	c.stop()
+	l.Close()
+	b, _ := os.ReadFile(path)
+	for i, err := range errs {
+		on := bytes.Contains(b, fmt.Appendf(nil, `"n":%d`, i+1))
+		if (err == nil) != on {
+			t.Errorf("record %d: wait = %v, on disk %v", i+1, err, on)
+		}
+	}
+	if failures := c.failures(); failures < s2 {
+		t.Errorf("failures = %d, want at least %d", failures, s2)
+	}
+}
+
+// When the state cannot be rebuilt after a failed write (the snapshot
+// became unreadable meanwhile), the memory refuses reads and writes with
+// that error rather than serve, or write on top of, what it half holds.
+func TestSnapshot_ReloadFails(t *testing.T) {
+	dir := t.TempDir()
+	arm := failNextSync(t, dir)
+	p := openNoCompaction(t, dir)
+	uids := addN(t, p, 5)
+	if err := compactNow(p); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	p = openNoCompaction(t, dir) // its log file opened by the name the fault aims at
+	if err := os.WriteFile(filepath.Join(dir, snapName), []byte("not a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	arm(func() {})
+	if _, _, err := p.Add(context.Background(), json.RawMessage(`{}`), "lost", nil, ""); err == nil {
+		t.Fatal("the add under a failed fsync succeeded")
+	}
+	ctx := context.Background()
+	if _, err := p.Get(ctx, uids[0]); err == nil || !strings.Contains(err.Error(), "restart mcpd") {
+		t.Errorf("Get after a failed rebuild = %v, want the rebuild's error", err)
+	}
+	if _, _, err := p.Add(ctx, json.RawMessage(`{}`), "", nil, uids[0]); err == nil || !strings.Contains(err.Error(), "restart mcpd") {
+		t.Errorf("Add after a failed rebuild = %v, want the rebuild's error", err)
+	}
+	if _, err := p.Stats(ctx); err == nil {
+		t.Error("Stats after a failed rebuild succeeded")
 	}
 }

@@ -81,7 +81,7 @@ func replayStart(s *snapshot, h logHead, dir string) (from int64, stale bool, er
 		slog.Warn("the pathway log is shorter than its snapshot says; starting it afresh", "log", dir, "bytes", h.size, "snapshot_holds", c.Bytes)
 		return h.size, true, nil
 	case h.gen < c.Gen:
-		return h.size, true, nil // a compaction stopped between the snapshot and the new log
+		return h.size, true, nil // an older log, restored, say: the snapshot holds all of it
 	case s == nil:
 		return 0, false, fmt.Errorf("the pathway log in %s is of generation %d, and its snapshot %s is missing: restore it, or move the log away to start an empty memory", dir, h.gen, snapName)
 	case h.gen > c.Gen+1:
@@ -122,7 +122,8 @@ func removeTemps(d *disk.Dir) error {
 const opBase = "base"
 
 // compact writes the current state as a snapshot covering the whole log,
-// then starts a new log of the next generation. Writers wait meanwhile.
+// then starts a new log of the next generation. Writers and readers wait
+// meanwhile.
 // Every change must be durable first, and none undone since the last
 // reload: a change whose write failed is applied in memory until recover
 // takes it back, and must not reach the snapshot.
@@ -142,10 +143,13 @@ func (p *Pathway) compact() error {
 	if err != nil {
 		return err
 	}
+	gen := h.gen
 	if !h.known {
-		return errors.New("the first line of the pathway log is damaged")
+		// Open replayed all of the log, whatever its generation; a
+		// generation no log had yet keeps the pair consistent.
+		gen = p.cover.Gen + 1
 	}
-	c := cover{Gen: h.gen, Bytes: p.log.Size()}
+	c := cover{Gen: gen, Bytes: p.log.Size()}
 	var size int64
 	err = p.disk.WriteAtomic(snapName, "", func(w io.Writer) error {
 		cw := &countingWriter{w: w}

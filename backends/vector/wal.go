@@ -34,7 +34,7 @@ const (
 	maxRecord = 1 << 31
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = replay.Castagnoli
 
 // A wal is an open log file that records are appended to. Appending and
 // making durable are separate (add, then sync), so that a writer can add

@@ -299,11 +299,15 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f.f, b); err != nil {
+	b := make([]byte, fi.Size()+1) // the byte more finds the end
+	n, err := io.ReadFull(f.f, b)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return b[:n], nil
+	case err != nil:
 		return nil, err
 	}
-	rest, err := io.ReadAll(f.f) // what was written since the stat
+	rest, err := io.ReadAll(f.f) // it grew since the stat
 	return append(b, rest...), err
 }
 

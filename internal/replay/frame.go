@@ -16,12 +16,14 @@ import (
 // FrameHeader is the bytes of a frame before its payload.
 const FrameHeader = 8
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// Castagnoli is the CRC-32C table of frames, and of the headers the logs
+// and snapshots that hold them keep.
+var Castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // AppendFrame appends payload to dst as a frame.
 func AppendFrame(dst, payload []byte) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
-	crc := crc32.Update(crc32.Checksum(dst[len(dst)-4:], castagnoli), castagnoli, payload)
+	crc := crc32.Update(crc32.Checksum(dst[len(dst)-4:], Castagnoli), Castagnoli, payload)
 	return append(binary.LittleEndian.AppendUint32(dst, crc), payload...)
 }
 
@@ -31,7 +33,7 @@ func FrameLen(header []byte) int64 { return int64(binary.LittleEndian.Uint32(hea
 
 // FrameChecks reports whether payload is the one header checksums.
 func FrameChecks(header, payload []byte) bool {
-	crc := crc32.Update(crc32.Checksum(header[:4], castagnoli), castagnoli, payload)
+	crc := crc32.Update(crc32.Checksum(header[:4], Castagnoli), Castagnoli, payload)
 	return crc == binary.LittleEndian.Uint32(header[4:])
 }
 
