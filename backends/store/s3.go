@@ -265,6 +265,10 @@ func (s *S3) Upload(ctx context.Context, key, localPath, contentType string) (In
 	return s.put(ctx, key, f, size, hex.EncodeToString(h.Sum(nil)), contentType)
 }
 
+// putTries bounds the sends of a Put that the server refuses for a
+// concurrent Put of the same key.
+const putTries = 3
+
 // put sends the size bytes of body, of hex sha256 sha, as key's object. S3
 // makes an object visible only once all of it has arrived, so an upload
 // cut off leaves nothing.
@@ -272,13 +276,25 @@ func (s *S3) put(ctx context.Context, key string, body io.ReadSeeker, size int64
 	info := Info{Key: key, Size: size, ETag: sha, ContentType: contentType, Modified: nsTime(time.Now())}
 	pctx, cancel := context.WithTimeout(ctx, s.transferTimeout(size))
 	defer cancel()
-	_, err := s.client.PutObject(pctx, &s3.PutObjectInput{
-		Bucket: &s.bucket, Key: aws.String(s.name(key)),
-		Body: body, ContentLength: aws.Int64(size), ContentType: &contentType,
-		Metadata: newMeta(info),
-	})
-	if isConflict(err) {
-		return Info{}, clashError(key)
+	var err error
+	for try := 1; ; try++ {
+		_, err = s.client.PutObject(pctx, &s3.PutObjectInput{
+			Bucket: &s.bucket, Key: aws.String(s.name(key)),
+			Body: body, ContentLength: aws.Int64(size), ContentType: &contentType,
+			Metadata: newMeta(info),
+		})
+		if !isConflict(err) {
+			break
+		}
+		// A 409 with no clashing key in the bucket is a Put of the same
+		// key at the same moment, which versitygw refuses for that moment
+		// only: send it again.
+		if cerr := s.checkClash(ctx, key); cerr != nil || try == putTries {
+			return Info{}, clashError(key)
+		}
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return Info{}, fmt.Errorf("put %q: %w", key, err)
+		}
 	}
 	if err != nil {
 		return Info{}, s.fail(ctx, "put", key, err)

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -271,4 +274,54 @@ func freeEndpoint(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr
+}
+
+// TestS3_PutRetriedAfterPassingConflict: a 409 for a Put of a key that
+// clashes with nothing in the bucket (versitygw's answer to two Puts of
+// one key at once) is sent again, with the whole body; a 409 for a key that
+// does clash is a Conflict at once.
+func TestS3_PutRetriedAfterPassingConflict(t *testing.T) {
+	var puts atomic.Int32
+	var got atomic.Value
+	var raced atomic.Bool // "clash/x" appeared after Put's own check
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut:
+			body, _ := io.ReadAll(r.Body)
+			if strings.HasSuffix(r.URL.Path, "/clash") {
+				raced.Store(true)
+			}
+			if puts.Add(1) == 1 || raced.Load() {
+				w.WriteHeader(http.StatusConflict)
+				io.WriteString(w, `<Error><Code>ExistingObjectIsDirectory</Code></Error>`)
+				return
+			}
+			got.Store(string(body))
+			w.Header().Set("ETag", `"x"`)
+		case r.Method == http.MethodHead && strings.Count(strings.Trim(r.URL.Path, "/"), "/") == 0:
+			// the bucket
+		case r.Method == http.MethodHead:
+			w.WriteHeader(http.StatusNotFound)
+		case r.URL.Query().Get("list-type") == "2" && strings.HasSuffix(r.URL.Query().Get("prefix"), "clash/") && raced.Load():
+			io.WriteString(w, `<ListBucketResult><KeyCount>1</KeyCount><Contents><Key>clash/x</Key><Size>1</Size></Contents></ListBucketResult>`)
+		case r.URL.Query().Get("list-type") == "2":
+			io.WriteString(w, `<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>`)
+		default:
+			w.WriteHeader(http.StatusNotImplemented)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	st := mustOpenS3(t, S3Config{Endpoint: srv.URL, Bucket: "b", PathStyle: true, TempDir: t.TempDir(),
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AK", "SK", "")), Timeout: 5 * time.Second})
+	ctx := context.Background()
+	if _, err := st.Put(ctx, "k", strings.NewReader("the whole body"), "", 0); err != nil {
+		t.Fatalf("Put after a passing 409: %v", err)
+	}
+	if puts.Load() != 2 || got.Load() != "the whole body" {
+		t.Errorf("%d sends, the last with %q; want 2, the whole body", puts.Load(), got.Load())
+	}
+	puts.Store(1)
+	if _, err := st.Put(ctx, "clash", strings.NewReader("x"), "", 0); !errors.Is(err, errs.Conflict) || puts.Load() != 2 {
+		t.Errorf("Put of a key that came to clash: %v after %d sends, want a Conflict after one", err, puts.Load()-1)
+	}
 }
