@@ -247,15 +247,51 @@ func TestFollower_MissedNotification(t *testing.T) {
 func TestFollower_ConnectionCut(t *testing.T) {
 	pg := pgtest.Start(t)
 	pool := openDB(t, pg)
-	_, c := follow(t, pool, time.Minute, 0)
+	f, c := follow(t, pool, time.Minute, 0)
 	ctx := context.Background()
-	// Cut the follower's connection, then write before it is back.
-	if _, err := pool.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'follower'"); err != nil {
+	// The writer keeps a connection of its own while the database takes no
+	// new ones, so that the follower, cut off, cannot be back before the
+	// row is written.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := write(t, pool, "while cut"); err != nil {
+	defer conn.Release()
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only from another database can one close a database to connections.
+	admin := pool.Config().ConnConfig.Copy()
+	db := admin.Database
+	admin.Database = "postgres"
+	other, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer other.Close(ctx)
+	allow := func(yes bool) {
+		t.Helper()
+		if _, err := other.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", db, yes)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(false)
+	exec("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'follower'")
+	waitUntil(t, "the follower to notice the cut", func() bool { return f.Lag().Err != "" })
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		first, err := pgfeed.Reserve(ctx, tx, feed, 1)
+		if err == nil {
+			insert(t, tx, first, "while cut")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow(true)
 	c.waitFor(t, "the row written while the connection was cut", has("while cut"))
 }
 
