@@ -99,9 +99,12 @@ func TestShared_StatsAddUp(t *testing.T) {
 	feed(a, base) // two failures of one cluster each
 	feed(b, base.Add(time.Hour))
 	for _, o := range []*Observer{a, b} {
-		eventually(t, "every op on each node", totalIs(o, 20))
+		eventually(t, "each node to have followed every op", func() (bool, string) {
+			lag, _ := o.Lag()
+			return lag.Applied == 20, fmt.Sprintf("%+v", lag)
+		})
 		st := o.Stats(time.Time{})
-		if st.Failures != 4 || st.ByTool["query_sql"].Count != 12 || st.BySource["cli"] != 6 || st.BySource["scenario"] != 2 {
+		if st.Total != 20 || st.Failures != 4 || st.ByTool["query_sql"].Count != 12 || st.BySource["cli"] != 6 || st.BySource["scenario"] != 2 {
 			t.Errorf("stats over both nodes: %+v", st)
 		}
 		if st.ClusterCount != 1 || st.Clusters[0].Count != 4 || st.EscalationCount != 1 {
@@ -210,11 +213,19 @@ func TestShared_DatabaseDown(t *testing.T) {
 		_, err := a.RecordDurable(ctx, Op{Endpoint: "refused"})
 		return errors.Is(err, errs.Unavailable) && strings.Contains(fmt.Sprint(err), pg.Addr), fmt.Sprint(err)
 	})
+	// Refused now, it is not counted either: the caller sends it again.
+	before := a.Stats(time.Time{}).Total
+	if _, err := a.RecordDurable(ctx, Op{Endpoint: "refused"}); !errors.Is(err, errs.Unavailable) {
+		t.Errorf("a durable record with the database known down: %v", err)
+	}
+	if after := a.Stats(time.Time{}).Total; after != before {
+		t.Errorf("a refused durable record was counted: total %d, then %d", before, after)
+	}
 
 	pg.Start()
 	eventually(t, "node b to see the ops recorded while the database was down", func() (bool, string) {
 		st := b.Stats(time.Time{})
-		return st.ByTool["during"].Count == 100 && !st.Stale, fmt.Sprintf("%+v", st)
+		return st.ByTool["during"].Count == 100 && st.ByTool["refused"].Count == 0 && !st.Stale, fmt.Sprintf("%+v", st)
 	})
 	eventually(t, "node a to be healthy again", func() (bool, string) {
 		err := a.Health(ctx)
