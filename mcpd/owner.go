@@ -193,9 +193,9 @@ func (n *node) isOwner() bool { return n.engines != nil }
 
 // health is what /health reports of the services beyond the machine: those
 // of the engines, when this node owns them.
-func (n *node) health(ctx context.Context) map[string]string {
+func (n *node) health(ctx context.Context) healthReport {
 	if n.engines == nil {
-		return nil
+		return healthReport{}
 	}
 	return n.engines.health(ctx)
 }

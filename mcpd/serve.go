@@ -186,10 +186,10 @@ func (l *loading) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // httpHandler serves server at /mcp and /sse with the tools of
 // mcp.toolsets, each of those toolsets alone at /mcp/{toolset}, and v1 (the REST gateway;
 // nil when it is off) at /v1/, behind the guards of cfg.Server, and GET
-// /health, which reports the checks of health (nil for none). It adds to
+// /health, which reports the checks and feeds of health (nil for none). It adds to
 // server the receiving middleware that tells SSE sessions apart from idle
 // ones (see sessionLimit.sse).
-func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(context.Context) map[string]string) (http.Handler, error) {
+func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(context.Context) healthReport) (http.Handler, error) {
 	sc := cfg.Server
 	origins, err := newOriginGuard(sc.AllowedOrigins)
 	if err != nil {
@@ -237,14 +237,17 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(co
 		// down: it serves what needs it not, and recovers by itself.
 		body := map[string]any{"status": "ok", "service": "mcpd", "version": version}
 		if health != nil {
-			checks := health(r.Context())
-			for _, status := range checks {
+			report := health(r.Context())
+			for _, status := range report.Checks {
 				if status != "ok" {
 					body["status"] = "degraded"
 				}
 			}
-			if len(checks) > 0 {
-				body["checks"] = checks
+			if len(report.Checks) > 0 {
+				body["checks"] = report.Checks
+			}
+			if len(report.Feeds) > 0 {
+				body["feeds"] = report.Feeds
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLoadConfig_ObserverBackend checks observer.backend: auto by default,
+// so local with a local catalog and shared with a PostgreSQL one; set by
+// the environment; and a setting that cannot work an error naming the key.
+func TestLoadConfig_ObserverBackend(t *testing.T) {
+	dsn := "postgres://lake:pw@127.0.0.1:5432/lake"
+	for _, c := range []struct {
+		env    map[string]string
+		shared bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"LAKEHOUSE_CATALOG_BACKEND": "postgres", "LAKEHOUSE_CATALOG_DSN": dsn}, true},
+		{map[string]string{"LAKEHOUSE_CATALOG_BACKEND": "postgres", "LAKEHOUSE_CATALOG_DSN": dsn, "LAKEHOUSE_OBSERVER_BACKEND": "local"}, false},
+		{map[string]string{"LAKEHOUSE_CATALOG_DSN": dsn, "LAKEHOUSE_OBSERVER_BACKEND": "postgres"}, true},
+	} {
+		c.env["HOME"] = "/h"
+		cfg, err := loadConfig("", envOf(c.env))
+		if err != nil {
+			t.Fatalf("%v: %v", c.env, err)
+		}
+		if cfg.observerShared() != c.shared {
+			t.Errorf("%v: observer shared = %v, want %v", c.env, cfg.observerShared(), c.shared)
+		}
+	}
+	for _, c := range []struct{ toml, want string }{
+		{"[observer]\nbackend = \"redis\"", `observer.backend = "redis": use "auto"`},
+		{"[observer]\nbackend = \"postgres\"", "catalog.dsn, which is empty"},
+		{"[observer]\nbackend = \"postgres\"\n[catalog]\ndsn = \"postgres://lake:s3cret-pw@host:notaport/db\"", "catalog.dsn, which observer.backend"},
+	} {
+		path := filepath.Join(t.TempDir(), "lakehouse.toml")
+		if err := os.WriteFile(path, []byte(c.toml+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path, envOf(map[string]string{"HOME": "/h"}))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.toml, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("%q: the error %q shows the password", c.toml, err)
+		}
+	}
+}
