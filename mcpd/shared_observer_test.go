@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"lakehouse/internal/pgtest"
+)
+
+// toolCount is the count of tool in observer_stats's result st.
+func toolCount(st map[string]any, tool string) float64 {
+	byTool, _ := st["by_tool"].(map[string]any)
+	ts, _ := byTool[tool].(map[string]any)
+	n, _ := ts["count"].(float64)
+	return n
+}
+
+// waitStats polls stats until ok holds of them, or fails t after 15 s.
+func waitStats(t *testing.T, what string, stats func() map[string]any, ok func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st := stats()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: observer_stats %v", what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestShared_ObserverAcrossNodes: two nodes, each with a data directory
+// of its own, over one PostgreSQL. The calls made over MCP on one and over
+// the REST gateway on the other count on both, in observer_stats and in
+// list_events; /health reports the observer's feed. With the database
+// down, calls go on, observer_stats says it may be stale, record_event is
+// refused with 503, and /health names the observer; once it is back, the
+// calls made meanwhile reach the other node, and all is well by itself.
+func TestShared_ObserverAcrossNodes(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.CreateDatabase()
+	shared := func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
+	cfgA := testConfig(t, t.TempDir())
+	shared(&cfgA)
+	cs, _ := session(t, cfgA, nil)
+	b := gatewayBase(t, shared)
+
+	statsA := func() map[string]any { return call(t, cs, "observer_stats", map[string]any{}) }
+	statsB := func() map[string]any { return doJSON(t, "POST", b+"/v1/tools/observer_stats", map[string]any{}, 200) }
+	call(t, cs, "put_object", map[string]any{"key": "a.txt", "content": "on node a"})
+	call(t, cs, "put_object", map[string]any{"key": "b.txt", "content": "on node a"})
+	for range 3 {
+		doJSON(t, "POST", b+"/v1/tools/list_objects", map[string]any{}, 200)
+	}
+	waitStats(t, "node b to count node a's calls", statsB, func(st map[string]any) bool { return toolCount(st, "put_object") == 2 })
+	waitStats(t, "node a to count node b's calls", statsA, func(st map[string]any) bool { return toolCount(st, "list_objects") == 3 })
+	events := doJSON(t, "POST", b+"/v1/tools/list_events", map[string]any{"tool": "put_object"}, 200)["events"].([]any)
+	if len(events) != 2 || events[0].(map[string]any)["source"] != "mcp" {
+		t.Errorf("list_events of put_object on node b: %v", events)
+	}
+	h := health(t, b, func(h map[string]any) bool { return h["status"] == "ok" })
+	feed, _ := h["feeds"].(map[string]any)["observer"].(map[string]any)
+	if check(h, "observer") != "ok" || feed == nil || feed["applied"].(float64) < 2 || feed["behind"] != 0.0 {
+		t.Errorf("/health with both nodes up: %v", h)
+	}
+
+	pg.Stop()
+	started := time.Now()
+	for range 2 {
+		doJSON(t, "POST", b+"/v1/tools/list_objects", map[string]any{}, 200)
+	}
+	if took := time.Since(started); took > 2*time.Second {
+		t.Errorf("two calls with the database down took %v", took)
+	}
+	waitStats(t, "node b to flag its statistics stale", statsB, func(st map[string]any) bool {
+		return st["stale"] == true && toolCount(st, "list_objects") == 5 && strings.Contains(fmt.Sprint(st["stale_reason"]), pg.Addr)
+	})
+	h = health(t, b, func(h map[string]any) bool { return strings.Contains(check(h, "observer"), pg.Addr) })
+	if h["status"] != "degraded" || !strings.Contains(check(h, "observer"), pg.Addr) {
+		t.Errorf("/health with the database down: %v", h)
+	}
+	waitFor503 := time.Now().Add(15 * time.Second)
+	for {
+		code, hdr, body := do(t, "POST", b+"/v1/tools/record_event", bytes.NewReader([]byte(`{"endpoint": "checkout"}`)), "Content-Type", "application/json")
+		if code == 503 && hdr.Get("Retry-After") != "" && bytes.Contains(body, []byte(pg.Addr)) {
+			break
+		}
+		if time.Now().After(waitFor503) {
+			t.Fatalf("record_event with the database down: %d %s", code, body)
+		}
+	}
+
+	pg.Start()
+	health(t, b, func(h map[string]any) bool { return h["status"] == "ok" })
+	st := waitStats(t, "node a to count the calls node b made while the database was down", statsA, func(st map[string]any) bool {
+		return toolCount(st, "list_objects") == 5 && st["stale"] == nil
+	})
+	if n := toolCount(st, "put_object"); n != 2 {
+		t.Errorf("node a counts %v put_object calls after the outage, want 2", n)
+	}
+	waitStats(t, "node b to be fresh again", statsB, func(st map[string]any) bool { return st["stale"] == nil })
+}
