@@ -19,7 +19,7 @@ import (
 const sharedWait = 20 * time.Second
 
 // openShared opens a node of the shared observer on dsn, closed when t ends.
-func openShared(t *testing.T, dsn string, cfg Config, pc PostgresConfig) *Observer {
+func openShared(t testing.TB, dsn string, cfg Config, pc PostgresConfig) *Observer {
 	t.Helper()
 	pc.DSN = dsn
 	o, err := OpenShared(context.Background(), cfg, pc)
