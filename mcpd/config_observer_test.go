@@ -1,11 +1,6 @@
 package main
 
-import (
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-)
+import "testing"
 
 // TestLoadConfig_ObserverBackend checks observer.backend: auto by default,
 // so local with a local catalog and shared with a PostgreSQL one; set by
@@ -30,21 +25,9 @@ func TestLoadConfig_ObserverBackend(t *testing.T) {
 			t.Errorf("%v: observer shared = %v, want %v", c.env, cfg.observerShared(), c.shared)
 		}
 	}
-	for _, c := range []struct{ toml, want string }{
+	wantConfigErrors(t, "", []configCase{
 		{"[observer]\nbackend = \"redis\"", `observer.backend = "redis": use "auto"`},
 		{"[observer]\nbackend = \"postgres\"", "catalog.dsn, which is empty"},
 		{"[observer]\nbackend = \"postgres\"\n[catalog]\ndsn = \"postgres://lake:s3cret-pw@host:notaport/db\"", "catalog.dsn, which observer.backend"},
-	} {
-		path := filepath.Join(t.TempDir(), "lakehouse.toml")
-		if err := os.WriteFile(path, []byte(c.toml+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := loadConfig(path, envOf(map[string]string{"HOME": "/h"}))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: %v, want %q", c.toml, err, c.want)
-		}
-		if err != nil && strings.Contains(err.Error(), "s3cret-pw") {
-			t.Errorf("%q: the error %q shows the password", c.toml, err)
-		}
-	}
+	})
 }

@@ -175,20 +175,19 @@ func Open(dir string, cfg Config) (*Observer, error) {
 // newObserver returns an Observer of cfg, its zero values made defaults,
 // that keeps its ops nowhere yet.
 func newObserver(cfg Config) *Observer {
-	if cfg.RingSize <= 0 {
-		cfg.RingSize = DefaultRingSize
-	}
-	if cfg.EscalateAt <= 0 {
-		cfg.EscalateAt = DefaultEscalateAt
-	}
-	if cfg.Retain <= 0 {
-		cfg.Retain = DefaultRetain
-	}
-	cfg.Retain = max(cfg.Retain, cfg.RingSize) // compaction keeps the ring whole
-	if cfg.CompactBytes <= 0 {
-		cfg.CompactBytes = DefaultCompactSize
-	}
+	cfg.RingSize = orDefault(cfg.RingSize, DefaultRingSize)
+	cfg.EscalateAt = orDefault(cfg.EscalateAt, DefaultEscalateAt)
+	cfg.Retain = max(orDefault(cfg.Retain, DefaultRetain), cfg.RingSize) // compaction keeps the ring whole
+	cfg.CompactBytes = orDefault(cfg.CompactBytes, DefaultCompactSize)
 	return &Observer{cfg: cfg, clusters: map[string]*Cluster{}, escalated: map[string]bool{}}
+}
+
+// orDefault returns v, or def when v is 0 or less: a setting's value.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Close flushes the log, or in shared mode what is queued for the database

@@ -103,15 +103,10 @@ func OpenShared(ctx context.Context, cfg Config, pc PostgresConfig) (*Observer, 
 	if err != nil { // not err, whose text may quote the DSN
 		return nil, errors.New("the observer's PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database or as key=value pairs")
 	}
-	if pc.Timeout <= 0 {
-		pc.Timeout = DefaultPostgresTimeout
-	}
-	if pc.FlushEvery <= 0 {
-		pc.FlushEvery = DefaultFlushEvery
-	}
-	if pc.MaxPending <= 0 {
-		pc.MaxPending = DefaultMaxPending
-	}
+	pc.Timeout = orDefault(pc.Timeout, DefaultPostgresTimeout)
+	pc.FlushEvery = orDefault(pc.FlushEvery, DefaultFlushEvery)
+	pc.MaxPending = orDefault(pc.MaxPending, DefaultMaxPending)
+	pc.Poll = orDefault(pc.Poll, pgfeed.DefaultPoll)
 	p := &pgOps{cfg: pc, where: pgpool.Where(pcfg), node: uuid.NewString(), progress: make(chan struct{}), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	// The writer's connection, and one to spare.
 	if p.pool, err = pgpool.Open(ctx, pcfg, 2, pc.Timeout); err != nil {
@@ -289,9 +284,6 @@ const staleAfter = 3
 func (p *pgOps) stale() string {
 	lag := p.feed.Lag()
 	poll := p.cfg.Poll
-	if poll <= 0 {
-		poll = pgfeed.DefaultPoll
-	}
 	since := time.Duration(lag.SinceCaughtUpMS) * time.Millisecond
 	switch {
 	case lag.Err != "":

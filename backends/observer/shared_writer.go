@@ -138,7 +138,8 @@ func (p *pgOps) withdraw(n uint64) {
 }
 
 // writeLoop writes the queue every FlushEvery, or when nudged, until ctx
-// ends; then it writes what is left, for at most Timeout.
+// ends; then it writes what is left. A write is never cut short by ctx
+// (Timeout bounds each), so that closing does not fail one in flight.
 func (p *pgOps) writeLoop(ctx context.Context) {
 	defer close(p.done)
 	t := time.NewTicker(p.cfg.FlushEvery)
@@ -151,7 +152,7 @@ func (p *pgOps) writeLoop(ctx context.Context) {
 		case <-t.C:
 		case <-p.kick:
 		}
-		p.flush(ctx)
+		p.flush(context.Background())
 	}
 }
 
