@@ -24,7 +24,9 @@ func TestApply(t *testing.T) {
 	}
 	defer pool.Close()
 	components := map[string][]string{
-		"one": {"CREATE TABLE one_a (x int)", "CREATE TABLE one_b (x int)"},
+		// A slow first migration holds the others at the lock long enough
+		// that, without it, they would apply it again and fail.
+		"one": {"SELECT pg_sleep(0.3); CREATE TABLE one_a (x int)", "CREATE TABLE one_b (x int)"},
 		"two": {"CREATE TABLE two_a (x int)"},
 	}
 	applied := map[string]int{}
