@@ -257,3 +257,40 @@ func TestShared_QueueBounded(t *testing.T) {
 		t.Errorf("%d rows, want the 5 queued", n)
 	}
 }
+
+// A write whose commit landed but looked lost (the connection cut as it
+// committed) is not written again: the writer asks which of its ops
+// landed first. The durable record waiting on it is told it may have.
+func TestShared_LostCommitNotWrittenTwice(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openShared(t, dsn, Config{}, PostgresConfig{FlushEvery: time.Hour})
+	var lost atomic.Bool
+	lost.Store(true)
+	a.pg.mu.Lock()
+	a.pg.afterWrite = func(err error) error {
+		if err == nil && lost.CompareAndSwap(true, false) {
+			return errors.New("connection lost as it committed")
+		}
+		return err
+	}
+	a.pg.mu.Unlock()
+	ctx := context.Background()
+	a.Record(ctx, Op{Endpoint: "first", Success: true})
+	_, err := a.RecordDurable(ctx, Op{Endpoint: "second", Success: true})
+	if !errors.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "unless the connection was lost as it committed") {
+		t.Errorf("a durable record whose commit looked lost: %v", err)
+	}
+	// Refused until the writer has seen the database answer again; a
+	// refused record records nothing.
+	eventually(t, "a durable record once the database answers", func() (bool, string) {
+		_, err := a.RecordDurable(ctx, Op{Endpoint: "third", Success: true})
+		return err == nil, fmt.Sprint(err)
+	})
+	if n := countRows(t, dsn); n != 3 {
+		t.Errorf("%d rows, want 3: the write that looked lost was written again", n)
+	}
+	b := openShared(t, dsn, Config{}, PostgresConfig{})
+	if st := b.Stats(time.Time{}); st.Total != 3 {
+		t.Errorf("another node counts %d ops, want 3", st.Total)
+	}
+}

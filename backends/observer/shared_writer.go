@@ -45,6 +45,10 @@ type pgOps struct {
 
 	trimmedTo int64 // the feed number up to which this node deleted the ops; the writer's
 
+	// afterWrite, when set (by tests), replaces the error of each write:
+	// a commit that landed can be made to look lost.
+	afterWrite func(error) error
+
 	kick chan struct{} // asks the writer to write now
 	stop context.CancelFunc
 	done chan struct{} // closed when the writer has ended
@@ -94,6 +98,7 @@ func (p *pgOps) refuse() error {
 	if failing == nil {
 		return nil
 	}
+	p.nudge() // a write probes whether the database is back
 	return p.fault("record the event (it was not recorded; send it again once the database answers)", failing)
 }
 
@@ -178,12 +183,15 @@ func (p *pgOps) flushBatch(ctx context.Context) bool {
 			batch = append(batch, q)
 		}
 	}
-	recheck := p.recheck
+	recheck, failing := p.recheck, p.failing != nil
 	p.mu.Unlock()
-	if through == 0 {
-		return false
+	if through == 0 && !failing {
+		return false // nothing to write; while failing, an empty write probes
 	}
 	last, err := p.write(ctx, batch, recheck)
+	if p.afterWrite != nil {
+		err = p.afterWrite(err)
+	}
 	if err == nil && last > 0 {
 		p.trim(ctx, last)
 	}
@@ -207,7 +215,7 @@ func (p *pgOps) flushBatch(ctx context.Context) bool {
 		done++
 	}
 	p.pending = p.pending[done:]
-	p.written, p.recheck = through, false
+	p.written, p.recheck = max(p.written, through), false
 	return len(p.pending) > 0
 }
 
