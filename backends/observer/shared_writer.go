@@ -98,7 +98,7 @@ func (p *pgOps) refuse() error {
 	if failing == nil {
 		return nil
 	}
-	p.nudge() // a write probes whether the database is back
+	p.nudge() // the next write, of the ops the failed one left, tells whether it is back
 	return p.fault("record the event (it was not recorded; send it again once the database answers)", failing)
 }
 
@@ -183,10 +183,10 @@ func (p *pgOps) flushBatch(ctx context.Context) bool {
 			batch = append(batch, q)
 		}
 	}
-	recheck, failing := p.recheck, p.failing != nil
+	recheck := p.recheck
 	p.mu.Unlock()
-	if through == 0 && !failing {
-		return false // nothing to write; while failing, an empty write probes
+	if through == 0 {
+		return false // nothing waits; a failed write's ops wait until one succeeds
 	}
 	last, err := p.write(ctx, batch, recheck)
 	if p.afterWrite != nil {
@@ -215,7 +215,7 @@ func (p *pgOps) flushBatch(ctx context.Context) bool {
 		done++
 	}
 	p.pending = p.pending[done:]
-	p.written, p.recheck = max(p.written, through), false
+	p.written, p.recheck = through, false
 	return len(p.pending) > 0
 }
 
