@@ -80,6 +80,9 @@ func TestShared_ObserverAcrossNodes(t *testing.T) {
 	waitStats(t, "node b to flag its statistics stale", statsB, func(st map[string]any) bool {
 		return st["stale"] == true && toolCount(st, "list_objects") == 5 && strings.Contains(fmt.Sprint(st["stale_reason"]), pg.Addr)
 	})
+	if ev := doJSON(t, "POST", b+"/v1/tools/list_events", map[string]any{"tool": "list_objects"}, 200); ev["stale"] != true || len(ev["events"].([]any)) != 5 {
+		t.Errorf("list_events on node b with the database down: %v", ev)
+	}
 	h = health(t, b, func(h map[string]any) bool { return strings.Contains(check(h, "observer"), pg.Addr) })
 	if h["status"] != "degraded" || !strings.Contains(check(h, "observer"), pg.Addr) {
 		t.Errorf("/health with the database down: %v", h)

@@ -492,10 +492,8 @@ func (o *Observer) Stats(since time.Time) Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	st := Stats{BySource: map[string]int{}, ByTool: map[string]ToolStats{}, RecentScenarios: []Op{}, Clusters: []Cluster{}, Escalations: []Cluster{}, PersistFailures: o.persistFailures.Load()}
-	if o.pg != nil {
-		st.StaleReason = o.pg.stale()
-		st.Stale = st.StaleReason != ""
-	}
+	st.StaleReason = o.Stale()
+	st.Stale = st.StaleReason != ""
 	if !since.IsZero() {
 		st.Since = &since
 	}

@@ -275,6 +275,15 @@ func (o *Observer) Health(ctx context.Context) error {
 	return nil
 }
 
+// Stale says why this node's statistics and listings may lack recent ops
+// of other nodes, or "" when they do not (always, in local mode).
+func (o *Observer) Stale() string {
+	if o.pg == nil {
+		return ""
+	}
+	return o.pg.stale()
+}
+
 // staleAfter is how many polls may pass without a catch-up before a node
 // calls its view of the other nodes stale.
 const staleAfter = 3
