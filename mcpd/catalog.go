@@ -40,11 +40,15 @@ func (c CatalogConfig) validate() error {
 	return fmt.Errorf("catalog.backend = %q: use %q (manifests in the data directory) or %q (manifests in the PostgreSQL of catalog.dsn)", c.Backend, catalogLocal, catalogPostgres)
 }
 
-// openCatalog opens the catalog that cfg's [catalog] configures, over the
-// datasets' files in st.
-func openCatalog(ctx context.Context, cfg Config, st store.Store) (*catalog.Catalog, error) {
+// openCatalog opens the catalog that cfg's [catalog] configures, its log
+// (when it is local) in st, over the datasets' files in files.
+func openCatalog(ctx context.Context, cfg Config, st store.Store, files catalog.Files) (*catalog.Catalog, error) {
 	if cfg.Catalog.Backend == catalogPostgres {
-		return catalog.OpenPostgres(ctx, st, catalog.PostgresConfig{DSN: cfg.Catalog.DSN})
+		return catalog.OpenPostgres(ctx, files, catalog.PostgresConfig{DSN: cfg.Catalog.DSN})
 	}
-	return catalog.Open(ctx, st)
+	c, err := catalog.Open(ctx, st)
+	if err == nil {
+		c.SetFiles(files)
+	}
+	return c, err
 }

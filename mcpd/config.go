@@ -355,7 +355,7 @@ func defaultConfig() Config {
 		Gateway:  GatewayConfig{Enabled: true, MaxBodyBytes: 256 << 20, MaxJSONBytes: 96 << 20, MaxWrites: 16, RequestTimeoutMS: 600_000},
 		Auth:     AuthConfig{AllowedIPs: []string{}, OAuth: OAuthConfig{ReadScopes: []string{"lakehouse:read"}, WriteScopes: []string{"lakehouse:write"}}},
 		Objects:  ObjectsConfig{MaxBytes: 64 << 20},
-		Storage:  StorageConfig{Backend: storageLocal, Region: store.DefaultS3Region},
+		Storage:  StorageConfig{Backend: storageLocal, Region: store.DefaultS3Region, CacheBytes: store.DefaultCacheBytes},
 		Catalog:  CatalogConfig{Backend: catalogLocal},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},

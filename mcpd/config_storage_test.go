@@ -20,12 +20,12 @@ func TestLoadConfig_Storage(t *testing.T) {
 	cfg, err = loadConfig("", envOf(map[string]string{
 		"HOME": "/h", "LAKEHOUSE_STORAGE_BACKEND": "s3", "LAKEHOUSE_STORAGE_ENDPOINT": "http://127.0.0.1:7070",
 		"LAKEHOUSE_STORAGE_REGION": "eu-west-3", "LAKEHOUSE_STORAGE_BUCKET": "lake", "LAKEHOUSE_STORAGE_PREFIX": "team/",
-		"LAKEHOUSE_STORAGE_PATH_STYLE": "true",
+		"LAKEHOUSE_STORAGE_PATH_STYLE": "true", "LAKEHOUSE_STORAGE_CACHE_BYTES": "1048576",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := StorageConfig{Backend: "s3", Endpoint: "http://127.0.0.1:7070", Region: "eu-west-3", Bucket: "lake", Prefix: "team/", PathStyle: true}
+	want := StorageConfig{Backend: "s3", Endpoint: "http://127.0.0.1:7070", Region: "eu-west-3", Bucket: "lake", Prefix: "team/", PathStyle: true, CacheBytes: 1 << 20}
 	if cfg.Storage != want {
 		t.Errorf("storage from the environment = %+v, want %+v", cfg.Storage, want)
 	}
@@ -36,6 +36,7 @@ func TestLoadConfig_Storage(t *testing.T) {
 		{"backend = \"s3\"\nbucket = \"b\"\nendpoint = \"127.0.0.1:7070\"", `storage.endpoint "127.0.0.1:7070" is not a server URL`},
 		{"backend = \"s3\"\nbucket = \"b\"\nendpoint = \"ftp://host\"", `storage.endpoint "ftp://host" is not a server URL`},
 		{"backend = \"s3\"\nbucket = \"b\"\nprefix = \"a//b\"", `storage.prefix "a//b": empty segments`},
+		{"backend = \"s3\"\nbucket = \"b\"\ncache_bytes = -1", "storage.cache_bytes = -1"},
 		{`access_key = "AK"`, "unknown key storage.access_key"},
 	} {
 		path := filepath.Join(t.TempDir(), "lakehouse.toml")

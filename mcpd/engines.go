@@ -37,15 +37,8 @@ type engines struct {
 	vectors  *vector.Manager // the vector engine itself, beyond what the tools see of it
 	closers  []func() error
 	checks   map[string]func(context.Context) error // of the services the engines use beyond the machine, for /health
+	cache    *store.Cache                           // of the datasets' files in the bucket; nil when they are local
 	feeds    map[string]func() pgfeed.Lag           // how far behind the other nodes' writes each engine that follows them is
-}
-
-// healthReport is what /health says of the engines: a status of each
-// service they use beyond the machine ("ok" or what is wrong), and the lag
-// of each change feed they follow.
-type healthReport struct {
-	Checks map[string]string
-	Feeds  map[string]pgfeed.Lag
 }
 
 // openEngines opens every backend under cfg.DataDir:
@@ -59,6 +52,9 @@ type healthReport struct {
 //	tmp/      scratch space, emptied at start (ingest's is objects/tmp/ingest,
 //	          beneath the store, which adopts its Parquet files; uploads to
 //	          a bucket are spooled in tmp/s3)
+//	cache/    with [storage] in a bucket, where the datasets' files then
+//	          are: this node's copies of them, which its DuckDB reads
+//	          (cache/datasets, bounded by storage.cache_bytes)
 func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e := &engines{}
 	defer func() {
@@ -84,12 +80,20 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, err
 	}
 	e.checks = map[string]func(context.Context) error{}
+	// The datasets' files are in st, or in the bucket too, read through
+	// this node's cache of them.
+	var files datasetFiles = st
 	if bucket != nil {
 		objects, elsewhere = bucket, bucket
 		e.closers = append(e.closers, bucket.Close)
 		e.checks["bucket"] = bucket.Check
+		if e.cache, err = store.OpenCache(filepath.Join(cfg.DataDir, "cache", "datasets"), bucket, cfg.Storage.CacheBytes); err != nil {
+			return nil, fmt.Errorf("open dataset cache: %w", err)
+		}
+		e.closers = append(e.closers, e.cache.Close)
+		files = store.NewCached(bucket, e.cache)
 	}
-	cat, err := openCatalog(ctx, cfg, st)
+	cat, err := openCatalog(ctx, cfg, st, files)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
@@ -104,12 +108,15 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		Threads: cfg.SQL.Threads, MemoryLimit: cfg.SQL.MemoryLimit, MaxConns: cfg.SQL.MaxConns,
 	}
 	datasetDir := st.Path(catalog.DataPrefix[:len(catalog.DataPrefix)-1])
+	if e.cache != nil {
+		datasetDir = e.cache.Dir()
+	}
 	dsDir, err := disk.Open(datasetDir) // made now: DuckDB may read only below it
 	if err != nil {
 		return nil, fmt.Errorf("open dataset folder: %w", err)
 	}
 	dsDir.Close()
-	views := ingest.Views(cat, st)
+	views := ingest.Views(cat, files)
 	sql, err := sqlengine.New(duck, datasetDir, views)
 	if err != nil {
 		return nil, fmt.Errorf("open SQL engine: %w", err)
@@ -118,10 +125,11 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	in, err := ingest.New(ingest.Config{
 		TempDir:      filepath.Join(st.TempDir(), "ingest"),
 		ObjectsDir:   st.DataDir(),
+		FilesDir:     datasetDir,
 		AllowedPaths: cfg.Ingest.AllowedPaths,
 		Objects:      elsewhere,
 		DuckDB:       duck,
-	}, cat, st)
+	}, cat, files)
 	if err != nil {
 		return nil, fmt.Errorf("open ingest: %w", err)
 	}
@@ -174,12 +182,31 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	return e, nil
 }
 
-// health checks the services the engines use beyond the machine (the
-// bucket of the object store, the catalog's database, the observer's), at
-// once and each for at most healthTimeout, and says of each "ok" or what
-// is wrong; and it reports the lag of the feeds followed.
+// datasetFiles is where the engines keep the datasets' files: the local
+// store, or the bucket read through this node's cache.
+type datasetFiles interface {
+	ingest.Store
+	ingest.Files
+	catalog.Files
+}
+
+// healthReport is what /health says of the engines: each service they use
+// beyond the machine, "ok" or what is wrong; in shared mode this node's
+// cache of the datasets' files, and the lag of each change feed it follows.
+type healthReport struct {
+	Checks map[string]string
+	Cache  *store.CacheStats
+	Feeds  map[string]pgfeed.Lag
+}
+
+// health reports the services the engines use beyond the machine (see
+// checkAll), the dataset cache and the feeds followed.
 func (e *engines) health(ctx context.Context) healthReport {
 	r := healthReport{Checks: e.checkAll(ctx)}
+	if e.cache != nil {
+		s := e.cache.Stats()
+		r.Cache = &s
+	}
 	if len(e.feeds) > 0 {
 		r.Feeds = make(map[string]pgfeed.Lag, len(e.feeds))
 		for name, lag := range e.feeds {
@@ -189,7 +216,10 @@ func (e *engines) health(ctx context.Context) healthReport {
 	return r
 }
 
-// checkAll runs the checks of health.
+// checkAll checks the services the engines use beyond the machine (the
+// bucket of the object store, the catalog's database, the observer's), at
+// once and each for at most healthTimeout, and says of each "ok" or what
+// is wrong.
 func (e *engines) checkAll(ctx context.Context) map[string]string {
 	out := make(map[string]string, len(e.checks))
 	var mu sync.Mutex

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,8 +20,10 @@ func traceUIDs(out map[string]any) []string {
 }
 
 func TestPathwayMemory(t *testing.T) {
-	cfg := testConfig(t, t.TempDir())
+	dataDir := t.TempDir()
+	cfg := testConfig(t, dataDir)
 	cfg.Pathway.MaxContentBytes = 1000
+	cfg.Pathway.CompactBytes = 2 << 10 // the restart opens a snapshot and the log after it
 	cs, closeSession := session(t, cfg, nil)
 
 	first := call(t, cs, "add_trace", map[string]any{
@@ -121,8 +125,14 @@ func TestPathwayMemory(t *testing.T) {
 	}
 	check(call(t, cs, "pathway_stats", nil))
 	closeSession()
+	if _, err := os.Stat(filepath.Join(dataDir, "pathway", "pathway.snap")); err != nil {
+		t.Errorf("no snapshot of the trace memory: %v", err)
+	}
 	cs, _ = session(t, cfg, nil)
 	check(call(t, cs, "pathway_stats", nil))
+	if got := call(t, cs, "get_trace", map[string]any{"uid": "report-1"}); got["replay_count"] != 1.0 || got["retired"] != true {
+		t.Errorf("after restart, report-1 = %v, want it replayed once and retired", got)
+	}
 	if got := traceUIDs(call(t, cs, "search_traces", map[string]any{"query": "split uploads"})); len(got) == 0 || got[0] != third["uid"] {
 		t.Errorf("search after restart = %v", got)
 	}

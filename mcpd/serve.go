@@ -246,6 +246,9 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(co
 			if len(report.Checks) > 0 {
 				body["checks"] = report.Checks
 			}
+			if report.Cache != nil {
+				body["cache"] = report.Cache
+			}
 			if len(report.Feeds) > 0 {
 				body["feeds"] = report.Feeds
 			}

@@ -10,9 +10,11 @@ import (
 )
 
 // StorageConfig chooses where the objects of the object tools (put_object,
-// get_object, list_objects, delete_object) live: in the data directory, or
-// in a bucket of an S3-compatible server. Datasets, the catalog and the
-// vector indexes stay in the data directory either way. The credentials
+// get_object, list_objects, delete_object) and the datasets' Parquet files
+// live: in the data directory, or in a bucket of an S3-compatible server,
+// read by each node's SQL through a cache of its own (CacheBytes). The
+// catalog and the vector indexes stay in the data directory either way
+// (unless [catalog] puts the catalog in PostgreSQL). The credentials
 // come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or
 // the SDK's default chain, never from the file. lakehouse.toml gives each
 // key's default.
@@ -23,6 +25,9 @@ type StorageConfig struct {
 	Bucket    string `toml:"bucket"`
 	Prefix    string `toml:"prefix"`
 	PathStyle bool   `toml:"path_style"`
+	// CacheBytes bounds this node's copies of the datasets' files in the
+	// bucket (the data directory's cache/datasets), which its DuckDB reads.
+	CacheBytes int64 `toml:"cache_bytes"`
 }
 
 // The values of storage.backend.
@@ -45,6 +50,9 @@ func (s StorageConfig) validate() error {
 	case storageS3:
 		if err := s.s3("").Validate(); err != nil {
 			return fmt.Errorf("storage.%w", err)
+		}
+		if s.CacheBytes < 0 {
+			return fmt.Errorf("storage.cache_bytes = %d: give the most bytes of dataset files this node keeps copies of (default %d), or 0 for the default", s.CacheBytes, int64(store.DefaultCacheBytes))
 		}
 		return nil
 	}

@@ -59,6 +59,7 @@ func (b *Backends) indexDataset(ctx context.Context, in indexDatasetIn) (*indexD
 	if err != nil {
 		return nil, err
 	}
+	defer plan.Close()
 	out := &indexDatasetOut{Index: cmp.Or(in.Index, in.Dataset), Dataset: in.Dataset, Version: plan.Version}
 	info, err := b.Vectors.Info(out.Index)
 	if errors.Is(err, errs.NotFound) {

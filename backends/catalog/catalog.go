@@ -19,9 +19,11 @@
 // Creating a dataset writes its root; dropping one deletes its root first,
 // so segments without a root are leftovers of a drop, removed by Open.
 //
-// The Parquet files live under "_datasets/<name>/". The catalog deletes them
-// only when the dataset is dropped: a new layout adds files, so the files
-// that older versions read stay where they are.
+// The Parquet files live under "_datasets/<name>/", in a folder of the
+// dataset's incarnation (see keys.go). The catalog deletes them only when
+// the dataset is dropped: a new layout adds files, so the files that older
+// versions read stay where they are. They may be in another store than
+// the journal's (a bucket, see [Catalog.SetFiles]).
 //
 // Manifests written before the log (a root holding every version with its
 // full file list) are read too: Open rewrites such a root, in one Put, as a
@@ -51,7 +53,6 @@ import (
 	"github.com/google/uuid"
 
 	"lakehouse/backends/errs"
-	"lakehouse/backends/store"
 )
 
 // Store prefixes owned by the catalog.
@@ -168,7 +169,7 @@ func (m *Manifest) Version(n int) *Version {
 // Catalog is the in-memory index of all manifests, backed by a journal:
 // the log in the store ([Open]) or PostgreSQL ([OpenPostgres]).
 type Catalog struct {
-	st store.Store // the datasets' files
+	st Files // the datasets' files
 	j  journal
 
 	mu         sync.RWMutex
@@ -418,11 +419,31 @@ func (c *Catalog) Drop(ctx context.Context, name string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.st.DeletePrefix(ctx, DataPrefix+name+"/"); err != nil {
-		return nil, fmt.Errorf("delete files of %q: %w", name, err)
+	// Only the dropped incarnation's folders: another node may have
+	// created the dataset again since the journal's drop. A damaged
+	// manifest does not say which they are; its dataset's folder goes.
+	folders := dropFolders(name, d.m)
+	if len(d.m.Versions) == 0 {
+		folders = []string{DataPrefix + name + "/"}
+	}
+	for _, folder := range folders {
+		if err := c.st.DeletePrefix(ctx, folder); err != nil {
+			return nil, fmt.Errorf("delete files of %q: %w", name, err)
+		}
 	}
 	return d.m, nil
 }
+
+// Files is where the datasets' Parquet files are: what [Catalog.Drop]
+// needs to delete them.
+type Files interface {
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
+// SetFiles says that the datasets' files are in st rather than in the
+// store the catalog was opened with: in a bucket, say, while the journal
+// is a log in the data directory. Call it before any other method.
+func (c *Catalog) SetFiles(st Files) { c.st = st }
 
 // Health reports whether the catalog's journal can be reached: nil for the
 // store's log, whether PostgreSQL answers for [OpenPostgres].
@@ -432,19 +453,6 @@ func (c *Catalog) Health(ctx context.Context) error { return c.j.health(ctx) }
 func (c *Catalog) Close() error {
 	c.j.close()
 	return nil
-}
-
-// DataKey is the store key of file part of version v of dataset name.
-func DataKey(name string, v, part int) string {
-	return fmt.Sprintf("%s%s/v%d/part-%d.parquet", DataPrefix, name, v, part)
-}
-
-// MergedKey returns a fresh store key, never returned before, for a file that
-// merges files of version v of dataset name into a new layout (see
-// [Catalog.Relayout]). A new key each time means a merge never overwrites a
-// file that some version still reads.
-func MergedKey(name string, v int) string {
-	return fmt.Sprintf("%s%s/v%d/merged-%s.parquet", DataPrefix, name, v, uuid.NewString())
 }
 
 // ID is the UUIDv5 of a dataset name.

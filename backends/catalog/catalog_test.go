@@ -283,15 +283,6 @@ func TestCatalog_Tables(t *testing.T) {
 	})
 }
 
-func TestDataKey(t *testing.T) {
-	if got, want := catalog.DataKey("sales", 3, 2), "_datasets/sales/v3/part-2.parquet"; got != want {
-		t.Errorf("DataKey = %q, want %q", got, want)
-	}
-	if got := catalog.DataKey("sales", 1, 0); !strings.HasPrefix(got, catalog.DataPrefix+"sales/") {
-		t.Errorf("DataKey %q is not under %q", got, catalog.DataPrefix+"sales/")
-	}
-}
-
 func TestID(t *testing.T) {
 	a := catalog.ID("sales")
 	if a != catalog.ID("sales") {
@@ -439,7 +430,7 @@ func TestCatalog_Drop(t *testing.T) {
 		for _, k := range []string{
 			catalog.DataKey("sales", 1, 0),
 			catalog.DataKey("sales", 2, 0),
-			"_datasets/sales/stray.txt",
+			"_datasets/sales/v1/stray.txt",
 			catalog.DataKey("sales_2", 1, 0),
 			"sales/user-object.csv",
 		} {
@@ -494,6 +485,58 @@ func TestCatalog_Drop(t *testing.T) {
 		m = mustCommit(t, c, "sales", newVersion("sales", 1, 7))
 		if len(m.Versions) != 1 || m.Current().Rows != 7 {
 			t.Errorf("recreated dataset: %s", asJSON(t, m))
+		}
+	})
+}
+
+// TestFileKeys: a new incarnation's files get keys of their own folder,
+// fresh ones each time, and FolderOf finds the folder again from them; the
+// old layout's folder is the dataset's.
+func TestFileKeys(t *testing.T) {
+	folder := catalog.NewFolder("sales")
+	if folder == catalog.NewFolder("sales") || !strings.HasPrefix(folder, catalog.DataPrefix+"sales/i") || !strings.HasSuffix(folder, "/") {
+		t.Fatalf("NewFolder = %q: want a fresh folder under %si each time", folder, catalog.DataPrefix+"sales/")
+	}
+	a, b := catalog.FileKey(folder, 3, 2), catalog.FileKey(folder, 3, 2)
+	if a == b || !strings.HasPrefix(a, folder+"v3/part-2-") || !strings.HasSuffix(a, ".parquet") {
+		t.Errorf("FileKey = %q, %q: want two keys under %sv3/part-2-", a, b, folder)
+	}
+	if got := catalog.FolderOf("sales", []string{a}); got != folder {
+		t.Errorf("FolderOf(%q) = %q, want %q", a, got, folder)
+	}
+	legacy := catalog.DataKey("sales", 3, 2)
+	if got, want := legacy, "_datasets/sales/v3/part-2.parquet"; got != want {
+		t.Errorf("DataKey = %q, want %q", got, want)
+	}
+	if got := catalog.FolderOf("sales", []string{legacy}); got != catalog.DataPrefix+"sales/" {
+		t.Errorf("FolderOf(%q) = %q, want the dataset's folder", legacy, got)
+	}
+}
+
+// TestCatalog_DropRecreated: a drop deletes the dropped incarnation's
+// files only, not those of the dataset made again under the same name
+// (by another node) before the drop got to its files.
+func TestCatalog_DropRecreated(t *testing.T) {
+	eachJournal(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c := f.open(t)
+		old, fresh := catalog.NewFolder("sales"), catalog.NewFolder("sales")
+		v := newVersion("sales", 1, 1)
+		v.Files = []string{catalog.FileKey(old, 1, 0)}
+		mustCommit(t, c, "sales", v)
+		newKey := catalog.FileKey(fresh, 1, 0)
+		for _, k := range []string{v.Files[0], catalog.FileKey(old, 2, 1), newKey} {
+			mustPut(t, f.st, k, "fake parquet")
+		}
+		if _, err := c.Drop(ctx, "sales"); err != nil {
+			t.Fatal(err)
+		}
+		items, _, err := f.st.List(ctx, "_datasets/sales/", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != 1 || items[0].Key != newKey {
+			t.Errorf("left under _datasets/sales/: %v, want only %s", items, newKey)
 		}
 	})
 }

@@ -299,7 +299,7 @@ func Open(ctx context.Context, st store.Store) (*Catalog, error) {
 }
 
 // open returns the catalog of the datasets in j, whose files are in st.
-func open(ctx context.Context, st store.Store, j journal) (*Catalog, error) {
+func open(ctx context.Context, st Files, j journal) (*Catalog, error) {
 	datasets, damaged, err := j.load(ctx)
 	if err != nil {
 		return nil, err

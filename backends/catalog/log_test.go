@@ -160,8 +160,8 @@ func TestCatalog_Relayout(t *testing.T) {
 		older := asJSON(t, m.Versions[:39])
 		g := c.Generation()
 
-		merged := catalog.MergedKey("logs", 40)
-		if merged == catalog.MergedKey("logs", 40) || !strings.HasPrefix(merged, catalog.DataPrefix+"logs/v40/") {
+		merged := catalog.MergedKey(catalog.DataPrefix+"logs/", 40)
+		if merged == catalog.MergedKey(catalog.DataPrefix+"logs/", 40) || !strings.HasPrefix(merged, catalog.DataPrefix+"logs/v40/") {
 			t.Fatalf("MergedKey = %q: want a fresh key under %sv40/ each time", merged, catalog.DataPrefix+"logs/")
 		}
 		layout := append(slices.Clone(before[:30]), merged)
@@ -198,7 +198,7 @@ func TestCatalog_Relayout_Refused(t *testing.T) {
 		c := f.open(t)
 		m := commitAppends(t, c, "logs", 3)
 		files := m.Current().Files
-		merged := []string{catalog.MergedKey("logs", 3)}
+		merged := []string{catalog.MergedKey(catalog.DataPrefix+"logs/", 3)}
 
 		_, err := c.Relayout(ctx, "nope", 3, files, merged)
 		wantErr(t, err, errs.NotFound, `"nope"`, "list_datasets shows 1 dataset: logs")
@@ -236,7 +236,7 @@ func TestCatalog_Relayout_DeletesNothing(t *testing.T) {
 		for _, k := range old {
 			mustPut(t, st, k, "parquet")
 		}
-		merged := catalog.MergedKey("logs", 5)
+		merged := catalog.MergedKey(catalog.DataPrefix+"logs/", 5)
 		mustPut(t, st, merged, "parquet")
 		if _, err := c.Relayout(ctx, "logs", 5, old, []string{merged}); err != nil {
 			t.Fatal(err)

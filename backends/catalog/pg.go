@@ -35,7 +35,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"lakehouse/backends/errs"
-	"lakehouse/backends/store"
 	"lakehouse/internal/pgpool"
 )
 
@@ -99,7 +98,7 @@ var _ journal = (*pgJournal)(nil)
 // OpenPostgres opens the catalog kept in the PostgreSQL database of cfg,
 // whose dataset files are in st. It brings the database's schema up to
 // date first (see migrate).
-func OpenPostgres(ctx context.Context, st store.Store, cfg PostgresConfig) (*Catalog, error) {
+func OpenPostgres(ctx context.Context, st Files, cfg PostgresConfig) (*Catalog, error) {
 	pcfg, where, err := ParsePostgres(cfg.DSN)
 	if err != nil {
 		return nil, err

@@ -115,7 +115,7 @@ func TestPostgres_SeesOtherNodes(t *testing.T) {
 	if got := b.Lookup("logs"); got == nil || asJSON(t, got) != asJSON(t, m) {
 		t.Fatalf("b reads %s, want what a committed: %s", asJSON(t, got), asJSON(t, m))
 	}
-	merged := []string{catalog.MergedKey("logs", 3)}
+	merged := []string{catalog.MergedKey(catalog.DataPrefix+"logs/", 3)}
 	if _, err := a.Relayout(ctx, "logs", 3, m.Current().Files, merged); err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,9 @@
 // what the last good fsync made durable, rather than trusting a retried
 // fsync; the failed records are gone, as their callers were told.
 //
-// Compact rewrites the log as the caller's current state (temp file, fsync,
-// rename, fsync directory), so a crash leaves either the old log or the new.
+// Compact rewrites the log as the caller's current state, or the part of it
+// not kept elsewhere (temp file, fsync, rename, fsync directory), so a crash
+// leaves either the old log or the new.
 //
 // Every file operation goes through a disk.Dir rooted at the log's folder,
 // which refuses symbolic links.
@@ -71,6 +72,7 @@ type Log struct {
 	durable     uint64     // sequence number of the last record on disk (under syncMu)
 	durableSize int64      // bytes of the file known to be on disk (under syncMu)
 	lost        []seqRange // records whose flush failed, which later flushes do not cover (under syncMu)
+	unlinked    bool       // the folder's fsync after a compaction's rename failed (under syncMu)
 
 	stop chan struct{}
 	done chan struct{}
@@ -80,7 +82,7 @@ type Log struct {
 // record in order, and returns the log ready for appends. apply's error
 // skips that record with a warning.
 func Open(path string, apply func(line []byte) error) (*Log, ReplayStats, error) {
-	return openWith(path, inOrder(apply))
+	return openWith(path, 0, inOrder(apply))
 }
 
 // inOrder is the replayer of openWith that applies each line as it is read.
@@ -92,9 +94,11 @@ func inOrder(apply func(line []byte) error) func(replay.Framing) (replay.Framing
 // records ahead of apply, on every CPU (see [replay.Ahead]), and apply
 // takes them decoded, in order. decode's error skips that record with a
 // warning, as apply's does. decode must not keep its line, whose bytes
-// are reused.
-func OpenDecoded[T any](path string, decode func(line []byte) (T, error), apply func(T) error) (*Log, ReplayStats, error) {
-	return openWith(path, func(lines replay.Framing) (replay.Framing, func([]byte) error) {
+// are reused. Replay starts at byte from, a record boundary: a caller that
+// keeps the state of the log's first bytes elsewhere (a snapshot) skips
+// them.
+func OpenDecoded[T any](path string, from int64, decode func(line []byte) (T, error), apply func(T) error) (*Log, ReplayStats, error) {
+	return openWith(path, from, func(lines replay.Framing) (replay.Framing, func([]byte) error) {
 		ahead, decoded := replay.Ahead(lines, aheadRecords, aheadBytes, decode)
 		return ahead, func([]byte) error {
 			v, err := decoded()
@@ -114,15 +118,16 @@ const (
 	aheadBytes   = 4 << 20
 )
 
-// openWith is Open, replaying through what replayer makes of the log's
-// lines: the framing to scan and the function to apply each record with.
-func openWith(path string, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (*Log, ReplayStats, error) {
+// openWith is Open, replaying from byte from through what replayer makes
+// of the log's lines: the framing to scan and the function to apply each
+// record with.
+func openWith(path string, from int64, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (*Log, ReplayStats, error) {
 	dir, err := disk.Open(filepath.Dir(path))
 	if err != nil {
 		return nil, ReplayStats{}, fmt.Errorf("open log: %w", err)
 	}
 	l := &Log{dir: dir, name: filepath.Base(path), path: path}
-	st, err := l.open(replayer)
+	st, err := l.open(from, replayer)
 	if err == nil {
 		err = l.removeCompactions()
 	}
@@ -136,9 +141,10 @@ func openWith(path string, replayer func(replay.Framing) (replay.Framing, func([
 	return l, st, nil
 }
 
-// open opens the file, replays it as replayer says (see openWith) and
-// repairs it by the damage policy; syncMu is held or l is not shared.
-func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (ReplayStats, error) {
+// open opens the file, replays it from byte from as replayer says (see
+// openWith) and repairs it by the damage policy; syncMu is held or l is
+// not shared.
+func (l *Log) open(from int64, replayer func(replay.Framing) (replay.Framing, func([]byte) error)) (ReplayStats, error) {
 	f, err := l.dir.OpenFile(l.name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return ReplayStats{}, fmt.Errorf("open log: %w", err)
@@ -148,8 +154,16 @@ func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) e
 		f.Close()
 		return ReplayStats{}, err
 	}
+	if from > fi.Size() {
+		f.Close()
+		return ReplayStats{}, fmt.Errorf("open log %s: it has %d bytes, and replay is to start at byte %d", l.path, fi.Size(), from)
+	}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		f.Close()
+		return ReplayStats{}, err
+	}
 	framing, apply := replayer(lines(f))
-	res, err := replay.Scan(l.path, 0, fi.Size(), framing, apply, nil)
+	res, err := replay.Scan(l.path, from, fi.Size(), framing, apply, nil)
 	if err == nil {
 		err = replay.Repair(f, res)
 	}
@@ -171,10 +185,10 @@ func (l *Log) open(replayer func(replay.Framing) (replay.Framing, func([]byte) e
 }
 
 // Reload writes what was added, then replays the log's durable records
-// through apply as Open does. After a failed write or fsync, a caller whose
-// state ran ahead of the disk rebuilds it this way from what is on disk;
-// the records the failure lost are not replayed.
-func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
+// from byte from through apply as Open does. After a failed write or
+// fsync, a caller whose state ran ahead of the disk rebuilds it this way
+// from what is on disk; the records the failure lost are not replayed.
+func (l *Log) Reload(from int64, apply func(line []byte) error) (ReplayStats, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -192,7 +206,7 @@ func (l *Log) Reload(apply func(line []byte) error) (ReplayStats, error) {
 			return ReplayStats{}, fmt.Errorf("reopen log %s: %w", l.path, err)
 		}
 	}
-	return l.open(inOrder(apply))
+	return l.open(from, inOrder(apply))
 }
 
 // removeCompactions removes the temp files of compactions that a crash
@@ -293,8 +307,9 @@ type seqRange struct{ from, to uint64 }
 // maxLost bounds the failed flushes remembered; the oldest are merged.
 const maxLost = 64
 
-// Sync returns once record seq and all before it are on disk, or fails if
-// a failed write or fsync lost seq.
+// Sync returns once record seq is on disk, or fails if a failed write or
+// fsync lost it. Records before seq that a failure lost stay lost (see
+// Lost).
 func (l *Log) Sync(seq uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -309,6 +324,18 @@ func (l *Log) Sync(seq uint64) error {
 		}
 	}
 	return nil
+}
+
+// Lost is the highest sequence number of a record that a failed write or
+// fsync lost, 0 if none was: a caller that tracks which of its records are
+// durable asks Sync about each record up to it.
+func (l *Log) Lost() uint64 {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if n := len(l.lost); n > 0 {
+		return l.lost[n-1].to
+	}
+	return 0
 }
 
 // Append adds v and waits until it is durable.
@@ -370,8 +397,16 @@ func (l *Log) failed(from, to uint64, err error) error {
 }
 
 // reopen opens the log file again and cuts it back to the bytes the last
-// good fsync made durable; syncMu is held.
+// good fsync made durable, and makes a compaction's rename durable if its
+// fsync failed, so that no record is written to a file its name may not
+// lead to after a power cut; syncMu is held.
 func (l *Log) reopen() error {
+	if l.unlinked {
+		if err := l.dir.SyncDir("."); err != nil {
+			return err
+		}
+		l.unlinked = false
+	}
 	f, err := l.dir.OpenFile(l.name, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -441,8 +476,9 @@ func (l *Log) Size() int64 {
 	return l.size
 }
 
-// Compact replaces the log with the records that write emits, which must be
-// the caller's whole current state. The caller must keep Add from being
+// Compact replaces the log with the records that write emits: the caller's
+// whole current state, or as much of it as it keeps in the log rather than
+// elsewhere (a snapshot written first). The caller must keep Add from being
 // called until Compact returns (for instance by holding the lock under which
 // it adds and applies records), so that no record is lost in the swap.
 func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
@@ -492,8 +528,9 @@ func (l *Log) Compact(write func(emit func(v any) error) error) (err error) {
 	l.mu.Unlock()
 	if err := l.dir.SyncDir("."); err != nil {
 		// The rename may not be durable: the old log may come back after a
-		// power cut, or the new one; both hold the state. Reopen before
-		// the next write.
+		// power cut, or the new one; both hold the state. Reopen, and
+		// fsync the folder, before the next write.
+		l.unlinked = true
 		return l.failed(1, 0, fmt.Errorf("compact log: %w", err))
 	}
 	return nil

@@ -214,3 +214,46 @@ func TestLog_OpenDecoded_SameAsOpen(t *testing.T) {
 		t.Fatal("the two opens repaired the file differently")
 	}
 }
+
+// Replay from a byte offset skips the records before it, still cuts a torn
+// tail, and Reload from the same offset replays what Open did; an offset
+// past the end is refused.
+func TestLog_ReplayFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	head := "{\"n\":0}\n{\"n\":1}\n"
+	os.WriteFile(path, []byte(head+"{\"n\":2}\n{\"n\":3}\n{\"n\":4,"), 0o644)
+	decode := func(line []byte) (rec, error) {
+		var r rec
+		return r, json.Unmarshal(line, &r)
+	}
+	var got []int
+	l, st, err := OpenDecoded(path, int64(len(head)), decode, func(r rec) error {
+		got = append(got, r.N)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[2 3]" || st.Records != 2 || st.TornBytes == 0 {
+		t.Errorf("replay from byte %d: records %v, stats %+v; want [2 3] and the torn tail cut", len(head), got, st)
+	}
+	if err := l.Append(rec{N: 5}); err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	if _, err := l.Reload(int64(len(head)), func(line []byte) error {
+		r, err := decode(line)
+		got = append(got, r.N)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[2 3 5]" {
+		t.Errorf("reload from byte %d: records %v, want [2 3 5]", len(head), got)
+	}
+	size := l.Size()
+	l.Close()
+	if _, _, err := OpenDecoded(path, size+1, decode, func(rec) error { return nil }); err == nil || !strings.Contains(err.Error(), "start at byte") {
+		t.Errorf("replay from past the end: err = %v, want a refusal", err)
+	}
+}

@@ -92,7 +92,7 @@ func FuzzReplay(f *testing.F) {
 func sameDecoded(t *testing.T, path string, want [][]byte, st ReplayStats) {
 	t.Helper()
 	var got [][]byte
-	l, gst, err := OpenDecoded(path, func(line []byte) ([]byte, error) {
+	l, gst, err := OpenDecoded(path, 0, func(line []byte) ([]byte, error) {
 		var v map[string]any
 		if err := json.Unmarshal(line, &v); err != nil {
 			return nil, err

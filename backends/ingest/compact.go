@@ -128,7 +128,7 @@ func (in *Ingester) Compact(ctx context.Context, name string) (int, error) {
 	if err := in.merge(ctx, v, from, to, out); err != nil {
 		return 0, fmt.Errorf("merge the files of %q version %d: %w", name, v.Version, err)
 	}
-	key := catalog.MergedKey(name, v.Version)
+	key := catalog.MergedKey(catalog.FolderOf(name, v.Files), v.Version)
 	files := slices.Concat(v.Files[:from], []string{key}, v.Files[to:])
 	err = in.publish(ctx, key, out, func(ctx context.Context, _ int64) error {
 		_, err := in.cat.Relayout(ctx, name, v.Version, v.Files, files)
@@ -161,7 +161,12 @@ func (in *Ingester) smallRun(ctx context.Context, files []string) (int, error) {
 // rows within them (its preserve_insertion_order, on by default), so queries
 // without ORDER BY see them as before.
 func (in *Ingester) merge(ctx context.Context, v *catalog.Version, from, to int, out string) error {
-	merged, err := in.db.ExecContext(ctx, parquetCopy("SELECT * FROM "+in.readParquet(v.Files[from:to]), out))
+	paths, release, err := in.store.Hold(ctx, v.Files)
+	if err != nil {
+		return err
+	}
+	defer release()
+	merged, err := in.db.ExecContext(ctx, parquetCopy("SELECT * FROM "+readParquet(paths[from:to]), out))
 	if err != nil {
 		return err
 	}
@@ -170,8 +175,8 @@ func (in *Ingester) merge(ctx context.Context, v *catalog.Version, from, to int,
 		return err
 	}
 	var kept int64
-	others := slices.Concat(v.Files[:from], v.Files[to:])
-	if err := in.db.QueryRowContext(ctx, "SELECT count(*) FROM "+in.readParquet(others)).Scan(&kept); err != nil {
+	others := slices.Concat(paths[:from], paths[to:])
+	if err := in.db.QueryRowContext(ctx, "SELECT count(*) FROM "+readParquet(others)).Scan(&kept); err != nil {
 		return err
 	}
 	if kept+rows != v.Rows {
@@ -180,11 +185,11 @@ func (in *Ingester) merge(ctx context.Context, v *catalog.Version, from, to int,
 	return nil
 }
 
-// readParquet is the DuckDB table function that reads the store's files keys.
-func (in *Ingester) readParquet(keys []string) string {
-	paths := make([]string, len(keys))
-	for i, k := range keys {
-		paths[i] = quote(in.store.Path(k))
+// readParquet is the DuckDB table function that reads the local files at paths.
+func readParquet(paths []string) string {
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = quote(p)
 	}
-	return "read_parquet([" + strings.Join(paths, ", ") + "])"
+	return "read_parquet([" + strings.Join(quoted, ", ") + "])"
 }

@@ -124,10 +124,13 @@ type Result struct {
 // Progress is told how an ingest advances; step grows with every call.
 type Progress func(step float64, message string)
 
-// Store is what Ingest needs of the object store.
+// Store is what Ingest needs of the store of the datasets' files: the
+// local store ([store.FS]), or a bucket read through a cache
+// ([store.Cached]). Hold gives the local paths of files to read, which
+// stay there until release.
 type Store interface {
 	Stat(ctx context.Context, key string) (store.Info, error)
-	Path(key string) string
+	Hold(ctx context.Context, keys []string) (paths []string, release func(), err error)
 	Adopt(ctx context.Context, key, localPath, contentType string) (store.Info, error)
 	Delete(ctx context.Context, key string) error
 }
@@ -142,6 +145,7 @@ type Objects interface {
 type Config struct {
 	TempDir      string   // scratch space beneath the store's TempDir, whose files it adopts; emptied by New
 	ObjectsDir   string   // folder holding the store's object files (object_key sources are read there)
+	FilesDir     string   // folder of the local copies of the datasets' files, when not beneath ObjectsDir (a cache); "" = none
 	AllowedPaths []string // folders path sources may come from; none by default
 
 	// Objects, when not nil, holds the object_key sources instead of the
@@ -195,7 +199,11 @@ func New(cfg Config, cat *catalog.Catalog, st Store) (*Ingester, error) {
 	// it would count as an ingest's leftover).
 	duck := cfg.DuckDB
 	duck.TempDir = cfg.TempDir + "-duckdb"
-	db, err := sqlengine.Open(duck, append([]string{cfg.TempDir, cfg.ObjectsDir}, allowed...))
+	dirs := []string{cfg.TempDir, cfg.ObjectsDir}
+	if cfg.FilesDir != "" {
+		dirs = append(dirs, cfg.FilesDir)
+	}
+	db, err := sqlengine.Open(duck, append(dirs, allowed...))
 	if err != nil {
 		tmp.Close()
 		return nil, err
@@ -308,6 +316,7 @@ func (in *Ingester) Ingest(ctx context.Context, req Request, progress Progress) 
 	if err != nil {
 		return nil, err
 	}
+	defer src.done()
 	det, err := detectFormat(src)
 	if err != nil {
 		return nil, err
@@ -451,11 +460,13 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 		}
 		prevSum := prev.Lineage.Checksum
 		if prevSum == "" {
-			paths := make([]string, len(prev.Files))
-			for i, k := range prev.Files {
-				paths[i] = in.store.Path(k)
+			paths, release, err := in.store.Hold(ctx, prev.Files)
+			if err != nil {
+				return nil, err
 			}
-			if prevSum, err = in.checksum(ctx, paths...); err != nil {
+			prevSum, err = in.checksum(ctx, paths...)
+			release()
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -476,7 +487,11 @@ func (in *Ingester) ingestDerived(ctx context.Context, req Request, mode string,
 // prev's files and rows too, of the same schema. It commits the version,
 // and starts a compaction when the dataset has gathered small files.
 func (in *Ingester) commitVersion(ctx context.Context, name, mode string, v catalog.Version, prev *catalog.Version, file string, start time.Time, progress Progress) (*catalog.Manifest, error) {
+	// A new dataset's files go to a folder of its own; later versions' to
+	// the folder of the version before.
+	folder := catalog.NewFolder(name)
 	if prev != nil {
+		folder = catalog.FolderOf(name, prev.Files)
 		v.Version = prev.Version + 1
 		if mode == ModeAppend {
 			if err := sameSchema(name, prev.Columns, v.Columns); err != nil {
@@ -487,7 +502,7 @@ func (in *Ingester) commitVersion(ctx context.Context, name, mode string, v cata
 			v.Bytes = prev.Bytes
 		}
 	}
-	key := catalog.DataKey(name, v.Version, len(v.Files))
+	key := catalog.FileKey(folder, v.Version, len(v.Files))
 	progress(float64(time.Since(start).Seconds())+2, "publishing version")
 	var m *catalog.Manifest
 	err := in.publish(ctx, key, file, func(ctx context.Context, size int64) (err error) {

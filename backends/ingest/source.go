@@ -19,10 +19,18 @@ import (
 // source is a resolved ingest source: a local file DuckDB can read, its
 // sha256, and a description for the manifest.
 type source struct {
-	path   string
-	sha    func() (string, error) // waits for the hash when it is computed in the background
-	desc   string                 // "content", "object:<key>" or "path:<path>"
-	format string                 // as asked; detectFormat resolves it
+	path    string
+	sha     func() (string, error) // waits for the hash when it is computed in the background
+	desc    string                 // "content", "object:<key>" or "path:<path>"
+	format  string                 // as asked; detectFormat resolves it
+	release func()                 // of a file the store holds for the ingest; nil for others
+}
+
+// done releases what the store holds of the source.
+func (s *source) done() {
+	if s.release != nil {
+		s.release()
+	}
 }
 
 // known returns a sha func for a hash already at hand.
@@ -82,7 +90,11 @@ func (in *Ingester) objectSource(ctx context.Context, req *Request, scratch stri
 		return nil, errs.New(errs.Invalid, "object %q is empty: there is nothing to ingest", key)
 	}
 	if body == nil {
-		return &source{path: in.store.Path(key), sha: known(info.ETag), desc: "object:" + key, format: req.Format}, nil
+		paths, release, err := in.store.Hold(ctx, []string{key})
+		if err != nil {
+			return nil, err
+		}
+		return &source{path: paths[0], sha: known(info.ETag), desc: "object:" + key, format: req.Format, release: release}, nil
 	}
 	src, err := in.streamSource(body, info.Size, scratch, "object", req.Format)
 	if err != nil {

@@ -1,6 +1,7 @@
 package pathway
 
 import (
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,7 @@ type committer struct {
 	mu       sync.Mutex
 	added    uint64        // highest sequence number added to the log
 	durable  uint64        // highest sequence number flushed, or lost to a failed flush
-	lastFail uint64        // highest sequence number of a failed flush
+	lastFail uint64        // highest sequence number of a record a failed flush lost
 	err      error         // sticky once stopped
 	flushed  chan struct{} // closed (and replaced) when durable or err change
 
@@ -82,6 +83,31 @@ func (c *committer) wait(seq uint64) error {
 	return nil
 }
 
+// flushAll returns once every record added so far is durable, and fails
+// if a flush failed after the failures up to settled (see failures): the
+// caller may still hold that flush's changes in memory.
+func (c *committer) flushAll(settled uint64) error {
+	c.mu.Lock()
+	seq := c.added
+	c.mu.Unlock()
+	if err := c.wait(seq); err != nil {
+		return err
+	}
+	if c.failures() > settled {
+		return errors.New("a write failed and is being undone")
+	}
+	return nil
+}
+
+// failures identifies the records that failed writes lost so far: the
+// highest sequence number of one, whichever flush lost it.
+func (c *committer) failures() uint64 {
+	lost := c.log.Lost()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.lastFail, lost)
+}
+
 func (c *committer) run() {
 	defer close(c.done)
 	for {
@@ -137,11 +163,13 @@ func (c *committer) flush() bool {
 	} else if c.peak > 1 {
 		c.peak--
 	}
-	err := c.log.Sync(target)
+	c.log.Sync(target) // its error is that of target, which wait asks for again
+	// A failed write may have lost records added after target was read,
+	// or records that another flush of the log (Reload's) took: wait asks
+	// the log about every record up to the last lost one.
+	lost := c.log.Lost()
 	c.mu.Lock()
-	if err != nil {
-		c.lastFail = max(c.lastFail, target)
-	}
+	c.lastFail = max(c.lastFail, lost)
 	c.durable = max(c.durable, target)
 	close(c.flushed)
 	c.flushed = make(chan struct{})

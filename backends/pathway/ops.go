@@ -35,13 +35,14 @@ func (p *Pathway) Add(ctx context.Context, content json.RawMessage, text string,
 	}
 
 	p.lockWrite()
-	if p.closed {
+	if err := p.unusable(); err != nil {
 		p.unlockWrite()
-		return Trace{}, false, ErrClosed
+		return Trace{}, false, err
 	}
 	var seq uint64
 	if e, ok := p.traces[uid]; ok {
-		seq, err = p.commit(&record{Op: "replay", UID: uid, At: p.now()})
+		now := p.now()
+		seq, err = p.commit(&record{Op: "replay", UID: uid, At: &now})
 		t, replayed = *e, true
 	} else {
 		now := p.now()
@@ -214,8 +215,8 @@ func reasonOr(r string) string {
 
 // stored returns trace uid, or why it cannot; the caller holds p.mu.
 func (p *Pathway) stored(uid string) (*Trace, error) {
-	if p.closed {
-		return nil, ErrClosed
+	if err := p.unusable(); err != nil {
+		return nil, err
 	}
 	e, ok := p.traces[uid]
 	if !ok {
@@ -251,7 +252,8 @@ func (p *Pathway) Retire(ctx context.Context, uid, reason string) (Trace, error)
 		p.unlockWrite()
 		return t, nil
 	}
-	seq, err := p.commit(&record{Op: "retire", UID: uid, Reason: reason, At: p.now()})
+	now := p.now()
+	seq, err := p.commit(&record{Op: "retire", UID: uid, Reason: reason, At: &now})
 	t := *e
 	p.unlockWrite()
 	if err != nil {

@@ -13,21 +13,27 @@
 //
 // # Persistence
 //
-// State lives in memory and in one log, <dir>/pathway.log (see package
-// eventlog). Each change is encoded into the log under the Pathway's lock,
-// applied to memory, and acknowledged once the log has fsynced it; the fsync
-// happens outside the lock, in one flusher goroutine, so concurrent writers
-// share fsyncs (group commit; see commit.go). A change touching two traces (a revision) is one record, so it is
-// atomic. Records are
+// State lives in memory, in a snapshot, <dir>/pathway.snap, and in a log of
+// what changed since, <dir>/pathway.log (see package eventlog). Each change
+// is encoded into the log under the Pathway's lock, applied to memory, and
+// acknowledged once the log has fsynced it; the fsync happens outside the
+// lock, in one flusher goroutine, so concurrent writers share fsyncs (group
+// commit; see commit.go). A change touching two traces (a revision) is one
+// record, so it is atomic. Records are
 //
 //	{"op":"put","traces":[...]}                        full state of one or more traces
 //	{"op":"replay","uid":"...","at":"..."}             an idempotent replay of Add
 //	{"op":"retire","uid":"...","reason":"...","at":"..."}
+//	{"op":"base","gen":N}                              first: the log's generation
 //
-// Open replays the log; a torn or malformed line is skipped with a warning.
-// When the log passes [Config.CompactBytes], a background goroutine rewrites
-// it as the current state (every trace, superseded and retired ones
-// included, so histories stay whole), holding the lock meanwhile.
+// When the log passes [Config.CompactBytes] (or a quarter of the snapshot,
+// if that is more), a background compaction writes every trace, superseded
+// and retired ones included so histories stay whole, to a new snapshot, then
+// starts a new log of the next generation, holding the lock meanwhile (see
+// snapshot.go and state.go). Open decodes the snapshot on every CPU, in
+// a binary form several times faster than the log's JSON, and replays the
+// log after it; a torn or malformed line is skipped with a warning, and so
+// is a damaged block of the snapshot.
 //
 // # Search index
 //
@@ -101,6 +107,7 @@ import (
 
 	"lakehouse/backends/eventlog"
 	"lakehouse/backends/vector"
+	"lakehouse/internal/disk"
 )
 
 // An Embedder turns texts into vectors. backends/embed provides them.
@@ -207,6 +214,7 @@ var ErrClosed = errors.New("pathway memory is closed")
 // Pathway is an open trace memory. It is safe for concurrent use.
 type Pathway struct {
 	dir     string
+	disk    *disk.Dir // dir, for the snapshot and the log's head
 	cfg     Config
 	emb     Embedder
 	log     *eventlog.Log
@@ -219,13 +227,18 @@ type Pathway struct {
 	last   time.Time
 	counts counts
 	closed bool
+	fault  error // the state could not be rebuilt after a failed write (see reload)
 
 	idx      *indexer
 	unmarked sync.WaitGroup // changes committed whose traces are not yet marked for the indexer
 	want     uint64         // the sum of the traces' ihash: the index's fingerprint when it is in step
 
+	cover     cover        // what of the log the snapshot holds
+	settled   uint64       // the committer's failures up to the last reload (see compact)
+	snapBytes atomic.Int64 // the snapshot's size
+	skip      atomic.Int64 // bytes at the start of the log that the snapshot holds (see compact)
+
 	compacting atomic.Bool
-	compacted  atomic.Int64   // size of the log after the last compaction
 	bg         sync.WaitGroup // compactions
 }
 
@@ -253,22 +266,34 @@ func (c *counts) account(t *Trace, d int) {
 	}
 }
 
-// Open opens the trace memory in dir, creating it if needed: it replays
-// <dir>/pathway.log, opens the search index in <dir>/index/ and starts the
-// indexer, which reconciles the index with the log in the background.
+// Open opens the trace memory in dir, creating it if needed: it loads
+// <dir>/pathway.snap and replays <dir>/pathway.log after it, opens the
+// search index in <dir>/index/ meanwhile, and starts the indexer, which
+// reconciles the index with the traces in the background.
 func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	if emb == nil {
 		return nil, errors.New("open pathway: no embedder")
 	}
-	path := filepath.Join(dir, logName)
-	// Size the tables for the log at once rather than growing them record
-	// by record: a small trace takes some 200 bytes of log.
-	var guess int
-	if fi, err := os.Stat(path); err == nil {
-		guess = int(min(fi.Size()/200, 4<<20))
+	// Size the tables for the state at once rather than growing them
+	// trace by trace: a small trace takes some 200 bytes.
+	var guess int64
+	for _, name := range []string{logName, snapName} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			guess += fi.Size() / 200
+		}
+	}
+	guess = min(guess, 4<<20)
+	d, err := disk.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open pathway: %w", err)
+	}
+	if err := removeTemps(d); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open pathway: %w", err)
 	}
 	p := &Pathway{
 		dir:    dir,
+		disk:   d,
 		cfg:    cfg.withDefaults(),
 		emb:    emb,
 		traces: make(map[string]*Trace, guess),
@@ -292,9 +317,13 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		index <- o
 	}()
 	start := time.Now()
-	l, st, err := eventlog.OpenDecoded(path, decodeRecord, p.apply)
+	l, st, stale, err := p.load()
+	p.log = l
 	ix := <-index
 	inStep := err == nil && ix.err == nil && ix.fpErr == nil && ix.fp == p.want
+	if err == nil && ix.err == nil && stale {
+		err = p.startLog()
+	}
 	if err != nil || ix.err != nil {
 		if ix.vm != nil {
 			ix.vm.Close()
@@ -302,14 +331,14 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		if l != nil {
 			l.Close()
 		}
+		p.disk.Close()
 		if err != nil {
 			return nil, fmt.Errorf("open pathway: %w", err)
 		}
 		return nil, fmt.Errorf("open pathway index: %w", ix.err)
 	}
-	p.log = l
 	p.commits = newCommitter(l)
-	slog.Debug("pathway log replayed", "records", st.Records, "skipped", st.Skipped,
+	slog.Debug("pathway memory loaded", "snapshot_bytes", p.snapBytes.Load(), "log_records", st.Records, "skipped", st.Skipped,
 		"torn_bytes", st.TornBytes, "traces", len(p.order), "took", time.Since(start).Round(time.Millisecond))
 	if n := len(p.order); n > 0 {
 		p.last = p.order[n-1].CreatedAt
@@ -341,7 +370,16 @@ func (p *Pathway) Close() error {
 	cancel()
 	p.idx.stop()
 	p.bg.Wait()
-	return errors.Join(p.log.Close(), p.vec.Close())
+	return errors.Join(p.log.Close(), p.vec.Close(), p.disk.Close())
+}
+
+// unusable is why p cannot be used: ErrClosed, or its fault; the caller
+// holds p.mu.
+func (p *Pathway) unusable() error {
+	if p.closed {
+		return ErrClosed
+	}
+	return p.fault
 }
 
 // closeDrain bounds how long Close lets the indexer catch up.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"lakehouse/backends/eventlog"
@@ -11,11 +12,12 @@ import (
 
 // record is one line of the log.
 type record struct {
-	Op     string    `json:"op"`               // "put", "replay" or "retire"
-	Traces []*Trace  `json:"traces,omitempty"` // put: the full state of each
-	UID    string    `json:"uid,omitempty"`    // replay, retire
-	Reason string    `json:"reason,omitempty"` // retire
-	At     time.Time `json:"at,omitzero"`      // replay, retire
+	Op     string     `json:"op"`               // "put", "replay", "retire", or "base" (see cover)
+	Traces []*Trace   `json:"traces,omitempty"` // put: the full state of each
+	UID    string     `json:"uid,omitempty"`    // replay, retire
+	Reason string     `json:"reason,omitempty"` // retire
+	At     *time.Time `json:"at,omitempty"`     // replay, retire (a pointer: the log's encoder does not omit a zero time)
+	Gen    uint64     `json:"gen,omitempty"`    // base: the log's generation
 
 	hashes []uint64 // of Traces' index items, when decodeRecord worked them out
 }
@@ -62,13 +64,8 @@ func normalize(t *Trace) {
 func (p *Pathway) apply(r *record) error {
 	switch r.Op {
 	case "put":
-		if len(r.Traces) == 0 {
-			return fmt.Errorf("put without traces")
-		}
-		for _, t := range r.Traces {
-			if t == nil || t.UID == "" {
-				return fmt.Errorf("put of a trace without uid")
-			}
+		if err := checkPut(r); err != nil {
+			return err
 		}
 		for i, t := range r.Traces {
 			normalize(t)
@@ -77,22 +74,13 @@ func (p *Pathway) apply(r *record) error {
 			} else {
 				t.ihash = hashOf(t)
 			}
-			p.want += t.ihash
-			// The stored trace is replaced, never changed, so that copies
-			// handed out stay as they were (replay and retire change
-			// counters and flags in place, under the lock).
 			if old, ok := p.traces[t.UID]; ok {
-				p.want -= old.ihash
-				p.counts.account(old, -1)
-				t.seq = old.seq
-				p.traces[t.UID], p.order[t.seq] = t, t
-				p.counts.account(t, +1)
+				p.traces[t.UID] = t
+				p.replace(old, t)
 				continue
 			}
-			t.seq = len(p.order)
 			p.traces[t.UID] = t
-			p.order = append(p.order, t)
-			p.counts.account(t, +1)
+			p.appendNew(t)
 		}
 	case "replay":
 		e, ok := p.traces[r.UID]
@@ -106,15 +94,72 @@ func (p *Pathway) apply(r *record) error {
 			return fmt.Errorf("retire of unknown trace %q", r.UID)
 		}
 		p.counts.account(e, -1)
-		e.Retired, e.RetiredReason, e.UpdatedAt = true, r.Reason, r.At
+		e.Retired, e.RetiredReason = true, r.Reason
+		if r.At != nil {
+			e.UpdatedAt = *r.At
+		}
 		p.counts.account(e, +1)
 		p.want -= e.ihash
 		e.ihash = hashOf(e)
 		p.want += e.ihash
+	case opBase:
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
 	return nil
+}
+
+// applyNew is apply for a put of traces that are new but for damage, as a
+// snapshot's are: one map operation a trace rather than two.
+func (p *Pathway) applyNew(r *record) error {
+	if err := checkPut(r); err != nil {
+		return err
+	}
+	for i, t := range r.Traces {
+		t.ihash = r.hashes[i]
+		n := len(p.traces)
+		p.traces[t.UID] = t
+		if len(p.traces) > n {
+			p.appendNew(t)
+			continue
+		}
+		// A uid seen before (the later trace wins, as in the log): rare
+		// enough to look for the one it replaces.
+		p.replace(p.order[slices.IndexFunc(p.order, func(o *Trace) bool { return o.UID == t.UID })], t)
+	}
+	return nil
+}
+
+// checkPut checks that a put record has traces, each with a uid.
+func checkPut(r *record) error {
+	if len(r.Traces) == 0 {
+		return fmt.Errorf("put without traces")
+	}
+	if slices.ContainsFunc(r.Traces, func(t *Trace) bool { return t == nil || t.UID == "" }) {
+		return fmt.Errorf("put of a trace without uid")
+	}
+	return nil
+}
+
+// appendNew adds t, new and in p.traces already, to the traces' order and
+// sums.
+func (p *Pathway) appendNew(t *Trace) {
+	t.seq = len(p.order)
+	p.order = append(p.order, t)
+	p.counts.account(t, +1)
+	p.want += t.ihash
+}
+
+// replace puts t, in p.traces already, in the place of old, the stored
+// trace of its uid. The stored trace is replaced, never changed, so that
+// copies handed out stay as they were (replay and retire change counters
+// and flags in place, under the lock).
+func (p *Pathway) replace(old, t *Trace) {
+	p.want += t.ihash - old.ihash
+	p.counts.account(old, -1)
+	t.seq = old.seq
+	p.order[t.seq] = t
+	p.counts.account(t, +1)
 }
 
 // commit encodes r into the log and applies it; the caller holds p.mu.
@@ -157,12 +202,23 @@ func (p *Pathway) reload() []string {
 	p.order = make([]*Trace, 0, len(p.order))
 	p.counts = counts{tags: map[string]int{}}
 	p.want = 0
-	st, err := p.log.Reload(p.applyLine)
+	from, stale, err := p.loadSnapshot()
+	var st eventlog.ReplayStats
+	if err == nil {
+		st, err = p.log.Reload(from, p.applyLine)
+	}
+	if err == nil && stale {
+		err = p.startLog()
+	}
 	if err != nil {
-		slog.Error("pathway memory could not reload its log after a failed write; restart mcpd", "err", err)
+		// Memory is now partial: serving from it, or writing on top of
+		// it, would be wrong until a restart rebuilds it.
+		p.fault = fmt.Errorf("pathway memory could not be rebuilt after a failed write (%w); restart mcpd", err)
+		slog.Error(p.fault.Error())
 		return nil
 	}
-	slog.Warn("pathway memory reloaded its log after a failed write", "traces", len(p.order), "skipped", st.Skipped)
+	p.settled = p.commits.failures()
+	slog.Warn("pathway memory reloaded its state after a failed write", "traces", len(p.order), "skipped", st.Skipped)
 	var changed []string
 	for uid, t := range old {
 		if now, ok := p.traces[uid]; !ok || now.ihash != t.ihash {
@@ -185,7 +241,7 @@ func (p *Pathway) durable(seq uint64, uids ...string) error {
 	if len(uids) > 0 {
 		p.idx.mark(uids...)
 	}
-	if p.log.Size() > p.compactAt() {
+	if p.log.Size()-p.skip.Load() > p.compactAt() {
 		p.startCompaction()
 	}
 	return nil
@@ -212,41 +268,6 @@ func (p *Pathway) startCompaction() {
 			}
 		}()
 	}
-}
-
-// compactAt is the log size that calls for a compaction: CompactBytes, or
-// twice the size of the last compacted log when the current state alone is
-// that large, so that a big state is not rewritten after every write.
-func (p *Pathway) compactAt() int64 {
-	return max(p.cfg.CompactBytes, 2*p.compacted.Load())
-}
-
-// compact rewrites the log as the current state: every trace, in creation
-// order (so that replay rebuilds the same order), many to a line.
-func (p *Pathway) compact() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	if p.log.Size() <= p.compactAt() {
-		return nil
-	}
-	defer func() { p.compacted.Store(p.log.Size()) }()
-	return p.log.Compact(func(emit func(v any) error) error {
-		const perLine = 64
-		batch := make([]*Trace, 0, perLine)
-		for i, e := range p.order {
-			batch = append(batch, e)
-			if len(batch) == perLine || i == len(p.order)-1 {
-				if err := emit(&record{Op: "put", Traces: batch}); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		return nil
-	})
 }
 
 func (p *Pathway) warnCompact(err error) {

@@ -211,8 +211,8 @@ func (p *Pathway) Search(ctx context.Context, opts SearchOptions) (SearchResult,
 func (p *Pathway) list(s *search, cur cursor, hasCursor bool) (SearchResult, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
-		return SearchResult{}, ErrClosed
+	if err := p.unusable(); err != nil {
+		return SearchResult{}, err
 	}
 	i := len(p.order) - 1
 	if hasCursor {
@@ -266,8 +266,8 @@ func (p *Pathway) rank(ctx context.Context, s *search, cur cursor) (SearchResult
 
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
-		return SearchResult{}, ErrClosed
+	if err := p.unusable(); err != nil {
+		return SearchResult{}, err
 	}
 	type ranked struct {
 		e     *Trace
@@ -409,10 +409,10 @@ func (p *Pathway) Stats(ctx context.Context) (Stats, error) {
 	for tag, n := range p.counts.tags {
 		st.TopTags = append(st.TopTags, TagCount{tag, n})
 	}
-	closed := p.closed
+	err := p.unusable()
 	p.mu.RUnlock()
-	if closed {
-		return Stats{}, ErrClosed
+	if err != nil {
+		return Stats{}, err
 	}
 	slices.SortFunc(st.TopTags, func(a, b TagCount) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {

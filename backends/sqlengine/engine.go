@@ -39,8 +39,9 @@ type Engine struct {
 
 	conns sync.Map // the driver connections withConn handed out, whose statements Close closes
 
-	mu    sync.Mutex        // serialises view syncs; guards views and names
+	mu    sync.Mutex        // serialises view syncs; guards views, want and names
 	views map[string]string // view name -> its files, for views that exist
+	want  map[string]View   // lower-case view name -> view, over a Fetcher (see fetch.go)
 	names []string          // sorted dataset names, for error hints
 }
 
@@ -75,6 +76,7 @@ func New(cfg Config, datasetDir string, cat Catalog) (*Engine, error) {
 func (e *Engine) Close() error {
 	e.conns.Range(func(conn, _ any) bool {
 		forgetSerializer(conn)
+		tempViews.Delete(conn)
 		return true
 	})
 	return e.db.Close()
@@ -118,8 +120,10 @@ func (e *Engine) Query(ctx context.Context, query string, maxRows int) (*Result,
 // mapped (see Query). The statement is prepared, checked and run on the
 // driver connection directly (see prepareRead for why); the pool has a
 // connection for every slot, so getting one does not wait. synced, when
-// not nil, is called with the slot taken and the views synced.
-func (e *Engine) withConn(ctx context.Context, start time.Time, progress Progress, synced func(), f func(driver.Conn) error) error {
+// not nil, is called with the slot taken and the views synced. Over a
+// [Fetcher], the views that query names are made on the connection first,
+// their files held until f returns (see fetch.go).
+func (e *Engine) withConn(ctx context.Context, start time.Time, query string, progress Progress, synced func(), f func(driver.Conn) error) error {
 	release, err := e.acquire(ctx, start, progress)
 	if err != nil {
 		return err
@@ -142,6 +146,11 @@ func (e *Engine) withConn(ctx context.Context, start time.Time, progress Progres
 			return fmt.Errorf("sqlengine: unexpected driver connection %T", dc)
 		}
 		e.conns.Store(dconn, true)
+		release, err := e.fetchViews(ctx, dconn, query)
+		if err != nil {
+			return err
+		}
+		defer release()
 		return jsonHint(ctx, dconn, f(dconn))
 	})
 	if err != nil {
@@ -165,7 +174,7 @@ func (e *Engine) QueryProgress(ctx context.Context, query string, maxRows int, p
 	}
 
 	var res *Result
-	err := e.withConn(ctx, start, progress, nil, func(conn driver.Conn) (err error) {
+	err := e.withConn(ctx, start, query, progress, nil, func(conn driver.Conn) (err error) {
 		res, err = run(ctx, conn, query, maxRows)
 		return err
 	})

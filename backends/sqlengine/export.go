@@ -228,7 +228,7 @@ func (t *written) remove() {
 // caller removes the file, with began as copyQuery says.
 func (e *Engine) copyOut(ctx context.Context, start time.Time, query string, f Format, began func(*written)) (*written, error) {
 	var out *written
-	err := e.withConn(ctx, start, nil, nil, func(conn driver.Conn) (err error) {
+	err := e.withConn(ctx, start, query, nil, nil, func(conn driver.Conn) (err error) {
 		out, err = copyQuery(ctx, conn, query, f, began)
 		return err
 	})

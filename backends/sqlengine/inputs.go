@@ -60,7 +60,7 @@ func (e *Engine) Inputs(ctx context.Context, query string) ([]Input, error) {
 		return nil, errs.New(errs.Invalid, "empty query: send one SQL statement, e.g. SELECT * FROM sales")
 	}
 	var tree string
-	err := e.withConn(ctx, start, nil, nil, func(dconn driver.Conn) error {
+	err := e.withConn(ctx, start, query, nil, nil, func(dconn driver.Conn) error {
 		// prepareRead makes every check Query makes, and gives the tree of
 		// a query node; an EXPLAIN or a PRAGMA has none, and no rows to
 		// keep.
@@ -260,7 +260,7 @@ func (e *Engine) deriveFile(ctx context.Context, start time.Time, query string) 
 	}
 	var out *written
 	var d Derived
-	err := e.withConn(ctx, start, nil, synced, func(dconn driver.Conn) error {
+	err := e.withConn(ctx, start, query, nil, synced, func(dconn driver.Conn) error {
 		stmt, tree, err := prepareRead(ctx, dconn, query)
 		if err != nil {
 			return err

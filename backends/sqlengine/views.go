@@ -13,6 +13,7 @@ import (
 type View struct {
 	Name  string // "sales" or "sales@v2"
 	Files []string
+	Keys  []string // the store keys of Files, for a Fetcher
 }
 
 // Catalog supplies the views. Generation changes whenever the set of views
@@ -43,6 +44,18 @@ func (e *Engine) syncViews(ctx context.Context) error {
 	want := make(map[string]string, len(views))
 	for _, v := range views {
 		want[v.Name] = filesKey(v.Files)
+	}
+	if _, ok := e.cat.(Fetcher); ok {
+		// Each statement makes the views it names (see fetch.go).
+		e.want = make(map[string]View, len(views))
+		for _, v := range views {
+			e.want[strings.ToLower(v.Name)] = v
+		}
+		e.views = want
+		e.setNames()
+		e.gen.Store(gen)
+		e.synced.Store(true)
+		return nil
 	}
 
 	// Drop the views that disappeared from the catalog.
@@ -83,7 +96,15 @@ func (e *Engine) syncViews(ctx context.Context) error {
 		delete(e.views, v.Name)
 	}
 
-	// Remember the dataset names for the hint of "table not found" errors.
+	e.setNames()
+	e.gen.Store(gen)
+	e.synced.Store(true)
+	return nil
+}
+
+// setNames remembers the dataset names of e.views, for the hint of "table
+// not found" errors.
+func (e *Engine) setNames() {
 	seen := make(map[string]bool)
 	var names []string
 	for name := range e.views {
@@ -95,10 +116,6 @@ func (e *Engine) syncViews(ctx context.Context) error {
 	}
 	slices.Sort(names)
 	e.names = names
-
-	e.gen.Store(gen)
-	e.synced.Store(true)
-	return nil
 }
 
 // createView creates or replaces the view v over its Parquet files.
@@ -106,14 +123,17 @@ func (e *Engine) createView(ctx context.Context, v View) error {
 	if len(v.Files) == 0 {
 		return fmt.Errorf("no files")
 	}
+	_, err := e.db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(v.Name)+" AS "+viewQuery(v))
+	return err
+}
+
+// viewQuery is the query of the view v: all rows of its files.
+func viewQuery(v View) string {
 	files := make([]string, len(v.Files))
 	for i, f := range v.Files {
 		files[i] = QuoteString(f)
 	}
-	stmt := "CREATE OR REPLACE VIEW " + QuoteIdent(v.Name) +
-		" AS SELECT * FROM read_parquet([" + strings.Join(files, ", ") + "])"
-	_, err := e.db.ExecContext(ctx, stmt)
-	return err
+	return "SELECT * FROM read_parquet([" + strings.Join(files, ", ") + "])"
 }
 
 // filesKey identifies a list of files, to tell whether a view changed.

@@ -34,7 +34,7 @@ const (
 	maxRecord = 1 << 31
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = replay.Castagnoli
 
 // A wal is an open log file that records are appended to. Appending and
 // making durable are separate (add, then sync), so that a writer can add
@@ -182,7 +182,7 @@ func (s *recordScanner) next() ([]byte, int64, error) {
 	if s.off == s.size {
 		return nil, 0, io.EOF
 	}
-	var fr [8]byte
+	var fr [replay.FrameHeader]byte
 	if _, err := io.ReadFull(s.r, fr[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, 0, replay.ErrTorn
@@ -192,8 +192,8 @@ func (s *recordScanner) next() ([]byte, int64, error) {
 	// A length past the end of the log cannot be read, whatever it is;
 	// checking it first also keeps a damaged one from asking for more
 	// memory than the file holds.
-	n := int64(binary.LittleEndian.Uint32(fr[:4]))
-	if n > maxRecord || s.off+8+n > s.size {
+	n := replay.FrameLen(fr[:])
+	if n > maxRecord || s.off+replay.FrameHeader+n > s.size {
 		return s.resync("record length %d runs past the end of the log", n)
 	}
 	if int64(cap(s.payload)) < n {
@@ -203,12 +203,11 @@ func (s *recordScanner) next() ([]byte, int64, error) {
 	if _, err := io.ReadFull(s.r, s.payload); err != nil {
 		return nil, 0, err
 	}
-	crc := crc32.Update(crc32.Checksum(fr[:4], castagnoli), castagnoli, s.payload)
-	if crc != binary.LittleEndian.Uint32(fr[4:]) {
+	if !replay.FrameChecks(fr[:], s.payload) {
 		return s.resync("record checksum mismatch (length %d)", n)
 	}
-	s.off += 8 + n
-	return s.payload, 8 + n, nil
+	s.off += replay.FrameHeader + n
+	return s.payload, replay.FrameHeader + n, nil
 }
 
 // resync looks past the bad record at s.off for the next offset where a
@@ -220,18 +219,12 @@ func (s *recordScanner) resync(format string, n int64) ([]byte, int64, error) {
 	if _, err := s.f.ReadAt(rest, s.off); err != nil && !errors.Is(err, io.EOF) {
 		return nil, 0, err
 	}
-	for p := 1; p+8 <= len(rest); p++ {
-		m := int64(binary.LittleEndian.Uint32(rest[p:]))
-		if m > maxRecord || int64(p)+8+m > int64(len(rest)) {
-			continue
-		}
-		crc := crc32.Update(crc32.Checksum(rest[p:p+4], castagnoli), castagnoli, rest[p+8:int64(p)+8+m])
-		if crc == binary.LittleEndian.Uint32(rest[p+4:]) {
-			s.seek(s.off + int64(p))
-			return nil, 0, &replay.BadRecord{Size: int64(p), Reason: fmt.Sprintf(format, n)}
-		}
+	p := replay.NextFrame(rest, maxRecord)
+	if p < 0 {
+		return nil, 0, replay.ErrTorn
 	}
-	return nil, 0, replay.ErrTorn
+	s.seek(s.off + int64(p))
+	return nil, 0, &replay.BadRecord{Size: int64(p), Reason: fmt.Sprintf(format, n)}
 }
 
 // add appends a record with payload to the log's tail and returns its
@@ -242,12 +235,8 @@ func (w *wal) add(payload []byte) (uint64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	var fr [8]byte
-	binary.LittleEndian.PutUint32(fr[:4], uint32(len(payload)))
-	crc := crc32.Update(crc32.Checksum(fr[:4], castagnoli), castagnoli, payload)
-	binary.LittleEndian.PutUint32(fr[4:], crc)
-	w.tail = append(append(w.tail, fr[:]...), payload...)
-	w.size += 8 + int64(len(payload))
+	w.tail = replay.AppendFrame(w.tail, payload)
+	w.size += replay.FrameHeader + int64(len(payload))
 	w.added++
 	return w.added, nil
 }

@@ -287,14 +287,28 @@ func (d *Dir) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
 // Open opens the file name for reading.
 func (d *Dir) Open(name string) (*File, error) { return d.OpenFile(name, os.O_RDONLY, 0) }
 
-// ReadFile reads the whole file name.
+// ReadFile reads the whole file name, into one buffer of its size (a big
+// file read by growing a buffer would be copied several times).
 func (d *Dir) ReadFile(name string) ([]byte, error) {
 	f, err := d.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f.f)
+	fi, err := f.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, fi.Size()+1) // the byte more finds the end
+	n, err := io.ReadFull(f.f, b)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return b[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(f.f) // it grew since the stat
+	return append(b, rest...), err
 }
 
 // ReadDir lists the folder name, sorted by file name.

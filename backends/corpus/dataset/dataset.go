@@ -96,6 +96,7 @@ type Plan struct {
 	Total   int64 // rows in that version, before Where
 
 	files   []string // absolute paths, in row order
+	release func()   // of the files, held local (see Close)
 	id      string   // SQL of the id (or content key) of a row
 	text    string   // SQL of the text of a row
 	repeats map[string]bool
@@ -131,9 +132,14 @@ func (x *Indexer) Plan(ctx context.Context, spec Spec) (*Plan, error) {
 // plan checks spec against version v of its dataset and pins v.
 func (x *Indexer) plan(ctx context.Context, spec Spec, v *catalog.Version) (_ *Plan, err error) {
 	p := &Plan{Spec: spec, Version: v.Version, Total: v.Rows}
-	if p.files, err = x.files(spec.Dataset, v.Version); err != nil {
+	if p.files, p.release, err = x.files(ctx, spec.Dataset, v.Version); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
 	if p.text, err = textSQL(spec, v.Columns); err != nil {
 		return nil, err
 	}
@@ -159,16 +165,35 @@ func (x *Indexer) plan(ctx context.Context, spec Spec, v *catalog.Version) (_ *P
 	return p, nil
 }
 
-// files returns the Parquet files of version n of dataset name.
-func (x *Indexer) files(name string, n int) ([]string, error) {
+// files returns the Parquet files of version n of dataset name, and the
+// release of their hold: over a [sqlengine.Fetcher] (the files of shared
+// mode, in a bucket), they are fetched and stay local until then.
+func (x *Indexer) files(ctx context.Context, name string, n int) ([]string, func(), error) {
 	view := fmt.Sprintf("%s@v%d", name, n)
 	_, views := x.Views.Views()
 	for _, v := range views {
-		if v.Name == view {
-			return v.Files, nil
+		if v.Name != view {
+			continue
 		}
+		release := func() {}
+		if f, ok := x.Views.(sqlengine.Fetcher); ok {
+			var err error
+			if release, err = f.Fetch(ctx, []sqlengine.View{v}); err != nil {
+				return nil, nil, err
+			}
+		}
+		return v.Files, release, nil
 	}
-	return nil, errs.New(errs.NotFound, "dataset %q has no files for version %d; it may have been dropped meanwhile", name, n)
+	return nil, nil, errs.New(errs.NotFound, "dataset %q has no files for version %d; it may have been dropped meanwhile", name, n)
+}
+
+// Close releases the files the plan reads; Run needs them, so call it
+// after. A second call does nothing.
+func (p *Plan) Close() {
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
 }
 
 func columnTypes(cols []catalog.Column) map[string]string {

@@ -150,6 +150,7 @@ func (x *Indexer) deleteGone(ctx context.Context, dataset string, earlier []sele
 			}
 			return nil
 		}, nil)
+		p.Close()
 		if err != nil {
 			return deleted, err
 		}
