@@ -34,10 +34,11 @@ func waitStats(t *testing.T, what string, stats func() map[string]any, ok func(m
 	}
 }
 
-// TestShared_ObserverAcrossNodes: two nodes, each with a data directory
+// TestShared_ObserverAcrossNodes: three nodes, each with a data directory
 // of its own, over one PostgreSQL. The calls made over MCP on one and over
-// the REST gateway on the other count on both, in observer_stats and in
-// list_events; /health reports the observer's feed. With the database
+// the REST gateway on the others count on every node, in observer_stats
+// (failures clustered and escalated across nodes) and in list_events;
+// /health reports the observer's feed. With the database
 // down, calls go on, observer_stats says it may be stale, record_event is
 // refused with 503, and /health names the observer; once it is back, the
 // calls made meanwhile reach the other node, and all is well by itself.
@@ -48,17 +49,30 @@ func TestShared_ObserverAcrossNodes(t *testing.T) {
 	cfgA := testConfig(t, t.TempDir())
 	shared(&cfgA)
 	cs, _ := session(t, cfgA, nil)
-	b := gatewayBase(t, shared)
+	b, c := gatewayBase(t, shared), gatewayBase(t, shared)
 
 	statsA := func() map[string]any { return call(t, cs, "observer_stats", map[string]any{}) }
-	statsB := func() map[string]any { return doJSON(t, "POST", b+"/v1/tools/observer_stats", map[string]any{}, 200) }
+	statsOf := func(base string) func() map[string]any {
+		return func() map[string]any { return doJSON(t, "POST", base+"/v1/tools/observer_stats", map[string]any{}, 200) }
+	}
+	statsB := statsOf(b)
 	call(t, cs, "put_object", map[string]any{"key": "a.txt", "content": "on node a"})
 	call(t, cs, "put_object", map[string]any{"key": "b.txt", "content": "on node a"})
 	for range 3 {
 		doJSON(t, "POST", b+"/v1/tools/list_objects", map[string]any{}, 200)
 	}
-	waitStats(t, "node b to count node a's calls", statsB, func(st map[string]any) bool { return toolCount(st, "put_object") == 2 })
-	waitStats(t, "node a to count node b's calls", statsA, func(st map[string]any) bool { return toolCount(st, "list_objects") == 3 })
+	for range 4 { // a failure cluster of node c's, of 4 > escalate_at
+		doJSON(t, "POST", c+"/v1/tools/get_object", map[string]any{"key": "missing.txt"}, 404)
+	}
+	addsUp := func(st map[string]any) bool {
+		byTool, _ := st["by_tool"].(map[string]any)
+		get, _ := byTool["get_object"].(map[string]any)
+		return toolCount(st, "put_object") == 2 && toolCount(st, "list_objects") == 3 &&
+			toolCount(st, "get_object") == 4 && get["failures"] == 4.0 && st["escalation_count"] == 1.0
+	}
+	waitStats(t, "node a to count every node's calls", statsA, addsUp)
+	waitStats(t, "node b to count every node's calls", statsB, addsUp)
+	waitStats(t, "node c to count every node's calls", statsOf(c), addsUp)
 	events := doJSON(t, "POST", b+"/v1/tools/list_events", map[string]any{"tool": "put_object"}, 200)["events"].([]any)
 	if len(events) != 2 || events[0].(map[string]any)["source"] != "mcp" {
 		t.Errorf("list_events of put_object on node b: %v", events)
