@@ -21,11 +21,14 @@ package observer
 // transaction has committed. While the database does not answer, Record
 // still never blocks or fails: ops wait in a queue of at most MaxPending
 // and are written once it answers; past that they are dropped, counted in
-// persist_failures, with one warning an outage. RecordDurable refuses at
-// once (errs.Unavailable) and records nothing, so that the caller can send
-// it again. A write whose connection was lost as it committed may have
-// landed: before writing again the writer asks which of its ops did, by
-// each op's number on this node, so none is written twice.
+// persist_failures, with one warning an outage. RecordDurable, once a write
+// has failed, refuses at once (errs.Unavailable) and records nothing, so
+// that the caller can send it again; one that was waiting when the write
+// failed fails too, and its op, counted on this node as in local mode
+// after a failed sync, is withdrawn from the queue. A write whose
+// connection was lost as it committed may have landed: before writing
+// again the writer asks which of its ops did, by each op's number on this
+// node, so none is written twice.
 //
 // Retention: the writers delete the ops older than the last Retain, once
 // they pass it by an eighth; each node drops its oldest rows likewise.
