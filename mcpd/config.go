@@ -278,12 +278,14 @@ type PathwayConfig struct {
 	CompactBytes    int64 `toml:"compact_bytes"`
 }
 
-// ObserverConfig tunes the record of operations.
+// ObserverConfig tunes the record of operations, and says where it is
+// kept (see observer.go in this folder).
 type ObserverConfig struct {
-	RingSize     int   `toml:"ring_size"`
-	EscalateAt   int   `toml:"escalate_at"`
-	Retain       int   `toml:"retain"`
-	CompactBytes int64 `toml:"compact_bytes"`
+	Backend      string `toml:"backend"` // "auto", "local" or "postgres"
+	RingSize     int    `toml:"ring_size"`
+	EscalateAt   int    `toml:"escalate_at"`
+	Retain       int    `toml:"retain"`
+	CompactBytes int64  `toml:"compact_bytes"`
 }
 
 // MatrixConfig configures multi-corpus retrieval and the code-review helpers.
@@ -359,7 +361,7 @@ func defaultConfig() Config {
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
 		Pathway:  PathwayConfig{MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
-		Observer: ObserverConfig{RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
+		Observer: ObserverConfig{Backend: observerAuto, RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
 		Matrix: MatrixConfig{Gate: GateConfig{
 			FullMode: matrix.DefaultFullMode, IsolationMode: matrix.DefaultIsolationMode,
 			Modes: []string{matrix.DefaultFullMode, matrix.DefaultIsolationMode}, WeakModels: slices.Clone(matrix.DefaultWeakModels),
@@ -498,6 +500,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Catalog.validate(); err != nil {
+		return err
+	}
+	if err := c.validateObserver(); err != nil {
 		return err
 	}
 	switch {

@@ -27,14 +27,24 @@ func TestLoadConfig_Catalog(t *testing.T) {
 		t.Errorf("catalog from the environment = %+v, want %+v", cfg.Catalog, want)
 	}
 
-	for _, c := range []struct{ toml, want string }{
+	wantConfigErrors(t, "[catalog]\n", []configCase{
 		{`backend = "mysql"`, `catalog.backend = "mysql": use "local"`},
 		{`backend = "postgres"`, "catalog.dsn is empty"},
 		{"backend = \"postgres\"\ndsn = \"postgres://lake:s3cret-pw@host:notaport/db\"", "catalog.dsn: the catalog's PostgreSQL DSN cannot be parsed"},
 		{`password = "x"`, "unknown key catalog.password"},
-	} {
+	})
+}
+
+// configCase is a lakehouse.toml that cannot work, and what its error says.
+type configCase struct{ toml, want string }
+
+// wantConfigErrors loads each case's toml after head, and checks that it
+// fails saying want and never the password "s3cret-pw".
+func wantConfigErrors(t *testing.T, head string, cases []configCase) {
+	t.Helper()
+	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "lakehouse.toml")
-		if err := os.WriteFile(path, []byte("[catalog]\n"+c.toml+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(head+c.toml+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_, err := loadConfig(path, envOf(map[string]string{"HOME": "/h"}))

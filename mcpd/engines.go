@@ -17,12 +17,12 @@ import (
 	"lakehouse/backends/embed"
 	"lakehouse/backends/ingest"
 	"lakehouse/backends/matrix"
-	"lakehouse/backends/observer"
 	"lakehouse/backends/pathway"
 	"lakehouse/backends/sqlengine"
 	"lakehouse/backends/store"
 	"lakehouse/backends/vector"
 	"lakehouse/internal/disk"
+	"lakehouse/internal/pgfeed"
 	"lakehouse/prompts"
 	"lakehouse/tools"
 )
@@ -38,6 +38,7 @@ type engines struct {
 	closers  []func() error
 	checks   map[string]func(context.Context) error // of the services the engines use beyond the machine, for /health
 	cache    *store.Cache                           // of the datasets' files in the bucket; nil when they are local
+	feeds    map[string]func() pgfeed.Lag           // how far behind the other nodes' writes each engine that follows them is
 }
 
 // openEngines opens every backend under cfg.DataDir:
@@ -46,7 +47,8 @@ type engines struct {
 //	          the object tools unless [storage] puts them in a bucket)
 //	vectors/  one folder per vector index
 //	pathway/  the trace log and its search index
-//	observer/ the log of observed operations
+//	observer/ the log of observed operations (unless [observer] keeps
+//	          them in PostgreSQL)
 //	tmp/      scratch space, emptied at start (ingest's is objects/tmp/ingest,
 //	          beneath the store, which adopts its Parquet files; uploads to
 //	          a bucket are spooled in tmp/s3)
@@ -163,14 +165,15 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, fmt.Errorf("open pathway memory: %w", err)
 	}
 	e.closers = append(e.closers, pw.Close)
-	obs, err := observer.Open(filepath.Join(cfg.DataDir, "observer"), observer.Config{
-		RingSize: cfg.Observer.RingSize, EscalateAt: cfg.Observer.EscalateAt, OnEscalate: tools.Escalate,
-		Retain: cfg.Observer.Retain, CompactBytes: cfg.Observer.CompactBytes,
-	})
+	obs, err := openObserver(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open observer: %w", err)
 	}
 	e.closers = append(e.closers, obs.Close)
+	if cfg.observerShared() {
+		e.checks["observer"] = obs.Health
+		e.feeds = map[string]func() pgfeed.Lag{"observer": func() pgfeed.Lag { l, _ := obs.Lag(); return l }}
+	}
 	gate, err := matrix.NewGate(cfg.Matrix.Gate.rules())
 	if err != nil {
 		return nil, fmt.Errorf("matrix.gate.%w", err)
@@ -188,27 +191,35 @@ type datasetFiles interface {
 }
 
 // healthReport is what /health says of the engines: each service they use
-// beyond the machine, "ok" or what is wrong, and in shared mode this
-// node's cache of the datasets' files.
+// beyond the machine, "ok" or what is wrong; in shared mode this node's
+// cache of the datasets' files, and the lag of each change feed it follows.
 type healthReport struct {
 	Checks map[string]string
 	Cache  *store.CacheStats
+	Feeds  map[string]pgfeed.Lag
 }
 
 // health reports the services the engines use beyond the machine (see
-// checks) and the dataset cache.
+// checkAll), the dataset cache and the feeds followed.
 func (e *engines) health(ctx context.Context) healthReport {
 	r := healthReport{Checks: e.checkAll(ctx)}
 	if e.cache != nil {
 		s := e.cache.Stats()
 		r.Cache = &s
 	}
+	if len(e.feeds) > 0 {
+		r.Feeds = make(map[string]pgfeed.Lag, len(e.feeds))
+		for name, lag := range e.feeds {
+			r.Feeds[name] = lag()
+		}
+	}
 	return r
 }
 
 // checkAll checks the services the engines use beyond the machine (the
-// bucket of the object store, the catalog's database), at once and each
-// for at most healthTimeout, and says of each "ok" or what is wrong.
+// bucket of the object store, the catalog's database, the observer's), at
+// once and each for at most healthTimeout, and says of each "ok" or what
+// is wrong.
 func (e *engines) checkAll(ctx context.Context) map[string]string {
 	out := make(map[string]string, len(e.checks))
 	var mu sync.Mutex

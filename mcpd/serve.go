@@ -186,7 +186,7 @@ func (l *loading) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // httpHandler serves server at /mcp and /sse with the tools of
 // mcp.toolsets, each of those toolsets alone at /mcp/{toolset}, and v1 (the REST gateway;
 // nil when it is off) at /v1/, behind the guards of cfg.Server, and GET
-// /health, which reports the checks of health (nil for none). It adds to
+// /health, which reports the checks and feeds of health (nil for none). It adds to
 // server the receiving middleware that tells SSE sessions apart from idle
 // ones (see sessionLimit.sse).
 func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(context.Context) healthReport) (http.Handler, error) {
@@ -248,6 +248,9 @@ func httpHandler(cfg Config, server *mcp.Server, v1 http.Handler, health func(co
 			}
 			if report.Cache != nil {
 				body["cache"] = report.Cache
+			}
+			if len(report.Feeds) > 0 {
+				body["feeds"] = report.Feeds
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -16,6 +16,7 @@ type Operations interface {
 	RecordDurable(ctx context.Context, op observer.Op) (observer.Op, error)
 	Stats(since time.Time) observer.Stats
 	List(q observer.Query) ([]observer.Op, string, error)
+	Stale() string
 }
 
 var _ Operations = (*observer.Observer)(nil)
@@ -65,8 +66,10 @@ type listEventsIn struct {
 }
 
 type listEventsOut struct {
-	Events     []observer.Op `json:"events"`
-	NextCursor string        `json:"next_cursor,omitempty"`
+	Events      []observer.Op `json:"events"`
+	NextCursor  string        `json:"next_cursor,omitempty"`
+	Stale       bool          `json:"stale,omitempty" jsonschema:"several nodes: this node may lack the other nodes' most recent events (stale_reason says why)"`
+	StaleReason string        `json:"stale_reason,omitempty"`
 }
 
 func observerTools(b *Backends) []Tool {
@@ -143,7 +146,8 @@ func (b *Backends) listEvents(_ context.Context, in listEventsIn) (listEventsOut
 	}
 	q := observer.Query{Endpoint: in.Tool, Source: in.Source, Success: in.Success, Since: since, Limit: in.Limit, Cursor: in.Cursor}
 	ops, next, err := b.Observer.List(q)
-	return listEventsOut{Events: ops, NextCursor: next}, err
+	stale := b.Observer.Stale()
+	return listEventsOut{Events: ops, NextCursor: next, Stale: stale != "", StaleReason: stale}, err
 }
 
 // parseTime reads time argument name: RFC 3339, or a date standing for its

@@ -26,20 +26,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/pgpool"
 )
 
 // Defaults of PostgresConfig.
@@ -79,8 +75,7 @@ func ParsePostgres(dsn string) (*pgxpool.Config, string, error) {
 		// Not err: its text may quote the DSN, password and all.
 		return nil, "", errors.New("the catalog's PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database?sslmode=disable or as key=value pairs (host=... dbname=...)")
 	}
-	where := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))) + "/" + cfg.ConnConfig.Database
-	return cfg, where, nil
+	return cfg, pgpool.Where(cfg), nil
 }
 
 // pgJournal is the journal in PostgreSQL.
@@ -112,18 +107,15 @@ func OpenPostgres(ctx context.Context, st Files, cfg PostgresConfig) (*Catalog, 
 	if j.timeout <= 0 {
 		j.timeout = DefaultPostgresTimeout
 	}
-	pcfg.MaxConns = cfg.MaxConns
-	if pcfg.MaxConns <= 0 {
-		pcfg.MaxConns = DefaultPostgresConns
+	maxConns := cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultPostgresConns
 	}
-	if pcfg.ConnConfig.ConnectTimeout <= 0 || pcfg.ConnConfig.ConnectTimeout > j.timeout {
-		pcfg.ConnConfig.ConnectTimeout = j.timeout
+	if j.pool, err = pgpool.Open(ctx, pcfg, maxConns, j.timeout); err != nil {
+		return nil, j.fault("connect", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
-	if j.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-		return nil, j.fault("connect", err)
-	}
 	if err := j.migrate(ctx); err != nil {
 		j.pool.Close()
 		return nil, err
@@ -142,7 +134,7 @@ func OpenPostgres(ctx context.Context, st Files, cfg PostgresConfig) (*Catalog, 
 func (j *pgJournal) fault(op string, err error, also ...error) error {
 	var msg string
 	switch {
-	case unreachable(err):
+	case pgpool.Unreachable(err):
 		msg = fmt.Sprintf("%s: the catalog's PostgreSQL at %s is unreachable (%v); the catalog recovers by itself once it answers again", op, j.where, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		msg = fmt.Sprintf("%s: the catalog's PostgreSQL at %s did not answer in time (%v)", op, j.where, err)
@@ -156,22 +148,6 @@ func (j *pgJournal) fault(op string, err error, also ...error) error {
 // whose outcome is not known: the database went away as it committed. The
 // version may have landed, so what it refers to must stay.
 var ErrMaybeCommitted = errors.New("the commit may have landed")
-
-// unreachable reports whether err says that the server could not be
-// reached or went away: a failed connect, a connection cut, or a server
-// shutting down (SQLSTATE class 57P).
-func unreachable(err error) bool {
-	var connect *pgconn.ConnectError
-	var pe *pgconn.PgError
-	var ne net.Error
-	switch {
-	case errors.As(err, &connect), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return true
-	case errors.As(err, &pe):
-		return strings.HasPrefix(pe.Code, "57P")
-	}
-	return false
-}
 
 // health pings the database.
 func (j *pgJournal) health(ctx context.Context) error {

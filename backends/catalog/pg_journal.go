@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"lakehouse/backends/errs"
+	"lakehouse/internal/pgpool"
 )
 
 // querier is what a pool and a transaction have in common.
@@ -77,7 +78,7 @@ func (j *pgJournal) update(ctx context.Context, name string, known *dataset, cha
 	case err == nil:
 	case isCaller(err):
 		return nil, err
-	case unreachable(err):
+	case pgpool.Unreachable(err):
 		return nil, j.fault(fmt.Sprintf("commit to dataset %q (if the connection was lost as it committed, the version may have landed: read the manifest before committing again)", name), err, ErrMaybeCommitted)
 	default:
 		return nil, j.fault(fmt.Sprintf("commit to dataset %q", name), err)

@@ -2,19 +2,16 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
+	"lakehouse/internal/pgmigrate"
 )
 
 // migrationComponent names the catalog's migrations in schema_migrations,
 // which other engines may share.
 const migrationComponent = "catalog"
-
-// migrationLock is the key of the advisory lock that makes nodes starting at
-// once migrate one after another.
-const migrationLock int64 = 0x6c616b6563617431 // "lakecat1"
 
 // migrations are the catalog's schema changes, in order: migration i takes
 // the schema from version i to i+1. Once released, one is never changed;
@@ -55,46 +52,17 @@ var migrations = []string{
 	);`,
 }
 
-// migrate brings the schema up to date: under an advisory lock, so that
-// nodes starting at once take turns, it applies each migration not yet in
-// schema_migrations in a transaction of its own that also records it.
+// migrate brings the schema up to date (see pgmigrate.Apply).
 func (j *pgJournal) migrate(ctx context.Context) error {
-	conn, err := j.pool.Acquire(ctx)
-	if err != nil {
-		return j.fault("connect", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
-		return j.fault("lock the schema for migration", err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		component text NOT NULL,
-		version integer NOT NULL,
-		applied timestamptz NOT NULL DEFAULT now(),
-		PRIMARY KEY (component, version)
-	)`); err != nil {
-		return j.fault("create schema_migrations", err)
-	}
-	var have int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1", migrationComponent).Scan(&have); err != nil {
-		return j.fault("read schema_migrations", err)
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("the catalog's schema in PostgreSQL at %s is at version %d, newer than this mcpd knows (%d); run a newer mcpd", j.where, have, len(migrations))
-	}
-	for v := have; v < len(migrations); v++ {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)", migrationComponent, v+1)
-			return err
-		})
-		if err != nil {
-			return j.fault(fmt.Sprintf("apply catalog schema migration %d", v+1), err)
-		}
-		slog.Info("catalog schema migrated", "database", j.where, "version", v+1)
+	n, err := pgmigrate.Apply(ctx, j.pool, migrationComponent, migrations)
+	var newer *pgmigrate.NewerError
+	switch {
+	case errors.As(err, &newer):
+		return fmt.Errorf("PostgreSQL at %s: %w", j.where, err)
+	case err != nil:
+		return j.fault("migrate the catalog's schema", err)
+	case n > 0:
+		slog.Info("catalog schema migrated", "database", j.where, "version", len(migrations))
 	}
 	return nil
 }

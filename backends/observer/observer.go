@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -115,6 +116,11 @@ type row struct {
 	sig      string
 }
 
+// op returns the op that r is of, as far as r says.
+func (r row) op() Op {
+	return Op{Timestamp: time.Unix(0, r.at).UTC(), Endpoint: r.endpoint, Source: r.source, Success: r.success, DurationMS: r.duration, SigHash: r.sig}
+}
+
 // Cluster is a group of failures with the same signature.
 type Cluster struct {
 	SigHash   string    `json:"sig_hash"`
@@ -128,7 +134,8 @@ type Cluster struct {
 // Observer records ops. It is safe for concurrent use.
 type Observer struct {
 	cfg Config
-	log *eventlog.Log
+	log *eventlog.Log // local mode
+	pg  *pgOps        // shared mode (see shared.go)
 
 	mu        sync.Mutex
 	rows      []row
@@ -144,20 +151,7 @@ type Observer struct {
 
 // Open replays the observer's log in dir and starts recording.
 func Open(dir string, cfg Config) (*Observer, error) {
-	if cfg.RingSize <= 0 {
-		cfg.RingSize = DefaultRingSize
-	}
-	if cfg.EscalateAt <= 0 {
-		cfg.EscalateAt = DefaultEscalateAt
-	}
-	if cfg.Retain <= 0 {
-		cfg.Retain = DefaultRetain
-	}
-	cfg.Retain = max(cfg.Retain, cfg.RingSize) // compaction keeps the ring whole
-	if cfg.CompactBytes <= 0 {
-		cfg.CompactBytes = DefaultCompactSize
-	}
-	o := &Observer{cfg: cfg, clusters: map[string]*Cluster{}, escalated: map[string]bool{}}
+	o := newObserver(cfg)
 	l, st, err := eventlog.Open(filepath.Join(dir, "ops.jsonl"), func(line []byte) error {
 		var op Op
 		if err := eventlog.Unmarshal(line, &op); err != nil {
@@ -178,8 +172,32 @@ func Open(dir string, cfg Config) (*Observer, error) {
 	return o, nil
 }
 
-// Close flushes the log.
-func (o *Observer) Close() error { return o.log.Close() }
+// newObserver returns an Observer of cfg, its zero values made defaults,
+// that keeps its ops nowhere yet.
+func newObserver(cfg Config) *Observer {
+	cfg.RingSize = orDefault(cfg.RingSize, DefaultRingSize)
+	cfg.EscalateAt = orDefault(cfg.EscalateAt, DefaultEscalateAt)
+	cfg.Retain = max(orDefault(cfg.Retain, DefaultRetain), cfg.RingSize) // compaction keeps the ring whole
+	cfg.CompactBytes = orDefault(cfg.CompactBytes, DefaultCompactSize)
+	return &Observer{cfg: cfg, clusters: map[string]*Cluster{}, escalated: map[string]bool{}}
+}
+
+// orDefault returns v, or def when v is 0 or less: a setting's value.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Close flushes the log, or in shared mode what is queued for the database
+// (for at most PostgresConfig.Timeout).
+func (o *Observer) Close() error {
+	if o.pg != nil {
+		return o.pg.close()
+	}
+	return o.log.Close()
+}
 
 // apply adds op to the in-memory state; o.mu is held (or replay is running).
 func (o *Observer) apply(op Op) {
@@ -242,9 +260,17 @@ func (o *Observer) RecordDurable(ctx context.Context, op Op) (Op, error) {
 	if op.Source != "" && !slices.Contains(Sources, op.Source) {
 		return op, errs.New(errs.Invalid, "unknown source %q; use one of %s", op.Source, strings.Join(Sources, ", "))
 	}
+	if o.pg != nil {
+		if err := o.pg.refuse(); err != nil {
+			return op, err
+		}
+	}
 	op, seq := o.record(ctx, op)
 	if seq == 0 {
 		return op, fmt.Errorf("the observer log cannot be written")
+	}
+	if o.pg != nil {
+		return op, o.pg.sync(ctx, seq)
 	}
 	if err := o.log.Sync(seq); err != nil {
 		o.persistFailures.Add(1)
@@ -269,31 +295,57 @@ func (o *Observer) record(ctx context.Context, op Op) (Op, uint64) {
 	}
 
 	o.mu.Lock()
-	seq, err := o.log.Add(op)
+	var seq uint64
+	var err error
+	if o.pg != nil {
+		seq, err = o.pg.add(op)
+	} else {
+		seq, err = o.log.Add(op)
+	}
 	if err != nil {
 		o.persistFailures.Add(1)
-		slog.Warn("observer could not persist an op", "endpoint", op.Endpoint, "err", err)
+		if !errors.Is(err, errDropped) { // which warns once an outage
+			slog.Warn("observer could not persist an op", "endpoint", op.Endpoint, "err", err)
+		}
 	}
 	o.apply(op)
-	var reached *Cluster
-	if c := o.clusters[op.SigHash]; !op.Success && c != nil && c.Count >= o.cfg.EscalateAt && !o.escalated[op.SigHash] {
-		o.escalated[op.SigHash] = true
-		cc := *c
-		reached = &cc
-	}
+	reached := o.reachedLocked(op)
 	// After the escalation check: a compaction settles escalations.
-	if err == nil && o.log.Size() > o.compactAt() {
+	switch {
+	case o.pg != nil:
+		o.trimLocked()
+	case err == nil && o.log.Size() > o.compactAt():
 		o.compactLocked()
 	}
 	o.mu.Unlock()
 
-	if reached != nil {
-		slog.Warn("failure cluster escalated", "endpoint", reached.Endpoint, "sig_hash", reached.SigHash, "count", reached.Count, "example", reached.Example)
-		if o.cfg.OnEscalate != nil {
-			o.cfg.OnEscalate(ctx, *reached, op)
-		}
-	}
+	o.escalate(ctx, reached, op)
 	return op, seq
+}
+
+// reachedLocked returns a copy of op's cluster if op made it reach
+// EscalateAt and it has not escalated yet, and marks it escalated; o.mu is
+// held.
+func (o *Observer) reachedLocked(op Op) *Cluster {
+	c := o.clusters[op.SigHash]
+	if op.Success || c == nil || c.Count < o.cfg.EscalateAt || o.escalated[op.SigHash] {
+		return nil
+	}
+	o.escalated[op.SigHash] = true
+	cc := *c
+	return &cc
+}
+
+// escalate logs and reports reached, the cluster op made reach EscalateAt,
+// if there is one; o.mu is not held.
+func (o *Observer) escalate(ctx context.Context, reached *Cluster, op Op) {
+	if reached == nil {
+		return
+	}
+	slog.Warn("failure cluster escalated", "endpoint", reached.Endpoint, "sig_hash", reached.SigHash, "count", reached.Count, "example", reached.Example)
+	if o.cfg.OnEscalate != nil {
+		o.cfg.OnEscalate(ctx, *reached, op)
+	}
 }
 
 // bound cuts op's free-form parts to the sizes documented on Op.
@@ -339,7 +391,7 @@ func (o *Observer) compactLocked() {
 			return emit(op)
 		}
 		for _, r := range old {
-			op := Op{Timestamp: time.Unix(0, r.at).UTC(), Endpoint: r.endpoint, Source: r.source, Success: r.success, DurationMS: r.duration, SigHash: r.sig}
+			op := r.op()
 			if c := o.clusters[r.sig]; c != nil && !r.success && clusters[r.sig] == nil {
 				op.Error = c.Example
 			}
@@ -428,6 +480,11 @@ type Stats struct {
 	Escalations     []Cluster            `json:"escalations"`
 	EscalationCount int                  `json:"escalation_count"`
 	PersistFailures int64                `json:"persist_failures"`
+	// Stale says, in shared mode, that the statistics may lack recent ops
+	// of other nodes: this node has not caught up with the database lately
+	// (StaleReason says why). They cover the ops this node has.
+	Stale       bool   `json:"stale,omitempty"`
+	StaleReason string `json:"stale_reason,omitempty"`
 }
 
 // Stats computes statistics over the ops at or after since (zero: all).
@@ -435,6 +492,8 @@ func (o *Observer) Stats(since time.Time) Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	st := Stats{BySource: map[string]int{}, ByTool: map[string]ToolStats{}, RecentScenarios: []Op{}, Clusters: []Cluster{}, Escalations: []Cluster{}, PersistFailures: o.persistFailures.Load()}
+	st.StaleReason = o.Stale()
+	st.Stale = st.StaleReason != ""
 	if !since.IsZero() {
 		st.Since = &since
 	}
