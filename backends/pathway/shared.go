@@ -1,0 +1,352 @@
+package pathway
+
+// The pathway in shared mode: several nodes keep one trace memory in
+// PostgreSQL.
+//
+// Each node keeps the same state in memory as in local mode, changed only
+// by apply, and its own search index of it; only where the records go
+// differs. Instead of a local log, the records are rows of
+// pathway_changes, numbered 1, 2, 3, ... on the change feed "pathway"
+// (package pgfeed) in commit order, and every node applies every row in
+// that order: its own as it commits them, the others' as its follower
+// reads them. Since every node applies the same records in the same order
+// to the same start, every node's memory is the same at the same number.
+//
+// A write (shared_write.go) takes this node's writer lock, opens a
+// transaction and reserves its number first: the feed's clock-row lock
+// then makes the writers of every node wait for each other, so that while
+// this one decides, no other commits. It reads and applies the rows this
+// node has not applied yet (numbered below its own), decides against the
+// memory as it is then, exactly as a single node would, inserts its row
+// and commits. So concurrent writers on several nodes get the outcome of
+// one node taking their calls in the feed's order: two Adds of one uid give
+// one trace and one replay; two revisions of one tip give one successor
+// and a conflict.
+//
+// A write is acknowledged once its transaction has committed, and applied
+// on its node before it returns (read-your-writes, search included: it
+// marks the indexer before returning). On the other nodes it appears when
+// their followers read it: on the notification of its commit, or within
+// PostgresConfig.Poll if that is lost. A node killed with kill -9 loses
+// nothing acknowledged, which is in PostgreSQL; a transaction that did not
+// commit leaves nothing, its number included. A commit whose answer was
+// lost may have landed: the writer asks for its row by the write's id on a
+// new connection, and reports success or failure once it knows; a row that
+// landed is applied once whichever way, since apply is by number.
+//
+// While the database does not answer, writes fail with errs.Unavailable,
+// naming it, and reads and searches answer from memory; the follower
+// reconnects by itself.
+//
+// At start a node replays the whole table through its follower, then
+// compares the index's fingerprint with the traces' sum as a local Open
+// does (the index, in <dir>/index/, is this node's cache: a node that
+// stopped cleanly reconciles nothing).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"lakehouse/backends/errs"
+	"lakehouse/backends/vector"
+	"lakehouse/internal/pgfeed"
+	"lakehouse/internal/pgmigrate"
+	"lakehouse/internal/pgpool"
+)
+
+// Defaults of PostgresConfig.
+const DefaultPostgresTimeout = 10 * time.Second
+
+// feedName is the change feed the records are numbered on.
+const feedName = "pathway"
+
+// PostgresConfig says where a shared pathway keeps its records.
+type PostgresConfig struct {
+	// DSN is a PostgreSQL connection string, as a URL or key=value pairs.
+	DSN string
+	// Timeout bounds each write and the start-up; 0 means
+	// DefaultPostgresTimeout.
+	Timeout time.Duration
+	// Poll is the longest a node goes without looking for the other nodes'
+	// records when no notification comes; 0 means pgfeed.DefaultPoll.
+	Poll time.Duration
+}
+
+// migrationComponent names the pathway's migrations in schema_migrations.
+const migrationComponent = "pathway"
+
+// migrations are the pathway's schema changes (see pgmigrate).
+var migrations = []string{
+	// 1: the records, numbered on the feed, each with the id of the write
+	// that made it, by which a writer whose commit went unanswered finds
+	// whether it landed. The record is the local log's JSON line, kept as
+	// bytes: jsonb would respace a trace's content.
+	`CREATE TABLE pathway_changes (
+		seq bigint PRIMARY KEY,
+		write_id uuid NOT NULL,
+		record bytea NOT NULL
+	);`,
+}
+
+// pgStore is the shared mode of a Pathway: the pool its writes use and the
+// follower of every node's records.
+type pgStore struct {
+	p     *Pathway
+	cfg   PostgresConfig
+	pool  *pgxpool.Pool
+	where string // host:port/database, for messages
+	feed  *pgfeed.Follower[numbered]
+
+	// wmu makes this node's writes one at a time: each holds the feed's
+	// lock in PostgreSQL while it decides, so concurrent ones would only
+	// queue there, each on a connection of its own.
+	wmu sync.Mutex
+
+	// applied is the number of the last record applied; p.mu guards it.
+	applied int64
+
+	// afterCommit, when set (by tests), replaces the error of each
+	// commit: a commit that landed can be made to look lost.
+	afterCommit func(error) error
+}
+
+// numbered is a record read from the feed with its number; r is nil for a
+// row that would not decode.
+type numbered struct {
+	seq int64
+	r   *record
+}
+
+// OpenShared opens the trace memory kept in the PostgreSQL of pc, shared
+// with the other nodes that do, with this node's search index in
+// dir/index/. It replays every record there, and fails if the database
+// does not answer.
+func OpenShared(ctx context.Context, dir string, emb Embedder, cfg Config, pc PostgresConfig) (*Pathway, error) {
+	if emb == nil {
+		return nil, errors.New("open pathway: no embedder")
+	}
+	pcfg, err := pgxpool.ParseConfig(pc.DSN)
+	if err != nil { // not err, whose text may quote the DSN
+		return nil, errors.New("the pathway's PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database or as key=value pairs")
+	}
+	if pc.Timeout <= 0 {
+		pc.Timeout = DefaultPostgresTimeout
+	}
+	if pc.Poll <= 0 {
+		pc.Poll = pgfeed.DefaultPoll
+	}
+	p := newPathway(dir, emb, cfg, 0)
+	s := &pgStore{p: p, cfg: pc, where: pgpool.Where(pcfg)}
+	p.pg = s
+	// The writer's connection and one to spare, for a commit's check.
+	if s.pool, err = pgpool.Open(ctx, pcfg, 2, pc.Timeout); err != nil {
+		return nil, s.fault("connect", err)
+	}
+	index := openIndex(dir, p.cfg.Vector)
+	start := time.Now()
+	err = s.start(ctx, pcfg.ConnConfig)
+	ix := <-index
+	if err != nil || ix.err != nil {
+		if s.feed != nil {
+			s.feed.Close()
+		}
+		if ix.vm != nil {
+			ix.vm.Close()
+		}
+		s.pool.Close()
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open pathway index: %w", ix.err)
+	}
+	p.vec = ix.vm
+	p.mu.Lock()
+	inStep := ix.fpErr == nil && ix.fp == p.want
+	p.idx = newIndexer(p, inStep)
+	loaded, applied := len(p.order), s.applied
+	p.mu.Unlock()
+	go p.idx.run()
+	slog.Info("pathway memory loaded from PostgreSQL", "database", s.where, "traces", loaded, "records", applied,
+		"took", time.Since(start).Round(time.Millisecond))
+	return p, nil
+}
+
+// opened is the search index opened, with its fingerprint.
+type opened struct {
+	vm    *vector.Manager
+	err   error
+	fp    uint64
+	fpErr error
+}
+
+// openIndex opens the search index in dir/index/ on a goroutine of its
+// own, which replays meanwhile need not wait for, and works out its
+// fingerprint, which the replay's sum meets.
+func openIndex(dir string, cfg vector.Config) <-chan opened {
+	index := make(chan opened, 1)
+	go func() {
+		var o opened
+		if o.vm, o.err = vector.Open(filepath.Join(dir, "index"), cfg); o.err == nil {
+			o.fp, o.fpErr = o.vm.Fingerprint(indexName)
+		}
+		index <- o
+	}()
+	return index
+}
+
+// start migrates the schema and follows the feed from its start, which
+// applies every record there before it returns.
+func (s *pgStore) start(ctx context.Context, conn *pgx.ConnConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	if err := pgfeed.Migrate(ctx, s.pool); err != nil {
+		return s.fault("migrate the change feeds' schema", err)
+	}
+	if _, err := pgmigrate.Apply(ctx, s.pool, migrationComponent, migrations); err != nil {
+		return s.fault("migrate the pathway's schema", err)
+	}
+	var err error
+	s.feed, err = pgfeed.Start(ctx, pgfeed.Config[numbered]{
+		Conn: conn, Feed: feedName, Poll: s.cfg.Poll,
+		Query: "SELECT seq, record FROM pathway_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+		Scan:  scanChange, Apply: s.applyFeed,
+	})
+	if err != nil {
+		return s.fault("load the pathway's records", err)
+	}
+	return nil
+}
+
+// scanChange reads a row of pathway_changes; a record that does not decode
+// is kept as a nil one, skipped with a warning where it is applied.
+func scanChange(row pgx.CollectableRow) (int64, numbered, error) {
+	var n numbered
+	var body []byte
+	if err := row.Scan(&n.seq, &body); err != nil {
+		return 0, n, err
+	}
+	r, err := decodeRecord(body)
+	if err != nil {
+		slog.Warn("pathway record in PostgreSQL skipped: it does not decode", "seq", n.seq, "err", err)
+		return n.seq, n, nil
+	}
+	n.r = r
+	return n.seq, n, nil
+}
+
+// applyFeed applies the records the follower read, and marks their traces
+// for the indexer.
+func (s *pgStore) applyFeed(batch []numbered) {
+	p := s.p
+	p.mu.Lock()
+	uids := s.applyLocked(batch)
+	idx := p.idx
+	p.mu.Unlock()
+	if idx != nil && len(uids) > 0 {
+		idx.mark(uids...) // before the indexer exists, its reconcile covers them
+	}
+}
+
+// applyLocked applies the records of batch numbered after the last
+// applied, in order, and returns the uids of the traces whose index items
+// they change; p.mu is held. A record applied already (by its writer, or by
+// a writer's catch-up) is skipped, so each is applied once.
+func (s *pgStore) applyLocked(batch []numbered) []string {
+	p := s.p
+	var uids []string
+	for _, n := range batch {
+		if n.seq <= s.applied {
+			continue
+		}
+		s.applied = n.seq
+		if n.r == nil {
+			continue
+		}
+		uids = append(uids, n.r.marks()...)
+		for _, t := range n.r.Traces {
+			if t != nil && t.CreatedAt.After(p.last) {
+				p.last = t.CreatedAt // p.now stays after every node's traces
+			}
+		}
+		if err := p.apply(n.r); err != nil {
+			slog.Warn("pathway record in PostgreSQL skipped", "seq", n.seq, "err", err)
+		}
+	}
+	return uids
+}
+
+// marks returns the uids whose index items r changes.
+func (r *record) marks() []string {
+	switch r.Op {
+	case "put":
+		uids := make([]string, 0, len(r.Traces))
+		for _, t := range r.Traces {
+			if t != nil {
+				uids = append(uids, t.UID)
+			}
+		}
+		return uids
+	case "retire":
+		return []string{r.UID}
+	}
+	return nil
+}
+
+// fault wraps err, a failure of the database, in an error of kind
+// errs.Unavailable that names it.
+func (s *pgStore) fault(op string, err error) error {
+	var msg string
+	if pgpool.Unreachable(err) {
+		msg = fmt.Sprintf("%s: the pathway's PostgreSQL at %s is unreachable (%v)", op, s.where, err)
+	} else {
+		msg = fmt.Sprintf("%s: the pathway's PostgreSQL at %s: %v", op, s.where, err)
+	}
+	return &errs.Error{Kind: errs.Unavailable, Msg: msg, Err: err}
+}
+
+// close stops following and closes the pool; the index is the caller's.
+func (s *pgStore) close() {
+	s.wmu.Lock() // a write in flight ends first
+	defer s.wmu.Unlock()
+	s.feed.Close()
+	s.pool.Close()
+}
+
+// Lag returns how far this node is behind the records of the others, in
+// shared mode; ok is false in local mode.
+func (p *Pathway) Lag() (lag pgfeed.Lag, ok bool) {
+	if p.pg == nil {
+		return lag, false
+	}
+	return p.pg.feed.Lag(), true
+}
+
+// Health returns nil in local mode, and in shared mode nil when this node
+// reaches its database and follows the records, or else an error that
+// says what is wrong.
+func (p *Pathway) Health(ctx context.Context) error {
+	if p.pg == nil {
+		return nil
+	}
+	s := p.pg
+	if lag := s.feed.Lag(); lag.Err != "" {
+		return &errs.Error{Kind: errs.Unavailable, Msg: fmt.Sprintf("the pathway's PostgreSQL at %s does not answer its follower (%s); this node's traces are as of %dms ago",
+			s.where, lag.Err, lag.SinceCaughtUpMS)}
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.fault("ping", err)
+	}
+	return nil
+}
+
+// newWriteID returns the id of a write, new each time.
+func newWriteID() string { return uuid.NewString() }
