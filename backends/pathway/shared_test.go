@@ -87,6 +87,9 @@ func TestShared_OtherNodeFinds(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase()
 	a := openShared(t, t.TempDir(), dsn)
 	b := openShared(t, t.TempDir(), dsn)
+	if err := b.WaitIndexed(ctx); err != nil { // set up: from here only the follower's marks index a's traces on b
+		t.Fatal(err)
+	}
 	tr := mustAdd(t, a, `{"step":"<retry & back off>"}`, "connection reset while uploading the nightly backup", "backup", "network")
 	if ok, said := found(a, "nightly backup upload", tr.UID)(); !ok {
 		t.Fatalf("the writer's own search misses its trace: %s", said)
