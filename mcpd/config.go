@@ -272,10 +272,11 @@ type VectorConfig struct {
 
 // PathwayConfig limits the trace memory.
 type PathwayConfig struct {
-	MaxContentBytes int   `toml:"max_content_bytes"`
-	MaxTags         int   `toml:"max_tags"`
-	MaxTagLength    int   `toml:"max_tag_length"`
-	CompactBytes    int64 `toml:"compact_bytes"`
+	Backend         string `toml:"backend"` // "auto", "local" or "postgres" (see pathway.go in this folder)
+	MaxContentBytes int    `toml:"max_content_bytes"`
+	MaxTags         int    `toml:"max_tags"`
+	MaxTagLength    int    `toml:"max_tag_length"`
+	CompactBytes    int64  `toml:"compact_bytes"`
 }
 
 // ObserverConfig tunes the record of operations, and says where it is
@@ -360,8 +361,8 @@ func defaultConfig() Config {
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
-		Pathway:  PathwayConfig{MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
-		Observer: ObserverConfig{Backend: observerAuto, RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
+		Pathway:  PathwayConfig{Backend: backendAuto, MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
+		Observer: ObserverConfig{Backend: backendAuto, RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
 		Matrix: MatrixConfig{Gate: GateConfig{
 			FullMode: matrix.DefaultFullMode, IsolationMode: matrix.DefaultIsolationMode,
 			Modes: []string{matrix.DefaultFullMode, matrix.DefaultIsolationMode}, WeakModels: slices.Clone(matrix.DefaultWeakModels),
@@ -500,6 +501,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Catalog.validate(); err != nil {
+		return err
+	}
+	if err := c.validatePathway(); err != nil {
 		return err
 	}
 	if err := c.validateObserver(); err != nil {
