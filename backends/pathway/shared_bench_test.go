@@ -1,0 +1,70 @@
+package pathway_test
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"lakehouse/backends/pathway"
+	"lakehouse/internal/pgtest"
+)
+
+// BenchmarkShared_CrossNodeLag measures how long a trace added on one node
+// takes to reach another: "get", from the call of Add on node a until Get
+// on node b returns the trace; "search", until a query search on node b
+// finds it (its indexer has embedded it). Adds come at random times, up
+// to 100 ms apart, as calls do. Run with -benchtime=200x; the figures are
+// the metrics p50_ms, p99_ms and max_ms.
+func BenchmarkShared_CrossNodeLag(b *testing.B) {
+	pg := pgtest.Start(b)
+	for _, mode := range []string{"get", "search"} {
+		b.Run(mode, func(b *testing.B) {
+			dsn := pg.CreateDatabase()
+			a, other := openShared(b, b.TempDir(), dsn), openShared(b, b.TempDir(), dsn)
+			if err := other.WaitIndexed(ctx); err != nil {
+				b.Fatal(err)
+			}
+			lags := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				time.Sleep(time.Duration(rand.Int64N(int64(100 * time.Millisecond))))
+				b.StartTimer()
+				word := "zq" + strconv.Itoa(i) + "x" // a word of this trace's only
+				start := time.Now()
+				tr, _, err := a.Add(ctx, json.RawMessage(`{"i":`+strconv.Itoa(i)+`}`), "lag probe "+word, nil, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for !seen(other, mode, tr.UID, word) {
+					if time.Since(start) > sharedWait {
+						b.Fatalf("trace %d not seen on the other node in %v", i, sharedWait)
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				lags = append(lags, time.Since(start))
+			}
+			slices.Sort(lags)
+			ms := func(q float64) float64 {
+				return float64(lags[min(len(lags)-1, int(q*float64(len(lags))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(ms(0.50), "p50_ms")
+			b.ReportMetric(ms(0.99), "p99_ms")
+			b.ReportMetric(ms(1), "max_ms")
+		})
+	}
+}
+
+// seen reports whether p returns trace uid: by Get, or by a lexical search
+// for word.
+func seen(p *pathway.Pathway, mode, uid, word string) bool {
+	if mode == "get" {
+		_, err := p.Get(ctx, uid)
+		return err == nil
+	}
+	res, err := p.Search(ctx, pathway.SearchOptions{Query: word, Mode: pathway.Lexical})
+	return err == nil && len(res.Traces) == 1 && res.Traces[0].UID == uid
+}
