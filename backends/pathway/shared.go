@@ -106,17 +106,22 @@ type pgStore struct {
 	where string // host:port/database, for messages
 	feed  *pgfeed.Follower[numbered]
 
-	// wmu makes this node's writes one at a time: each holds the feed's
-	// lock in PostgreSQL while it decides, so concurrent ones would only
-	// queue there, each on a connection of its own.
-	wmu sync.Mutex
+	// wmu makes this node's writes one transaction at a time: each holds
+	// the feed's lock in PostgreSQL while it decides, so concurrent ones
+	// would only queue there, each on a connection of its own. The changes
+	// that queue meanwhile (queue, guarded by qmu) are written together by
+	// the next (see shared_write.go).
+	wmu   sync.Mutex
+	qmu   sync.Mutex
+	queue []*pending
 
 	// applied is the number of the last record applied; p.mu guards it.
 	applied int64
 
-	// afterCommit, when set (by tests), replaces the error of each
-	// commit: a commit that landed can be made to look lost.
-	afterCommit func(error) error
+	// commit, when set (by tests), commits a write's transaction in place
+	// of tx.Commit: a commit that landed can be made to look lost, or one
+	// can fail.
+	commit func(context.Context, pgx.Tx) error
 }
 
 // numbered is a record read from the feed with its number; r is nil for a
