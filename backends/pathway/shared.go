@@ -180,7 +180,7 @@ func OpenShared(ctx context.Context, dir string, emb Embedder, cfg Config, pc Po
 	loaded, applied := len(p.order), s.applied
 	p.mu.Unlock()
 	go p.idx.run()
-	slog.Info("pathway memory loaded from PostgreSQL", "database", s.where, "traces", loaded, "records", applied,
+	slog.Debug("pathway memory loaded from PostgreSQL", "database", s.where, "traces", loaded, "records", applied,
 		"took", time.Since(start).Round(time.Millisecond))
 	return p, nil
 }
