@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"lakehouse/internal/pgtest"
 )
 
 // TestShared_PathwayAcrossNodes: two nodes over one PostgreSQL. A trace
@@ -15,12 +13,7 @@ import (
 // pathway's feed. With the database down, add_trace is refused with 503
 // and Retry-After naming it, and search_traces still answers.
 func TestShared_PathwayAcrossNodes(t *testing.T) {
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase()
-	shared := func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
-	cfgA := testConfig(t, t.TempDir())
-	shared(&cfgA)
-	cs, _ := session(t, cfgA, nil)
+	pg, shared, cs := sharedSession(t)
 	b := gatewayBase(t, shared)
 
 	added := call(t, cs, "add_trace", map[string]any{"content": map[string]any{"fix": "raise the pool size"}, "text": "connection pool exhausted under load", "tags": []string{"db"}})

@@ -16,7 +16,7 @@ import (
 )
 
 // sharedWait bounds every wait for a node to see something.
-const sharedWait = 20 * time.Second
+const sharedWait = pgtest.Wait
 
 // openShared opens a node of the shared observer on dsn, closed when t ends.
 func openShared(t testing.TB, dsn string, cfg Config, pc PostgresConfig) *Observer {
@@ -30,21 +30,11 @@ func openShared(t testing.TB, dsn string, cfg Config, pc PostgresConfig) *Observ
 	return o
 }
 
-// eventually polls cond, a state of a node that nothing signals, until it
-// holds or sharedWait passes, and then fails t with what it last said.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+// eventually waits for cond, which another node's writes make true (see
+// pgtest.Eventually).
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(sharedWait)
-	for {
-		ok, said := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, said)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.Eventually(t, what, cond)
 }
 
 // totalIs is a condition: o's statistics count n ops.

@@ -3,12 +3,12 @@ package pathway_test
 import (
 	"encoding/json"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"lakehouse/backends/pathway"
+	"lakehouse/internal/durabench"
 	"lakehouse/internal/pgtest"
 )
 
@@ -47,13 +47,7 @@ func BenchmarkShared_CrossNodeLag(b *testing.B) {
 				}
 				lags = append(lags, time.Since(start))
 			}
-			slices.Sort(lags)
-			ms := func(q float64) float64 {
-				return float64(lags[min(len(lags)-1, int(q*float64(len(lags))))].Microseconds()) / 1000
-			}
-			b.ReportMetric(ms(0.50), "p50_ms")
-			b.ReportMetric(ms(0.99), "p99_ms")
-			b.ReportMetric(ms(1), "max_ms")
+			durabench.ReportLags(b, lags)
 		})
 	}
 }

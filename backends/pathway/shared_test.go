@@ -19,7 +19,7 @@ import (
 )
 
 // sharedWait bounds every wait for a node to see another's write.
-const sharedWait = 20 * time.Second
+const sharedWait = pgtest.Wait
 
 // openShared opens a node of the shared memory on dsn with its index in
 // dir, closed when t ends.
@@ -33,21 +33,11 @@ func openShared(t testing.TB, dir, dsn string) *pathway.Pathway {
 	return p
 }
 
-// eventually polls cond, which another node's follower makes true, until it
-// holds or sharedWait passes, and then fails t with what it last said.
+// eventually waits for cond, which another node's writes make true (see
+// pgtest.Eventually).
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(sharedWait)
-	for {
-		ok, said := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, said)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	pgtest.Eventually(t, what, cond)
 }
 
 // found is a condition: a query search of p for query finds trace uid.
