@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,6 +80,9 @@ type PostgresConfig struct {
 	// Poll is the longest a node goes without looking for the other nodes'
 	// records when no notification comes; 0 means pgfeed.DefaultPoll.
 	Poll time.Duration
+	// CompactRecords is how many records after the latest base call for
+	// a new one (see shared_base.go); 0 means DefaultCompactRecords.
+	CompactRecords int
 }
 
 // migrationComponent names the pathway's migrations in schema_migrations.
@@ -94,6 +98,14 @@ var migrations = []string{
 		seq bigint PRIMARY KEY,
 		write_id uuid NOT NULL,
 		record bytea NOT NULL
+	);`,
+	// 2: the bases, each every trace as of a feed number, in parts (see
+	// shared_base.go).
+	`CREATE TABLE pathway_bases (
+		seq bigint NOT NULL,
+		part integer NOT NULL,
+		data bytea NOT NULL,
+		PRIMARY KEY (seq, part)
 	);`,
 }
 
@@ -115,8 +127,16 @@ type pgStore struct {
 	qmu   sync.Mutex
 	queue []*pending
 
-	// applied is the number of the last record applied; p.mu guards it.
+	// applied is the number of the last record applied; base, of the
+	// latest base this node knows of; gap, that the records after applied
+	// were deleted before this node read them, so that it must rebuild
+	// (see shared_base.go). p.mu guards them.
 	applied int64
+	base    int64
+	gap     bool
+
+	compacting atomic.Bool
+	bg         sync.WaitGroup // compactions
 
 	// commit, when set (by tests), commits a write's transaction in place
 	// of tx.Commit: a commit that landed can be made to look lost, or one
@@ -148,6 +168,9 @@ func OpenShared(ctx context.Context, dir string, emb Embedder, cfg Config, pc Po
 	}
 	if pc.Poll <= 0 {
 		pc.Poll = pgfeed.DefaultPoll
+	}
+	if pc.CompactRecords <= 0 {
+		pc.CompactRecords = DefaultCompactRecords
 	}
 	p := newPathway(dir, emb, cfg, 0)
 	s := &pgStore{p: p, cfg: pc, where: pgpool.Where(pcfg)}
@@ -208,8 +231,8 @@ func openIndex(dir string, cfg vector.Config) <-chan opened {
 	return index
 }
 
-// start migrates the schema and follows the feed from its start, which
-// applies every record there before it returns.
+// start migrates the schema, loads the latest base and follows the feed
+// from there, which applies every record after it before it returns.
 func (s *pgStore) start(ctx context.Context, conn *pgx.ConnConfig) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -219,9 +242,13 @@ func (s *pgStore) start(ctx context.Context, conn *pgx.ConnConfig) error {
 	if _, err := pgmigrate.Apply(ctx, s.pool, migrationComponent, migrations); err != nil {
 		return s.fault("migrate the pathway's schema", err)
 	}
-	var err error
+	base, err := loadBase(ctx, s.pool, s.p)
+	if err != nil {
+		return s.fault("load the pathway's base", err)
+	}
+	s.applied, s.base = base, base
 	s.feed, err = pgfeed.Start(ctx, pgfeed.Config[numbered]{
-		Conn: conn, Feed: feedName, Poll: s.cfg.Poll,
+		Conn: conn, Feed: feedName, Poll: s.cfg.Poll, From: base,
 		Query: "SELECT seq, record FROM pathway_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
 		Scan:  scanChange, Apply: s.applyFeed,
 	})
@@ -254,23 +281,35 @@ func (s *pgStore) applyFeed(batch []numbered) {
 	p := s.p
 	p.mu.Lock()
 	uids := s.applyLocked(batch)
-	idx := p.idx
+	idx, gap := p.idx, s.gap
 	p.mu.Unlock()
 	if idx != nil && len(uids) > 0 {
 		idx.mark(uids...) // before the indexer exists, its reconcile covers them
+	}
+	if gap {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		if err := s.rebuild(ctx, s.pool); err != nil {
+			// The next batch, or this node's next write, tries again.
+			slog.Error("the pathway's records after this node's last were deleted, and its memory could not be rebuilt from the base", "database", s.where, "err", err)
+		}
 	}
 }
 
 // applyLocked applies the records of batch numbered after the last
 // applied, in order, and returns the uids of the traces whose index items
 // they change; p.mu is held. A record applied already (by its writer, or by
-// a writer's catch-up) is skipped, so each is applied once.
+// a writer's catch-up) is skipped, so each is applied once. A record after
+// a gap is not applied, nor any after it, until a rebuild (s.gap).
 func (s *pgStore) applyLocked(batch []numbered) []string {
 	p := s.p
 	var uids []string
 	for _, n := range batch {
 		if n.seq <= s.applied {
 			continue
+		}
+		if s.gap = s.gap || n.seq > s.applied+1; s.gap {
+			break // deleted before they were read: rebuild
 		}
 		s.applied = n.seq
 		if n.r == nil {
@@ -320,7 +359,8 @@ func (s *pgStore) fault(op string, err error) error {
 
 // close stops following and closes the pool; the index is the caller's.
 func (s *pgStore) close() {
-	s.wmu.Lock() // a write in flight ends first
+	s.bg.Wait()  // a compaction ends first
+	s.wmu.Lock() // and a write in flight
 	defer s.wmu.Unlock()
 	s.feed.Close()
 	s.pool.Close()

@@ -17,7 +17,17 @@ import (
 
 func openSharedInternal(t *testing.T, dir, dsn string) *Pathway {
 	t.Helper()
-	p, err := OpenShared(context.Background(), dir, testEmbedder{embed.NewHash(), "m1"}, Config{}, PostgresConfig{DSN: dsn, Timeout: 3 * time.Second})
+	return openSharedWith(t, dir, PostgresConfig{DSN: dsn})
+}
+
+// openSharedWith opens a node of pc (Timeout 3 s unless set), closed when
+// t ends.
+func openSharedWith(t *testing.T, dir string, pc PostgresConfig) *Pathway {
+	t.Helper()
+	if pc.Timeout == 0 {
+		pc.Timeout = 3 * time.Second
+	}
+	p, err := OpenShared(context.Background(), dir, testEmbedder{embed.NewHash(), "m1"}, Config{}, pc)
 	if err != nil {
 		t.Fatal(err)
 	}

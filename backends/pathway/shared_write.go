@@ -70,6 +70,9 @@ func (s *pgStore) change(ctx context.Context, decide func() (*record, []string, 
 		s.queue = s.queue[len(batch):]
 		s.qmu.Unlock()
 		err := s.write(ctx, batch)
+		if err == nil {
+			s.maybeCompact()
+		}
 		for _, b := range batch {
 			if err != nil {
 				b.err = err
@@ -111,6 +114,15 @@ func (s *pgStore) write(ctx context.Context, batch []*pending) error {
 
 	p.mu.Lock()
 	caught := s.applyLocked(behind)
+	if s.gap {
+		p.mu.Unlock()
+		p.idx.mark(caught...)
+		if err := s.rebuild(ctx, tx); err != nil {
+			return s.fault("write the trace (nothing was stored): rebuild this node's memory from the base", err)
+		}
+		p.mu.Lock()
+		caught = nil
+	}
 	if s.applied != first-1 {
 		p.mu.Unlock()
 		p.idx.mark(caught...)
