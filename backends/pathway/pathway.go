@@ -35,6 +35,11 @@
 // log after it; a torn or malformed line is skipped with a warning, and so
 // is a damaged block of the snapshot.
 //
+// In shared mode ([OpenShared], shared.go) the records are rows of a
+// PostgreSQL table instead, written in transactions that take turns across
+// the nodes sharing it, and every node applies every row in order; the
+// search index stays local to each node.
+//
 // # Search index
 //
 // Traces are embedded into a vector index (<dir>/index/, one cosine index

@@ -38,10 +38,17 @@ package pathway
 // naming it, and reads and searches answer from memory; the follower
 // reconnects by itself.
 //
-// At start a node replays the whole table through its follower, then
-// compares the index's fingerprint with the traces' sum as a local Open
-// does (the index, in <dir>/index/, is this node's cache: a node that
-// stopped cleanly reconciles nothing).
+// At start a node loads the latest base (every trace as of a number, see
+// shared_base.go, which also says how bases bound the table) and replays
+// the records after it through its follower, then compares the index's
+// fingerprint with the traces' sum as a local Open does (the index, in
+// <dir>/index/, is this node's cache: a node that stopped cleanly
+// reconciles nothing). It keeps no local snapshot: the base is one, shared.
+//
+// Writes of one node queue behind the one in flight, and are written
+// together in the next transaction (group commit, shared_write.go); a
+// writer waits for its batch whatever its context says, for at most
+// PostgresConfig.Timeout.
 
 import (
 	"context"
