@@ -296,7 +296,10 @@ func (s *pgStore) applyFeed(batch []numbered) {
 	if gap {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer cancel()
-		if err := s.rebuild(ctx, s.pool); err != nil {
+		s.wmu.Lock() // no batch is applied and not yet committed meanwhile
+		err := s.rebuild(ctx, s.pool)
+		s.wmu.Unlock()
+		if err != nil {
 			// The next batch, or this node's next write, tries again.
 			slog.Error("the pathway's records after this node's last were deleted, and its memory could not be rebuilt from the base", "database", s.where, "err", err)
 		}

@@ -77,20 +77,33 @@ func loadBase(ctx context.Context, q querier, into *Pathway) (int64, error) {
 // after the last base this node knows of pass CompactRecords and none is
 // being written here.
 func (s *pgStore) maybeCompact() {
-	// Under the read lock, bg.Add happens before Close's bg.Wait.
 	s.p.mu.RLock()
-	defer s.p.mu.RUnlock()
-	due := s.applied-s.base >= int64(s.cfg.CompactRecords) && !s.p.closed
+	due := s.applied-s.base >= int64(s.cfg.CompactRecords)
+	s.p.mu.RUnlock()
 	if due && s.compacting.CompareAndSwap(false, true) {
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
+		s.background(func() {
 			defer s.compacting.Store(false)
 			if err := s.compact(context.Background()); err != nil {
 				slog.Warn("the pathway could not write a base of its traces; its table keeps growing until the next try", "database", s.where, "err", err)
 			}
-		}()
+		})
 	}
+}
+
+// background runs f on a goroutine that Close waits for, unless the
+// Pathway is closing.
+func (s *pgStore) background(f func()) {
+	// Under the read lock, bg.Add happens before Close's bg.Wait.
+	s.p.mu.RLock()
+	defer s.p.mu.RUnlock()
+	if s.p.closed {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
 }
 
 // compact writes a base of this node's memory, unless another node wrote
@@ -153,7 +166,8 @@ func (s *pgStore) noteBase(seq int64) {
 // rebuild replaces this node's memory by the latest base and the records
 // after it, read by q, when that is ahead of it: for a node that finds the
 // records after its last deleted (a gap). The traces whose index items
-// change, or that are dropped, are marked for the indexer.
+// change, or that are dropped, are marked for the indexer. The caller
+// holds wmu, so that no batch is applied and not yet committed meanwhile.
 func (s *pgStore) rebuild(ctx context.Context, q querier) error {
 	p := s.p
 	p.mu.RLock()

@@ -198,3 +198,35 @@ func waitApplied(t *testing.T, p *Pathway, n int64) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A commit whose answer is lost while the database goes down cannot be
+// told landed or not: the write fails saying it may have been stored, its
+// records are taken back, and once the database answers the node applies
+// them from the table if they landed, with no follower to bring them
+// (this one's is stopped).
+func TestShared_UnknownCommitSettles(t *testing.T) {
+	srv := pgtest.Start(t)
+	a := openSharedInternal(t, t.TempDir(), srv.CreateDatabase())
+	a.pg.feed.Close()
+	a.pg.commit = func(ctx context.Context, tx pgx.Tx) error {
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		srv.Stop()
+		return errors.New("connection lost after COMMIT was sent")
+	}
+	ctx := context.Background()
+	_, _, err := a.Add(ctx, json.RawMessage(`{"k":1}`), "fate unknown", nil, "unknown")
+	if err == nil || !strings.Contains(err.Error(), "may have been stored") {
+		t.Fatalf("add whose commit cannot be told: %v; want may have been stored", err)
+	}
+	if _, err := a.Get(ctx, "unknown"); err == nil {
+		t.Fatal("a write whose fate is unknown stays in memory")
+	}
+	a.pg.commit = nil
+	srv.Start()
+	pgtest.Eventually(t, "the node to apply the write that landed", func() (bool, string) {
+		_, err := a.Get(ctx, "unknown")
+		return err == nil, fmt.Sprint(err)
+	})
+}

@@ -31,6 +31,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -215,16 +217,16 @@ func (s *pgStore) insert(ctx context.Context, tx pgx.Tx, first int64, id string,
 	return err
 }
 
-// readBefore reads, in tx, the records after the last this node applied
+// readBefore reads, by q, the records after the last this node applied
 // and before number seq.
-func (s *pgStore) readBefore(ctx context.Context, tx pgx.Tx, seq int64) ([]numbered, error) {
+func (s *pgStore) readBefore(ctx context.Context, q querier, seq int64) ([]numbered, error) {
 	s.p.mu.RLock()
 	after := s.applied
 	s.p.mu.RUnlock()
 	if after >= seq-1 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, "SELECT seq, record FROM pathway_changes WHERE seq > $1 AND seq < $2 ORDER BY seq", after, seq)
+	rows, err := q.Query(ctx, "SELECT seq, record FROM pathway_changes WHERE seq > $1 AND seq < $2 ORDER BY seq", after, seq)
 	if err != nil {
 		return nil, err
 	}
@@ -245,9 +247,54 @@ func (s *pgStore) landed(seq int64, id string, err error) error {
 	qerr := s.pool.QueryRow(ctx, "SELECT count(*) FROM pathway_changes WHERE seq = $1 AND write_id = $2", seq, id).Scan(&n)
 	switch {
 	case qerr != nil:
+		s.background(s.settle)
 		return s.fault("write the trace (its commit went unanswered, so it may have been stored: get_trace or search_traces shows whether)", errors.Join(err, qerr))
 	case n == 0:
 		return s.fault("write the trace (nothing was stored)", err)
+	}
+	return nil
+}
+
+// settle applies the records this node has not, once the database
+// answers, after a commit whose fate it could not learn: the batch was
+// taken back, and if it landed, this node's follower may have read its
+// rows while they were applied, and skipped them. It tries every second
+// until it succeeds or the Pathway closes.
+func (s *pgStore) settle() {
+	for {
+		s.p.mu.RLock()
+		closed := s.p.closed
+		s.p.mu.RUnlock()
+		if closed {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		err := s.catchUp(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// catchUp applies every record this node has not applied, rebuilding from
+// the base after a gap.
+func (s *pgStore) catchUp(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	behind, err := s.readBefore(ctx, s.pool, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	p := s.p
+	p.mu.Lock()
+	uids := s.applyLocked(behind)
+	gap := s.gap
+	p.mu.Unlock()
+	p.idx.mark(uids...)
+	if gap {
+		return s.rebuild(ctx, s.pool)
 	}
 	return nil
 }
