@@ -26,7 +26,7 @@ func openPathway(ctx context.Context, cfg Config, emb pathway.Embedder, pc pathw
 		if fi, err := os.Stat(filepath.Join(dir, "pathway.log")); err == nil && fi.Size() > 0 {
 			slog.Warn("pathway.backend is postgres: the traces of this data directory's local log are not used (they stay in its files)", "dir", dir)
 		}
-		return pathway.OpenShared(ctx, dir, emb, pc, pathway.PostgresConfig{DSN: cfg.Catalog.DSN})
+		return pathway.OpenShared(ctx, dir, emb, pc, pathway.PostgresConfig{DSN: cfg.Catalog.DSN, CompactRecords: cfg.Pathway.CompactRecords})
 	}
 	return pathway.Open(dir, emb, pc)
 }

@@ -205,10 +205,11 @@ func (s *pgStore) rebuild(ctx context.Context, q querier) error {
 	}
 	s.applied, s.base, s.gap = fs.applied, max(s.base, seq), false
 	changed := changedFrom(old, p.traces)
+	idx := p.idx
 	p.mu.Unlock()
 	slog.Warn("pathway memory rebuilt from its base: the records it had not applied were deleted", "database", s.where, "base", seq, "applied", fs.applied)
-	if p.idx != nil {
-		p.idx.mark(changed...)
+	if idx != nil { // before the indexer exists, its reconcile covers them
+		idx.mark(changed...)
 	}
 	return nil
 }
