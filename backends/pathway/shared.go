@@ -182,8 +182,9 @@ func OpenShared(ctx context.Context, dir string, emb Embedder, cfg Config, pc Po
 	p := newPathway(dir, emb, cfg, 0)
 	s := &pgStore{p: p, cfg: pc, where: pgpool.Where(pcfg)}
 	p.pg = s
-	// The writer's connection and one to spare, for a commit's check.
-	if s.pool, err = pgpool.Open(ctx, pcfg, 2, pc.Timeout); err != nil {
+	// The writer's connection, one for a commit's check, one for a base
+	// being written and one for /health.
+	if s.pool, err = pgpool.Open(ctx, pcfg, 4, pc.Timeout); err != nil {
 		return nil, s.fault("connect", err)
 	}
 	index := openIndex(dir, p.cfg.Vector)

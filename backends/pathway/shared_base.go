@@ -8,7 +8,8 @@ package pathway
 // latest base pass PostgresConfig.CompactRecords, the node whose write
 // passed it writes a new base of its memory and deletes the older bases
 // and the records up to the base before the new one: the table then holds
-// one base and at most some twice CompactRecords records, and a node
+// one base and some twice CompactRecords records (more by the writes that
+// come while a base is written, since the next waits for it), and a node
 // starting loads the latest base and replays only the records after it.
 //
 // The records between the two bases stay so that a node whose follower is

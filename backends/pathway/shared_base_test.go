@@ -74,7 +74,9 @@ func TestShared_BaseBoundsTheTable(t *testing.T) {
 	a.pg.bg.Wait()
 	bases, _, at := countSeq(t, dsn, "pathway_bases")
 	changes, _, _ := countSeq(t, dsn, "pathway_changes")
-	if bases != 1 || at < a.pg.applied-10 || changes > 20 {
+	// Twice CompactRecords, and the writes that came while a base was
+	// written (the next waits for it) at most as many again.
+	if bases != 1 || at < a.pg.applied-10 || changes > 30 {
 		t.Fatalf("%d base rows (at %d) and %d records after 57 writes with CompactRecords 10", bases, at, changes)
 	}
 	c := openSharedWith(t, t.TempDir(), pc)
