@@ -62,3 +62,25 @@ func seen(p *pathway.Pathway, mode, uid, word string) bool {
 	res, err := p.Search(ctx, pathway.SearchOptions{Query: word, Mode: pathway.Lexical})
 	return err == nil && len(res.Traces) == 1 && res.Traces[0].UID == uid
 }
+
+// BenchmarkShared_AddOneWriter measures the cost of one durable Add from
+// a lone writer, in local mode and in shared mode (one transaction each,
+// over a throwaway PostgreSQL 15 on loopback): ns/op.
+func BenchmarkShared_AddOneWriter(b *testing.B) {
+	for _, mode := range []string{"local", "shared"} {
+		b.Run(mode, func(b *testing.B) {
+			var p *pathway.Pathway
+			if mode == "local" {
+				p = mustOpen(b, b.TempDir(), pathway.Config{})
+			} else {
+				p = openShared(b, b.TempDir(), pgtest.Start(b).CreateDatabase())
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, _, err := p.Add(ctx, benchContent, "ingesting the sales csv needs the ; delimiter", nil, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
