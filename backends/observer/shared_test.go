@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"lakehouse/backends/errs"
 	"lakehouse/internal/pgtest"
 )
@@ -48,16 +46,8 @@ func totalIs(o *Observer, n int) func() (bool, string) {
 // countRows counts the rows of observer_ops.
 func countRows(t *testing.T, dsn string) int {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM observer_ops").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.Scan(t, dsn, "SELECT count(*) FROM observer_ops", &n)
 	return n
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"lakehouse/internal/pgtest"
 )
 
@@ -47,15 +45,7 @@ func writeMix(t *testing.T, p *Pathway, n int) {
 // lowest and highest seq.
 func countSeq(t *testing.T, dsn, table string) (n, lo, hi int64) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM "+table).Scan(&n, &lo, &hi); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.Scan(t, dsn, "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM "+table, &n, &lo, &hi)
 	return n, lo, hi
 }
 
