@@ -333,6 +333,29 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	return p, nil
 }
 
+// opened is the search index opened, with its fingerprint.
+type opened struct {
+	vm    *vector.Manager
+	err   error
+	fp    uint64
+	fpErr error
+}
+
+// openIndex opens the search index in dir/index/ on a goroutine of its
+// own, which replays meanwhile need not wait for, and works out its
+// fingerprint, which the replay's sum meets.
+func openIndex(dir string, cfg vector.Config) <-chan opened {
+	index := make(chan opened, 1)
+	go func() {
+		var o opened
+		if o.vm, o.err = vector.Open(filepath.Join(dir, "index"), cfg); o.err == nil {
+			o.fp, o.fpErr = o.vm.Fingerprint(indexName)
+		}
+		index <- o
+	}()
+	return index
+}
+
 // newPathway returns an empty memory in dir, its tables sized for about
 // guess traces, its persistence and index yet to be opened.
 func newPathway(dir string, emb Embedder, cfg Config, guess int) *Pathway {
