@@ -272,10 +272,12 @@ type VectorConfig struct {
 
 // PathwayConfig limits the trace memory.
 type PathwayConfig struct {
-	MaxContentBytes int   `toml:"max_content_bytes"`
-	MaxTags         int   `toml:"max_tags"`
-	MaxTagLength    int   `toml:"max_tag_length"`
-	CompactBytes    int64 `toml:"compact_bytes"`
+	Backend         string `toml:"backend"` // "auto", "local" or "postgres" (see pathway.go in this folder)
+	MaxContentBytes int    `toml:"max_content_bytes"`
+	MaxTags         int    `toml:"max_tags"`
+	MaxTagLength    int    `toml:"max_tag_length"`
+	CompactBytes    int64  `toml:"compact_bytes"`
+	CompactRecords  int    `toml:"compact_records"` // in PostgreSQL, the records after the latest base that call for a new one
 }
 
 // ObserverConfig tunes the record of operations, and says where it is
@@ -360,8 +362,8 @@ func defaultConfig() Config {
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
 		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
-		Pathway:  PathwayConfig{MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20},
-		Observer: ObserverConfig{Backend: observerAuto, RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
+		Pathway:  PathwayConfig{Backend: backendAuto, MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20, CompactRecords: 100_000},
+		Observer: ObserverConfig{Backend: backendAuto, RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
 		Matrix: MatrixConfig{Gate: GateConfig{
 			FullMode: matrix.DefaultFullMode, IsolationMode: matrix.DefaultIsolationMode,
 			Modes: []string{matrix.DefaultFullMode, matrix.DefaultIsolationMode}, WeakModels: slices.Clone(matrix.DefaultWeakModels),
@@ -502,6 +504,9 @@ func (c *Config) validate() error {
 	if err := c.Catalog.validate(); err != nil {
 		return err
 	}
+	if err := c.validatePathway(); err != nil {
+		return err
+	}
 	if err := c.validateObserver(); err != nil {
 		return err
 	}
@@ -524,8 +529,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("vector: flat_threshold must be 0 or more, m at least 2, ef_construction and snapshot_bytes positive")
 	case c.Vector.MaxMemory < 0:
 		return fmt.Errorf("vector.max_memory = %d: give bytes, or 0 for half of the memory", c.Vector.MaxMemory)
-	case c.Pathway.MaxContentBytes < 1 || c.Pathway.MaxTags < 1 || c.Pathway.MaxTagLength < 1 || c.Pathway.CompactBytes < 1:
-		return fmt.Errorf("pathway: max_content_bytes, max_tags, max_tag_length and compact_bytes must be positive")
+	case c.Pathway.MaxContentBytes < 1 || c.Pathway.MaxTags < 1 || c.Pathway.MaxTagLength < 1 || c.Pathway.CompactBytes < 1 || c.Pathway.CompactRecords < 1:
+		return fmt.Errorf("pathway: max_content_bytes, max_tags, max_tag_length, compact_bytes and compact_records must be positive")
 	case c.Observer.RingSize < 1 || c.Observer.RingSize > maxRingSize || c.Observer.EscalateAt < 1:
 		return fmt.Errorf("observer.ring_size must be 1 to %d and observer.escalate_at at least 1", maxRingSize)
 	case c.Observer.Retain < c.Observer.RingSize || c.Observer.CompactBytes < 1:

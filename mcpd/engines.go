@@ -80,6 +80,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, err
 	}
 	e.checks = map[string]func(context.Context) error{}
+	e.feeds = map[string]func() pgfeed.Lag{}
 	// The datasets' files are in st, or in the bucket too, read through
 	// this node's cache of them.
 	var files datasetFiles = st
@@ -157,7 +158,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	for name, why := range vec.Unavailable() {
 		slog.Error("vector index unavailable", "index", name, "reason", why)
 	}
-	pw, err := pathway.Open(filepath.Join(cfg.DataDir, "pathway"), emb, pathway.Config{
+	pw, err := openPathway(ctx, cfg, emb, pathway.Config{
 		MaxContentBytes: cfg.Pathway.MaxContentBytes, MaxTags: cfg.Pathway.MaxTags, MaxTagLen: cfg.Pathway.MaxTagLength,
 		CompactBytes: cfg.Pathway.CompactBytes, Vector: vcfg,
 	})
@@ -165,6 +166,10 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		return nil, fmt.Errorf("open pathway memory: %w", err)
 	}
 	e.closers = append(e.closers, pw.Close)
+	if cfg.pathwayShared() {
+		e.checks["pathway"] = pw.Health
+		e.feeds["pathway"] = func() pgfeed.Lag { l, _ := pw.Lag(); return l }
+	}
 	obs, err := openObserver(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open observer: %w", err)
@@ -172,7 +177,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e.closers = append(e.closers, obs.Close)
 	if cfg.observerShared() {
 		e.checks["observer"] = obs.Health
-		e.feeds = map[string]func() pgfeed.Lag{"observer": func() pgfeed.Lag { l, _ := obs.Lag(); return l }}
+		e.feeds["observer"] = func() pgfeed.Lag { l, _ := obs.Lag(); return l }
 	}
 	gate, err := matrix.NewGate(cfg.Matrix.Gate.rules())
 	if err != nil {

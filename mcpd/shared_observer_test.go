@@ -45,12 +45,7 @@ func waitStats(t *testing.T, what string, stats func() map[string]any, ok func(m
 // refused with 503, and /health names the observer; once it is back, the
 // calls made meanwhile reach the other node, and all is well by itself.
 func TestShared_ObserverAcrossNodes(t *testing.T) {
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase()
-	shared := func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
-	cfgA := testConfig(t, t.TempDir())
-	shared(&cfgA)
-	cs, _ := session(t, cfgA, nil)
+	pg, shared, cs := sharedSession(t)
 	b, c := gatewayBase(t, shared), gatewayBase(t, shared)
 
 	statsA := func() map[string]any { return call(t, cs, "observer_stats", map[string]any{}) }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"lakehouse/internal/pgtest"
 	"lakehouse/internal/s3test"
 )
@@ -22,6 +24,21 @@ func health(t *testing.T, base string, ok func(map[string]any) bool) map[string]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sharedSession starts a PostgreSQL and a node whose catalog is kept
+// there (and so, by backend "auto", its observer and trace memory), and
+// returns the server, an MCP session with the node, and shared, which
+// makes another node's config alike.
+func sharedSession(t *testing.T) (pg *pgtest.Server, shared func(*Config), cs *mcp.ClientSession) {
+	t.Helper()
+	pg = pgtest.Start(t)
+	dsn := pg.CreateDatabase()
+	shared = func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
+	cfg := testConfig(t, t.TempDir())
+	shared(&cfg)
+	cs, _ = session(t, cfg, nil)
+	return pg, shared, cs
 }
 
 // check returns what /health's body h says of the service name.

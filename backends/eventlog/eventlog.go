@@ -280,10 +280,14 @@ func readLine(r *bufio.Reader, line *[]byte) (n int64, long bool, err error) {
 // fast: replay time is mostly decoding.
 func Unmarshal(line []byte, v any) error { return fastjson.Unmarshal(line, v) }
 
+// Marshal encodes v as Add encodes a record, for a record kept elsewhere
+// than a log (the pathway's rows in PostgreSQL) that Unmarshal decodes.
+func Marshal(v any) ([]byte, error) { return fastjson.Marshal(v) }
+
 // Add encodes v as the next record and returns its sequence number. The
 // record is not durable until Sync(seq) returns nil.
 func (l *Log) Add(v any) (uint64, error) {
-	b, err := fastjson.Marshal(v)
+	b, err := Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("encode log record: %w", err)
 	}

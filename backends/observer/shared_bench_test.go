@@ -3,13 +3,13 @@ package observer
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"lakehouse/internal/durabench"
 	"lakehouse/internal/pgtest"
 )
 
@@ -32,13 +32,7 @@ func BenchmarkShared_CrossNodeLag(b *testing.B) {
 			} else {
 				lags = opLags(b, dsn, mode == "durable")
 			}
-			slices.Sort(lags)
-			ms := func(p float64) float64 {
-				return float64(lags[min(len(lags)-1, int(p*float64(len(lags))))].Microseconds()) / 1000
-			}
-			b.ReportMetric(ms(0.50), "p50_ms")
-			b.ReportMetric(ms(0.99), "p99_ms")
-			b.ReportMetric(ms(1), "max_ms")
+			durabench.ReportLags(b, lags)
 		})
 	}
 }

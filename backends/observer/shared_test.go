@@ -9,14 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"lakehouse/backends/errs"
 	"lakehouse/internal/pgtest"
 )
 
 // sharedWait bounds every wait for a node to see something.
-const sharedWait = 20 * time.Second
+const sharedWait = pgtest.Wait
 
 // openShared opens a node of the shared observer on dsn, closed when t ends.
 func openShared(t testing.TB, dsn string, cfg Config, pc PostgresConfig) *Observer {
@@ -30,21 +28,11 @@ func openShared(t testing.TB, dsn string, cfg Config, pc PostgresConfig) *Observ
 	return o
 }
 
-// eventually polls cond, a state of a node that nothing signals, until it
-// holds or sharedWait passes, and then fails t with what it last said.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+// eventually waits for cond, which another node's writes make true (see
+// pgtest.Eventually).
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(sharedWait)
-	for {
-		ok, said := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, said)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.Eventually(t, what, cond)
 }
 
 // totalIs is a condition: o's statistics count n ops.
@@ -58,16 +46,8 @@ func totalIs(o *Observer, n int) func() (bool, string) {
 // countRows counts the rows of observer_ops.
 func countRows(t *testing.T, dsn string) int {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM observer_ops").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.Scan(t, dsn, "SELECT count(*) FROM observer_ops", &n)
 	return n
 }
 

@@ -34,35 +34,17 @@ func (p *Pathway) Add(ctx context.Context, content json.RawMessage, text string,
 		uid = uuid.NewString()
 	}
 
-	p.lockWrite()
-	if err := p.unusable(); err != nil {
-		p.unlockWrite()
-		return Trace{}, false, err
-	}
-	var seq uint64
-	if e, ok := p.traces[uid]; ok {
+	err = p.change(ctx, func() (*record, []string, error) {
 		now := p.now()
-		seq, err = p.commit(&record{Op: "replay", UID: uid, At: &now})
-		t, replayed = *e, true
-	} else {
-		now := p.now()
-		seq, err = p.commit(&record{Op: "put", Traces: []*Trace{{
+		if _, ok := p.traces[uid]; ok {
+			replayed = true
+			return &record{Op: "replay", UID: uid, At: &now}, nil, nil // the index holds nothing that a replay changes
+		}
+		return &record{Op: "put", Traces: []*Trace{{
 			UID: uid, Content: content, Text: text, Tags: tags,
 			CreatedAt: now, UpdatedAt: now,
-		}}})
-		if err == nil {
-			t = *p.traces[uid]
-		}
-	}
-	p.unlockWrite()
-	if err != nil {
-		return Trace{}, false, err
-	}
-	if replayed {
-		err = p.durable(seq) // the index holds nothing that a replay changes
-	} else {
-		err = p.durable(seq, uid)
-	}
+		}}}, []string{uid}, nil
+	}, func() { t = *p.traces[uid] })
 	if err != nil {
 		return Trace{}, false, err
 	}
@@ -99,30 +81,26 @@ func (p *Pathway) Update(ctx context.Context, uid string, content json.RawMessag
 		}
 	}
 
-	p.lockWrite()
-	e, err := p.writable(uid, "update")
+	var t Trace
+	err = p.change(ctx, func() (*record, []string, error) {
+		e, err := p.writable(uid, "update")
+		if err != nil {
+			return nil, nil, err
+		}
+		nt := *e
+		if content != nil {
+			nt.Content = content
+		}
+		if text != nil {
+			nt.Text = *text
+		}
+		if tags != nil {
+			nt.Tags = tags
+		}
+		nt.UpdatedAt = p.now()
+		return &record{Op: "put", Traces: []*Trace{&nt}}, []string{uid}, nil
+	}, func() { t = *p.traces[uid] })
 	if err != nil {
-		p.unlockWrite()
-		return Trace{}, err
-	}
-	nt := *e
-	if content != nil {
-		nt.Content = content
-	}
-	if text != nil {
-		nt.Text = *text
-	}
-	if tags != nil {
-		nt.Tags = tags
-	}
-	nt.UpdatedAt = p.now()
-	seq, err := p.commit(&record{Op: "put", Traces: []*Trace{&nt}})
-	t := *p.traces[uid]
-	p.unlockWrite()
-	if err != nil {
-		return Trace{}, err
-	}
-	if err := p.durable(seq, uid); err != nil {
 		return Trace{}, err
 	}
 	return t, nil
@@ -156,35 +134,28 @@ func (p *Pathway) Revise(ctx context.Context, predecessorUID string, content jso
 	}
 	uid := uuid.NewString()
 
-	p.lockWrite()
-	pe, err := p.writable(predecessorUID, "revise")
-	if err != nil {
-		p.unlockWrite()
-		return Trace{}, err
-	}
-	now := p.now()
-	nt := &Trace{
-		UID: uid, Content: content, Text: pe.Text, Tags: pe.Tags,
-		PredecessorUID: predecessorUID, CreatedAt: now, UpdatedAt: now,
-	}
-	if text != nil {
-		nt.Text = *text
-	}
-	if tags != nil {
-		nt.Tags = tags
-	}
-	pred := *pe
-	pred.SuccessorUID, pred.UpdatedAt = uid, now
-	seq, err := p.commit(&record{Op: "put", Traces: []*Trace{&pred, nt}})
 	var t Trace
-	if err == nil {
-		t = *p.traces[uid]
-	}
-	p.unlockWrite()
+	err = p.change(ctx, func() (*record, []string, error) {
+		pe, err := p.writable(predecessorUID, "revise")
+		if err != nil {
+			return nil, nil, err
+		}
+		now := p.now()
+		nt := &Trace{
+			UID: uid, Content: content, Text: pe.Text, Tags: pe.Tags,
+			PredecessorUID: predecessorUID, CreatedAt: now, UpdatedAt: now,
+		}
+		if text != nil {
+			nt.Text = *text
+		}
+		if tags != nil {
+			nt.Tags = tags
+		}
+		pred := *pe
+		pred.SuccessorUID, pred.UpdatedAt = uid, now
+		return &record{Op: "put", Traces: []*Trace{&pred, nt}}, []string{predecessorUID, uid}, nil
+	}, func() { t = *p.traces[uid] })
 	if err != nil {
-		return Trace{}, err
-	}
-	if err := p.durable(seq, predecessorUID, uid); err != nil {
 		return Trace{}, err
 	}
 	return t, nil
@@ -241,25 +212,16 @@ func (p *Pathway) Retire(ctx context.Context, uid, reason string) (Trace, error)
 	if len(reason) > MaxReason {
 		return Trace{}, errs.New(errs.TooLarge, "reason is %d bytes; the limit is %d", len(reason), MaxReason)
 	}
-	p.lockWrite()
-	e, err := p.stored(uid)
+	var t Trace
+	err := p.change(ctx, func() (*record, []string, error) {
+		e, err := p.stored(uid)
+		if err != nil || e.Retired {
+			return nil, nil, err // retired already: nothing to change
+		}
+		now := p.now()
+		return &record{Op: "retire", UID: uid, Reason: reason, At: &now}, []string{uid}, nil
+	}, func() { t = *p.traces[uid] })
 	if err != nil {
-		p.unlockWrite()
-		return Trace{}, err
-	}
-	if e.Retired {
-		t := *e
-		p.unlockWrite()
-		return t, nil
-	}
-	now := p.now()
-	seq, err := p.commit(&record{Op: "retire", UID: uid, Reason: reason, At: &now})
-	t := *e
-	p.unlockWrite()
-	if err != nil {
-		return Trace{}, err
-	}
-	if err := p.durable(seq, uid); err != nil {
 		return Trace{}, err
 	}
 	return t, nil
@@ -332,6 +294,41 @@ func (p *Pathway) History(ctx context.Context, uid string) (History, error) {
 	}
 	h.TipUID = h.Traces[len(h.Traces)-1].UID
 	return h, nil
+}
+
+// change makes one write. decide runs under p.mu: it checks the write
+// against the memory as it is and returns the record to commit (nil when
+// nothing is to change) and the uids whose index items the record changes.
+// done runs under p.mu once the record is applied, or when decide returned
+// none, to read the result. In local mode the record is applied and
+// written to the log under p.mu and made durable after (see commit.go); in
+// shared mode the store does it in a transaction (see shared_write.go).
+func (p *Pathway) change(ctx context.Context, decide func() (*record, []string, error), done func()) error {
+	if p.pg != nil {
+		return p.pg.change(ctx, decide, done)
+	}
+	p.lockWrite()
+	if err := p.unusable(); err != nil {
+		p.unlockWrite()
+		return err
+	}
+	r, uids, err := decide()
+	if err != nil || r == nil {
+		if err == nil {
+			done()
+		}
+		p.unlockWrite()
+		return err
+	}
+	seq, err := p.commit(r)
+	if err == nil {
+		done()
+	}
+	p.unlockWrite()
+	if err != nil {
+		return err
+	}
+	return p.durable(seq, uids...)
 }
 
 // lockWrite takes p.mu for a change, telling the committer that a record

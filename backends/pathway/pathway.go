@@ -35,6 +35,11 @@
 // log after it; a torn or malformed line is skipped with a warning, and so
 // is a damaged block of the snapshot.
 //
+// In shared mode ([OpenShared], shared.go) the records are rows of a
+// PostgreSQL table instead, written in transactions that take turns across
+// the nodes sharing it, and every node applies every row in order; the
+// search index stays local to each node.
+//
 // # Search index
 //
 // Traces are embedded into a vector index (<dir>/index/, one cosine index
@@ -220,6 +225,7 @@ type Pathway struct {
 	log     *eventlog.Log
 	commits *committer
 	vec     *vector.Manager
+	pg      *pgStore // in shared mode (see shared.go); nil in local mode, as log, commits and disk are in shared mode
 
 	mu     sync.RWMutex
 	traces map[string]*Trace
@@ -291,31 +297,9 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 		d.Close()
 		return nil, fmt.Errorf("open pathway: %w", err)
 	}
-	p := &Pathway{
-		dir:    dir,
-		disk:   d,
-		cfg:    cfg.withDefaults(),
-		emb:    emb,
-		traces: make(map[string]*Trace, guess),
-		order:  make([]*Trace, 0, guess),
-		counts: counts{tags: map[string]int{}},
-	}
-	// The index opens while the log replays (neither reads the other),
-	// and works out its fingerprint, which the replay's sum meets.
-	type opened struct {
-		vm    *vector.Manager
-		err   error
-		fp    uint64
-		fpErr error
-	}
-	index := make(chan opened, 1)
-	go func() {
-		var o opened
-		if o.vm, o.err = vector.Open(filepath.Join(dir, "index"), p.cfg.Vector); o.err == nil {
-			o.fp, o.fpErr = o.vm.Fingerprint(indexName)
-		}
-		index <- o
-	}()
+	p := newPathway(dir, emb, cfg, int(guess))
+	p.disk = d
+	index := openIndex(dir, p.cfg.Vector)
 	start := time.Now()
 	l, st, stale, err := p.load()
 	p.log = l
@@ -349,6 +333,42 @@ func Open(dir string, emb Embedder, cfg Config) (*Pathway, error) {
 	return p, nil
 }
 
+// opened is the search index opened, with its fingerprint.
+type opened struct {
+	vm    *vector.Manager
+	err   error
+	fp    uint64
+	fpErr error
+}
+
+// openIndex opens the search index in dir/index/ on a goroutine of its
+// own, which replays meanwhile need not wait for, and works out its
+// fingerprint, which the replay's sum meets.
+func openIndex(dir string, cfg vector.Config) <-chan opened {
+	index := make(chan opened, 1)
+	go func() {
+		var o opened
+		if o.vm, o.err = vector.Open(filepath.Join(dir, "index"), cfg); o.err == nil {
+			o.fp, o.fpErr = o.vm.Fingerprint(indexName)
+		}
+		index <- o
+	}()
+	return index
+}
+
+// newPathway returns an empty memory in dir, its tables sized for about
+// guess traces, its persistence and index yet to be opened.
+func newPathway(dir string, emb Embedder, cfg Config, guess int) *Pathway {
+	return &Pathway{
+		dir:    dir,
+		cfg:    cfg.withDefaults(),
+		emb:    emb,
+		traces: make(map[string]*Trace, guess),
+		order:  make([]*Trace, 0, guess),
+		counts: counts{tags: map[string]int{}},
+	}
+}
+
 // Close lets the indexer catch up for a moment, stops it and any
 // compaction, and closes the log and the index. Acknowledged writes are
 // durable already. Later calls do nothing.
@@ -360,6 +380,9 @@ func (p *Pathway) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	if p.pg != nil {
+		return p.closeShared()
+	}
 	// Every change is now durable or failed, and its traces marked; the
 	// indexer has a moment to index them, so that the next open finds the
 	// index in step and need not compare every trace with it.

@@ -13,26 +13,35 @@ import (
 
 	"lakehouse/backends/pathway"
 	"lakehouse/internal/durabench"
+	"lakehouse/internal/pgtest"
 )
 
 var benchContent = json.RawMessage(`{"tool":"ingest_dataset","args":{"path":"sales.csv","delimiter":";"},"outcome":"worked"}`)
 
 // BenchmarkAddTrace16Writers measures acknowledged (fsynced) add_trace calls
-// per second from 16 concurrent writers, and as the baseline the same
-// records written with one write and fsync each under a mutex.
+// per second from 16 concurrent writers: in local mode; in shared mode,
+// where each is a transaction of a throwaway PostgreSQL 15 on loopback
+// (internal/pgtest); and as the baseline the same records written with
+// one write and fsync each under a mutex.
 func BenchmarkAddTrace16Writers(b *testing.B) {
 	n := max(b.N, 2000) // enough adds for a stable rate with -benchtime 1x
+	adds := func(b *testing.B, p *pathway.Pathway) {
+		tags := []string{"ingest", "csv"}
+		durabench.AckedPerSecond(b, n, func() error {
+			_, _, err := p.Add(ctx, benchContent, "ingesting the sales csv needs the ; delimiter", tags, "")
+			return err
+		})
+	}
 	b.Run("group_commit", func(b *testing.B) {
 		p, err := pathway.Open(b.TempDir(), newEmbedder(), pathway.Config{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer p.Close()
-		tags := []string{"ingest", "csv"}
-		durabench.AckedPerSecond(b, n, func() error {
-			_, _, err := p.Add(ctx, benchContent, "ingesting the sales csv needs the ; delimiter", tags, "")
-			return err
-		})
+		adds(b, p)
+	})
+	b.Run("shared", func(b *testing.B) {
+		adds(b, openShared(b, b.TempDir(), pgtest.Start(b).CreateDatabase()))
 	})
 	b.Run("fsync_each", func(b *testing.B) {
 		write := durabench.FsyncEach(b)

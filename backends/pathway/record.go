@@ -219,13 +219,7 @@ func (p *Pathway) reload() []string {
 	}
 	p.settled = p.commits.failures()
 	slog.Warn("pathway memory reloaded its state after a failed write", "traces", len(p.order), "skipped", st.Skipped)
-	var changed []string
-	for uid, t := range old {
-		if now, ok := p.traces[uid]; !ok || now.ihash != t.ihash {
-			changed = append(changed, uid)
-		}
-	}
-	return changed
+	return changedFrom(old, p.traces)
 }
 
 // durable waits for record seq to be on disk, then marks uids for the

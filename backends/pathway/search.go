@@ -421,7 +421,9 @@ func (p *Pathway) Stats(ctx context.Context) (Stats, error) {
 		return strings.Compare(a.Tag, b.Tag)
 	})
 	st.TopTags = st.TopTags[:min(len(st.TopTags), 20)]
-	st.LogBytes = p.log.Size()
+	if p.log != nil { // local mode
+		st.LogBytes = p.log.Size()
+	}
 	st.IndexPending = p.idx.pending()
 	return st, nil
 }

@@ -6,6 +6,7 @@ package durabench
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,4 +55,16 @@ func FsyncEach(b *testing.B) func(line []byte) error {
 		}
 		return f.Sync()
 	}
+}
+
+// ReportLags reports the median, 99th percentile and largest of lags, in
+// milliseconds, as the metrics p50_ms, p99_ms and max_ms.
+func ReportLags(b *testing.B, lags []time.Duration) {
+	slices.Sort(lags)
+	ms := func(q float64) float64 {
+		return float64(lags[min(len(lags)-1, int(q*float64(len(lags))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(0.50), "p50_ms")
+	b.ReportMetric(ms(0.99), "p99_ms")
+	b.ReportMetric(ms(1), "max_ms")
 }
