@@ -50,7 +50,9 @@ func TestShared_ObserverAcrossNodes(t *testing.T) {
 
 	statsA := func() map[string]any { return call(t, cs, "observer_stats", map[string]any{}) }
 	statsOf := func(base string) func() map[string]any {
-		return func() map[string]any { return doJSON(t, "POST", base+"/v1/tools/observer_stats", map[string]any{}, 200) }
+		return func() map[string]any {
+			return doJSON(t, "POST", base+"/v1/tools/observer_stats", map[string]any{}, 200)
+		}
 	}
 	statsB := statsOf(b)
 	call(t, cs, "put_object", map[string]any{"key": "a.txt", "content": "on node a"})
