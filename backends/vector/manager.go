@@ -171,7 +171,7 @@ func (m *Manager) Create(ctx context.Context, name string, spec Spec) (IndexInfo
 	if why, ok := m.broken[name]; ok {
 		return IndexInfo{}, errs.New(errs.Conflict, "vector index %q already exists but is unavailable (%s); drop it first", name, why)
 	}
-	ix, err := createIndex(m.dir, name, spec, m.cfg)
+	ix, err := createIndex(m.dir, name, spec, time.Now(), m.cfg)
 	if err != nil {
 		return IndexInfo{}, fmt.Errorf("create vector index %q: %w", name, err)
 	}

@@ -12,14 +12,21 @@ import (
 //	upsert  0x01 | count uvarint | count x item
 //	delete  0x02 | count uvarint | count x (id length uvarint | id)
 //	item    id length uvarint | id | dim x float32 | text length uvarint | text | metadata length uvarint | metadata JSON
+//	shared  0x03 | feed number uvarint | an upsert or delete payload, or nothing
 //
 // Floats are IEEE 754 bits, little-endian. The dimension is the index's;
 // vectors are stored as the index keeps them (normalised under cosine).
 // The snapshot stores its items' ids, texts and metadata the same way.
+//
+// Only an index in shared mode writes shared records (shared.go): each
+// wraps a write with the number the change feed gave it, or is a mark
+// alone, so that replaying the log tells which feed number the index's
+// state covers (segment.feedSeq). A local index never writes one.
 
 const (
 	recUpsert = 1
 	recDelete = 2
+	recShared = 3
 )
 
 func appendString(b []byte, s string) []byte {
@@ -67,6 +74,14 @@ func encodeDelete(ids []string) []byte {
 		b = appendString(b, id)
 	}
 	return b
+}
+
+// encodeShared wraps payload (nil for a mark alone) with feed number seq.
+func encodeShared(seq int64, payload []byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+1+len(payload))
+	b = append(b, recShared)
+	b = binary.AppendUvarint(b, uint64(seq))
+	return append(b, payload...)
 }
 
 var errShort = errors.New("unexpected end of record")
@@ -178,6 +193,23 @@ func (r *reader) extra(id string) *extra {
 
 // applyRecord decodes a log record and applies it to s.
 func applyRecord(s *segment, payload []byte) error {
+	if len(payload) > 0 && payload[0] == recShared {
+		r := &reader{b: payload[1:]}
+		seq := int64(r.uvarint())
+		if r.err != nil || seq <= 0 {
+			return errors.New("shared record without a feed number")
+		}
+		if len(r.b) > 0 {
+			if r.b[0] == recShared {
+				return errors.New("shared record inside a shared record")
+			}
+			if err := applyRecord(s, r.b); err != nil {
+				return err
+			}
+		}
+		s.feedSeq = max(s.feedSeq, seq)
+		return nil
+	}
 	r := &reader{b: payload}
 	kind := r.byte()
 	count := r.uvarint()
