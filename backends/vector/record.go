@@ -210,57 +210,71 @@ func applyRecord(s *segment, payload []byte) error {
 		s.feedSeq = max(s.feedSeq, seq)
 		return nil
 	}
+	w, err := decodeWrite(payload, s.dim)
+	if err != nil {
+		return err
+	}
+	for _, p := range w.items {
+		s.put(p.id, p.vec, p.ex, document{}) // replay: the lexicon is pending (see lexicon.link)
+	}
+	for _, id := range w.ids {
+		s.remove(id)
+	}
+	return nil
+}
+
+// A write is a decoded upsert or delete record.
+type write struct {
+	items []prepared // an upsert's, their documents not analysed
+	ids   []string   // a delete's
+}
+
+// decodeWrite decodes an upsert or delete record of an index of dim
+// dimensions, whole: a bad record yields an error and nothing else.
+func decodeWrite(payload []byte, dim int) (write, error) {
+	var w write
 	r := &reader{b: payload}
 	kind := r.byte()
 	count := r.uvarint()
 	if r.err != nil {
-		return r.err
+		return w, r.err
 	}
 	if count > MaxBatch {
-		return fmt.Errorf("record of %d items exceeds the batch limit", count)
+		return w, fmt.Errorf("record of %d items exceeds the batch limit", count)
 	}
 	switch kind {
 	case recUpsert:
-		vec := make([]float32, s.dim)
-		type decoded struct {
-			id  string
-			ex  *extra
-			off int
+		// Each item takes at least 4*dim bytes: a damaged count cannot ask
+		// for more room than the record holds.
+		if count > uint64(len(r.b)/max(1, 4*dim)) {
+			return w, errShort
 		}
-		// Decode the whole record before applying any of it, so a bad
-		// record changes nothing.
-		items := make([]decoded, 0, count)
-		vecs := make([]float32, 0, int(count)*s.dim)
-		for range count {
+		w.items = make([]prepared, 0, count)
+		vecs := make([]float32, int(count)*dim)
+		for i := range int(count) {
+			vec := vecs[i*dim : (i+1)*dim : (i+1)*dim]
 			id, ex := r.item(vec)
 			if r.err != nil {
-				return r.err
+				return write{}, r.err
 			}
-			items = append(items, decoded{id, ex, len(vecs)})
-			vecs = append(vecs, vec...)
+			w.items = append(w.items, prepared{id: id, vec: vec, ex: ex})
 		}
 		if len(r.b) != 0 {
-			return errors.New("trailing bytes after the items")
-		}
-		for _, it := range items {
-			s.put(it.id, vecs[it.off:it.off+s.dim], it.ex, document{}) // replay: the lexicon is pending (see lexicon.link)
+			return write{}, errors.New("trailing bytes after the items")
 		}
 	case recDelete:
-		ids := make([]string, 0, count)
+		w.ids = make([]string, 0, count)
 		for range count {
-			ids = append(ids, string(r.bytes(r.uvarint(), MaxID)))
+			w.ids = append(w.ids, string(r.bytes(r.uvarint(), MaxID)))
 		}
 		if r.err != nil {
-			return r.err
+			return write{}, r.err
 		}
 		if len(r.b) != 0 {
-			return errors.New("trailing bytes after the ids")
-		}
-		for _, id := range ids {
-			s.remove(id)
+			return write{}, errors.New("trailing bytes after the ids")
 		}
 	default:
-		return fmt.Errorf("unknown record type %d", kind)
+		return write{}, fmt.Errorf("unknown record type %d", kind)
 	}
-	return nil
+	return w, nil
 }
