@@ -1,0 +1,410 @@
+package vector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"lakehouse/backends/errs"
+	"lakehouse/internal/pgfeed"
+	"lakehouse/internal/pgtest"
+)
+
+// sharedWait bounds every wait for a node to see something.
+const sharedWait = 20 * time.Second
+
+// openSharedAt opens a shared Manager on dir and dsn, closed when t ends
+// unless the test closes it first.
+func openSharedAt(t testing.TB, dir, dsn string, pc PostgresConfig) *Manager {
+	t.Helper()
+	pc.DSN = dsn
+	m, err := OpenShared(context.Background(), dir, Config{}, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// eventually polls cond, a state of a node that nothing signals, until it
+// holds or sharedWait passes, and then fails t with what it last said.
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(sharedWait)
+	for {
+		ok, said := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %s", what, said)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// found is a condition: a search of index name on m for q finds id first.
+func found(m *Manager, name, id string, q []float32) func() (bool, string) {
+	return func() (bool, string) {
+		hits, err := m.Search(context.Background(), name, q, SearchOptions{K: 1})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(hits) == 1 && hits[0].ID == id, fmt.Sprintf("hits %v", hitIDs(hits))
+	}
+}
+
+// caughtUp is a condition: m has applied every change of the feed.
+func caughtUp(t testing.TB, m *Manager, dsn string) func() (bool, string) {
+	return func() (bool, string) {
+		head := feedHead(t, dsn)
+		return m.pg.floor() >= head, fmt.Sprintf("applied %d of %d", m.pg.floor(), head)
+	}
+}
+
+// feedHead returns the last number of the vector feed.
+func feedHead(t testing.TB, dsn string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	head, err := pgfeed.Head(ctx, conn, feedName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head
+}
+
+// unit returns a vector of dim dimensions with a one at i.
+func unit(dim, i int) []float32 {
+	v := make([]float32, dim)
+	v[i%dim] = 1
+	return v
+}
+
+// dump returns every item of index name on m, sorted by id, as text.
+func dump(t testing.TB, m *Manager, name string, ids []string) string {
+	t.Helper()
+	items, err := m.Get(name, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return format(items)
+}
+
+// format writes items as text, one a line.
+func format(items []Item) string {
+	var b strings.Builder
+	for _, it := range items {
+		fmt.Fprintf(&b, "%s %q %v %v\n", it.ID, it.Text, it.Metadata, it.Vector)
+	}
+	return b.String()
+}
+
+// An upsert is visible on the node that made it when the call returns,
+// and on the other node soon after; so are a create, a delete and a drop.
+func TestShared_OtherNodeSees(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	b := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	ctx := context.Background()
+	mustCreate(t, a, "docs", 4, Cosine)
+	if _, err := a.Create(ctx, "docs", Spec{Dim: 4}); !errors.Is(err, errs.Conflict) {
+		t.Errorf("creating it again: %v, want a conflict", err)
+	}
+	if _, err := b.Create(ctx, "docs", Spec{Dim: 4}); !errors.Is(err, errs.Conflict) {
+		t.Errorf("creating it again on the other node: %v, want a conflict", err)
+	}
+	mustUpsert(t, a, "docs", []Item{{ID: "x", Vector: unit(4, 0), Text: "the x"}, {ID: "y", Vector: unit(4, 1)}})
+	if ok, said := found(a, "docs", "x", unit(4, 0))(); !ok {
+		t.Errorf("node a's own upsert is not visible at once: %s", said)
+	}
+	eventually(t, "node b to find x", found(b, "docs", "x", unit(4, 0)))
+
+	n, err := b.Delete(ctx, "docs", []string{"x", "nothing"})
+	if err != nil || n != 1 {
+		t.Errorf("delete on node b: %d, %v; want 1", n, err)
+	}
+	if n, err := b.Delete(ctx, "docs", []string{"x"}); err != nil || n != 0 {
+		t.Errorf("deleting it again: %d, %v; want 0", n, err)
+	}
+	eventually(t, "node a to lose x", found(a, "docs", "y", unit(4, 0)))
+
+	if err := a.Drop(ctx, "docs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Upsert(ctx, "docs", []Item{{ID: "z", Vector: unit(4, 2)}}); !errors.Is(err, errs.NotFound) {
+		t.Errorf("upsert into the dropped index: %v", err)
+	}
+	// Made again with other dimensions, on the other node.
+	if _, err := b.Create(ctx, "docs", Spec{Dim: 3, Metric: L2}); err != nil {
+		t.Fatal(err)
+	}
+	mustUpsert(t, b, "docs", []Item{{ID: "w", Vector: unit(3, 2)}})
+	eventually(t, "node a to have the new index", func() (bool, string) {
+		in, err := a.Info("docs")
+		return err == nil && in.Dim == 3 && in.Count == 1, fmt.Sprintf("%+v %v", in, err)
+	})
+	if got := dump(t, a, "docs", []string{"x", "y", "w"}); got != dump(t, b, "docs", []string{"x", "y", "w"}) || !strings.HasPrefix(got, "w ") {
+		t.Errorf("the nodes differ, or hold the old index's items: %q", got)
+	}
+	if lag, ok := b.Lag(); !ok || lag.Err != "" {
+		t.Errorf("lag: %+v %v", lag, ok)
+	}
+	if err := a.Health(ctx); err != nil {
+		t.Errorf("health: %v", err)
+	}
+}
+
+// Two nodes upserting and deleting the same items at once end in the same
+// state, the one that applying the changes in their feed order gives,
+// which is what vector_items holds.
+func TestShared_ConcurrentSameItems(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	b := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	mustCreate(t, a, "same", 8, Dot)
+	eventually(t, "node b to have the index", func() (bool, string) { _, err := b.Info("same"); return err == nil, fmt.Sprint(err) })
+	ids := []string{"p", "q", "r", "s"}
+	var wg sync.WaitGroup
+	for node, m := range []*Manager{a, b} {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(node), 7))
+			for i := range 60 {
+				var err error
+				if i%7 == 3 {
+					_, err = m.Delete(context.Background(), "same", ids[:1+rng.IntN(3)])
+				} else {
+					batch := make([]Item, 0, len(ids))
+					for _, id := range ids {
+						v := make([]float32, 8)
+						for j := range v {
+							v[j] = rng.Float32()
+						}
+						batch = append(batch, Item{ID: id, Vector: v, Text: fmt.Sprintf("node %d round %d", node, i)})
+					}
+					rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+					_, err = m.Upsert(context.Background(), "same", batch)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, "node a to catch up", caughtUp(t, a, dsn))
+	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	da, db := dump(t, a, "same", ids), dump(t, b, "same", ids)
+	if da != db {
+		t.Fatalf("the nodes differ:\n%s\nand\n%s", da, db)
+	}
+	// A third node, loaded from the tables, agrees too.
+	c := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	if dc := dump(t, c, "same", ids); dc != da {
+		t.Errorf("a node loaded from vector_items differs:\n%s\nand\n%s", dc, da)
+	}
+	if dt := dumpTable(t, dsn, "same", 8); dt != da {
+		t.Errorf("the nodes differ from vector_items:\n%s\nand\n%s", da, dt)
+	}
+}
+
+// A node restarted keeps its copy and catches up from the feed number it
+// covers: with a snapshot (the mark at its log's start) and without (the
+// mark at close).
+func TestShared_RestartCatchesUp(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	dirB := t.TempDir()
+	b := openSharedAt(t, dirB, dsn, PostgresConfig{})
+	mustCreate(t, a, "r", 4, Cosine)
+	mustUpsert(t, a, "r", []Item{{ID: "one", Vector: unit(4, 0)}})
+	eventually(t, "node b to find one", found(b, "r", "one", unit(4, 0)))
+	for round, snapshot := range []bool{true, false} {
+		if snapshot {
+			if err := b.Snapshot(context.Background(), "r"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		covered := b.pg.floor()
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("later-%d", round)
+		mustUpsert(t, a, "r", []Item{{ID: id, Vector: unit(4, 1+round)}})
+		b = openSharedAt(t, dirB, dsn, PostgresConfig{})
+		if ok, said := found(b, "r", id, unit(4, 1+round))(); !ok {
+			t.Errorf("round %d: the restarted node lacks the upsert made while it was down: %s", round, said)
+		}
+		if n := b.pg.reloads.Load(); n != 0 {
+			t.Errorf("round %d: the restarted node reloaded %d indexes from the tables; want its copy, which covers %d, caught up", round, n, covered)
+		}
+	}
+}
+
+// A node behind the changes the log keeps reloads its copy from the
+// tables, and ends as the others.
+func TestShared_RetentionReloads(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	pc := PostgresConfig{Retain: 8}
+	a := openSharedAt(t, t.TempDir(), dsn, pc)
+	dirB := t.TempDir()
+	b := openSharedAt(t, dirB, dsn, pc)
+	mustCreate(t, a, "k", 4, L2)
+	eventually(t, "node b to have the index", caughtUp(t, b, dsn))
+	b.Close()
+	ids := make([]string, 40)
+	for i := range ids {
+		ids[i] = fmt.Sprint("id", i)
+		mustUpsert(t, a, "k", []Item{{ID: ids[i], Vector: unit(4, i), Text: ids[i]}})
+	}
+	if _, err := a.Delete(context.Background(), "k", ids[:5]); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, dsn, "vector_log"); n > 9 {
+		t.Errorf("%d changes kept, want at most 9", n)
+	}
+	b = openSharedAt(t, dirB, dsn, pc)
+	if n := b.pg.reloads.Load(); n != 1 {
+		t.Errorf("%d reloads, want 1", n)
+	}
+	if da, db := dump(t, a, "k", ids), dump(t, b, "k", ids); da != db {
+		t.Errorf("the reloaded node differs:\n%s\nand\n%s", db, da)
+	}
+}
+
+// dumpTable returns the items of index name in vector_items, as dump.
+func dumpTable(t testing.TB, dsn, name string, dim int) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, "SELECT item FROM vector_items WHERE index_name = $1 ORDER BY id", name)
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
+		p, err := decodeItem(r.RawValues()[0], dim)
+		return Item{ID: p.id, Vector: p.vec, Text: p.ex.getText(), Metadata: p.ex.metadata()}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return format(items)
+}
+
+// countRows counts the rows of table.
+func countRows(t testing.TB, dsn, table string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A change whose notification never comes is found by the poll.
+func TestShared_MissedNotification(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{Poll: 200 * time.Millisecond})
+	mustCreate(t, a, "quiet", 2, Cosine)
+	// A change written as a writer does, less the notification.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ps, err := prepareItems([]Item{{ID: "hush", Vector: []float32{0, 1}}}, 2, Cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var seq int64
+		if err := tx.QueryRow(ctx, "UPDATE pgfeed_clock SET seq = seq + 1 WHERE feed = $1 RETURNING seq", feedName).Scan(&seq); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO vector_items VALUES ('quiet', 'hush', $1)", appendItem(nil, "hush", ps[0].vec, nil)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO vector_log VALUES ($1, 'quiet', 'elsewhere', 'write', $2)", seq, encodeUpsert(ps, 2))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the poll to find the change", found(a, "quiet", "hush", []float32{0, 1}))
+}
+
+// While the database is down, writes fail naming it and searches answer
+// from memory; once it is back, both nodes carry on by themselves.
+func TestShared_DatabaseRestart(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.CreateDatabase()
+	pc := PostgresConfig{Poll: 200 * time.Millisecond, Timeout: 2 * time.Second}
+	a := openSharedAt(t, t.TempDir(), dsn, pc)
+	b := openSharedAt(t, t.TempDir(), dsn, pc)
+	ctx := context.Background()
+	mustCreate(t, a, "d", 2, Cosine)
+	mustUpsert(t, a, "d", []Item{{ID: "before", Vector: []float32{1, 0}}})
+	eventually(t, "node b to find before", found(b, "d", "before", []float32{1, 0}))
+
+	pg.Stop()
+	_, err := a.Upsert(ctx, "d", []Item{{ID: "during", Vector: []float32{0, 1}}})
+	if !errors.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), pg.Addr) {
+		t.Errorf("an upsert with the database down: %v; want unavailable, naming %s", err, pg.Addr)
+	}
+	if ok, said := found(b, "d", "before", []float32{1, 0})(); !ok {
+		t.Errorf("a search with the database down: %s", said)
+	}
+	eventually(t, "node b's health to say the database is down", func() (bool, string) {
+		err := b.Health(ctx)
+		return errors.Is(err, errs.Unavailable), fmt.Sprint(err)
+	})
+
+	pg.Start()
+	eventually(t, "an upsert once the database is back", func() (bool, string) {
+		_, err := a.Upsert(ctx, "d", []Item{{ID: "after", Vector: []float32{0, 1}}})
+		return err == nil, fmt.Sprint(err)
+	})
+	eventually(t, "node b to find after", found(b, "d", "after", []float32{0, 1}))
+	eventually(t, "node b to be healthy", func() (bool, string) { err := b.Health(ctx); return err == nil, fmt.Sprint(err) })
+	if ok, _ := found(b, "d", "during", []float32{0, 1})(); ok {
+		t.Error("the upsert that failed is there")
+	}
+	if got, _ := b.Get("d", []string{"during"}); len(got) != 0 {
+		t.Errorf("the upsert that failed is there: %v", got)
+	}
+}
+
+// Local mode writes no shared record, and an index's state covers no
+// feed number.
+func TestShared_LocalModeUnchanged(t *testing.T) {
+	m := mustOpen(t, t.TempDir(), Config{})
+	mustCreate(t, m, "l", 2, Cosine)
+	mustUpsert(t, m, "l", []Item{{ID: "a", Vector: []float32{1, 0}}})
+	if err := m.Snapshot(context.Background(), "l"); err != nil {
+		t.Fatal(err)
+	}
+	ix, _ := m.lookup("l")
+	if seq := ix.feedSeq(); seq != 0 || ix.floor != nil {
+		t.Errorf("a local index covers feed number %d", seq)
+	}
+}
