@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,23 +177,34 @@ func TestShared_ConcurrentSameItems(t *testing.T) {
 	b := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
 	mustCreate(t, a, "same", 8, Dot)
 	eventually(t, "node b to have the index", func() (bool, string) { _, err := b.Info("same"); return err == nil, fmt.Sprint(err) })
-	ids := []string{"p", "q", "r", "s"}
+	ids := []string{"p", "q", "r", "s", "t", "u", "v", "w"}
 	var wg sync.WaitGroup
-	for node, m := range []*Manager{a, b} {
+	// Several writers a node, so that a node's own changes also commit in
+	// an order other than their calls'.
+	for w := range 6 {
+		node, m := w%2, []*Manager{a, b}[w%2]
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(node), 7))
-			for i := range 60 {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := range 30 {
 				var err error
-				if i%7 == 3 {
-					_, err = m.Delete(context.Background(), "same", ids[:1+rng.IntN(3)])
+				// A few ids each call, so that a change lost or applied out of
+				// order is seldom hidden by a later one.
+				some := slices.Clone(ids)
+				rng.Shuffle(len(some), func(i, j int) { some[i], some[j] = some[j], some[i] })
+				some = some[:1+rng.IntN(3)]
+				// And an id of this writer's own each call: an upsert of a new
+				// one, or a delete of the last one, which no later change
+				// hides.
+				if i%5 == 3 {
+					_, err = m.Delete(context.Background(), "same", append(some, fmt.Sprintf("w%d-%02d", w, i-1)))
 				} else {
-					batch := make([]Item, 0, len(ids))
-					for _, id := range ids {
+					batch := make([]Item, 0, len(some))
+					for _, id := range append(some, fmt.Sprintf("w%d-%02d", w, i)) {
 						v := make([]float32, 8)
 						for j := range v {
 							v[j] = rng.Float32()
 						}
-						batch = append(batch, Item{ID: id, Vector: v, Text: fmt.Sprintf("node %d round %d", node, i)})
+						batch = append(batch, Item{ID: id, Vector: v, Text: fmt.Sprintf("node %d writer %d round %d", node, w, i)})
 					}
 					rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
 					_, err = m.Upsert(context.Background(), "same", batch)
@@ -204,6 +217,12 @@ func TestShared_ConcurrentSameItems(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	for w := range 6 {
+		for i := range 30 {
+			ids = append(ids, fmt.Sprintf("w%d-%02d", w, i))
+		}
+	}
+	slices.Sort(ids)
 	eventually(t, "node a to catch up", caughtUp(t, a, dsn))
 	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
 	da, db := dump(t, a, "same", ids), dump(t, b, "same", ids)
@@ -220,10 +239,54 @@ func TestShared_ConcurrentSameItems(t *testing.T) {
 	}
 }
 
-// A node restarted keeps its copy and catches up from the feed number it
-// covers: with a snapshot (the mark at its log's start) and without (the
-// mark at close).
+// A node restarted keeps its copies and catches up from the feed number
+// they cover, marked at close: an index idle meanwhile too, though the
+// changes since its last write are gone from the log.
 func TestShared_RestartCatchesUp(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	// The log keeps the changes made while b is down, not those since the
+	// idle index's last.
+	pc := PostgresConfig{Retain: 14}
+	a := openSharedAt(t, t.TempDir(), dsn, pc)
+	dirB := t.TempDir()
+	b := openSharedAt(t, dirB, dsn, pc)
+	mustCreate(t, a, "idle", 2, Cosine)
+	mustUpsert(t, a, "idle", []Item{{ID: "still", Vector: []float32{1, 0}}})
+	mustCreate(t, a, "r", 4, Cosine)
+	for i := range 10 {
+		mustUpsert(t, a, "r", []Item{{ID: fmt.Sprint("early", i), Vector: unit(4, i)}})
+	}
+	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		mustUpsert(t, a, "r", []Item{{ID: fmt.Sprint("later", i), Vector: unit(4, i)}})
+	}
+	// An index made meanwhile is loaded whole; the changes that made it,
+	// which b follows again from its older copies' number, leave it be.
+	mustCreate(t, a, "fresh", 2, Cosine)
+	mustUpsert(t, a, "fresh", []Item{{ID: "new", Vector: []float32{0, 1}}})
+	b = openSharedAt(t, dirB, dsn, pc)
+	if got, err := b.Get("r", []string{"later9"}); err != nil || len(got) != 1 {
+		t.Errorf("the restarted node lacks the upsert made while it was down: %v %v", got, err)
+	}
+	if n := b.pg.reloads.Load(); n != 1 {
+		t.Errorf("the restarted node loaded %d indexes from the tables; want its copies caught up, and the new index loaded", n)
+	}
+	if got, err := b.Get("fresh", []string{"new"}); err != nil || len(got) != 1 {
+		t.Errorf("the index made while the node was down: %v %v", got, err)
+	}
+	if got := dump(t, b, "idle", []string{"still"}); !strings.HasPrefix(got, "still ") {
+		t.Errorf("the idle index: %q", got)
+	}
+}
+
+// A node that stops without closing (its folder copied as it runs stands
+// for a kill -9) catches up from the number its copy covers: after a
+// snapshot, from the mark that starts the new log; else from the numbers
+// of the changes in the log.
+func TestShared_CrashCatchesUp(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase()
 	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
 	dirB := t.TempDir()
@@ -237,19 +300,21 @@ func TestShared_RestartCatchesUp(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		covered := b.pg.floor()
-		if err := b.Close(); err != nil {
-			t.Fatal(err)
+		crashed := t.TempDir()
+		if out, err := exec.Command("cp", "-a", dirB+"/.", crashed).CombinedOutput(); err != nil {
+			t.Fatalf("copy the folder: %v %s", err, out)
 		}
 		id := fmt.Sprintf("later-%d", round)
 		mustUpsert(t, a, "r", []Item{{ID: id, Vector: unit(4, 1+round)}})
-		b = openSharedAt(t, dirB, dsn, PostgresConfig{})
-		if ok, said := found(b, "r", id, unit(4, 1+round))(); !ok {
+		c := openSharedAt(t, crashed, dsn, PostgresConfig{})
+		if ok, said := found(c, "r", id, unit(4, 1+round))(); !ok {
 			t.Errorf("round %d: the restarted node lacks the upsert made while it was down: %s", round, said)
 		}
-		if n := b.pg.reloads.Load(); n != 0 {
-			t.Errorf("round %d: the restarted node reloaded %d indexes from the tables; want its copy, which covers %d, caught up", round, n, covered)
+		if n := c.pg.reloads.Load(); n != 0 {
+			t.Errorf("round %d: the restarted node reloaded %d indexes from the tables; want its copy caught up", round, n)
 		}
+		c.Close()
+		eventually(t, "node b to catch up", caughtUp(t, b, dsn))
 	}
 }
 
@@ -293,7 +358,7 @@ func dumpTable(t testing.TB, dsn, name string, dim int) string {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, "SELECT item FROM vector_items WHERE index_name = $1 ORDER BY id", name)
+	rows, _ := conn.Query(ctx, `SELECT item FROM vector_items WHERE index_name = $1 ORDER BY id COLLATE "C"`, name)
 	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
 		p, err := decodeItem(r.RawValues()[0], dim)
 		return Item{ID: p.id, Vector: p.vec, Text: p.ex.getText(), Metadata: p.ex.metadata()}, err
