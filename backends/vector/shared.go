@@ -166,6 +166,7 @@ type shared struct {
 	mu       sync.Mutex
 	applied  atomic.Int64
 	progress chan struct{} // closed and replaced when applied moves; guarded by mu
+	marked   int64         // the number last marked in every index (advanceLocked); guarded by mu
 
 	trimmedTo atomic.Int64 // the number up to which this node deleted the log
 	reloads   atomic.Int64 // indexes loaded whole from vector_items

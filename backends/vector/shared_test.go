@@ -300,10 +300,7 @@ func TestShared_CrashCatchesUp(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		crashed := t.TempDir()
-		if out, err := exec.Command("cp", "-a", dirB+"/.", crashed).CombinedOutput(); err != nil {
-			t.Fatalf("copy the folder: %v %s", err, out)
-		}
+		crashed := copyDir(t, dirB)
 		id := fmt.Sprintf("later-%d", round)
 		mustUpsert(t, a, "r", []Item{{ID: id, Vector: unit(4, 1+round)}})
 		c := openSharedAt(t, crashed, dsn, PostgresConfig{})
@@ -471,5 +468,43 @@ func TestShared_LocalModeUnchanged(t *testing.T) {
 	ix, _ := m.lookup("l")
 	if seq := ix.feedSeq(); seq != 0 || ix.floor != nil {
 		t.Errorf("a local index covers feed number %d", seq)
+	}
+}
+
+// copyDir copies the folder dir as it is now, as a node killed at this
+// moment would leave it, and returns the copy.
+func copyDir(t testing.TB, dir string) string {
+	t.Helper()
+	to := t.TempDir()
+	if out, err := exec.Command("cp", "-a", dir+"/.", to).CombinedOutput(); err != nil {
+		t.Fatalf("copy the folder: %v %s", err, out)
+	}
+	return to
+}
+
+// An index idle while many changes pass is marked on the way, so that a
+// node that crashes (no marks at close) keeps its copy of it although the
+// log no longer holds the changes since its last write.
+func TestShared_IdleIndexMarked(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	pc := PostgresConfig{Retain: 8}
+	a := openSharedAt(t, t.TempDir(), dsn, pc)
+	dirB := t.TempDir()
+	b := openSharedAt(t, dirB, dsn, pc)
+	mustCreate(t, a, "idle", 2, Cosine)
+	mustUpsert(t, a, "idle", []Item{{ID: "still", Vector: []float32{1, 0}}})
+	mustCreate(t, a, "busy", 2, Cosine)
+	for i := range 20 {
+		mustUpsert(t, a, "busy", []Item{{ID: fmt.Sprint(i), Vector: []float32{1, float32(i)}}})
+	}
+	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	crashed := copyDir(t, dirB)
+	mustUpsert(t, a, "busy", []Item{{ID: "after", Vector: []float32{0, 1}}})
+	c := openSharedAt(t, crashed, dsn, pc)
+	if n := c.pg.reloads.Load(); n != 0 {
+		t.Errorf("the node restarted after a crash reloaded %d indexes; want its copies caught up", n)
+	}
+	if got := dump(t, c, "idle", []string{"still"}) + dump(t, c, "busy", []string{"after"}); strings.Count(got, "\n") != 2 {
+		t.Errorf("after the restart: %q", got)
 	}
 }

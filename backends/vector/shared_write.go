@@ -8,6 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"log/slog"
 	"time"
 
@@ -256,7 +259,10 @@ func (sh *shared) applyOwn(ctx context.Context, ch *change) error {
 		err := sh.applyLocked(*ch)
 		sh.advanceLocked(ch.seq)
 		sh.mu.Unlock()
-		return err
+		if err != nil {
+			return fmt.Errorf("the change is committed, and the other nodes have it, but this node's copy could not take it: %w", err)
+		}
+		return nil
 	}
 	sh.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, sh.cfg.Timeout)
@@ -278,9 +284,24 @@ func (sh *shared) applyOwn(ctx context.Context, ch *change) error {
 }
 
 // advanceLocked records that every change up to seq is applied; sh.mu is
-// held.
+// held. Every Retain/2 changes it marks the number in every index, so that
+// the copy of an index idle meanwhile stays within the log's reach after
+// a crash (which writes no marks at close) instead of being reloaded.
 func (sh *shared) advanceLocked(seq int64) {
 	sh.applied.Store(seq)
 	close(sh.progress)
 	sh.progress = make(chan struct{})
+	if seq-sh.marked < max(1, sh.cfg.Retain/2) {
+		return
+	}
+	sh.marked = seq
+	m := sh.m
+	m.mu.RLock()
+	all := slices.Collect(maps.Values(m.indexes))
+	m.mu.RUnlock()
+	for _, ix := range all {
+		if err := ix.mark(seq); err != nil {
+			slog.Warn("vector index: the feed number could not be marked; after a crash the copy catches up from further back", "index", ix.name, "err", err)
+		}
+	}
 }
