@@ -9,9 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
