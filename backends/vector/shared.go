@@ -170,6 +170,10 @@ type shared struct {
 
 	trimmedTo atomic.Int64 // the number up to which this node deleted the log
 	reloads   atomic.Int64 // indexes loaded whole from vector_items
+
+	// failAt, when set (by tests), may fail each write at the points
+	// beforeCommit and afterCommit (shared_write.go).
+	failAt func(point string) error
 }
 
 // OpenShared opens the Manager of dir in shared mode: the indexes' truth

@@ -508,3 +508,45 @@ func TestShared_IdleIndexMarked(t *testing.T) {
 		t.Errorf("after the restart: %q", got)
 	}
 }
+
+// A write whose transaction does not commit (the node died first) leaves
+// nothing, and takes no number; one that committed but whose caller was
+// told it failed (the connection cut at the commit) reaches every node,
+// the writer's too, as any other.
+func TestShared_UncommittedAndLostAcknowledgement(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	b := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	ctx := context.Background()
+	mustCreate(t, a, "u", 2, Cosine)
+	head := feedHead(t, dsn)
+	var point string
+	a.pg.failAt = func(p string) error {
+		if p == point {
+			return errors.New("connection lost at " + p)
+		}
+		return nil
+	}
+	point = beforeCommit
+	if _, err := a.Upsert(ctx, "u", []Item{{ID: "never", Vector: []float32{1, 0}}}); !errors.Is(err, errs.Unavailable) {
+		t.Errorf("a write that did not commit: %v", err)
+	}
+	if h := feedHead(t, dsn); h != head || countRows(t, dsn, "vector_items") != 0 {
+		t.Errorf("a write that did not commit left the feed at %d (was %d) and %d items", h, head, countRows(t, dsn, "vector_items"))
+	}
+	point = afterCommit
+	if _, err := a.Upsert(ctx, "u", []Item{{ID: "landed", Vector: []float32{0, 1}}}); err == nil {
+		t.Error("the write whose acknowledgement was lost did not fail")
+	}
+	point = ""
+	mustUpsert(t, a, "u", []Item{{ID: "next", Vector: []float32{1, 1}}})
+	for _, m := range []*Manager{a, b} {
+		eventually(t, "each node to have the write that landed", caughtUp(t, m, dsn))
+		if got := dump(t, m, "u", []string{"never", "landed", "next"}); strings.Count(got, "\n") != 2 || strings.Contains(got, "never") {
+			t.Errorf("items: %q; want landed and next", got)
+		}
+	}
+	if h := feedHead(t, dsn); h != head+2 {
+		t.Errorf("feed at %d, want %d", h, head+2)
+	}
+}

@@ -59,8 +59,14 @@ func (sh *shared) commit(ctx context.Context, op string, fn func(tx pgx.Tx, rese
 		ch.seq = seq
 		_, err = tx.Exec(ctx, "INSERT INTO vector_log (seq, index_name, node, kind, body) VALUES ($1, $2, $3, $4, $5)",
 			seq, ch.index, sh.node, ch.kind, ch.body)
+		if err == nil && sh.failAt != nil {
+			err = sh.failAt(beforeCommit)
+		}
 		return err
 	})
+	if err == nil && sh.failAt != nil {
+		err = sh.failAt(afterCommit)
+	}
 	if err != nil {
 		return nil, sh.fault(op, err)
 	}
@@ -69,6 +75,12 @@ func (sh *shared) commit(ctx context.Context, op string, fn func(tx pgx.Tx, rese
 	}
 	return ch, nil
 }
+
+// The points of a write where a test may make it fail (shared.failAt).
+const (
+	beforeCommit = "before commit" // the transaction rolls back
+	afterCommit  = "after commit"  // committed, but the call is told it failed, as when the connection is cut
+)
 
 // lockRow takes index name's row in tx, FOR SHARE to write its items or
 // FOR UPDATE to drop it, and returns its spec; errs.NotFound if there is
