@@ -12,6 +12,24 @@ import (
 	"lakehouse/internal/pgtest"
 )
 
+// startNode starts an mcpd --http process on dataDir with the catalog in
+// the PostgreSQL of dsn, killed when t ends, and returns it and its base
+// URL.
+func startNode(t *testing.T, dataDir, dsn string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := command(t, dataDir, "--http", "127.0.0.1:0")
+	cmd.Env = append(cmd.Env, "LAKEHOUSE_CATALOG_BACKEND=postgres", "LAKEHOUSE_CATALOG_DSN="+dsn)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, listenAddress(t, stderr)
+}
+
 // ackUntilKilled has four agents send calls to the node of cmd, each with
 // a new id, through send, which reports whether the node acknowledged the
 // call, or an error once the node is gone; at the 20th acknowledgement it
@@ -64,20 +82,7 @@ func TestShared_VectorsKill9(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase()
 	dir := t.TempDir()
-	start := func() (*exec.Cmd, string) {
-		cmd := command(t, dir, "--http", "127.0.0.1:0")
-		cmd.Env = append(cmd.Env, "LAKEHOUSE_CATALOG_BACKEND=postgres", "LAKEHOUSE_CATALOG_DSN="+dsn)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd, listenAddress(t, stderr)
-	}
-	cmd, a := start()
+	cmd, a := startNode(t, dir, dsn)
 	doJSON(t, "POST", a+"/v1/tools/create_index", map[string]any{"name": "k", "dims": 2}, 200)
 	acked := ackUntilKilled(t, cmd, func(client *http.Client, id string) (bool, error) {
 		body := fmt.Sprintf(`{"index": "k", "items": [{"id": %q, "vector": [1, 0]}]}`, id)
@@ -100,7 +105,7 @@ func TestShared_VectorsKill9(t *testing.T) {
 	}
 	b := gatewayBase(t, func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} })
 	onB := held(b)
-	_, again := start()
+	_, again := startNode(t, dir, dsn)
 	onA := held(again)
 	for id := range acked {
 		if !onB[id] || !onA[id] {

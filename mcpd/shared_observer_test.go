@@ -44,17 +44,14 @@ func waitStats(t *testing.T, what string, stats func() map[string]any, ok func(m
 // refused with 503, and /health names the observer; once it is back, the
 // calls made meanwhile reach the other node, and all is well by itself.
 func TestShared_ObserverAcrossNodes(t *testing.T) {
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase()
-	shared := func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
-	cfgA := testConfig(t, t.TempDir())
-	shared(&cfgA)
-	cs, _ := session(t, cfgA, nil)
+	pg, shared, cs := sharedSession(t)
 	b, c := gatewayBase(t, shared), gatewayBase(t, shared)
 
 	statsA := func() map[string]any { return call(t, cs, "observer_stats", map[string]any{}) }
 	statsOf := func(base string) func() map[string]any {
-		return func() map[string]any { return doJSON(t, "POST", base+"/v1/tools/observer_stats", map[string]any{}, 200) }
+		return func() map[string]any {
+			return doJSON(t, "POST", base+"/v1/tools/observer_stats", map[string]any{}, 200)
+		}
 	}
 	statsB := statsOf(b)
 	call(t, cs, "put_object", map[string]any{"key": "a.txt", "content": "on node a"})
@@ -130,17 +127,7 @@ func TestShared_ObserverAcrossNodes(t *testing.T) {
 func TestShared_ObserverKill9(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase()
-	cmd := command(t, t.TempDir(), "--http", "127.0.0.1:0")
-	cmd.Env = append(cmd.Env, "LAKEHOUSE_CATALOG_BACKEND=postgres", "LAKEHOUSE_CATALOG_DSN="+dsn)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	a := listenAddress(t, stderr)
+	cmd, a := startNode(t, t.TempDir(), dsn)
 
 	acked := ackUntilKilled(t, cmd, func(client *http.Client, id string) (bool, error) {
 		body := fmt.Sprintf(`{"id": %q, "endpoint": "checkout", "source": "scenario", "success": true}`, id)

@@ -6,8 +6,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"lakehouse/internal/pgtest"
 )
+
+// sharedSession starts a PostgreSQL for t, and a node with the catalog
+// in it; it returns the server, the change of a Config that puts a node
+// in the same database, and an MCP session of the node.
+func sharedSession(t *testing.T) (*pgtest.Server, func(*Config), *mcp.ClientSession) {
+	pg := pgtest.Start(t)
+	dsn := pg.CreateDatabase()
+	shared := func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
+	cfg := testConfig(t, t.TempDir())
+	shared(&cfg)
+	cs, _ := session(t, cfg, nil)
+	return pg, shared, cs
+}
 
 // TestShared_VectorsAcrossNodes: two nodes with the catalog in PostgreSQL
 // (and so, by vector.backend = "auto", the vector indexes): an index made
@@ -16,12 +31,7 @@ import (
 // reports the vector feed. With the database down, an upsert is refused
 // with 503 naming it while searches answer from memory.
 func TestShared_VectorsAcrossNodes(t *testing.T) {
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase()
-	shared := func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} }
-	cfgA := testConfig(t, t.TempDir())
-	shared(&cfgA)
-	cs, _ := session(t, cfgA, nil)
+	pg, shared, cs := sharedSession(t)
 	b := gatewayBase(t, shared)
 
 	call(t, cs, "create_index", map[string]any{"name": "raw", "dims": 3, "metric": "l2"})
@@ -32,7 +42,7 @@ func TestShared_VectorsAcrossNodes(t *testing.T) {
 		out := doJSON(t, "POST", base+"/v1/tools/search_vectors", map[string]any{"index": "raw", "query_vector": []float32{1, 0, 0}, "k": 2}, 200)
 		return strings.Join(hitIDs(out), ",")
 	}
-	waitFor(t, "node b to find node a's upsert", func() (bool, string) {
+	pgtest.Eventually(t, 15*time.Second, "node b to find node a's upsert", func() (bool, string) {
 		code, _, body := do(t, "POST", b+"/v1/tools/search_vectors", strings.NewReader(`{"index": "raw", "query_vector": [1, 0, 0], "k": 2}`), "Content-Type", "application/json")
 		return code == 200 && strings.Contains(string(body), `"near"`), fmt.Sprintf("%d %s", code, body)
 	})
@@ -43,7 +53,7 @@ func TestShared_VectorsAcrossNodes(t *testing.T) {
 	if del["deleted"] != 1.0 {
 		t.Errorf("delete on node b: %v", del)
 	}
-	waitFor(t, "node a to lose the item node b deleted", func() (bool, string) {
+	pgtest.Eventually(t, 15*time.Second, "node a to lose the item node b deleted", func() (bool, string) {
 		out := call(t, cs, "search_vectors", map[string]any{"index": "raw", "query_vector": []float32{1, 0, 0}, "k": 2})
 		ids := strings.Join(hitIDs(out), ",")
 		return ids == "far", ids
@@ -64,21 +74,4 @@ func TestShared_VectorsAcrossNodes(t *testing.T) {
 	}
 	pg.Start()
 	health(t, b, func(h map[string]any) bool { return h["status"] == "ok" })
-}
-
-// waitFor polls cond until it holds or 15 s pass, then fails t with what
-// it last said.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, said := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, said)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -237,13 +237,7 @@ func (o *Observer) trimLocked() {
 // fault wraps err, a failure of the database, in an error of kind
 // errs.Unavailable that names it.
 func (p *pgOps) fault(op string, err error) error {
-	var msg string
-	if pgpool.Unreachable(err) {
-		msg = fmt.Sprintf("%s: the observer's PostgreSQL at %s is unreachable (%v)", op, p.where, err)
-	} else {
-		msg = fmt.Sprintf("%s: the observer's PostgreSQL at %s: %v", op, p.where, err)
-	}
-	return &errs.Error{Kind: errs.Unavailable, Msg: msg, Err: err}
+	return pgpool.Fault(op, "the observer's", p.where, err)
 }
 
 // Lag returns how far this node is behind the ops of the others, in shared

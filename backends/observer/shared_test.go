@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"lakehouse/backends/errs"
 	"lakehouse/internal/pgtest"
 )
@@ -30,21 +28,10 @@ func openShared(t testing.TB, dsn string, cfg Config, pc PostgresConfig) *Observ
 	return o
 }
 
-// eventually polls cond, a state of a node that nothing signals, until it
-// holds or sharedWait passes, and then fails t with what it last said.
+// eventually waits for cond, for at most sharedWait (pgtest.Eventually).
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(sharedWait)
-	for {
-		ok, said := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, said)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.Eventually(t, sharedWait, what, cond)
 }
 
 // totalIs is a condition: o's statistics count n ops.
@@ -57,18 +44,7 @@ func totalIs(o *Observer, n int) func() (bool, string) {
 
 // countRows counts the rows of observer_ops.
 func countRows(t *testing.T, dsn string) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM observer_ops").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return int(pgtest.Scalar(t, dsn, "SELECT count(*) FROM observer_ops"))
 }
 
 // The ops recorded on one node are, on another, what they are on the

@@ -422,13 +422,7 @@ func (sh *shared) fault(op string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	var msg string
-	if pgpool.Unreachable(err) {
-		msg = fmt.Sprintf("%s: the vector indexes' PostgreSQL at %s is unreachable (%v)", op, sh.where, err)
-	} else {
-		msg = fmt.Sprintf("%s: the vector indexes' PostgreSQL at %s: %v", op, sh.where, err)
-	}
-	return &errs.Error{Kind: errs.Unavailable, Msg: msg, Err: err}
+	return pgpool.Fault(op, "the vector indexes'", sh.where, err)
 }
 
 // Lag returns how far this node is behind the other nodes' writes, in

@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"lakehouse/backends/errs"
-	"lakehouse/internal/pgfeed"
 	"lakehouse/internal/pgtest"
 )
 
@@ -35,21 +34,10 @@ func openSharedAt(t testing.TB, dir, dsn string, pc PostgresConfig) *Manager {
 	return m
 }
 
-// eventually polls cond, a state of a node that nothing signals, until it
-// holds or sharedWait passes, and then fails t with what it last said.
+// eventually waits for cond, for at most sharedWait (pgtest.Eventually).
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(sharedWait)
-	for {
-		ok, said := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, said)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	pgtest.Eventually(t, sharedWait, what, cond)
 }
 
 // found is a condition: a search of index name on m for q finds id first.
@@ -73,18 +61,7 @@ func caughtUp(t testing.TB, m *Manager, dsn string) func() (bool, string) {
 
 // feedHead returns the last number of the vector feed.
 func feedHead(t testing.TB, dsn string) int64 {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	head, err := pgfeed.Head(ctx, conn, feedName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return head
+	return pgtest.Scalar(t, dsn, "SELECT coalesce((SELECT seq FROM pgfeed_clock WHERE feed = $1), 0)", feedName)
 }
 
 // unit returns a vector of dim dimensions with a one at i.
@@ -239,6 +216,25 @@ func TestShared_ConcurrentSameItems(t *testing.T) {
 	}
 }
 
+// idleAndBusy opens two nodes, a and b (on dirB), and makes on a the
+// index idle, of one item, "still", and then the index busy, of 4
+// dimensions, with n upserts of an item each ("early0", ...); it returns
+// once b has them.
+func idleAndBusy(t *testing.T, dsn string, pc PostgresConfig, busy string, n int) (a, b *Manager, dirB string) {
+	t.Helper()
+	a = openSharedAt(t, t.TempDir(), dsn, pc)
+	dirB = t.TempDir()
+	b = openSharedAt(t, dirB, dsn, pc)
+	mustCreate(t, a, "idle", 2, Cosine)
+	mustUpsert(t, a, "idle", []Item{{ID: "still", Vector: []float32{1, 0}}})
+	mustCreate(t, a, busy, 4, Cosine)
+	for i := range n {
+		mustUpsert(t, a, busy, []Item{{ID: fmt.Sprint("early", i), Vector: unit(4, i)}})
+	}
+	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	return a, b, dirB
+}
+
 // A node restarted keeps its copies and catches up from the feed number
 // they cover, marked at close: an index idle meanwhile too, though the
 // changes since its last write are gone from the log.
@@ -247,16 +243,7 @@ func TestShared_RestartCatchesUp(t *testing.T) {
 	// The log keeps the changes made while b is down, not those since the
 	// idle index's last.
 	pc := PostgresConfig{Retain: 14}
-	a := openSharedAt(t, t.TempDir(), dsn, pc)
-	dirB := t.TempDir()
-	b := openSharedAt(t, dirB, dsn, pc)
-	mustCreate(t, a, "idle", 2, Cosine)
-	mustUpsert(t, a, "idle", []Item{{ID: "still", Vector: []float32{1, 0}}})
-	mustCreate(t, a, "r", 4, Cosine)
-	for i := range 10 {
-		mustUpsert(t, a, "r", []Item{{ID: fmt.Sprint("early", i), Vector: unit(4, i)}})
-	}
-	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	a, b, dirB := idleAndBusy(t, dsn, pc, "r", 10)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -368,18 +355,7 @@ func dumpTable(t testing.TB, dsn, name string, dim int) string {
 
 // countRows counts the rows of table.
 func countRows(t testing.TB, dsn, table string) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return int(pgtest.Scalar(t, dsn, "SELECT count(*) FROM "+table))
 }
 
 // A change whose notification never comes is found by the poll.
@@ -488,18 +464,9 @@ func copyDir(t testing.TB, dir string) string {
 func TestShared_IdleIndexMarked(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase()
 	pc := PostgresConfig{Retain: 8}
-	a := openSharedAt(t, t.TempDir(), dsn, pc)
-	dirB := t.TempDir()
-	b := openSharedAt(t, dirB, dsn, pc)
-	mustCreate(t, a, "idle", 2, Cosine)
-	mustUpsert(t, a, "idle", []Item{{ID: "still", Vector: []float32{1, 0}}})
-	mustCreate(t, a, "busy", 2, Cosine)
-	for i := range 20 {
-		mustUpsert(t, a, "busy", []Item{{ID: fmt.Sprint(i), Vector: []float32{1, float32(i)}}})
-	}
-	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	a, _, dirB := idleAndBusy(t, dsn, pc, "busy", 20)
 	crashed := copyDir(t, dirB)
-	mustUpsert(t, a, "busy", []Item{{ID: "after", Vector: []float32{0, 1}}})
+	mustUpsert(t, a, "busy", []Item{{ID: "after", Vector: unit(4, 1)}})
 	c := openSharedAt(t, crashed, dsn, pc)
 	if n := c.pg.reloads.Load(); n != 0 {
 		t.Errorf("the node restarted after a crash reloaded %d indexes; want its copies caught up", n)
