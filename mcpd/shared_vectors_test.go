@@ -72,6 +72,14 @@ func TestShared_VectorsAcrossNodes(t *testing.T) {
 	if got := search(b); got != "far" {
 		t.Errorf("search on node b with the database down: %s", got)
 	}
+	stale := func(want bool) func() (bool, string) {
+		return func() (bool, string) {
+			out := doJSON(t, "POST", b+"/v1/tools/search_vectors", map[string]any{"index": "raw", "query_vector": []float32{1, 0, 0}}, 200)
+			return (out["stale"] == true) == want, fmt.Sprint(out["stale"], " ", out["stale_reason"])
+		}
+	}
+	pgtest.Eventually(t, 15*time.Second, "search_vectors on node b to say it may be stale", stale(true))
 	pg.Start()
 	health(t, b, func(h map[string]any) bool { return h["status"] == "ok" })
+	pgtest.Eventually(t, 15*time.Second, "search_vectors on node b to be fresh again", stale(false))
 }

@@ -449,13 +449,28 @@ func (m *Manager) Health(ctx context.Context) error {
 	if err := sh.pool.Ping(ctx); err != nil {
 		return sh.fault("write to the vector indexes", err)
 	}
+	if stale := m.Stale(); stale != "" {
+		return &errs.Error{Kind: errs.Unavailable, Msg: stale}
+	}
+	return nil
+}
+
+// Stale says why this node's searches may lack the other nodes' most
+// recent writes, or "" when they do not (always, in local mode): it
+// cannot follow them, or has not caught up with them for three polls. It
+// costs no query.
+func (m *Manager) Stale() string {
+	sh := m.pg
+	if sh == nil || sh.feed == nil {
+		return ""
+	}
 	lag := sh.feed.Lag()
 	since := time.Duration(lag.SinceCaughtUpMS) * time.Millisecond
 	switch {
 	case lag.Err != "":
-		return &errs.Error{Kind: errs.Unavailable, Msg: fmt.Sprintf("the vector indexes cannot follow the other nodes' writes (%s): searches answer as of %v ago", lag.Err, since.Round(time.Millisecond))}
+		return fmt.Sprintf("the vector indexes cannot follow the other nodes' writes (%s): searches answer as of %v ago", lag.Err, since.Round(time.Millisecond))
 	case since > staleAfter*sh.cfg.Poll:
-		return &errs.Error{Kind: errs.Unavailable, Msg: fmt.Sprintf("the vector indexes last caught up with the other nodes' writes %v ago (%d behind)", since.Round(time.Millisecond), lag.Behind)}
+		return fmt.Sprintf("the vector indexes last caught up with the other nodes' writes %v ago (%d behind)", since.Round(time.Millisecond), lag.Behind)
 	}
-	return nil
+	return ""
 }
