@@ -167,6 +167,8 @@ type shared struct {
 	applied  atomic.Int64
 	progress chan struct{} // closed and replaced when applied moves; guarded by mu
 	marked   int64         // the number last marked in every index (advanceLocked); guarded by mu
+	closing  chan struct{} // closed by stop
+	stopOnce sync.Once
 
 	trimmedTo atomic.Int64 // the number up to which this node deleted the log
 	reloads   atomic.Int64 // indexes loaded whole from vector_items
@@ -198,7 +200,7 @@ func OpenShared(ctx context.Context, dir string, cfg Config, pc PostgresConfig) 
 	if err != nil {
 		return nil, err
 	}
-	sh := &shared{m: m, cfg: pc, where: pgpool.Where(pcfg), node: uuid.NewString(), progress: make(chan struct{})}
+	sh := &shared{m: m, cfg: pc, where: pgpool.Where(pcfg), node: uuid.NewString(), progress: make(chan struct{}), closing: make(chan struct{})}
 	if sh.pool, err = pgpool.Open(ctx, pcfg, 4, pc.Timeout); err != nil {
 		m.Close()
 		return nil, sh.fault("connect", err)
@@ -287,6 +289,17 @@ func (sh *shared) reconcile(ctx context.Context) (int64, error) {
 	for name := range m.broken {
 		m.dropLocked(name)
 	}
+	// An index of local mode (no feed number, and not a copy of the index
+	// of its name) is not this mode's to serve, nor to delete: its folder
+	// is set aside, beneath a name that no Manager opens.
+	for name, ix := range m.indexes {
+		if w, ok := rows[name]; ix.feedSeq() == 0 && (!ok || !sameIndex(ix, w)) {
+			if err := m.setAsideLocal(name); err != nil {
+				m.mu.Unlock()
+				return 0, err
+			}
+		}
+	}
 	var missing []string
 	for name, w := range rows {
 		ix := m.indexes[name]
@@ -318,6 +331,23 @@ func (sh *shared) reconcile(ctx context.Context) (int64, error) {
 		}
 	}
 	return from, nil
+}
+
+// setAsideLocal closes the local-mode index name and renames its folder
+// to .local-<name>-<time>, which no Manager opens or removes; m.mu is held.
+func (m *Manager) setAsideLocal(name string) error {
+	ix := m.indexes[name]
+	delete(m.indexes, name)
+	m.cfg.Budget.leave(ix)
+	if err := ix.close(false); err != nil {
+		slog.Warn("vector index: closing a local-mode index", "index", name, "err", err)
+	}
+	aside := fmt.Sprintf(".local-%s-%d", name, time.Now().Unix())
+	if err := m.dir.Rename(name, aside); err != nil {
+		return fmt.Errorf("set aside the local-mode vector index %q: %w", name, err)
+	}
+	slog.Warn("vector index of local mode set aside: shared mode serves the indexes in PostgreSQL; its files are kept", "index", name, "folder", m.dir.Path(aside))
+	return m.dir.SyncDir(".")
 }
 
 // sameIndex says whether ix is this node's copy of the index that w
@@ -409,9 +439,12 @@ func (sh *shared) floor() int64 { return sh.applied.Load() }
 
 // stop stops following the feed, first of a Manager's Close.
 func (sh *shared) stop() {
-	if sh.feed != nil {
-		sh.feed.Close()
-	}
+	sh.stopOnce.Do(func() {
+		close(sh.closing)
+		if sh.feed != nil {
+			sh.feed.Close()
+		}
+	})
 }
 
 // fault wraps err, a failure of the database, in an error of kind

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -39,18 +40,36 @@ func (sh *shared) applyBatch(batch []change) {
 		if ch.seq <= applied {
 			continue
 		}
-		if ch.seq > applied+1 {
-			slog.Warn("vector changes were deleted before this node read them; reloading the indexes that are behind", "after", applied, "next", ch.seq)
-			if _, err := sh.reconcile(context.Background()); err != nil {
-				// The follower reads this batch again after its retry.
-				slog.Error("vector indexes could not be reloaded; they may miss changes until this succeeds", "err", err)
-				return
-			}
+		if ch.seq > applied+1 && !sh.resync(applied, ch.seq) {
+			return // closing
 		}
 		if err := sh.applyLocked(ch); err != nil {
 			slog.Error("vector change could not be applied on this node", "index", ch.index, "seq", ch.seq, "err", err)
 		}
 		sh.advanceLocked(ch.seq)
+	}
+}
+
+// resync reloads the indexes that may have missed the changes after
+// applied and before next, which a retention deleted before this node
+// read them (see reconcile). It tries until it succeeds, holding up the
+// follower meanwhile, whose next rows need it; it gives up, reporting
+// false, only when the Manager closes. sh.mu is held.
+func (sh *shared) resync(applied, next int64) bool {
+	slog.Warn("vector changes were deleted before this node read them; reloading the indexes that are behind", "after", applied, "next", next)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), sh.cfg.Timeout)
+		_, err := sh.reconcile(ctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		slog.Error("vector indexes could not be reloaded; trying again", "err", err)
+		select {
+		case <-sh.closing:
+			return false
+		case <-time.After(time.Second):
+		}
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -515,5 +517,38 @@ func TestShared_UncommittedAndLostAcknowledgement(t *testing.T) {
 	}
 	if h := feedHead(t, dsn); h != head+2 {
 		t.Errorf("feed at %d, want %d", h, head+2)
+	}
+}
+
+// Indexes made in local mode are neither served nor deleted by shared
+// mode on the same folder: they are set aside, files and all.
+func TestShared_LocalIndexSetAside(t *testing.T) {
+	dir := t.TempDir()
+	local, err := Open(dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, local, "old", 2, Cosine)
+	mustUpsert(t, local, "old", []Item{{ID: "kept", Vector: []float32{1, 0}}})
+	if err := local.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.Start(t).CreateDatabase()
+	m := openSharedAt(t, dir, dsn, PostgresConfig{})
+	if got := m.List(); len(got) != 0 {
+		t.Errorf("shared mode serves %v", got)
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, ".local-old-*"))
+	if len(aside) != 1 {
+		t.Fatalf("folders set aside: %v", aside)
+	}
+	mustCreate(t, m, "old", 3, L2) // the name is free in shared mode
+	m.Close()
+	if err := os.Rename(aside[0], filepath.Join(dir, "restored")); err != nil {
+		t.Fatal(err)
+	}
+	again := mustOpen(t, dir, Config{})
+	if got, err := again.Get("restored", []string{"kept"}); err != nil || len(got) != 1 {
+		t.Errorf("the set-aside index, renamed back and opened in local mode: %v %v", got, err)
 	}
 }
