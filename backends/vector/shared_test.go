@@ -552,3 +552,32 @@ func TestShared_LocalIndexSetAside(t *testing.T) {
 		t.Errorf("the set-aside index, renamed back and opened in local mode: %v %v", got, err)
 	}
 }
+
+// A node whose follower falls so far behind while it runs that the
+// changes it has yet to read are deleted reloads the indexes from the
+// tables, and ends as the others.
+func TestShared_GapWhileFollowing(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	pc := PostgresConfig{Retain: 4}
+	a := openSharedAt(t, t.TempDir(), dsn, pc)
+	b := openSharedAt(t, t.TempDir(), dsn, pc)
+	mustCreate(t, a, "g", 2, Cosine)
+	eventually(t, "node b to have the index", caughtUp(t, b, dsn))
+	b.pg.mu.Lock() // b's follower stops at its next batch
+	ids := make([]string, 30)
+	for i := range ids {
+		ids[i] = fmt.Sprint("g", i)
+		mustUpsert(t, a, "g", []Item{{ID: ids[i], Vector: []float32{1, float32(i)}}})
+	}
+	if _, err := a.Delete(context.Background(), "g", ids[:3]); err != nil {
+		t.Fatal(err)
+	}
+	b.pg.mu.Unlock()
+	eventually(t, "node b to catch up", caughtUp(t, b, dsn))
+	if n := b.pg.reloads.Load(); n < 1 {
+		t.Errorf("node b reloaded %d indexes, want the one behind", n)
+	}
+	if da, db := dump(t, a, "g", ids), dump(t, b, "g", ids); da != db {
+		t.Errorf("node b differs:\n%s\nand\n%s", db, da)
+	}
+}
