@@ -158,11 +158,16 @@ func (sh *shared) setAside(name string, ix *index, why error) {
 	m.broken[name] = fmt.Sprintf("this node's copy failed to take a write (%v); restart the node to bring it up to date from PostgreSQL", why)
 }
 
-// adopt makes ix the open index name, following the feed with floor.
+// adopt makes ix the open index name, following the feed with floor; if
+// the Manager has closed meanwhile, it closes ix instead.
 func (m *Manager) adopt(name string, ix *index, floor func() int64) {
 	ix.setFloor(floor)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		ix.close(false)
+		return
+	}
 	delete(m.broken, name)
 	m.indexes[name] = ix
 	m.cfg.Budget.join(ix)
