@@ -25,8 +25,9 @@ package vector
 // A write is one transaction: lock the index's row (FOR SHARE; a drop
 // takes it FOR UPDATE), Reserve the next feed number, change
 // vector_items, insert the change, commit. The row lock is always taken
-// before the feed's clock row, so writers never wait for each other in a
-// circle; and as Reserve serialises the transactions that hold a number,
+// before the feed's clock row (a create, whose row does not exist yet,
+// reserves first and inserts it), so writers never wait for each other
+// in a circle; and as Reserve serialises the transactions that hold a number,
 // the items table and the log agree on one order. Two nodes upserting the
 // same item at once get consecutive numbers, and every node applies them
 // in that order: the outcome is that of one node given the calls in that
@@ -42,21 +43,26 @@ package vector
 // it is the next one (applied+1), so that it is visible here when the
 // call returns; otherwise it waits for the follower to reach it, which
 // the commit's notification wakes. The follower then finds the change
-// applied and skips it. Applying a change is what replay does: the write
-// record goes into the index's local log, wrapped with its feed number,
-// and into memory.
+// applied and skips it; and a copy whose feed number is already past a
+// change (loaded whole from the tables) skips it too. Applying a change
+// is what replay does: the write record goes into the index's local log,
+// wrapped with its feed number, and into memory. So every node applies
+// the same records, decoded from the same bytes, in the same order.
 //
 // # The local folder is a cache
 //
 // Each index's folder holds a snapshot and logs, as in local mode, whose
 // shared records say which feed number the index covers (segment.feedSeq;
-// snapshot and close mark it too). At start a node opens them, keeps
+// snapshot and close mark it, and so does every Retain/2-th change, so
+// that an idle index's number stays within the log's reach even after a
+// crash). At start a node opens them, keeps
 // those that match an index of vector_indexes (same creation) and whose
 // number the log still reaches, removes the others, loads from
 // vector_items the indexes it lacks (as of the feed's head then, read in
 // the same snapshot), and follows the feed from the lowest number it
-// kept. It never needs the bucket; snapshots in the bucket are not
-// written in this step. A local log whose fsync is lost to a power cut
+// kept. An index of local mode found there (no feed number) is set aside,
+// its folder renamed, neither served nor deleted. A node never needs the
+// bucket; snapshots in the bucket are not written in this step. A local log whose fsync is lost to a power cut
 // only means catching up from an earlier number.
 //
 // # Retention
@@ -64,14 +70,17 @@ package vector
 // After a write, the writer deletes the changes older than the last
 // Retain, once they pass it by an eighth. A node whose indexes are
 // further behind (it was down long, or missed rows a retention deleted
-// while it was cut off: a gap in the numbers) reloads those indexes from
-// vector_items, which always holds the whole state.
+// while it was cut off: a gap in the numbers, which holds up its follower
+// until the reload succeeds) reloads those indexes from vector_items,
+// which always holds the whole state. So the log is bounded by Retain,
+// and vector_items by the live items.
 //
 // # Faults
 //
 // While the database does not answer, writes fail with errs.Unavailable
-// naming it; searches answer from memory, and Health and Lag say how old
-// that view may be. The follower reconnects by itself.
+// naming it; searches answer from memory, Stale (search_vectors' stale)
+// and Health say how old that view may be, and Lag how far behind it is.
+// The follower reconnects by itself.
 
 import (
 	"context"
