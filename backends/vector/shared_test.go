@@ -581,3 +581,56 @@ func TestShared_GapWhileFollowing(t *testing.T) {
 		t.Errorf("node b differs:\n%s\nand\n%s", db, da)
 	}
 }
+
+// Writes racing a drop on another node, and two creates of one name at
+// once, end as on one node: the writes before the drop are gone with it,
+// those after it find no index, and one create wins, the other
+// conflicting.
+func TestShared_DropAndCreateRaces(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase()
+	a := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	b := openSharedAt(t, t.TempDir(), dsn, PostgresConfig{})
+	ctx := context.Background()
+	for round := range 3 {
+		mustCreate(t, a, "x", 2, Cosine)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := range 40 {
+				_, err := b.Upsert(ctx, "x", []Item{{ID: fmt.Sprint(i), Vector: []float32{1, 0}}})
+				if err != nil && !errors.Is(err, errs.NotFound) {
+					t.Errorf("round %d: an upsert racing the drop: %v", round, err)
+				}
+			}
+		})
+		if err := a.Drop(ctx, "x"); err != nil {
+			t.Errorf("round %d: drop: %v", round, err)
+		}
+		wg.Wait()
+		if n := countRows(t, dsn, "vector_items"); n != 0 {
+			t.Errorf("round %d: %d items left of the dropped index", round, n)
+		}
+		for _, m := range []*Manager{a, b} {
+			eventually(t, "the index to be gone on each node", caughtUp(t, m, dsn))
+			if _, err := m.Info("x"); !errors.Is(err, errs.NotFound) {
+				t.Errorf("round %d: the dropped index on a node: %v", round, err)
+			}
+		}
+	}
+	errsOf := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, m := range []*Manager{a, b} {
+		wg.Go(func() { _, errsOf[i] = m.Create(ctx, "y", Spec{Dim: 2 + i}) })
+	}
+	wg.Wait()
+	if (errsOf[0] == nil) == (errsOf[1] == nil) || !errors.Is(errors.Join(errsOf...), errs.Conflict) {
+		t.Errorf("two creates of one name: %v", errsOf)
+	}
+	for _, m := range []*Manager{a, b} {
+		eventually(t, "each node to have the index that won", caughtUp(t, m, dsn))
+	}
+	ia, _ := a.Info("y")
+	ib, _ := b.Info("y")
+	if ia.Dim != ib.Dim || !ia.CreatedAt.Equal(ib.CreatedAt) {
+		t.Errorf("the nodes hold different indexes y: %+v and %+v", ia, ib)
+	}
+}
