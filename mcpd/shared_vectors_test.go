@@ -24,15 +24,16 @@ func sharedSession(t *testing.T) (*pgtest.Server, func(*Config), *mcp.ClientSess
 	return pg, shared, cs
 }
 
-// TestShared_VectorsAcrossNodes: two nodes with the catalog in PostgreSQL
-// (and so, by vector.backend = "auto", the vector indexes): an index made
-// and written over MCP on one is found by search_vectors over the gateway
-// of the other, a delete on the second is gone on the first, and /health
+// TestShared_VectorsAcrossNodes: three nodes with the catalog in
+// PostgreSQL (and so, by vector.backend = "auto", the vector indexes): an
+// index made and written over MCP on one is found by search_vectors over
+// the gateways of the others, a delete on the second is gone on the
+// first, and /health
 // reports the vector feed. With the database down, an upsert is refused
 // with 503 naming it while searches answer from memory.
 func TestShared_VectorsAcrossNodes(t *testing.T) {
 	pg, shared, cs := sharedSession(t)
-	b := gatewayBase(t, shared)
+	b, c := gatewayBase(t, shared), gatewayBase(t, shared)
 
 	call(t, cs, "create_index", map[string]any{"name": "raw", "dims": 3, "metric": "l2"})
 	call(t, cs, "upsert_vectors", map[string]any{"index": "raw", "items": []map[string]any{
@@ -42,12 +43,14 @@ func TestShared_VectorsAcrossNodes(t *testing.T) {
 		out := doJSON(t, "POST", base+"/v1/tools/search_vectors", map[string]any{"index": "raw", "query_vector": []float32{1, 0, 0}, "k": 2}, 200)
 		return strings.Join(hitIDs(out), ",")
 	}
-	pgtest.Eventually(t, 15*time.Second, "node b to find node a's upsert", func() (bool, string) {
-		code, _, body := do(t, "POST", b+"/v1/tools/search_vectors", strings.NewReader(`{"index": "raw", "query_vector": [1, 0, 0], "k": 2}`), "Content-Type", "application/json")
-		return code == 200 && strings.Contains(string(body), `"near"`), fmt.Sprintf("%d %s", code, body)
-	})
-	if got := search(b); got != "near,far" {
-		t.Errorf("search on node b: %s", got)
+	for _, base := range []string{b, c} {
+		pgtest.Eventually(t, 15*time.Second, "the other nodes to find node a's upsert", func() (bool, string) {
+			code, _, body := do(t, "POST", base+"/v1/tools/search_vectors", strings.NewReader(`{"index": "raw", "query_vector": [1, 0, 0], "k": 2}`), "Content-Type", "application/json")
+			return code == 200 && strings.Contains(string(body), `"near"`), fmt.Sprintf("%d %s", code, body)
+		})
+		if got := search(base); got != "near,far" {
+			t.Errorf("search on %s: %s", base, got)
+		}
 	}
 	del := doJSON(t, "POST", b+"/v1/tools/delete_vectors", map[string]any{"index": "raw", "ids": []string{"near"}}, 200)
 	if del["deleted"] != 1.0 {
