@@ -33,14 +33,12 @@ package observer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"lakehouse/backends/errs"
 	"lakehouse/internal/pgfeed"
@@ -99,9 +97,9 @@ var migrations = []string{
 // shared with the other nodes that do, and loads the last cfg.Retain of
 // them. It fails if the database does not answer.
 func OpenShared(ctx context.Context, cfg Config, pc PostgresConfig) (*Observer, error) {
-	pcfg, err := pgxpool.ParseConfig(pc.DSN)
-	if err != nil { // not err, whose text may quote the DSN
-		return nil, errors.New("the observer's PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database or as key=value pairs")
+	pcfg, err := pgpool.Parse(pc.DSN, "the observer's")
+	if err != nil {
+		return nil, err
 	}
 	pc.Timeout = orDefault(pc.Timeout, DefaultPostgresTimeout)
 	pc.FlushEvery = orDefault(pc.FlushEvery, DefaultFlushEvery)

@@ -191,9 +191,9 @@ type shared struct {
 // dir is this node's cache of them (see the notes above). It fails if the
 // database does not answer.
 func OpenShared(ctx context.Context, dir string, cfg Config, pc PostgresConfig) (*Manager, error) {
-	pcfg, err := pgxpool.ParseConfig(pc.DSN)
-	if err != nil { // not err, whose text may quote the DSN
-		return nil, errors.New("the vector indexes' PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database or as key=value pairs")
+	pcfg, err := pgpool.Parse(pc.DSN, "the vector indexes'")
+	if err != nil {
+		return nil, err
 	}
 	if pc.Timeout <= 0 {
 		pc.Timeout = DefaultPostgresTimeout

@@ -21,6 +21,17 @@ import (
 	"lakehouse/backends/errs"
 )
 
+// Parse parses dsn, the DSN of the PostgreSQL of whose ("the observer's").
+// Its error never quotes the DSN, which may hold a password; it says how
+// to write one.
+func Parse(dsn, whose string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil { // not err, whose text may quote the DSN
+		return nil, fmt.Errorf("%s PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database or as key=value pairs", whose)
+	}
+	return cfg, nil
+}
+
 // Where returns "host:port/database" of cfg, for messages: never the DSN,
 // which may hold a password.
 func Where(cfg *pgxpool.Config) string {
