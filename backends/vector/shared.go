@@ -245,7 +245,10 @@ func (sh *shared) start(ctx context.Context, conn *pgx.ConnConfig) error {
 	}
 	sh.feed, err = pgfeed.Start(ctx, pgfeed.Config[change]{
 		Conn: conn, Feed: feedName, Poll: sh.cfg.Poll, From: from, Batch: followBatch,
-		Query: "SELECT seq, index_name, kind, body FROM vector_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+		// This node's own changes come without their bodies: it applied
+		// them as it wrote them, but for one whose commit looked lost
+		// (fetchBody).
+		Query: "SELECT seq, index_name, kind, node = '" + sh.node + "', CASE WHEN node = '" + sh.node + "' THEN NULL ELSE body END FROM vector_log WHERE seq > $1 ORDER BY seq LIMIT $2",
 		Scan:  scanChange, Apply: sh.applyBatch,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ package vector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,18 +14,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// A change is a row of vector_log.
+// A change is a row of vector_log. The follower reads this node's own
+// (own) without their body.
 type change struct {
 	seq   int64
 	index string
 	kind  string
+	own   bool
 	body  []byte
 }
 
 // scanChange reads a row of vector_log.
 func scanChange(r pgx.CollectableRow) (int64, change, error) {
 	var c change
-	err := r.Scan(&c.seq, &c.index, &c.kind, &c.body)
+	err := r.Scan(&c.seq, &c.index, &c.kind, &c.own, &c.body)
 	return c.seq, c, err
 }
 
@@ -43,10 +46,47 @@ func (sh *shared) applyBatch(batch []change) {
 		if ch.seq > applied+1 && !sh.resync(applied, ch.seq) {
 			return // closing
 		}
+		if ch.own {
+			body, found, ok := sh.fetchBody(ch.seq)
+			if !ok {
+				return // closing
+			}
+			if !found { // reloaded past it
+				sh.advanceLocked(ch.seq)
+				continue
+			}
+			ch.body = body
+		}
 		if err := sh.applyLocked(ch); err != nil {
 			slog.Error("vector change could not be applied on this node", "index", ch.index, "seq", ch.seq, "err", err)
 		}
 		sh.advanceLocked(ch.seq)
+	}
+}
+
+// fetchBody reads the body of change seq, one of this node's own that it
+// has not applied: its commit looked lost to the call that made it. If a
+// retention deleted it meanwhile, it reloads what the change may have
+// touched instead (resync), and found is false. It tries until it
+// succeeds, as resync does, and reports ok false only when the Manager
+// closes. sh.mu is held.
+func (sh *shared) fetchBody(seq int64) (body []byte, found, ok bool) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), sh.cfg.Timeout)
+		err := sh.pool.QueryRow(ctx, "SELECT body FROM vector_log WHERE seq = $1", seq).Scan(&body)
+		cancel()
+		switch {
+		case err == nil:
+			return body, true, true
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, false, sh.resync(seq-1, seq+1)
+		}
+		slog.Error("vector change of this node's could not be read; trying again", "seq", seq, "err", err)
+		select {
+		case <-sh.closing:
+			return nil, false, false
+		case <-time.After(time.Second):
+		}
 	}
 }
 
