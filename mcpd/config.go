@@ -261,13 +261,15 @@ type EmbedConfig struct {
 	CacheSize int    `toml:"cache_size"`
 }
 
-// VectorConfig tunes the vector indexes.
+// VectorConfig tunes the vector indexes, and says where they are kept
+// (see vectors.go in this folder).
 type VectorConfig struct {
-	FlatThreshold  int   `toml:"flat_threshold"`
-	M              int   `toml:"m"`
-	EfConstruction int   `toml:"ef_construction"`
-	SnapshotBytes  int64 `toml:"snapshot_bytes"`
-	MaxMemory      int64 `toml:"max_memory"` // bytes all indexes may hold, the trace index included; 0 = vector.DefaultMaxMemory
+	Backend        string `toml:"backend"` // "auto", "local" or "postgres"
+	FlatThreshold  int    `toml:"flat_threshold"`
+	M              int    `toml:"m"`
+	EfConstruction int    `toml:"ef_construction"`
+	SnapshotBytes  int64  `toml:"snapshot_bytes"`
+	MaxMemory      int64  `toml:"max_memory"` // bytes all indexes may hold, the trace index included; 0 = vector.DefaultMaxMemory
 }
 
 // PathwayConfig limits the trace memory.
@@ -361,7 +363,7 @@ func defaultConfig() Config {
 		Catalog:  CatalogConfig{Backend: catalogLocal},
 		SQL:      SQLConfig{MaxConns: 4},
 		Embed:    EmbedConfig{Provider: "hybrid", BatchSize: 64, TimeoutMS: 30000, Retries: 3, CacheSize: 10000},
-		Vector:   VectorConfig{FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
+		Vector:   VectorConfig{Backend: backendAuto, FlatThreshold: 20000, M: 16, EfConstruction: 200, SnapshotBytes: 64 << 20},
 		Pathway:  PathwayConfig{Backend: backendAuto, MaxContentBytes: 1 << 20, MaxTags: 32, MaxTagLength: 64, CompactBytes: 64 << 20, CompactRecords: 100_000},
 		Observer: ObserverConfig{Backend: backendAuto, RingSize: 2000, EscalateAt: 3, Retain: 1_000_000, CompactBytes: 128 << 20},
 		Matrix: MatrixConfig{Gate: GateConfig{
@@ -508,6 +510,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateObserver(); err != nil {
+		return err
+	}
+	if err := c.validateBackend("vector", c.Vector.Backend, "the vector indexes"); err != nil {
 		return err
 	}
 	switch {

@@ -45,7 +45,8 @@ type engines struct {
 //
 //	objects/  the object store (_catalog/, _datasets/, and the objects of
 //	          the object tools unless [storage] puts them in a bucket)
-//	vectors/  one folder per vector index
+//	vectors/  one folder per vector index (with [vector] in PostgreSQL,
+//	          this node's copies of them)
 //	pathway/  the trace log and its search index
 //	observer/ the log of observed operations (unless [observer] keeps
 //	          them in PostgreSQL)
@@ -149,9 +150,13 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 		FlatThreshold: cfg.Vector.FlatThreshold, M: cfg.Vector.M, EfConstruction: cfg.Vector.EfConstruction, SnapshotBytes: cfg.Vector.SnapshotBytes,
 		Budget: vector.NewBudget(cfg.Vector.MaxMemory),
 	}
-	vec, err := vector.Open(filepath.Join(cfg.DataDir, "vectors"), vcfg)
+	vec, err := openVectors(ctx, cfg, vcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open vector indexes: %w", err)
+	}
+	if cfg.vectorsShared() {
+		e.checks["vectors"] = vec.Health
+		e.follow("vectors", func() pgfeed.Lag { l, _ := vec.Lag(); return l })
 	}
 	e.vectors = vec
 	e.closers = append(e.closers, vec.Close)
@@ -168,7 +173,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e.closers = append(e.closers, pw.Close)
 	if cfg.pathwayShared() {
 		e.checks["pathway"] = pw.Health
-		e.feeds["pathway"] = func() pgfeed.Lag { l, _ := pw.Lag(); return l }
+		e.follow("pathway", func() pgfeed.Lag { l, _ := pw.Lag(); return l })
 	}
 	obs, err := openObserver(ctx, cfg)
 	if err != nil {
@@ -177,7 +182,7 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e.closers = append(e.closers, obs.Close)
 	if cfg.observerShared() {
 		e.checks["observer"] = obs.Health
-		e.feeds["observer"] = func() pgfeed.Lag { l, _ := obs.Lag(); return l }
+		e.follow("observer", func() pgfeed.Lag { l, _ := obs.Lag(); return l })
 	}
 	gate, err := matrix.NewGate(cfg.Matrix.Gate.rules())
 	if err != nil {
@@ -186,6 +191,10 @@ func openEngines(ctx context.Context, cfg Config) (_ *engines, err error) {
 	e.backends = &tools.Backends{Store: objects, Catalog: cat, Views: views, Ingest: in, SQL: sql, Vectors: vec, Embed: emb, Observer: obs, Pathway: pw, Gate: gate, Playbook: cfg.Matrix.Playbook.settings(), MaxObjectBytes: cfg.Objects.MaxBytes}
 	return e, nil
 }
+
+// follow adds the change feed that engine name follows to /health's
+// report.
+func (e *engines) follow(name string, lag func() pgfeed.Lag) { e.feeds[name] = lag }
 
 // datasetFiles is where the engines keep the datasets' files: the local
 // store, or the bucket read through this node's cache.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,55 +127,17 @@ func TestShared_ObserverAcrossNodes(t *testing.T) {
 func TestShared_ObserverKill9(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase()
-	cmd := command(t, t.TempDir(), "--http", "127.0.0.1:0")
-	cmd.Env = append(cmd.Env, "LAKEHOUSE_CATALOG_BACKEND=postgres", "LAKEHOUSE_CATALOG_DSN="+dsn)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	a := listenAddress(t, stderr)
+	cmd, a := startNode(t, t.TempDir(), dsn)
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	enough := make(chan struct{}) // closed at the 20th acknowledgement
-	var once sync.Once
-	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 30 * time.Second}
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				id := fmt.Sprintf("w%d-%d", w, i)
-				body := fmt.Sprintf(`{"id": %q, "endpoint": "checkout", "source": "scenario", "success": true}`, id)
-				resp, err := client.Post(a+"/v1/tools/record_event", "application/json", strings.NewReader(body))
-				if err != nil {
-					return // the node is gone
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					continue
-				}
-				mu.Lock()
-				acked[id] = true
-				if len(acked) == 20 {
-					once.Do(func() { close(enough) })
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	select {
-	case <-enough:
-	case <-time.After(60 * time.Second):
-		t.Fatal("20 events were not acknowledged in a minute")
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	acked := ackUntilKilled(t, cmd, func(client *http.Client, id string) (bool, error) {
+		body := fmt.Sprintf(`{"id": %q, "endpoint": "checkout", "source": "scenario", "success": true}`, id)
+		resp, err := client.Post(a+"/v1/tools/record_event", "application/json", strings.NewReader(body))
+		if err != nil {
+			return false, err // the node is gone
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, nil
+	})
 
 	b := gatewayBase(t, func(cfg *Config) { cfg.Catalog = CatalogConfig{Backend: catalogPostgres, DSN: dsn} })
 	events := doJSON(t, "POST", b+"/v1/tools/list_events", map[string]any{"tool": "checkout", "limit": 1000}, 200)["events"].([]any)
@@ -184,8 +145,6 @@ func TestShared_ObserverKill9(t *testing.T) {
 	for _, e := range events {
 		seen[e.(map[string]any)["id"].(string)]++
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for id := range acked {
 		if seen[id] != 1 {
 			t.Errorf("acknowledged event %s is listed %d times on the other node, want once", id, seen[id])

@@ -24,6 +24,9 @@ type Vectors interface {
 	Delete(ctx context.Context, name string, ids []string) (int, error)
 	Get(name string, ids []string) ([]vector.Item, error)
 	Search(ctx context.Context, name string, query []float32, opts vector.SearchOptions) ([]vector.Hit, error)
+	// Stale says why searches may lack other nodes' recent writes ("" when
+	// they do not).
+	Stale() string
 }
 
 // Embedder is what the tools need of the embedder, matrix_search's embed.Provider included.
@@ -134,6 +137,10 @@ type searchOut struct {
 	Index     string     `json:"index"`
 	Hits      []foundHit `json:"hits"`
 	Truncated bool       `json:"truncated,omitempty" jsonschema:"the hits after these did not fit in one result; ask for a smaller k, or leave out vectors"`
+	// Stale is set in shared mode while this node may lack the other
+	// nodes' most recent writes.
+	Stale       bool   `json:"stale,omitempty" jsonschema:"several nodes: this node may lack the other nodes' most recent writes (stale_reason says why)"`
+	StaleReason string `json:"stale_reason,omitempty"`
 }
 
 // foundHit is a hit with its text cut to the size asked for.
@@ -338,7 +345,11 @@ func (b *Backends) searchVectors(ctx context.Context, in searchIn) (searchOut, e
 	if err != nil {
 		return searchOut{}, err
 	}
-	return capHits(in.Index, hits, maxText), nil
+	out := capHits(in.Index, hits, maxText)
+	if stale := b.Vectors.Stale(); stale != "" {
+		out.Stale, out.StaleReason = true, stale
+	}
+	return out, nil
 }
 
 // hitTextCap checks a max_text_bytes argument and returns the cap it asks

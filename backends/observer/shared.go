@@ -36,14 +36,12 @@ package observer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"lakehouse/backends/errs"
 	"lakehouse/internal/pgfeed"
@@ -102,9 +100,9 @@ var migrations = []string{
 // shared with the other nodes that do, and loads the last cfg.Retain of
 // them. It fails if the database does not answer.
 func OpenShared(ctx context.Context, cfg Config, pc PostgresConfig) (*Observer, error) {
-	pcfg, err := pgxpool.ParseConfig(pc.DSN)
-	if err != nil { // not err, whose text may quote the DSN
-		return nil, errors.New("the observer's PostgreSQL DSN cannot be parsed; write it as postgres://user:password@host:5432/database or as key=value pairs")
+	pcfg, err := pgpool.Parse(pc.DSN, "the observer's")
+	if err != nil {
+		return nil, err
 	}
 	pc.Timeout = orDefault(pc.Timeout, DefaultPostgresTimeout)
 	pc.FlushEvery = orDefault(pc.FlushEvery, DefaultFlushEvery)
@@ -240,13 +238,7 @@ func (o *Observer) trimLocked() {
 // fault wraps err, a failure of the database, in an error of kind
 // errs.Unavailable that names it.
 func (p *pgOps) fault(op string, err error) error {
-	var msg string
-	if pgpool.Unreachable(err) {
-		msg = fmt.Sprintf("%s: the observer's PostgreSQL at %s is unreachable (%v)", op, p.where, err)
-	} else {
-		msg = fmt.Sprintf("%s: the observer's PostgreSQL at %s: %v", op, p.where, err)
-	}
-	return &errs.Error{Kind: errs.Unavailable, Msg: msg, Err: err}
+	return pgpool.Fault(op, "the observer's", p.where, err)
 }
 
 // Lag returns how far this node is behind the ops of the others, in shared

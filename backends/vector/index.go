@@ -63,14 +63,21 @@ type index struct {
 	// The generations of the snapshot files, current and previous (0:
 	// none); guarded by snapMu.
 	snapCur, snapPrev uint64
+
+	// floor, in shared mode, returns the feed number up to which every
+	// change of the feed has been applied to this node's indexes; nil in
+	// local mode. Read under wmu, it is a number the index's state covers,
+	// which snapshot and close mark in the log (see shared.go).
+	floor func() int64
 }
 
 func isL2(m Metric) bool { return m == L2 }
 
 // createIndex makes the folder of a new, empty index name in root and
-// opens it. The folder is assembled under a temporary name and renamed into
-// place, so a crash leaves either no index or a whole one.
-func createIndex(root *disk.Dir, name string, spec Spec, cfg Config) (*index, error) {
+// opens it, as created at created. The folder is assembled under a
+// temporary name and renamed into place, so a crash leaves either no index
+// or a whole one.
+func createIndex(root *disk.Dir, name string, spec Spec, created time.Time, cfg Config) (*index, error) {
 	tmp, err := root.MkdirTemp(".", ".tmp-"+name+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
@@ -80,7 +87,7 @@ func createIndex(root *disk.Dir, name string, spec Spec, cfg Config) (*index, er
 	if err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	err = writeEmpty(d, snapHeader{gen: 1, dim: spec.Dim, metric: spec.Metric, model: spec.Model, quant: spec.Quantization, created: time.Now().UTC()})
+	err = writeEmpty(d, snapHeader{gen: 1, dim: spec.Dim, metric: spec.Metric, model: spec.Model, quant: spec.Quantization, created: created.UTC()})
 	d.Close()
 	if err != nil {
 		return nil, err
@@ -348,20 +355,32 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 	if err != nil || len(ps) == 0 {
 		return 0, err
 	}
-	payload := encodeUpsert(ps, ix.dim)
+	return ix.put(ps, 0)
+}
 
+// put writes and applies the prepared items ps: upsert's second half, and
+// how a change of the feed numbered seq is applied in shared mode (seq 0:
+// local mode). A shared change is not refused for want of memory: it has
+// committed, and the node that wrote it checked its budget (see shared.go).
+func (ix *index) put(ps []prepared, seq int64) (int, error) {
+	payload := encodeUpsert(ps, ix.dim)
+	if seq > 0 {
+		payload = encodeShared(seq, payload)
+	}
 	if err := ix.lockWriter(); err != nil {
 		return 0, err
 	}
 	// Nothing is written unless the budget has room for the items; it
 	// stays locked until they are in memory.
 	b := ix.cfg.Budget
-	if err := b.admit(ix, ps); err != nil {
+	if seq > 0 {
+		b.mu.Lock()
+	} else if err := b.admit(ix, ps); err != nil {
 		ix.wmu.Unlock()
 		return 0, err
 	}
 	w := ix.log
-	seq, err := w.add(payload)
+	n, err := w.add(payload)
 	if err != nil {
 		b.mu.Unlock()
 		ix.wmu.Unlock()
@@ -371,9 +390,10 @@ func (ix *index) upsert(ctx context.Context, items []Item) (int, error) {
 	for _, p := range ps {
 		ix.seg.put(p.id, p.vec, p.ex, p.doc)
 	}
+	ix.seg.feedSeq = max(ix.seg.feedSeq, seq)
 	ix.mu.Unlock()
 	b.mu.Unlock()
-	if err := ix.acknowledge(w, seq); err != nil {
+	if err := ix.acknowledge(w, n); err != nil {
 		return 0, err
 	}
 	return len(ps), nil
@@ -398,6 +418,13 @@ func (ix *index) delete(ctx context.Context, ids []string) (int, error) {
 	if err := checkIDs(ids, "delete"); err != nil {
 		return 0, err
 	}
+	return ix.remove(ids, 0)
+}
+
+// remove writes and applies the deletion of those of ids that are live:
+// delete's second half, and how a change of the feed numbered seq is
+// applied in shared mode (seq 0: local mode).
+func (ix *index) remove(ids []string, seq int64) (int, error) {
 	if err := ix.lockWriter(); err != nil {
 		return 0, err
 	}
@@ -417,8 +444,12 @@ func (ix *index) delete(ctx context.Context, ids []string) (int, error) {
 		ix.wmu.Unlock()
 		return 0, nil
 	}
+	payload := encodeDelete(gone)
+	if seq > 0 {
+		payload = encodeShared(seq, payload)
+	}
 	w := ix.log
-	seq, err := w.add(encodeDelete(gone))
+	n, err := w.add(payload)
 	if err != nil {
 		ix.wmu.Unlock()
 		return 0, err
@@ -427,11 +458,48 @@ func (ix *index) delete(ctx context.Context, ids []string) (int, error) {
 	for _, id := range gone {
 		ix.seg.remove(id)
 	}
+	ix.seg.feedSeq = max(ix.seg.feedSeq, seq)
 	ix.mu.Unlock()
-	if err := ix.acknowledge(w, seq); err != nil {
+	if err := ix.acknowledge(w, n); err != nil {
 		return 0, err
 	}
 	return len(gone), nil
+}
+
+// mark records in the log, in shared mode, that the index's state covers
+// the feed up to seq (see shared.go), and returns once that is durable.
+func (ix *index) mark(seq int64) error {
+	if err := ix.lockWriter(); err != nil {
+		return err
+	}
+	w := ix.log
+	n, err := w.add(encodeShared(seq, nil))
+	if err != nil {
+		ix.wmu.Unlock()
+		return err
+	}
+	ix.mu.Lock()
+	ix.seg.feedSeq = max(ix.seg.feedSeq, seq)
+	ix.mu.Unlock()
+	return ix.acknowledge(w, n)
+}
+
+// markFloorLocked adds to the log w, in shared mode, a mark of the feed
+// number that the index's state covers now: its own, or the node's floor
+// if higher; wmu is held. A local index adds nothing.
+func (ix *index) markFloorLocked(w *wal) error {
+	if ix.floor == nil {
+		return nil
+	}
+	ix.mu.Lock()
+	seq := max(ix.seg.feedSeq, ix.floor())
+	ix.seg.feedSeq = seq
+	ix.mu.Unlock()
+	if seq == 0 {
+		return nil
+	}
+	_, err := w.add(encodeShared(seq, nil))
+	return err
 }
 
 // acknowledge finishes a write whose record seq is in log w and applied:
@@ -903,6 +971,7 @@ func (ix *index) rebuild(sc *scratch, p *linkPlan) {
 			ns.put(old.ids[i], old.vec(uint32(i)), old.extras[i], since.doc(uint32(i)))
 		}
 	}
+	ns.feedSeq = old.feedSeq
 	ix.seg = ns
 	if ns.g != nil {
 		ix.unsaved += ns.g.size()
@@ -996,6 +1065,16 @@ func (ix *index) snapshot() error {
 	}
 	next, err := createWAL(ix.dir, old.gen+1)
 	if err != nil {
+		ix.wmu.Unlock()
+		return err
+	}
+	// In shared mode the new log starts with the feed number the snapshot
+	// covers, durable before the snapshot replaces the logs that said it.
+	if err := ix.markFloorLocked(next); err == nil {
+		err = next.flush()
+	}
+	if err != nil {
+		next.close()
 		ix.wmu.Unlock()
 		return err
 	}
@@ -1105,6 +1184,12 @@ func (ix *index) close(dropping bool) error {
 	ix.bg.Wait()
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
+	if !dropping && ix.log.failed() == nil {
+		// In shared mode, the next start catches up from here.
+		if err := ix.markFloorLocked(ix.log); err != nil {
+			slog.Warn("vector index: the feed number could not be marked at close; the next start catches up from further back", "index", ix.name, "err", err)
+		}
+	}
 	err := ix.log.close()
 	if cerr := ix.dir.Close(); err == nil {
 		err = cerr

@@ -34,6 +34,8 @@ type Manager struct {
 	indexes map[string]*index
 	broken  map[string]string // name -> why the index could not be opened
 	closed  bool
+
+	pg *shared // in shared mode, the indexes' truth in PostgreSQL (shared.go); nil in local mode
 }
 
 // Open opens the Manager of dir, creating dir if needed, and loads every
@@ -140,24 +142,12 @@ func (m *Manager) Create(ctx context.Context, name string, spec Spec) (IndexInfo
 	if err := ctx.Err(); err != nil {
 		return IndexInfo{}, err
 	}
-	if err := validateName(name); err != nil {
+	spec, err := checkSpec(name, spec)
+	if err != nil {
 		return IndexInfo{}, err
 	}
-	if spec.Dim < 1 || spec.Dim > MaxDim {
-		return IndexInfo{}, errs.New(errs.Invalid, "dims = %d is out of range; an index holds vectors of 1 to %d dimensions (the embedding model's output size)", spec.Dim, MaxDim)
-	}
-	var err error
-	if spec.Metric, err = parseMetric(spec.Metric); err != nil {
-		return IndexInfo{}, err
-	}
-	if len(spec.Model) > MaxModel {
-		return IndexInfo{}, errs.New(errs.Invalid, "model name is %d bytes; at most %d", len(spec.Model), MaxModel)
-	}
-	if spec.Quantization == "none" {
-		spec.Quantization = QuantNone
-	}
-	if spec.Quantization != QuantNone && spec.Quantization != QuantInt8 {
-		return IndexInfo{}, errs.New(errs.Invalid, "quantization %q is unknown; use int8, or none to keep float32 vectors", spec.Quantization)
+	if m.pg != nil {
+		return m.pg.create(ctx, name, spec)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -171,13 +161,38 @@ func (m *Manager) Create(ctx context.Context, name string, spec Spec) (IndexInfo
 	if why, ok := m.broken[name]; ok {
 		return IndexInfo{}, errs.New(errs.Conflict, "vector index %q already exists but is unavailable (%s); drop it first", name, why)
 	}
-	ix, err := createIndex(m.dir, name, spec, m.cfg)
+	ix, err := createIndex(m.dir, name, spec, time.Now(), m.cfg)
 	if err != nil {
 		return IndexInfo{}, fmt.Errorf("create vector index %q: %w", name, err)
 	}
 	m.indexes[name] = ix
 	m.cfg.Budget.join(ix)
 	return ix.info(), nil
+}
+
+// checkSpec checks the name and spec of an index to create, and returns
+// the spec with its defaults filled in.
+func checkSpec(name string, spec Spec) (Spec, error) {
+	if err := validateName(name); err != nil {
+		return spec, err
+	}
+	if spec.Dim < 1 || spec.Dim > MaxDim {
+		return spec, errs.New(errs.Invalid, "dims = %d is out of range; an index holds vectors of 1 to %d dimensions (the embedding model's output size)", spec.Dim, MaxDim)
+	}
+	var err error
+	if spec.Metric, err = parseMetric(spec.Metric); err != nil {
+		return spec, err
+	}
+	if len(spec.Model) > MaxModel {
+		return spec, errs.New(errs.Invalid, "model name is %d bytes; at most %d", len(spec.Model), MaxModel)
+	}
+	if spec.Quantization == "none" {
+		spec.Quantization = QuantNone
+	}
+	if spec.Quantization != QuantNone && spec.Quantization != QuantInt8 {
+		return spec, errs.New(errs.Invalid, "quantization %q is unknown; use int8, or none to keep float32 vectors", spec.Quantization)
+	}
+	return spec, nil
 }
 
 // List describes the open indexes, sorted by name. Unavailable lists the
@@ -222,15 +237,25 @@ func (m *Manager) Drop(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if m.pg != nil {
+		return m.pg.drop(ctx, name)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return errManagerClosed
 	}
-	ix, ok := m.indexes[name]
+	_, ok := m.indexes[name]
 	if _, bad := m.broken[name]; !ok && !bad {
 		return errs.New(errs.NotFound, "vector index %q not found; %s", name, m.describeLocked())
 	}
+	return m.dropLocked(name)
+}
+
+// dropLocked closes index name, if open, forgets it, and deletes its
+// folder; m.mu is held.
+func (m *Manager) dropLocked(name string) error {
+	ix := m.indexes[name]
 	delete(m.indexes, name)
 	delete(m.broken, name)
 	if ix != nil {
@@ -259,6 +284,9 @@ func (m *Manager) Drop(ctx context.Context, name string) error {
 // last wins). At most 1000 items per call. It returns once the items are
 // durable.
 func (m *Manager) Upsert(ctx context.Context, name string, items []Item) (int, error) {
+	if m.pg != nil {
+		return m.pg.upsert(ctx, name, items)
+	}
 	ix, err := m.lookup(name)
 	if err != nil {
 		return 0, err
@@ -269,6 +297,9 @@ func (m *Manager) Upsert(ctx context.Context, name string, items []Item) (int, e
 // Delete removes the items with ids from index name and returns how many of
 // them existed. It returns once the deletion is durable.
 func (m *Manager) Delete(ctx context.Context, name string, ids []string) (int, error) {
+	if m.pg != nil {
+		return m.pg.delete(ctx, name, ids)
+	}
 	ix, err := m.lookup(name)
 	if err != nil {
 		return 0, err
@@ -358,6 +389,9 @@ func (m *Manager) Snapshot(ctx context.Context, name string) error {
 // Close stops background work and closes every index. Writes already
 // acknowledged are durable; operations after Close fail.
 func (m *Manager) Close() error {
+	if m.pg != nil {
+		m.pg.stop() // first, so that the marks written at close stay true
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -373,6 +407,9 @@ func (m *Manager) Close() error {
 	}
 	if err := m.dir.Close(); err != nil {
 		errList = append(errList, fmt.Errorf("close vector indexes: %w", err))
+	}
+	if m.pg != nil {
+		m.pg.pool.Close()
 	}
 	return errors.Join(errList...)
 }

@@ -12,14 +12,21 @@ import (
 //	upsert  0x01 | count uvarint | count x item
 //	delete  0x02 | count uvarint | count x (id length uvarint | id)
 //	item    id length uvarint | id | dim x float32 | text length uvarint | text | metadata length uvarint | metadata JSON
+//	shared  0x03 | feed number uvarint | an upsert or delete payload, or nothing
 //
 // Floats are IEEE 754 bits, little-endian. The dimension is the index's;
 // vectors are stored as the index keeps them (normalised under cosine).
 // The snapshot stores its items' ids, texts and metadata the same way.
+//
+// Only an index in shared mode writes shared records (shared.go): each
+// wraps a write with the number the change feed gave it, or is a mark
+// alone, so that replaying the log tells which feed number the index's
+// state covers (segment.feedSeq). A local index never writes one.
 
 const (
 	recUpsert = 1
 	recDelete = 2
+	recShared = 3
 )
 
 func appendString(b []byte, s string) []byte {
@@ -67,6 +74,14 @@ func encodeDelete(ids []string) []byte {
 		b = appendString(b, id)
 	}
 	return b
+}
+
+// encodeShared wraps payload (nil for a mark alone) with feed number seq.
+func encodeShared(seq int64, payload []byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+1+len(payload))
+	b = append(b, recShared)
+	b = binary.AppendUvarint(b, uint64(seq))
+	return append(b, payload...)
 }
 
 var errShort = errors.New("unexpected end of record")
@@ -178,57 +193,88 @@ func (r *reader) extra(id string) *extra {
 
 // applyRecord decodes a log record and applies it to s.
 func applyRecord(s *segment, payload []byte) error {
+	if len(payload) > 0 && payload[0] == recShared {
+		r := &reader{b: payload[1:]}
+		seq := int64(r.uvarint())
+		if r.err != nil || seq <= 0 {
+			return errors.New("shared record without a feed number")
+		}
+		if len(r.b) > 0 {
+			if r.b[0] == recShared {
+				return errors.New("shared record inside a shared record")
+			}
+			if err := applyRecord(s, r.b); err != nil {
+				return err
+			}
+		}
+		s.feedSeq = max(s.feedSeq, seq)
+		return nil
+	}
+	w, err := decodeWrite(payload, s.dim)
+	if err != nil {
+		return err
+	}
+	for _, p := range w.items {
+		s.put(p.id, p.vec, p.ex, document{}) // replay: the lexicon is pending (see lexicon.link)
+	}
+	for _, id := range w.ids {
+		s.remove(id)
+	}
+	return nil
+}
+
+// A write is a decoded upsert or delete record.
+type write struct {
+	items []prepared // an upsert's, their documents not analysed
+	ids   []string   // a delete's
+}
+
+// decodeWrite decodes an upsert or delete record of an index of dim
+// dimensions, whole: a bad record yields an error and nothing else.
+func decodeWrite(payload []byte, dim int) (write, error) {
+	var w write
 	r := &reader{b: payload}
 	kind := r.byte()
 	count := r.uvarint()
 	if r.err != nil {
-		return r.err
+		return w, r.err
 	}
 	if count > MaxBatch {
-		return fmt.Errorf("record of %d items exceeds the batch limit", count)
+		return w, fmt.Errorf("record of %d items exceeds the batch limit", count)
 	}
 	switch kind {
 	case recUpsert:
-		vec := make([]float32, s.dim)
-		type decoded struct {
-			id  string
-			ex  *extra
-			off int
+		// Each item takes at least 4*dim bytes: a damaged count cannot ask
+		// for more room than the record holds.
+		if count > uint64(len(r.b)/max(1, 4*dim)) {
+			return w, errShort
 		}
-		// Decode the whole record before applying any of it, so a bad
-		// record changes nothing.
-		items := make([]decoded, 0, count)
-		vecs := make([]float32, 0, int(count)*s.dim)
-		for range count {
+		w.items = make([]prepared, 0, count)
+		vecs := make([]float32, int(count)*dim)
+		for i := range int(count) {
+			vec := vecs[i*dim : (i+1)*dim : (i+1)*dim]
 			id, ex := r.item(vec)
 			if r.err != nil {
-				return r.err
+				return write{}, r.err
 			}
-			items = append(items, decoded{id, ex, len(vecs)})
-			vecs = append(vecs, vec...)
+			w.items = append(w.items, prepared{id: id, vec: vec, ex: ex})
 		}
 		if len(r.b) != 0 {
-			return errors.New("trailing bytes after the items")
-		}
-		for _, it := range items {
-			s.put(it.id, vecs[it.off:it.off+s.dim], it.ex, document{}) // replay: the lexicon is pending (see lexicon.link)
+			return write{}, errors.New("trailing bytes after the items")
 		}
 	case recDelete:
-		ids := make([]string, 0, count)
+		w.ids = make([]string, 0, count)
 		for range count {
-			ids = append(ids, string(r.bytes(r.uvarint(), MaxID)))
+			w.ids = append(w.ids, string(r.bytes(r.uvarint(), MaxID)))
 		}
 		if r.err != nil {
-			return r.err
+			return write{}, r.err
 		}
 		if len(r.b) != 0 {
-			return errors.New("trailing bytes after the ids")
-		}
-		for _, id := range ids {
-			s.remove(id)
+			return write{}, errors.New("trailing bytes after the ids")
 		}
 	default:
-		return fmt.Errorf("unknown record type %d", kind)
+		return write{}, fmt.Errorf("unknown record type %d", kind)
 	}
-	return nil
+	return w, nil
 }

@@ -76,6 +76,10 @@ type segment struct {
 	lex    *lexicon
 	g      *graph
 
+	// feedSeq is, in shared mode, the number of the last change of the
+	// feed that the segment holds (see shared.go); 0 in local mode.
+	feedSeq int64
+
 	// What the slots hold beyond the slices' capacities, for memory: the
 	// bytes of their ids, of their texts, and of the rest of their extras
 	// (see extra.bytes); and the entries slots has room for, its size

@@ -83,6 +83,14 @@
 // Every file operation stays beneath the directory and follows no
 // symbolic link (package lakehouse/internal/disk): an index whose folder,
 // snapshot or log is a link is unavailable, and nothing outside is read.
+//
+// # Shared mode
+//
+// [OpenShared] opens a Manager whose indexes' truth is in PostgreSQL,
+// shared by several nodes: writes are transactions there, numbered on a
+// change feed that every node follows, applying each change, its own
+// included, through the write path above; the directory is then this
+// node's cache of the indexes. shared.go has the design.
 package vector
 
 import (
