@@ -2,19 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
-	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"lakehouse/internal/pgtest"
 )
 
-// TestShared_PathwayAcrossNodes: two nodes over one PostgreSQL. A trace
-// added over MCP on one is found by search_traces over the gateway on the
-// other, and a retire there hides it on the first; /health reports the
-// pathway's feed. With the database down, add_trace is refused with 503
-// and Retry-After naming it, and search_traces still answers.
+// TestShared_PathwayAcrossNodes: three nodes over one PostgreSQL. A trace
+// added over MCP on one is found by search_traces over the gateway on
+// another, and a retire there hides it on the first; one uid added on all
+// three at once is one trace, replayed twice, on every node; /health
+// reports the pathway's feed. With the database down, add_trace is refused
+// with 503 and Retry-After naming it, and search_traces still answers.
 func TestShared_PathwayAcrossNodes(t *testing.T) {
 	pg, shared, cs := sharedSession(t)
-	b := gatewayBase(t, shared)
+	b, c := gatewayBase(t, shared), gatewayBase(t, shared)
 
 	added := call(t, cs, "add_trace", map[string]any{"content": map[string]any{"fix": "raise the pool size"}, "text": "connection pool exhausted under load", "tags": []string{"db"}})
 	uid, _ := added["uid"].(string)
@@ -26,14 +33,49 @@ func TestShared_PathwayAcrossNodes(t *testing.T) {
 		traces, _ := res["traces"].([]any)
 		return traces
 	}
-	waitTraces(t, "node b's search to find node a's trace", search, func(ts []any) bool {
-		return len(ts) == 1 && ts[0].(map[string]any)["uid"] == uid
+	pgtest.Eventually(t, "node b's search to find node a's trace", func() (bool, string) {
+		ts := search()
+		return len(ts) == 1 && ts[0].(map[string]any)["uid"] == uid, fmt.Sprint(ts)
 	})
 	doJSON(t, "POST", b+"/v1/tools/retire_trace", map[string]any{"uid": uid, "reason": "fixed upstream"}, 200)
-	waitTraces(t, "node a to see the retire", func() []any {
+	pgtest.Eventually(t, "node a to see the retire", func() (bool, string) {
 		got := call(t, cs, "get_trace", map[string]any{"uid": uid})
-		return []any{got}
-	}, func(ts []any) bool { return ts[0].(map[string]any)["retired"] == true })
+		return got["retired"] == true, fmt.Sprint(got)
+	})
+
+	same := map[string]any{"content": map[string]any{"step": "rotate the keys"}, "uid": "same-uid"}
+	body, _ := json.Marshal(same)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	wg.Go(func() {
+		if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "add_trace", Arguments: same}); err != nil {
+			t.Errorf("add_trace on node a: %v", err)
+		}
+	})
+	for i, base := range []string{b, c} {
+		wg.Go(func() {
+			codes[i], _, _ = do(t, "POST", base+"/v1/tools/add_trace", bytes.NewReader(body), "Content-Type", "application/json")
+		})
+	}
+	wg.Wait()
+	if codes[0] != 200 || codes[1] != 200 {
+		t.Fatalf("add_trace of one uid on nodes b and c: %v", codes)
+	}
+	replays := func(get func() map[string]any) func() (bool, string) {
+		return func() (bool, string) {
+			got := get()
+			return got["replay_count"] == 2.0, fmt.Sprint(got)
+		}
+	}
+	pgtest.Eventually(t, "node a to count two replays", replays(func() map[string]any {
+		return call(t, cs, "get_trace", map[string]any{"uid": "same-uid"})
+	}))
+	for _, base := range []string{b, c} {
+		pgtest.Eventually(t, "node "+base+" to count two replays", replays(func() map[string]any {
+			return doJSON(t, "POST", base+"/v1/tools/get_trace", map[string]any{"uid": "same-uid"}, 200)
+		}))
+	}
+
 	h := health(t, b, func(h map[string]any) bool { return h["status"] == "ok" })
 	feed, _ := h["feeds"].(map[string]any)["pathway"].(map[string]any)
 	if check(h, "pathway") != "ok" || feed == nil || feed["applied"].(float64) < 1 {
@@ -48,21 +90,4 @@ func TestShared_PathwayAcrossNodes(t *testing.T) {
 	doJSON(t, "POST", b+"/v1/tools/search_traces", map[string]any{"query": "pool exhausted"}, 200)
 	pg.Start()
 	health(t, b, func(h map[string]any) bool { return h["status"] == "ok" })
-}
-
-// waitTraces polls get until ok holds of what it returns, or fails t after
-// 15 s.
-func waitTraces(t *testing.T, what string, get func() []any, ok func([]any) bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		got := get()
-		if ok(got) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, fmt.Sprint(got))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
