@@ -19,20 +19,16 @@ func toolCount(st map[string]any, tool string) float64 {
 	return n
 }
 
-// waitStats polls stats until ok holds of them, or fails t after 15 s.
+// waitStats waits until ok holds of stats (see pgtest.Eventually) and
+// returns them.
 func waitStats(t *testing.T, what string, stats func() map[string]any, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st := stats()
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: observer_stats %v", what, st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var st map[string]any
+	pgtest.Eventually(t, what, func() (bool, string) {
+		st = stats()
+		return ok(st), fmt.Sprintf("observer_stats %v", st)
+	})
+	return st
 }
 
 // TestShared_ObserverAcrossNodes: three nodes, each with a data directory

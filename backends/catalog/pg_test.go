@@ -335,17 +335,11 @@ func TestPostgres_DatabaseDown(t *testing.T) {
 		t.Errorf("Health after the database is back: %v", err)
 	}
 	m = mustCommit(t, a, "logs", nodeAppend(m.Current(), "_datasets/logs/back.parquet"))
-	deadline := time.Now().Add(5 * time.Second) // b's reads retry at most once a second
-	for {
-		got := b.Lookup("logs")
-		if asJSON(t, got) == asJSON(t, m) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b still reads %s after the database came back, want %s", asJSON(t, got), asJSON(t, m))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// b's reads retry at most once a second.
+	pgtest.Eventually(t, "b to read the commit after the database came back", func() (bool, string) {
+		got := asJSON(t, b.Lookup("logs"))
+		return got == asJSON(t, m), fmt.Sprintf("b reads %s, want %s", got, asJSON(t, m))
+	})
 }
 
 // TestPostgres_KilledMidCommit kills the database (SIGKILL) while a node

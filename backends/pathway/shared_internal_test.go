@@ -129,15 +129,11 @@ func TestShared_FailedBatchTakenBack(t *testing.T) {
 	for _, call := range calls {
 		go func() { errsOf <- call() }()
 	}
-	for {
+	pgtest.Eventually(t, "every call to queue", func() (bool, string) {
 		a.pg.qmu.Lock()
-		n := len(a.pg.queue)
-		a.pg.qmu.Unlock()
-		if n == len(calls) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer a.pg.qmu.Unlock()
+		return len(a.pg.queue) == len(calls), fmt.Sprintf("%d of %d queued", len(a.pg.queue), len(calls))
+	})
 	a.pg.wmu.Unlock()
 	for range calls {
 		if err := <-errsOf; err == nil || !strings.Contains(err.Error(), "nothing was stored") {
@@ -181,22 +177,14 @@ func stateOf(p *Pathway) string {
 	return b.String()
 }
 
-// waitApplied waits until p has applied n records, or fails t after 20 s.
+// waitApplied waits until p has applied n records (see pgtest.Eventually).
 func waitApplied(t *testing.T, p *Pathway, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	pgtest.Eventually(t, "the node to apply every record", func() (bool, string) {
 		p.mu.RLock()
-		got := p.pg.applied
-		p.mu.RUnlock()
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node applied %d of %d records", got, n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		defer p.mu.RUnlock()
+		return p.pg.applied == n, fmt.Sprintf("%d of %d applied", p.pg.applied, n)
+	})
 }
 
 // A commit whose answer is lost while the database goes down cannot be

@@ -125,17 +125,11 @@ func follow(t *testing.T, pool *pgxpool.Pool, poll time.Duration, batch int) (*p
 	return f, c
 }
 
-// waitUntil polls cond, a condition of the database or a follower's state
-// that nothing signals, until it holds or waitTimeout passes.
+// waitUntil waits for cond, a condition of the database or a follower's
+// state that nothing signals (see pgtest.Eventually).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: timed out", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pgtest.Eventually(t, what, func() (bool, string) { return cond(), "it does not hold" })
 }
 
 // Two transactions reserve in one order and try to commit in the other:
