@@ -152,13 +152,26 @@ func (p *pgOps) writeLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// A last write, and one more if it failed: a connection the
+			// pool kept may have died with a restart of the database,
+			// and the next is a new one.
 			p.flush(context.Background())
+			if p.waiting() {
+				p.flush(context.Background())
+			}
 			return
 		case <-t.C:
 		case <-p.kick:
 		}
 		p.flush(context.Background())
 	}
+}
+
+// waiting reports whether ops wait to be written.
+func (p *pgOps) waiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) > 0
 }
 
 // flush writes the queue, a batch at a time, until it is empty or a write
